@@ -1,0 +1,334 @@
+// Package pgcluster runs a private PostgreSQL cluster from the machine's own
+// server binaries: throwaway ones for tests, a persistent one for `dev`.
+//
+// The cluster listens on 127.0.0.1 on a free port and on a unix socket in its
+// own folder, never on the default port or socket, so it can't collide with
+// a PostgreSQL the machine already runs. fsync is off: the data of a
+// development cluster is not worth the disk flushes.
+package pgcluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Superuser is the cluster's superuser role. Local connections are trusted:
+// the cluster only listens on loopback and a private socket folder.
+const Superuser = "postgres"
+
+// InstallHint says how to get the server binaries.
+const InstallHint = "install the PostgreSQL server: apt-get install postgresql (Debian/Ubuntu), dnf install postgresql-server (Fedora), brew install postgresql (macOS)"
+
+// Options configures Start.
+type Options struct {
+	// Dir keeps the cluster (data, socket, log, port) across runs. Empty means
+	// a temporary folder that Stop removes.
+	Dir string
+}
+
+// Cluster is a running PostgreSQL server started by Start.
+type Cluster struct {
+	root    string
+	data    string
+	sock    string
+	logFile string
+	port    int
+	temp    bool
+	bin     string
+	cred    *syscall.Credential
+	tmpSock bool
+}
+
+// BinDir finds the folder holding initdb and pg_ctl: PATH first, then the
+// newest /usr/lib/postgresql/*/bin.
+func BinDir() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		dir := filepath.Dir(p)
+		if _, err := os.Stat(filepath.Join(dir, "pg_ctl")); err == nil {
+			return dir, nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", errors.New("PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in /usr/lib/postgresql/*/bin: " + InstallHint)
+}
+
+func versionOf(binDir string) float64 {
+	v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(binDir)), 64)
+	return v
+}
+
+// Start initialises (when new) and starts a cluster. With Options.Dir set and
+// a server already running there, it reuses that server.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{bin: bin}
+	if c.cred, err = credential(); err != nil {
+		return nil, err
+	}
+	if opts.Dir == "" {
+		c.root, err = os.MkdirTemp("", "slipway-pg-")
+		if err != nil {
+			return nil, err
+		}
+		c.temp = true
+	} else {
+		c.root, err = filepath.Abs(opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(c.root, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			c.cleanup()
+		}
+	}()
+	c.data = filepath.Join(c.root, "data")
+	c.logFile = filepath.Join(c.root, "postgres.log")
+	if err := c.chown(c.root); err != nil {
+		return nil, err
+	}
+	if err := c.pickSocketDir(); err != nil {
+		return nil, err
+	}
+
+	if _, err := os.Stat(filepath.Join(c.data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if err := c.initdb(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if port, running := c.running(ctx); running {
+		c.port = port
+		ok = true
+		return c, nil
+	}
+	if err := c.start(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return c, nil
+}
+
+// credential is who runs the server: the current user, or the unprivileged
+// "postgres" account when we are root, because initdb refuses to run as root.
+func credential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, errors.New("running as root, and initdb refuses root: create an unprivileged 'postgres' user (apt-get install postgresql does) or run as a normal user")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func (c *Cluster) chown(path string) error {
+	if c.cred == nil {
+		return nil
+	}
+	if err := os.Chown(path, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+		return fmt.Errorf("hand %s to the postgres user: %w", path, err)
+	}
+	return nil
+}
+
+// pickSocketDir keeps the socket inside the cluster folder unless that path
+// is too long for a unix socket (108 bytes on Linux).
+func (c *Cluster) pickSocketDir() error {
+	c.sock = filepath.Join(c.root, "run")
+	if len(c.sock)+len("/.s.PGSQL.65535") >= 100 {
+		d, err := os.MkdirTemp("", "pgs")
+		if err != nil {
+			return err
+		}
+		c.sock, c.tmpSock = d, true
+	} else if err := os.MkdirAll(c.sock, 0o700); err != nil {
+		return err
+	}
+	return c.chown(c.sock)
+}
+
+func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, name), args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	// Own process group: a Ctrl-C meant for `dev` must not reach the server
+	// before we stop it in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.cred}
+	cmd.Dir = c.root
+	return cmd
+}
+
+func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
+	cmd := c.command(ctx, name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(out.String())
+		if tail := c.logTail(); tail != "" {
+			msg += "\n" + tail
+		}
+		return fmt.Errorf("%s: %w: %s", name, err, msg)
+	}
+	return nil
+}
+
+func (c *Cluster) initdb(ctx context.Context) error {
+	return c.run(ctx, "initdb", "-D", c.data, "-U", Superuser, "-A", "trust",
+		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if c.port, err = freePort(); err != nil {
+			return err
+		}
+		opts := strings.Join([]string{
+			"-p", strconv.Itoa(c.port),
+			"-k", c.sock,
+			"-c", "listen_addresses=127.0.0.1",
+			"-c", "fsync=off",
+			"-c", "synchronous_commit=off",
+			"-c", "full_page_writes=off",
+			"-c", "max_connections=300",
+		}, " ")
+		err = c.run(ctx, "pg_ctl", "-D", c.data, "-l", c.logFile, "-o", opts, "-w", "-t", "60", "start")
+		if err == nil {
+			return os.WriteFile(filepath.Join(c.root, "port"), []byte(strconv.Itoa(c.port)), 0o644)
+		}
+		// Another process may have taken the port between our probe and the
+		// server's bind: try another one.
+		if !strings.Contains(err.Error(), "could not bind") && !strings.Contains(err.Error(), "Address already in use") {
+			return err
+		}
+	}
+	return err
+}
+
+// running reports whether a server already runs in the cluster folder (a
+// `dev` started earlier) and on which port.
+func (c *Cluster) running(ctx context.Context) (int, bool) {
+	if c.command(ctx, "pg_ctl", "-D", c.data, "status").Run() != nil {
+		return 0, false
+	}
+	b, err := os.ReadFile(filepath.Join(c.root, "port"))
+	if err != nil {
+		return 0, false
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return port, err == nil
+}
+
+func (c *Cluster) logTail() string {
+	b, err := os.ReadFile(c.logFile)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Port is the TCP port the server listens on at 127.0.0.1.
+func (c *Cluster) Port() int { return c.port }
+
+// Dir is the cluster's folder.
+func (c *Cluster) Dir() string { return c.root }
+
+// URL is a connection URL for database db as the superuser.
+func (c *Cluster) URL(db string) string {
+	u := url.URL{Scheme: "postgres", User: url.User(Superuser), Host: fmt.Sprintf("127.0.0.1:%d", c.port), Path: "/" + db, RawQuery: "sslmode=disable"}
+	return u.String()
+}
+
+// CreateDatabase creates db unless it exists.
+func (c *Cluster) CreateDatabase(ctx context.Context, db string) error {
+	return CreateDatabase(ctx, c.URL("postgres"), db, "")
+}
+
+// CreateDatabase creates database db on the server adminURL points at,
+// unless it exists, optionally as a copy of template.
+func CreateDatabase(ctx context.Context, adminURL, db, template string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect to create database %s: %w", db, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database %s: %w", db, err)
+	}
+	if exists {
+		return nil
+	}
+	sql := "CREATE DATABASE " + pgx.Identifier{db}.Sanitize()
+	if template != "" {
+		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("create database %s: %w", db, err)
+	}
+	return nil
+}
+
+// Stop shuts the server down (fast: open sessions are ended) and, for a
+// temporary cluster, removes its files.
+func (c *Cluster) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := c.run(ctx, "pg_ctl", "-D", c.data, "-m", "fast", "-w", "stop")
+	c.cleanup()
+	return err
+}
+
+func (c *Cluster) cleanup() {
+	if c.tmpSock {
+		os.RemoveAll(c.sock)
+	}
+	if c.temp {
+		os.RemoveAll(c.root)
+	}
+}
