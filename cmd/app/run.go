@@ -2,18 +2,147 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/slipway-dev/slipway/internal/config"
+	"github.com/slipway-dev/slipway/internal/logging"
+	"github.com/slipway-dev/slipway/internal/migrate"
+	"github.com/slipway-dev/slipway/internal/postgres"
 	"github.com/slipway-dev/slipway/internal/version"
+	"github.com/slipway-dev/slipway/internal/web"
+	"github.com/slipway-dev/slipway/migrations"
 )
+
+const usage = `usage: app [command]
+
+commands:
+  serve [-no-migrate]   apply pending migrations, then serve HTTP (the default)
+  migrate status        list migrations and whether each is applied
+  migrate up            apply all pending migrations
+  migrate up-to V       apply pending migrations up to version V
+  migrate down          roll back the most recent migration
+  migrate down-to V     roll back every migration above version V
+  migrate version       print the database's migration version
+  version               print the build's version, commit and Go version
+
+environment:
+`
 
 // run is the whole program; main only maps its error to an exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "version" {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version":
 		v := version.Get()
 		fmt.Fprintf(stdout, "version %s\ncommit %s\ngo %s\n", v.Version, v.Commit, v.GoVersion)
 		return nil
+	case "help", "-h", "-help", "--help":
+		printUsage(stdout)
+		return nil
 	}
-	return fmt.Errorf("not implemented yet")
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stderr, cfg.LogFormat, getenv)
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, cfg, log)
+	case "migrate":
+		return migrateCmd(ctx, args, cfg, log, stdout)
+	}
+	return fmt.Errorf("unknown command %q: run `app help` for the list", cmd)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, usage)
+	for _, v := range config.Vars {
+		def := v.Default
+		if def == "" {
+			def = "required"
+		}
+		fmt.Fprintf(w, "  %-20s %s (%s)\n", v.Name, v.Doc, def)
+	}
+}
+
+func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logger) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	noMigrate := fs.Bool("no-migrate", cfg.NoMigrate, "skip the startup migration")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("serve: %v: run `app help`", err)
+	}
+	if err := cfg.RequireDatabase(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	pool, db, m, err := open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	defer db.Close()
+	if *noMigrate {
+		log.Info("startup migration skipped (NO_MIGRATE / -no-migrate)")
+	} else if _, err := m.Up(ctx); err != nil {
+		return err
+	}
+	ln, activated, err := web.Listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	if activated {
+		log.Info("using the socket passed by systemd")
+	}
+	h := web.NewServer(web.Deps{
+		Log:     log,
+		Version: version.Get(),
+		Ready: func(ctx context.Context) error {
+			if err := pool.Ping(ctx); err != nil {
+				return errors.New("database unreachable")
+			}
+			pending, err := m.Pending(ctx)
+			if err != nil {
+				return err
+			}
+			if pending {
+				return errors.New("migrations pending")
+			}
+			return nil
+		},
+	})
+	return web.Serve(ctx, ln, h, web.ServeOptions{Log: log, ShutdownTimeout: cfg.ShutdownTimeout, DrainDelay: 250 * time.Millisecond})
+}
+
+// open connects to the database and loads the migrations.
+func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, *sql.DB, *migrate.Migrator, error) {
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBWait, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	m, err := migrate.New(db, migrations.FS, migrate.WithLogger(log), migrate.WithLockWait(cfg.MigrationLockWait))
+	if err != nil {
+		db.Close()
+		pool.Close()
+		return nil, nil, nil, err
+	}
+	return pool, db, m, nil
 }

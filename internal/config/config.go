@@ -1,0 +1,87 @@
+// Package config reads the app's settings from the environment, the one
+// place a systemd EnvironmentFile, a shell and a test can all set them.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds every setting of the app.
+type Config struct {
+	DatabaseURL       string        // DATABASE_URL (required)
+	Addr              string        // ADDR, when systemd passes no socket
+	LogFormat         string        // LOG_FORMAT: "json", "text" or "" (text on a terminal, else json)
+	NoMigrate         bool          // NO_MIGRATE: skip the startup migration
+	DBWait            time.Duration // DB_WAIT: how long to retry an unreachable database at startup
+	MigrationLockWait time.Duration // MIGRATION_LOCK_WAIT: how long to wait for another instance's migrations
+	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on stop
+}
+
+// Vars lists every variable FromEnv reads, with its default, for help texts.
+var Vars = []struct{ Name, Default, Doc string }{
+	{"DATABASE_URL", "", "PostgreSQL URL (required), e.g. postgres://app@localhost/app"},
+	{"ADDR", "127.0.0.1:8080", "listen address when not socket-activated"},
+	{"LOG_FORMAT", "auto", "json or text; auto is text on a terminal, json otherwise"},
+	{"NO_MIGRATE", "false", "true skips the startup migration (run `app migrate up` from your pipeline)"},
+	{"DB_WAIT", "30s", "how long to retry an unreachable database at startup"},
+	{"MIGRATION_LOCK_WAIT", "10m", "how long to wait while another instance migrates"},
+	{"SHUTDOWN_TIMEOUT", "30s", "how long in-flight requests may take to finish on stop"},
+}
+
+// FromEnv reads the configuration and reports every bad value at once.
+// DATABASE_URL is checked separately (RequireDatabase): `app version` needs none.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL: getenv("DATABASE_URL"),
+		Addr:        or(getenv("ADDR"), "127.0.0.1:8080"),
+		LogFormat:   strings.ToLower(getenv("LOG_FORMAT")),
+	}
+	var errs []error
+	switch c.LogFormat {
+	case "", "auto":
+		c.LogFormat = ""
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: use json, text or auto", c.LogFormat))
+	}
+	var err error
+	if v := getenv("NO_MIGRATE"); v != "" {
+		if c.NoMigrate, err = strconv.ParseBool(v); err != nil {
+			errs = append(errs, fmt.Errorf("NO_MIGRATE=%q: use true or false", v))
+		}
+	}
+	for _, d := range []struct {
+		name, def string
+		dst       *time.Duration
+	}{
+		{"DB_WAIT", "30s", &c.DBWait},
+		{"MIGRATION_LOCK_WAIT", "10m", &c.MigrationLockWait},
+		{"SHUTDOWN_TIMEOUT", "30s", &c.ShutdownTimeout},
+	} {
+		v := or(getenv(d.name), d.def)
+		*d.dst, err = time.ParseDuration(v)
+		if err != nil || *d.dst <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: use a positive duration such as 30s or 2m", d.name, v))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// RequireDatabase fails with the fix when DATABASE_URL is unset.
+func (c Config) RequireDatabase() error {
+	if c.DatabaseURL == "" {
+		return errors.New("DATABASE_URL is not set: export DATABASE_URL=postgres://user@host:5432/dbname")
+	}
+	return nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
