@@ -1,0 +1,111 @@
+package lint
+
+import (
+	"errors"
+	"sort"
+
+	pganalyze "github.com/pganalyze/pg_query_go/v6"
+)
+
+// checker carries what the rules need to know about earlier statements.
+type checker struct {
+	// notNull holds "table.column" pairs with a validated
+	// CHECK (column IS NOT NULL): SET NOT NULL on them skips the scan. It
+	// spans the files of one run, since validating in an earlier migration is
+	// the recommended way.
+	notNull map[string]bool
+	// pendingNotNull maps a "table.constraint" added NOT VALID to the
+	// "table.column" it will vouch for once validated.
+	pendingNotNull map[string]string
+
+	cur fileState
+}
+
+// fileState is reset for every file.
+type fileState struct {
+	noTx        bool
+	lockTimeout bool
+	// newTables and newIndexes were created earlier in this file: nothing
+	// reads them yet, so locks and rewrites on them hurt no one.
+	newTables  map[string]bool
+	newIndexes map[string]bool
+}
+
+// hit is a rule violation before opt-outs are applied.
+type hit struct {
+	rule string
+	msg  string
+}
+
+func newChecker() *checker {
+	return &checker{notNull: map[string]bool{}, pendingNotNull: map[string]string{}}
+}
+
+func (c *checker) file(path string, src []byte) []Finding {
+	lines := newLineIndex(src)
+	m, err := prepare(src)
+	if err != nil {
+		var ge *gooseError
+		errors.As(err, &ge)
+		return []Finding{{Path: path, Line: ge.line, Rule: ruleSyntax, Message: ge.msg}}
+	}
+	if !m.hasUp {
+		return nil
+	}
+	p, err := parse(m.up)
+	if err != nil {
+		var se *syntaxError
+		errors.As(err, &se)
+		return []Finding{{Path: path, Line: lines.line(se.offset), Rule: ruleSyntax, Message: se.msg}}
+	}
+	c.cur = fileState{noTx: m.noTx, newTables: map[string]bool{}, newIndexes: map[string]bool{}}
+
+	starts := make([]int, len(p.stmts))
+	ends := make([]int, len(p.stmts))
+	for i, s := range p.stmts {
+		starts[i] = firstToken(p.tokens, int(s.StmtLocation))
+		ends[i] = int(s.StmtLocation + s.StmtLen)
+		if s.StmtLen == 0 {
+			ends[i] = len(m.up)
+		}
+	}
+	allows, findings := attachAllows(path, m.up, lines, p.comments, starts, ends)
+	for i, s := range p.stmts {
+		line := lines.line(starts[i])
+		for _, h := range c.stmt(s.Stmt) {
+			if allows[i].permits(h.rule) {
+				continue
+			}
+			findings = append(findings, Finding{Path: path, Line: line, Rule: h.rule, Message: h.msg})
+		}
+	}
+	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Line < findings[j].Line })
+	return findings
+}
+
+// firstToken skips the comments and blanks the parser counts as part of a
+// statement, so that a finding points at the statement's first keyword.
+func firstToken(tokens []*pganalyze.ScanToken, from int) int {
+	i := sort.Search(len(tokens), func(i int) bool { return int(tokens[i].Start) >= from })
+	if i == len(tokens) {
+		return from
+	}
+	return int(tokens[i].Start)
+}
+
+// lineIndex maps byte offsets to 1-based line numbers.
+type lineIndex []int
+
+func newLineIndex(src []byte) lineIndex {
+	idx := lineIndex{0}
+	for i, b := range src {
+		if b == '\n' {
+			idx = append(idx, i+1)
+		}
+	}
+	return idx
+}
+
+func (l lineIndex) line(offset int) int {
+	return sort.Search(len(l), func(i int) bool { return l[i] > offset })
+}
