@@ -1,0 +1,209 @@
+// Package build produces Slipway's release binary: a static, stripped,
+// reproducible linux executable of ./cmd/app stamped with its git version,
+// verified after the build and written next to its sha256 checksum.
+//
+// The pre-build gates (checkMigrations and the lint it runs) are not called
+// from here: the mage target composes them with mg.Deps, so each gate stays
+// its own package and its own target.
+package build
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/buildinfo"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Package is the main package buildApp builds, relative to the repository root.
+const Package = "./cmd/app"
+
+// versionPkg receives the stamp through -ldflags -X.
+const versionPkg = "github.com/slipway-dev/slipway/internal/version"
+
+// Options configures Run. The zero value builds bin/app for linux/amd64 from
+// the current directory.
+type Options struct {
+	// Dir is the repository root (the directory holding go.mod); "" is ".".
+	Dir string
+	// GOARCH is the target architecture; "" is amd64. See Supported.
+	GOARCH string
+	// Output is the binary's path, relative to Dir unless absolute; "" is
+	// bin/app. The checksum goes to Output + ".sha256".
+	Output string
+	// Env is added to the go command's environment (e.g. GOCACHE). It can't
+	// override the variables the build pins: see Env.
+	Env []string
+	// Stdout receives the one summary line; nil discards it.
+	Stdout io.Writer
+	// Log receives the steps at debug level (the exact go command); nil
+	// discards them.
+	Log *slog.Logger
+}
+
+// Result describes a built and verified binary.
+type Result struct {
+	Path      string // as given in Options.Output, or bin/app
+	GOOS      string
+	GOARCH    string
+	Size      int64
+	SHA256    string // hex
+	Version   string
+	Commit    string
+	GoVersion string // read back from the binary's build info
+}
+
+// String is the summary line printed after a build.
+func (r Result) String() string {
+	return fmt.Sprintf("%s %s/%s %.1f MiB (%d bytes) sha256 %s version %s commit %s %s",
+		r.Path, r.GOOS, r.GOARCH, float64(r.Size)/(1<<20), r.Size, r.SHA256, r.Version, r.Commit, r.GoVersion)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Dir == "" {
+		o.Dir = "."
+	}
+	if o.GOARCH == "" {
+		o.GOARCH = "amd64"
+	}
+	if o.Output == "" {
+		o.Output = filepath.Join("bin", "app")
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// outputPath is where the go command writes the binary.
+func (o Options) outputPath() string {
+	if filepath.IsAbs(o.Output) {
+		return o.Output
+	}
+	return filepath.Join(o.Dir, o.Output)
+}
+
+// Run stamps, builds, verifies and checksums the binary, then prints the
+// summary line. On any failure it returns the error and leaves no checksum
+// file behind, so a .sha256 only ever vouches for a verified binary.
+func Run(ctx context.Context, opts Options) (Result, error) {
+	opts = opts.withDefaults()
+	if err := checkArch(opts.GOARCH); err != nil {
+		return Result{}, err
+	}
+	version, commit, err := Stamp(ctx, opts.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	out := opts.outputPath()
+	if err := os.Remove(out + ".sha256"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Result{}, fmt.Errorf("remove old checksum: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return Result{}, fmt.Errorf("create output dir: %w", err)
+	}
+	if err := goBuild(ctx, opts, Args(version, commit, out)); err != nil {
+		return Result{}, err
+	}
+	if err := Verify(out, opts.GOARCH); err != nil {
+		// A binary that failed verification must not be picked up by a later
+		// step that doesn't rebuild.
+		_ = os.Remove(out)
+		return Result{}, err
+	}
+	res := Result{Path: opts.Output, GOOS: "linux", GOARCH: opts.GOARCH, Version: version, Commit: commit}
+	if res.SHA256, res.Size, err = hashFile(out); err != nil {
+		return Result{}, err
+	}
+	info, err := buildinfo.ReadFile(out)
+	if err != nil {
+		return Result{}, fmt.Errorf("read build info: %w", err)
+	}
+	res.GoVersion = info.GoVersion
+	if err := writeChecksum(out, res.SHA256); err != nil {
+		return Result{}, err
+	}
+	fmt.Fprintln(opts.Stdout, res)
+	return res, nil
+}
+
+// Args returns the go command arguments that build the stamped binary to out.
+// Each flag is passed explicitly rather than trusted to the machine's go env:
+// -trimpath drops the checkout path, -buildvcs=false leaves the stamping to
+// us (its vcs.time would be a timestamp), -mod=readonly turns an untidy
+// go.mod into an error, -s -w strip the symbol table and DWARF.
+func Args(version, commit, out string) []string {
+	ldflags := fmt.Sprintf("-s -w -X %s.Version=%s -X %s.Commit=%s", versionPkg, version, versionPkg, commit)
+	return []string{"build", "-trimpath", "-mod=readonly", "-buildvcs=false", "-ldflags", ldflags, "-o", out, Package}
+}
+
+// Env returns the go command's environment for goarch: the process
+// environment plus extra, then the pinned variables. GOFLAGS is replaced
+// (this machine sets -buildvcs=false there; another could set -mod=mod), and
+// GOAMD64/GOARM64 are pinned to their defaults so a developer's shell can't
+// make their build differ from CI's.
+func Env(goarch string, extra []string) []string {
+	env := append(os.Environ(), extra...)
+	return append(env,
+		"CGO_ENABLED=0",
+		"GOOS=linux",
+		"GOARCH="+goarch,
+		"GOFLAGS=-trimpath -mod=readonly -buildvcs=false",
+		"GOAMD64=v1",
+		"GOARM64=v8.0",
+	)
+}
+
+// goBuild runs the go command and passes its own message through on failure
+// (e.g. "go: updates to go.mod needed").
+func goBuild(ctx context.Context, opts Options, args []string) error {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = opts.Dir
+	cmd.Env = Env(opts.GOARCH, opts.Env)
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	opts.Log.Debug("go build", "dir", opts.Dir, "goarch", opts.GOARCH, "cmd", strings.Join(cmd.Args, " "))
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build (GOARCH=%s): %w\n%s", opts.GOARCH, err, strings.TrimSpace(output.String()))
+	}
+	return nil
+}
+
+// hashFile returns the hex sha256 and size of the file at path.
+func hashFile(path string) (sum string, size int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, fmt.Errorf("hash: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if size, err = io.Copy(h, f); err != nil {
+		return "", 0, fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, nil
+}
+
+// writeChecksum writes path.sha256 in sha256sum format with the bare file
+// name, so `cd bin && sha256sum -c app.sha256` works wherever bin/ is copied.
+func writeChecksum(path, sum string) error {
+	line := fmt.Sprintf("%s  %s\n", sum, filepath.Base(path))
+	tmp := path + ".sha256.tmp"
+	if err := os.WriteFile(tmp, []byte(line), 0o644); err != nil {
+		return fmt.Errorf("write checksum: %w", err)
+	}
+	if err := os.Rename(tmp, path+".sha256"); err != nil {
+		return fmt.Errorf("write checksum: %w", err)
+	}
+	return nil
+}
