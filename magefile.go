@@ -6,7 +6,13 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"os"
+
 	"github.com/magefile/mage/mg"
+
+	"github.com/slipway-dev/slipway/internal/lint"
 )
 
 // Keep mage in go.mod: only mage.go (build-ignored) imports it otherwise.
@@ -17,3 +23,39 @@ var _ mg.Namespace
 // ---- sandbox ----
 
 // ---- migrations ----
+
+// LintMigrations checks that each migration is safe to apply while the old binary keeps serving.
+// It parses the Up section of every file in $MIGRATIONS_DIR (default
+// migrations/), prints `path:line: rule: message` findings and fails if there
+// are any. A statement opts out with `-- slipway:allow <rule> <reason>`.
+func LintMigrations(ctx context.Context) error {
+	dir := os.Getenv("MIGRATIONS_DIR")
+	if dir == "" {
+		dir = "migrations"
+	}
+	findings, err := lint.Dir(ctx, dir)
+	if err != nil {
+		return err
+	}
+	for _, f := range findings {
+		fmt.Println(f)
+	}
+	if len(findings) > 0 {
+		return fmt.Errorf("%d findings", len(findings))
+	}
+	return nil
+}
+
+// BenchLint times lintMigrations on 500 generated migrations, and squawk on the same files.
+// -squawk is the squawk binary (default: squawk on PATH); -files the number of files.
+func BenchLint(ctx context.Context, squawk *string, files *int) error {
+	opts := lint.BenchOptions{Stdout: os.Stdout}
+	if squawk != nil {
+		opts.Squawk = *squawk
+	}
+	if files != nil {
+		opts.Files = *files
+	}
+	_, err := lint.Bench(ctx, opts)
+	return err
+}
