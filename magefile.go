@@ -8,10 +8,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/lint"
 )
 
@@ -19,6 +21,43 @@ import (
 var _ mg.Namespace
 
 // ---- build ----
+
+// BuildApp builds bin/app: a static, stripped, reproducible linux binary, verified and checksummed.
+// -goarch=arm64 builds for arm64 servers. The default is amd64, or $GOARCH
+// with a compiled mage binary: `GOARCH=arm64 go run mage.go` can't work, it
+// would build mage itself for arm64.
+func BuildApp(ctx context.Context, goarch *string) error {
+	_, err := build.Run(ctx, build.Options{GOARCH: targetArch(goarch), Stdout: os.Stdout, Log: buildLog()})
+	return err
+}
+
+// BenchBuild times buildApp against the plain go build it wraps and compares binary sizes.
+// -goarch as for buildApp; -runs sets the timed runs per command (default 5).
+func BenchBuild(ctx context.Context, goarch *string, runs *int) error {
+	opts := build.BenchOptions{GOARCH: targetArch(goarch), Stdout: os.Stdout, Log: buildLog()}
+	if runs != nil {
+		opts.Runs = *runs
+	}
+	_, err := build.Bench(ctx, opts)
+	return err
+}
+
+// targetArch picks the -goarch flag, then $GOARCH, then amd64.
+func targetArch(flag *string) string {
+	if flag != nil {
+		return *flag
+	}
+	return os.Getenv("GOARCH")
+}
+
+// buildLog shows the exact go command with mage -v.
+func buildLog() *slog.Logger {
+	level := slog.LevelInfo
+	if mg.Verbose() {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
 
 // ---- sandbox ----
 

@@ -173,7 +173,7 @@ func goBuild(ctx context.Context, opts Options, args []string) error {
 	cmd.Env = Env(opts.GOARCH, opts.Env)
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
-	opts.Log.Debug("go build", "dir", opts.Dir, "goarch", opts.GOARCH, "cmd", strings.Join(cmd.Args, " "))
+	opts.Log.Debug("go build", "dir", opts.Dir, "goarch", opts.GOARCH, "cmd", shellJoin(cmd.Args))
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("go build (GOARCH=%s): %w\n%s", opts.GOARCH, err, strings.TrimSpace(output.String()))
 	}
@@ -206,4 +206,17 @@ func writeChecksum(path, sum string) error {
 		return fmt.Errorf("write checksum: %w", err)
 	}
 	return nil
+}
+
+// shellJoin quotes the arguments that need it, so a logged command can be
+// pasted into a shell.
+func shellJoin(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		quoted[i] = a
+	}
+	return strings.Join(quoted, " ")
 }
