@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,11 +15,41 @@ import (
 	"github.com/magefile/mage/mg"
 
 	"github.com/slipway-dev/slipway/internal/build"
+	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/lint"
+	"github.com/slipway-dev/slipway/internal/sandbox"
+	"github.com/slipway-dev/slipway/internal/testsuite"
 )
 
 // Keep mage in go.mod: only mage.go (build-ignored) imports it otherwise.
 var _ mg.Namespace
+
+// ---- develop ----
+
+// Dev runs the app on http://127.0.0.1:8080 against a local PostgreSQL kept in .dev/ (or DATABASE_URL).
+// Migrations are applied at startup; Ctrl-C stops the app and the database.
+func Dev(ctx context.Context) error {
+	return dev.Run(ctx, dev.Options{Root: root(), Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
+}
+
+// Test runs gofmt, go vet and staticcheck (magefile included), then every test with -race.
+// -run limits the tests to a pattern, as go test -run does.
+func Test(ctx context.Context, run *string) error {
+	o := testsuite.Options{Root: root(), Stdout: os.Stdout, Stderr: os.Stderr}
+	if run != nil {
+		o.Run = *run
+	}
+	return testsuite.Run(ctx, o)
+}
+
+// root is the repository root: mage runs targets from the magefile's folder.
+func root() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		panic(err)
+	}
+	return wd
+}
 
 // ---- build ----
 
@@ -60,6 +91,52 @@ func buildLog() *slog.Logger {
 }
 
 // ---- sandbox ----
+
+// Sandbox boots a real Debian server on this machine to deploy to and test against (root, Linux).
+// SANDBOX_NAME, SANDBOX_DIR, SANDBOX_CACHE_DIR and SANDBOX_MIRROR override the defaults.
+type Sandbox mg.Namespace
+
+// Up boots the sandbox (debootstrap once, then systemd-nspawn) and prints how to ssh and deploy to it.
+// Running it again while the sandbox is up changes nothing.
+func (Sandbox) Up(ctx context.Context) error {
+	sb, err := sandbox.New(buildLog(), sandbox.FromEnv(os.Getenv)...)
+	if err != nil {
+		return err
+	}
+	inst, err := sb.Up(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.WriteString(inst.Usage() + "\n")
+	return err
+}
+
+// Down stops the sandbox and checks it left no process, mount or port behind.
+func (Sandbox) Down(ctx context.Context) error {
+	sb, err := sandbox.New(buildLog(), sandbox.FromEnv(os.Getenv)...)
+	if err != nil {
+		return err
+	}
+	return sb.Down(ctx)
+}
+
+// Status says whether the sandbox runs and how to reach it.
+func (Sandbox) Status(ctx context.Context) error {
+	sb, err := sandbox.New(buildLog(), sandbox.FromEnv(os.Getenv)...)
+	if err != nil {
+		return err
+	}
+	inst, err := sb.Status(ctx)
+	if errors.Is(err, sandbox.ErrNotRunning) {
+		_, err = os.Stdout.WriteString("sandbox " + sb.Name() + ": " + err.Error() + "\n")
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.WriteString(inst.Usage() + "\n")
+	return err
+}
 
 // ---- migrations ----
 

@@ -52,6 +52,7 @@ type Cluster struct {
 	bin     string
 	cred    *syscall.Credential
 	tmpSock bool
+	reused  bool
 }
 
 // BinDir finds the folder holding initdb and pg_ctl: PATH first, then the
@@ -103,7 +104,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := os.MkdirAll(c.root, 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Dir(c.root), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Mkdir(c.root, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+		if err := c.reachable(filepath.Dir(c.root)); err != nil {
 			return nil, err
 		}
 	}
@@ -128,7 +135,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 	if port, running := c.running(ctx); running {
-		c.port = port
+		c.port, c.reused = port, true
 		ok = true
 		return c, nil
 	}
@@ -152,6 +159,29 @@ func credential() (*syscall.Credential, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// reachable checks that the server's user can walk down to dir: as root
+// the server runs as "postgres", and a repository under a private folder
+// (mktemp -d, /root) is out of its reach.
+func (c *Cluster) reachable(dir string) error {
+	if c.cred == nil {
+		return nil
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		sys, _ := st.Sys().(*syscall.Stat_t)
+		owned := sys != nil && sys.Uid == c.cred.Uid
+		if st.Mode().Perm()&0o001 == 0 && !owned {
+			return fmt.Errorf("the postgres user (the server can't run as root) can't enter %s (mode %v): run chmod o+x %s, or set DATABASE_URL to a server of yours", d, st.Mode().Perm(), d)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
 }
 
 func (c *Cluster) chown(path string) error {
@@ -274,6 +304,10 @@ func freePort() (int, error) {
 
 // Port is the TCP port the server listens on at 127.0.0.1.
 func (c *Cluster) Port() int { return c.port }
+
+// Reused reports whether Start found the server already running (started by
+// another process, such as a running `dev`) rather than starting it.
+func (c *Cluster) Reused() bool { return c.reused }
 
 // Dir is the cluster's folder.
 func (c *Cluster) Dir() string { return c.root }

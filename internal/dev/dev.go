@@ -1,0 +1,125 @@
+// Package dev runs the app for development: against DATABASE_URL when set,
+// else against a local PostgreSQL cluster kept in .dev/ (git-ignored), whose
+// data survives restarts.
+package dev
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/pgcluster"
+)
+
+// DatabaseName is the database the local cluster holds for the app.
+const DatabaseName = "slipway"
+
+// Database is a development database: its URL and how to let go of it.
+type Database struct {
+	URL string
+	// Local is true for the cluster in .dev/, false for DATABASE_URL.
+	Local bool
+	// Release stops the local cluster if this call started it; a cluster
+	// already running (a `dev` in another terminal) is left running.
+	Release func() error
+}
+
+// LocalDatabase returns DATABASE_URL when set, else starts (or reuses) the
+// local cluster under root/.dev/pg and makes sure its database exists.
+func LocalDatabase(ctx context.Context, root string, getenv func(string) string) (*Database, error) {
+	if u := getenv("DATABASE_URL"); u != "" {
+		return &Database{URL: u, Release: func() error { return nil }}, nil
+	}
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(root, ".dev", "pg")})
+	if err != nil {
+		return nil, fmt.Errorf("local PostgreSQL: %w", err)
+	}
+	release := func() error { return nil }
+	if !c.Reused() {
+		release = c.Stop
+	}
+	if err := c.CreateDatabase(ctx, DatabaseName); err != nil {
+		_ = release()
+		return nil, err
+	}
+	return &Database{URL: c.URL(DatabaseName), Local: true, Release: release}, nil
+}
+
+// Options configures Run.
+type Options struct {
+	Root   string // repository root
+	Getenv func(string) string
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Run builds the app, runs it until ctx is cancelled (Ctrl-C) or it exits,
+// then stops it and the local cluster cleanly.
+func Run(ctx context.Context, o Options) (err error) {
+	db, err := LocalDatabase(ctx, o.Root, o.Getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := db.Release(); rerr != nil && err == nil {
+			err = fmt.Errorf("stop local PostgreSQL: %w", rerr)
+		}
+	}()
+	bin := filepath.Join(o.Root, ".dev", "app")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/app")
+	build.Dir, build.Stdout, build.Stderr = o.Root, o.Stdout, o.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build app: %w", err)
+	}
+	addr := o.Getenv("ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	app := exec.Command(bin)
+	app.Env = append(os.Environ(), "DATABASE_URL="+db.URL, "ADDR="+addr)
+	app.Stdout, app.Stderr = o.Stdout, o.Stderr
+	if err := app.Start(); err != nil {
+		return fmt.Errorf("start app: %w", err)
+	}
+	where := "DATABASE_URL"
+	if db.Local {
+		where = db.URL
+	}
+	fmt.Fprintf(o.Stdout, "dev: app on http://%s (database %s); Ctrl-C stops it\n", addr, where)
+	done := make(chan error, 1)
+	go func() { done <- app.Wait() }()
+	select {
+	case err := <-done:
+		return appExit(err)
+	case <-ctx.Done():
+	}
+	_ = app.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err := appExit(err); err != nil {
+			return err
+		}
+	case <-time.After(4 * time.Second):
+		_ = app.Process.Kill()
+		<-done
+	}
+	fmt.Fprintln(o.Stdout, "dev: stopped")
+	return nil
+}
+
+func appExit(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.Exited() {
+		return fmt.Errorf("app exited with status %d", ee.ExitCode())
+	}
+	if err != nil && !errors.As(err, &ee) {
+		return err
+	}
+	return nil // killed by the signal we, or the terminal, sent
+}

@@ -1,0 +1,64 @@
+// Package testsuite is `go run mage.go test`: formatting, vet and
+// staticcheck (magefile included), then every test with the race detector.
+package testsuite
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Staticcheck is the pinned staticcheck module, run with `go run` so no
+// install step is needed.
+const Staticcheck = "honnef.co/go/tools/cmd/staticcheck@v0.8.2"
+
+// Options configures Run.
+type Options struct {
+	Root   string
+	Stdout io.Writer
+	Stderr io.Writer
+	// Run limits the tests to those matching this -run pattern ("" = all).
+	Run string
+}
+
+// Run runs every check in order and stops at the first that fails.
+func Run(ctx context.Context, o Options) error {
+	step := func(name string, args ...string) error {
+		fmt.Fprintf(o.Stdout, "==> %s\n", strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Dir, cmd.Stdout, cmd.Stderr = o.Root, o.Stdout, o.Stderr
+		// The race detector needs cgo even where the build is static.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s failed: %w", name, err)
+		}
+		return nil
+	}
+	fmt.Fprintln(o.Stdout, "==> gofmt -l .")
+	out, err := exec.CommandContext(ctx, "gofmt", "-l", o.Root).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("gofmt: %w: %s", err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		return fmt.Errorf("gofmt: these files need formatting (run gofmt -w): %s", strings.ReplaceAll(s, "\n", " "))
+	}
+	steps := [][]string{
+		{"vet", "go", "vet", "./..."},
+		{"vet (magefile)", "go", "vet", "-tags", "mage", "."},
+		{"staticcheck", "go", "run", Staticcheck, "./..."},
+		{"staticcheck (magefile)", "go", "run", Staticcheck, "-tags", "mage", "."},
+	}
+	for _, s := range steps {
+		if err := step(s[0], s[1:]...); err != nil {
+			return err
+		}
+	}
+	args := []string{"go", "test", "-race", "-count=1", "-timeout", "45m"}
+	if o.Run != "" {
+		args = append(args, "-run", o.Run)
+	}
+	return step("tests", append(args, "./...")...)
+}
