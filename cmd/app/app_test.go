@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/pgtest"
+)
+
+var appBin string // the app built once for the process-level tests
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "apptest-")
+	if err != nil {
+		panic(err)
+	}
+	appBin = filepath.Join(dir, "app")
+	if out, err := exec.Command("go", "build", "-o", appBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build app: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := pgtest.Main(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// secret is put in every DATABASE_URL: it must never show up in output.
+const secret = "s3cr3t-pw-never-logged"
+
+func withPassword(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), secret)
+	return u.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	addr   string
+	stderr *syncBuffer
+	done   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startApp starts the built app with env added to a minimal environment.
+func startApp(t *testing.T, env ...string) *proc {
+	t.Helper()
+	p := &proc{addr: freeAddr(t), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(appBin)
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "ADDR=" + p.addr, "LOG_FORMAT=json"}, env...)
+	p.cmd.Stderr = p.stderr
+	p.cmd.Stdout = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if strings.Contains(p.stderr.String(), secret) {
+			t.Errorf("the database password appeared in the app's output:\n%s", p.stderr.String())
+		}
+	})
+	return p
+}
+
+// waitReady polls /readyz until 200, or fails.
+func (p *proc) waitReady(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("app exited before ready: %v\n%s", err, p.stderr.String())
+		default:
+		}
+		resp, err := http.Get("http://" + p.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("app at %s not ready within %s\n%s", p.addr, within, p.stderr.String())
+}
+
+func (p *proc) wait(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(within):
+		t.Fatalf("app still running after %s\n%s", within, p.stderr.String())
+		return nil
+	}
+}
+
+func get(t *testing.T, u string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("GET %s: not JSON: %q", u, b)
+	}
+	return resp.StatusCode, m
+}
+
+func TestEightInstancesOnAnEmptyDatabaseMigrateOnceAndAllBecomeReady(t *testing.T) {
+	dbURL := withPassword(t, pgtest.EmptyURL(t))
+	var procs []*proc
+	for i := 0; i < 8; i++ {
+		procs = append(procs, startApp(t, "DATABASE_URL="+dbURL))
+	}
+	for _, p := range procs {
+		p.waitReady(t, 60*time.Second)
+	}
+	appliedLines := 0
+	for _, p := range procs {
+		appliedLines += strings.Count(p.stderr.String(), `"msg":"migrations applied"`)
+	}
+	if appliedLines != 1 {
+		t.Errorf("%d instances logged \"migrations applied\", want exactly 1", appliedLines)
+	}
+	db := pgtest.SQLDB(t, dbURL)
+	var rows, distinct int
+	if err := db.QueryRow("SELECT count(*), count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0").Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("../../migrations/*.sql")
+	if rows != len(files) || distinct != len(files) {
+		t.Errorf("version rows %d (distinct %d), want each of the %d migrations exactly once", rows, distinct, len(files))
+	}
+}
+
+func TestEndpoints(t *testing.T) {
+	p := startApp(t, "DATABASE_URL="+withPassword(t, pgtest.URL(t)))
+	p.waitReady(t, 30*time.Second)
+	if code, body := get(t, "http://"+p.addr+"/healthz"); code != 200 || body["status"] != "ok" {
+		t.Errorf("/healthz: %d %v", code, body)
+	}
+	if code, body := get(t, "http://"+p.addr+"/readyz"); code != 200 || body["status"] != "ready" {
+		t.Errorf("/readyz: %d %v", code, body)
+	}
+	code, body := get(t, "http://"+p.addr+"/version")
+	if code != 200 || body["version"] == nil || body["commit"] == nil || !strings.HasPrefix(fmt.Sprint(body["go_version"]), "go1.") {
+		t.Errorf("/version: %d %v", code, body)
+	}
+}
+
+func TestNoMigrateServesButIsNotReadyWhilePending(t *testing.T) {
+	p := startApp(t, "DATABASE_URL="+withPassword(t, pgtest.EmptyURL(t)), "NO_MIGRATE=true")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + p.addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("app never served: %s", p.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	code, body := get(t, "http://"+p.addr+"/readyz")
+	if code != 503 || body["reason"] != "migrations pending" {
+		t.Errorf("/readyz with pending migrations: %d %v, want 503 migrations pending", code, body)
+	}
+}
+
+func TestFailingMigrationExitsNamingTheFileAndChangesNothing(t *testing.T) {
+	dbURL := withPassword(t, pgtest.EmptyURL(t))
+	var out bytes.Buffer
+	env := func(k string) string { return map[string]string{"DATABASE_URL": dbURL, "LOG_FORMAT": "json"}[k] }
+	// Create goose's version table at version 0, then a users table the
+	// first migration will collide with.
+	if err := run(context.Background(), []string{"migrate", "version"}, env, nil, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	db := pgtest.SQLDB(t, dbURL)
+	if _, err := db.Exec("CREATE TABLE users (legacy text)"); err != nil {
+		t.Fatal(err)
+	}
+	before := schema(t, dbURL)
+
+	p := startApp(t, "DATABASE_URL="+dbURL)
+	err := p.wait(t, 30*time.Second)
+	if err == nil {
+		t.Fatalf("app exited 0 after a failed migration:\n%s", p.stderr.String())
+	}
+	last := lastLine(p.stderr.String())
+	if !strings.HasPrefix(last, "app: migration 00001_create_users.sql failed:") || !strings.Contains(last, `relation "users" already exists`) {
+		t.Errorf("last line should name the file and PostgreSQL's error, got %q", last)
+	}
+	if strings.Contains(p.stderr.String(), "goroutine ") {
+		t.Errorf("stack trace in output:\n%s", p.stderr.String())
+	}
+	if after := schema(t, dbURL); after != before {
+		t.Errorf("schema changed:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func schema(t *testing.T, dbURL string) string {
+	t.Helper()
+	var s string
+	err := pgtest.SQLDB(t, dbURL).QueryRow(`SELECT
+		(SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name, column_name) FROM information_schema.columns WHERE table_schema = 'public')
+		|| ' | ' ||
+		(SELECT string_agg(version_id::text || ':' || is_applied::text, ',' ORDER BY id) FROM goose_db_version)`).Scan(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func TestDatabaseDownAtStartRetriesThenFailsClearly(t *testing.T) {
+	dead := freeAddr(t) // nothing listens there
+	p := startApp(t, "DATABASE_URL=postgres://app:"+secret+"@"+dead+"/app", "DB_WAIT=2s")
+	start := time.Now()
+	err := p.wait(t, 30*time.Second)
+	elapsed := time.Since(start)
+	if err == nil {
+		t.Fatal("app exited 0 without a database")
+	}
+	if elapsed < 2*time.Second {
+		t.Errorf("gave up after %s, before DB_WAIT=2s", elapsed)
+	}
+	want := "app: database unreachable at " + dead + " after 2s: connect: connection refused"
+	if got := lastLine(p.stderr.String()); got != want {
+		t.Errorf("last line %q, want %q", got, want)
+	}
+	if n := strings.Count(p.stderr.String(), "retrying"); n != 1 {
+		t.Errorf("want one 'retrying' line, got %d:\n%s", n, p.stderr.String())
+	}
+}
+
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	p := startApp(t, "DATABASE_URL="+withPassword(t, pgtest.URL(t)))
+	p.waitReady(t, 30*time.Second)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.wait(t, 10*time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, p.stderr.String())
+	}
+	if !strings.Contains(p.stderr.String(), `"msg":"stopped"`) {
+		t.Errorf("no clean stop logged:\n%s", p.stderr.String())
+	}
+}
+
+func TestMigrateSubcommands(t *testing.T) {
+	dbURL := pgtest.EmptyURL(t)
+	env := func(k string) string { return map[string]string{"DATABASE_URL": dbURL, "LOG_FORMAT": "text"}[k] }
+	cli := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), append([]string{"migrate"}, args...), env, nil, &out, &errOut)
+		return out.String(), err
+	}
+	mustOut := func(want string, args ...string) {
+		t.Helper()
+		out, err := cli(args...)
+		if err != nil {
+			t.Fatalf("migrate %v: %v", args, err)
+		}
+		if !strings.Contains(out, want) {
+			t.Fatalf("migrate %v printed %q, want it to contain %q", args, out, want)
+		}
+	}
+	mustOut("0\n", "version")
+	mustOut("pending", "status")
+	mustOut("applied 00001_create_users.sql", "up-to", "1")
+	mustOut("1\n", "version")
+	mustOut("nothing to do", "up")
+	out, _ := cli("status")
+	if !strings.Contains(out, "VERSION") || !strings.Contains(out, "applied") || !strings.Contains(out, "00001_create_users.sql") {
+		t.Errorf("status table:\n%s", out)
+	}
+	mustOut("rolled back 00001_create_users.sql", "down")
+	mustOut("0\n", "version")
+	mustOut("applied 00001_create_users.sql", "up")
+	mustOut("rolled back 00001_create_users.sql", "down-to", "0")
+
+	for _, bad := range [][]string{{}, {"sideways"}, {"up-to"}, {"up-to", "x"}, {"down-to", "-1"}, {"up", "extra"}} {
+		if _, err := cli(bad...); err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("migrate %v: want a one-line error, got %v", bad, err)
+		}
+	}
+}
+
+func TestBadInvocations(t *testing.T) {
+	none := func(string) string { return "" }
+	var out bytes.Buffer
+	for _, tc := range []struct {
+		args []string
+		env  func(string) string
+		want string
+	}{
+		{[]string{"frobnicate"}, none, `unknown command "frobnicate"`},
+		{nil, none, "DATABASE_URL is not set"},
+		{[]string{"serve", "-bogus"}, none, "flag provided but not defined"},
+		{nil, func(k string) string { return map[string]string{"DATABASE_URL": "x", "DB_WAIT": "soon"}[k] }, "DB_WAIT"},
+	} {
+		err := run(context.Background(), tc.args, tc.env, nil, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("app %v: %v, want error containing %q", tc.args, err, tc.want)
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"version"}, none, nil, &out, &out); err != nil || !strings.Contains(out.String(), "commit ") {
+		t.Errorf("app version: %v %q", err, out.String())
+	}
+}
