@@ -1,0 +1,156 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// suite is the Debian release of the sandbox: what a fresh VPS runs today.
+const suite = "bookworm"
+
+// packages are installed on top of debootstrap's minbase variant. systemd-sysv
+// provides /sbin/init for --boot; dbus lets systemctl, logind and hostnamectl
+// behave as on a real server.
+var packages = []string{
+	"ca-certificates",
+	"dbus",
+	"openssh-server",
+	"postgresql",
+	"sudo",
+	"systemd",
+	"systemd-sysv",
+}
+
+// setupScript turns the debootstrapped tree into the fresh VPS users get,
+// minus what must differ per instance (host key, admin key, sshd port: those
+// are bind-mounted at boot). It runs once per base, inside the tree.
+const setupScript = `set -eu
+apt-get clean
+# Host keys and machine id are per instance; an empty machine-id makes systemd
+# generate one at boot.
+rm -f /etc/ssh/ssh_host_*
+: > /etc/machine-id
+echo sandbox > /etc/hostname
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n' > /etc/hosts
+# admin: key-only login ('*' is no password, unlike '!' it is not "locked").
+useradd --create-home --shell /bin/bash --groups sudo --password '*' admin
+install -d -m 700 -o admin -g admin /home/admin/.ssh
+echo 'admin ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/admin
+chmod 440 /etc/sudoers.d/admin
+# Mount points for the per-instance files.
+touch /home/admin/.ssh/authorized_keys /etc/ssh/sshd_config.d/sandbox.conf
+# PostgreSQL on its unix socket only: the container shares the host's network
+# and the host may run its own PostgreSQL on 5432.
+v=$(ls /etc/postgresql)
+echo "listen_addresses = ''" > /etc/postgresql/$v/main/conf.d/sandbox.conf
+sed -i '1i local app app scram-sha-256' /etc/postgresql/$v/main/pg_hba.conf
+pg_ctlcluster "$v" main start
+runuser -u postgres -- psql -v ON_ERROR_STOP=1 -q -c 'CREATE ROLE app LOGIN' -c 'CREATE DATABASE app OWNER app'
+pg_ctlcluster "$v" main stop
+`
+
+// baseKey names a base by its recipe, so changing the package list or the
+// setup script builds a new base instead of reusing a stale one.
+func baseKey() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s", suite, strings.Join(packages, ","), setupScript)
+	return suite + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// ensureBase returns the cached base root, building it first if needed.
+func (s *Sandbox) ensureBase(ctx context.Context) (string, error) {
+	key := baseKey()
+	dir := filepath.Join(s.cacheDir, key+".base")
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(s.cacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("create cache dir: %w", err)
+	}
+	unlock, err := lockFile(ctx, filepath.Join(s.cacheDir, key+".lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	// Another process may have built it while we waited for the lock.
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	mirror, err := s.resolveMirror()
+	if err != nil {
+		return "", err
+	}
+	// Holding the lock, any tmp dir of this key is a build that died.
+	stale, _ := filepath.Glob(filepath.Join(s.cacheDir, key+".tmp-*"))
+	for _, d := range stale {
+		if err := removeTree(d); err != nil {
+			return "", err
+		}
+	}
+	tmp := filepath.Join(s.cacheDir, fmt.Sprintf("%s.tmp-%d", key, os.Getpid()))
+	logPath := filepath.Join(s.cacheDir, key+".build.log")
+	s.log.Info("building sandbox base root (debootstrap, about a minute)", "suite", suite, "mirror", mirror, "dir", dir, "log", logPath)
+	start := time.Now()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return "", fmt.Errorf("create build log: %w", err)
+	}
+	defer logf.Close()
+	steps := [][]string{
+		{"debootstrap", "--variant=minbase", "--include=" + strings.Join(packages, ","), suite, tmp, mirror},
+		{"systemd-nspawn", "--quiet", "--directory=" + tmp, "--register=no", "--keep-unit", "--console=pipe",
+			"--", "/bin/sh", "-c", setupScript},
+	}
+	for _, argv := range steps {
+		if err := runLogged(ctx, logf, argv); err != nil {
+			_ = removeTree(tmp)
+			return "", fmt.Errorf("build base: %s: %w\n%s", argv[0], err, tail(logPath, 15))
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		_ = removeTree(tmp)
+		return "", fmt.Errorf("build base: %w", err)
+	}
+	s.log.Info("sandbox base root built", "dir", dir, "took", time.Since(start).Round(time.Second))
+	return dir, nil
+}
+
+// runLogged runs argv with its output appended to logf. Its whole process
+// group dies with ctx: debootstrap runs dpkg and chroots under it.
+func runLogged(ctx context.Context, logf *os.File, argv []string) error {
+	fmt.Fprintf(logf, "+ %s\n", strings.Join(argv, " "))
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd.Run()
+}
+
+// removeTree unmounts whatever a failed debootstrap left mounted under dir
+// (proc, sys) before deleting it: RemoveAll must never walk into the host's
+// /proc or /sys.
+func removeTree(dir string) error {
+	mounts, err := mountsUnder(dir)
+	if err != nil {
+		return err
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if err := syscall.Unmount(mounts[i], syscall.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount %s: %w", mounts[i], err)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
