@@ -1,0 +1,115 @@
+// Package sandboxtest gives a test package one sandbox (a real Debian server
+// booted with systemd-nspawn) for all its tests: booted on the first Get,
+// stopped when the tests end.
+//
+//	func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m)) }
+//
+//	func TestDeploy(t *testing.T) {
+//		sb := sandboxtest.Get(t)
+//		// DEPLOY_HOST=sb.Alias DEPLOY_SSH_CONFIG=sb.ConfigPath, or:
+//		out := sandboxtest.Run(t, sb, "systemctl", "is-active", "app")
+//	}
+//
+// Each test binary gets its own instance (own name, state dir, sshd port),
+// so packages that go test runs in parallel never share one. Tests of one
+// package do share it: clean up what a test installs, or use unique names.
+package sandboxtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/sandbox"
+	"github.com/slipway-dev/slipway/internal/testenv"
+)
+
+var (
+	mainRunning bool
+	once        sync.Once
+	inst        *sandbox.Instance
+	startErr    error
+	stateDir    string
+)
+
+// Main runs the tests of m and then stops the sandbox if a test booted it.
+// Call it from TestMain; it returns the exit code for os.Exit. Should the
+// binary die before (crash, go test timeout), the kernel still sends the
+// container SIGTERM (sandbox.WithStopOnExit).
+func Main(m *testing.M) int {
+	mainRunning = true
+	code := m.Run()
+	if inst != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := inst.Stop(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "sandboxtest: stop sandbox: %v\n", err)
+			code = 1
+		}
+	}
+	if stateDir != "" {
+		os.RemoveAll(stateDir)
+	}
+	return code
+}
+
+// Get returns the package's sandbox, booting it on first use (seconds with a
+// cached base, about a minute more the first time on a machine). Without
+// root, Linux, debootstrap or systemd-nspawn the test is skipped, or fails
+// in CI; any other failure to boot fails the test.
+func Get(t testing.TB) *sandbox.Instance {
+	t.Helper()
+	if !mainRunning {
+		t.Fatal("sandboxtest.Get needs TestMain to call sandboxtest.Main, which stops the sandbox")
+	}
+	once.Do(start)
+	var pe *sandbox.PrereqError
+	if errors.As(startErr, &pe) {
+		testenv.Need(t, false, pe.Error())
+	}
+	if startErr != nil {
+		t.Fatalf("sandboxtest: %v", startErr)
+	}
+	return inst
+}
+
+// Run runs a command inside the sandbox as root and returns its combined
+// output; the test fails if the command does.
+func Run(t testing.TB, sb *sandbox.Instance, name string, arg ...string) string {
+	t.Helper()
+	out, err := sb.Run(context.Background(), name, arg...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func start() {
+	if startErr = sandbox.CheckPrereqs(); startErr != nil {
+		return
+	}
+	stateDir, startErr = os.MkdirTemp("", "slipway-sandboxtest-")
+	if startErr != nil {
+		return
+	}
+	// The env may point at another cache or mirror; name and state dir are
+	// always this binary's own, never a developer's `sandbox:up`.
+	opts := append(sandbox.FromEnv(os.Getenv),
+		sandbox.WithName(fmt.Sprintf("test-%d", os.Getpid())),
+		sandbox.WithStateDir(stateDir),
+		sandbox.WithStopOnExit())
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	sb, err := sandbox.New(log, opts...)
+	if err != nil {
+		startErr = err
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	inst, startErr = sb.Up(ctx)
+}

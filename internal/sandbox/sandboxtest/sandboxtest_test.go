@@ -1,0 +1,35 @@
+package sandboxtest
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestMain(m *testing.M) { os.Exit(Main(m)) }
+
+func TestGetGivesOneBootedSandboxPerBinary(t *testing.T) {
+	sb := Get(t)
+	if again := Get(t); again != sb {
+		t.Fatalf("second Get booted another sandbox")
+	}
+	if got := strings.TrimSpace(Run(t, sb, "systemctl", "is-system-running")); got != "running" {
+		t.Errorf("systemctl is-system-running: %q", got)
+	}
+	if _, err := exec.LookPath("ssh"); err == nil {
+		out, err := exec.CommandContext(t.Context(), "ssh", "-F", sb.ConfigPath, "-o", "BatchMode=yes", sb.Alias, "sudo -n systemctl is-active ssh postgresql").CombinedOutput()
+		if err != nil || string(out) != "active\nactive\n" {
+			t.Errorf("over ssh: %v: %s", err, out)
+		}
+	}
+}
+
+func TestTestsOfOnePackageShareTheSandbox(t *testing.T) {
+	sb := Get(t)
+	Run(t, sb, "touch", "/root/seen-by-the-next-test")
+	t.Cleanup(func() { Run(t, sb, "rm", "/root/seen-by-the-next-test") })
+	if Get(t).PID != sb.PID {
+		t.Fatal("another sandbox")
+	}
+}
