@@ -58,6 +58,10 @@ type Cluster struct {
 // BinDir finds the folder holding initdb and pg_ctl: PATH first, then the
 // newest /usr/lib/postgresql/*/bin.
 func BinDir() (string, error) {
+	return binDir("/usr/lib/postgresql/*/bin")
+}
+
+func binDir(glob string) (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if real, err := filepath.EvalSymlinks(p); err == nil {
 			p = real
@@ -67,7 +71,7 @@ func BinDir() (string, error) {
 			return dir, nil
 		}
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(glob)
 	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
