@@ -1,0 +1,146 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// Config describes the app's service on the server. The zero value is not
+// usable: start from ConfigFromEnv or DefaultConfig.
+type Config struct {
+	// AppName names the units (<app>.service, <app>.socket), the env file
+	// (/etc/<app>/<app>.env) and, by default, the service user. APP_NAME.
+	AppName string
+	// DeployPath holds releases/<id>/app and the current symlink. DEPLOY_PATH.
+	DeployPath string
+	// ListenAddr is the socket's ListenStream (host:port). APP_LISTEN.
+	ListenAddr string
+	// ServiceUser is the unprivileged system user the app runs as. APP_USER.
+	ServiceUser string
+	// Watchdog is WatchdogSec: systemd restarts the app when it misses its
+	// pings, which it sends only while the database answers. 0 disables it.
+	// APP_WATCHDOG.
+	Watchdog time.Duration
+	// StartTimeout is TimeoutStartSec: READY=1 comes after the migrations, so
+	// it must cover DB_WAIT + MIGRATION_LOCK_WAIT + the longest migration.
+	// APP_START_TIMEOUT.
+	StartTimeout time.Duration
+	// StopTimeout is TimeoutStopSec: it must exceed the app's
+	// SHUTDOWN_TIMEOUT (30s) plus its drain delay, or systemd kills
+	// requests the app is still finishing.
+	StopTimeout time.Duration
+}
+
+// UnitDir is where the units are installed.
+const UnitDir = "/etc/systemd/system"
+
+// DefaultConfig returns the defaults ConfigFromEnv starts from.
+func DefaultConfig() Config {
+	return Config{
+		AppName:      "app",
+		DeployPath:   "/home/admin",
+		ListenAddr:   "127.0.0.1:8080",
+		ServiceUser:  "app",
+		StartTimeout: 15 * time.Minute,
+		StopTimeout:  45 * time.Second,
+	}
+}
+
+// ConfigFromEnv reads APP_NAME, DEPLOY_PATH, APP_LISTEN, APP_USER,
+// APP_WATCHDOG and APP_START_TIMEOUT over the defaults, and reports every bad
+// value at once.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	var errs []error
+	if v := getenv("APP_NAME"); v != "" {
+		c.AppName, c.ServiceUser = v, v
+	}
+	if v := getenv("DEPLOY_PATH"); v != "" {
+		c.DeployPath = path.Clean(v)
+	}
+	if v := getenv("APP_LISTEN"); v != "" {
+		c.ListenAddr = v
+	}
+	if v := getenv("APP_USER"); v != "" {
+		c.ServiceUser = v
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"APP_WATCHDOG", &c.Watchdog}, {"APP_START_TIMEOUT", &c.StartTimeout}} {
+		v := getenv(d.name)
+		if v == "" {
+			continue
+		}
+		var err error
+		if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst < 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: use a duration such as 30s or 15m", d.name, v))
+		}
+	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
+}
+
+var (
+	// Names end up in unit files, paths and shell commands: keep them to
+	// characters that need no quoting anywhere.
+	nameRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
+	pathRE = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
+)
+
+// Validate reports every setting that would produce a broken unit.
+func (c Config) Validate() error {
+	var errs []error
+	if !nameRE.MatchString(c.AppName) {
+		errs = append(errs, fmt.Errorf("APP_NAME=%q: use lower-case letters, digits, - and _ (a unit and user name)", c.AppName))
+	}
+	if !nameRE.MatchString(c.ServiceUser) || c.ServiceUser == "root" {
+		errs = append(errs, fmt.Errorf("APP_USER=%q: use a dedicated unprivileged user name", c.ServiceUser))
+	}
+	if !pathRE.MatchString(c.DeployPath) || path.Clean(c.DeployPath) != c.DeployPath {
+		errs = append(errs, fmt.Errorf("DEPLOY_PATH=%q: use a clean absolute path of letters, digits, ., _ and -", c.DeployPath))
+	}
+	host, port, err := net.SplitHostPort(c.ListenAddr)
+	if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 || net.ParseIP(host) == nil {
+		errs = append(errs, fmt.Errorf("APP_LISTEN=%q: use ip:port, e.g. 127.0.0.1:8080 behind a reverse proxy", c.ListenAddr))
+	}
+	if c.Watchdog != 0 && c.Watchdog < 2*time.Second {
+		errs = append(errs, fmt.Errorf("APP_WATCHDOG=%s: use 0 (off) or at least 2s", c.Watchdog))
+	}
+	if c.StartTimeout < time.Minute {
+		errs = append(errs, fmt.Errorf("APP_START_TIMEOUT=%s: use at least 1m, startup includes migrations", c.StartTimeout))
+	}
+	if c.StopTimeout < 35*time.Second {
+		errs = append(errs, fmt.Errorf("stop timeout %s: must exceed the app's 30s SHUTDOWN_TIMEOUT", c.StopTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// ServiceUnit is the service's unit name, e.g. app.service.
+func (c Config) ServiceUnit() string { return c.AppName + ".service" }
+
+// SocketUnit is the socket's unit name, e.g. app.socket.
+func (c Config) SocketUnit() string { return c.AppName + ".socket" }
+
+// EnvFile is the root-only file of secrets systemd loads into the app's
+// environment, e.g. /etc/app/app.env.
+func (c Config) EnvFile() string { return path.Join(c.EnvDir(), c.AppName+".env") }
+
+// EnvDir holds EnvFile, e.g. /etc/app.
+func (c Config) EnvDir() string { return path.Join("/etc", c.AppName) }
+
+// ReleasesDir holds one folder per release, e.g. /home/admin/releases.
+func (c Config) ReleasesDir() string { return path.Join(c.DeployPath, "releases") }
+
+// CurrentLink is the symlink to the live release, e.g. /home/admin/current.
+func (c Config) CurrentLink() string { return path.Join(c.DeployPath, "current") }
+
+// Binary is the path the service executes, e.g. /home/admin/current/app.
+func (c Config) Binary() string { return path.Join(c.CurrentLink(), "app") }

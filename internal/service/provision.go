@@ -1,0 +1,139 @@
+package service
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// prepareScript creates the service user and the folders, and the env file
+// from its template (on stdin) only when there is none: an
+// existing one holds secrets and is never rewritten, only brought back to
+// root:root 0600. Each step prints "ok: ..." or "changed: ...".
+const prepareScript = `set -eu
+user=$1 deploy=$2 owner=$3 group=$4 envdir=$5 envfile=$6
+if id -u "$user" >/dev/null 2>&1; then
+  echo "ok: user $user exists"
+else
+  useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$user"
+  echo "changed: created system user $user"
+fi
+# dir PATH OWNER GROUP MODE: create it, or fix owner and mode.
+dir() {
+  if [ -d "$1" ] && [ "$(stat -c '%U:%G %a' "$1")" = "$2:$3 $4" ]; then
+    echo "ok: $1 ($2:$3 $4)"
+  else
+    install -d -o "$2" -g "$3" -m "$4" "$1"
+    echo "changed: $1 ($2:$3 $4)"
+  fi
+}
+# The deploy path may be the SSH user's home: create it, never change it.
+if [ -d "$deploy" ]; then
+  echo "ok: $deploy exists"
+else
+  install -d -o "$owner" -g "$group" -m 755 "$deploy"
+  echo "changed: $deploy ($owner:$group 755)"
+fi
+# Deploy uploads as the SSH user; the service user reads through a bind mount.
+dir "$deploy/releases" "$owner" "$group" 755
+dir "$envdir" root root 700
+if [ ! -e "$envfile" ]; then
+  (umask 077; cat > "$envfile")
+  echo "changed: $envfile created from the template (root:root 600): fill in the secrets"
+elif [ "$(stat -c '%U:%G %a' "$envfile")" != "root:root 600" ]; then
+  chown root:root "$envfile"; chmod 600 "$envfile"
+  echo "changed: $envfile brought back to root:root 600 (content untouched)"
+else
+  echo "ok: $envfile (root:root 600, content untouched)"
+fi
+if ! grep -q '^DATABASE_URL=.' "$envfile"; then
+  echo "todo: set DATABASE_URL in $envfile (sudoedit $envfile), then deploy"
+fi
+`
+
+// enableScript enables the socket (listening from now on and at boot) and
+// the service (started at boot rather than by the first request).
+const enableScript = `set -eu
+sock=$1 svc=$2
+if systemctl is-enabled --quiet "$sock"; then echo "ok: $sock enabled"; else systemctl enable --quiet "$sock"; echo "changed: $sock enabled"; fi
+if systemctl is-active --quiet "$sock"; then echo "ok: $sock listening"; else systemctl start "$sock"; echo "changed: $sock started"; fi
+if systemctl is-enabled --quiet "$svc"; then echo "ok: $svc enabled"; else systemctl enable --quiet "$svc"; echo "changed: $svc enabled (starts at boot)"; fi
+`
+
+// Provision does the one-time server set-up, as root through r: the service
+// user, the deploy folders, the env file template (only if none exists), the
+// units, and the socket enabled and listening. It is idempotent: a second
+// run changes nothing and says so. Progress goes to out, one line per step.
+func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changed bool, err error) {
+	if err := c.Validate(); err != nil {
+		return false, err
+	}
+	// The releases belong to the SSH user, who uploads them.
+	id, err := r.Run(ctx, "id -un; id -gn", nil)
+	if err != nil {
+		return false, fmt.Errorf("who am i: %w: %s", err, bytes.TrimSpace(id))
+	}
+	who := strings.Fields(string(id))
+	if len(who) != 2 {
+		return false, fmt.Errorf("who am i: unexpected output %q", id)
+	}
+	env, err := envTemplate(c)
+	if err != nil {
+		return false, err
+	}
+	args := quoteAll(c.ServiceUser, c.DeployPath, who[0], who[1], c.EnvDir(), c.EnvFile())
+	n, err := runScript(ctx, r, "prepare", prepareScript, args, env, out)
+	if err != nil {
+		return n > 0, err
+	}
+	total := n
+	unitsChanged, err := Ensure(ctx, r, c)
+	if err != nil {
+		return total > 0, err
+	}
+	if unitsChanged {
+		total++
+		fmt.Fprintf(out, "changed: units %s, %s installed in %s, systemd reloaded\n", c.ServiceUnit(), c.SocketUnit(), UnitDir)
+	} else {
+		fmt.Fprintf(out, "ok: units %s, %s up to date\n", c.ServiceUnit(), c.SocketUnit())
+	}
+	n, err = runScript(ctx, r, "enable", enableScript, quoteAll(c.SocketUnit(), c.ServiceUnit()), nil, out)
+	total += n
+	if err != nil {
+		return total > 0, err
+	}
+	if total == 0 {
+		fmt.Fprintln(out, "provision: nothing changed")
+	} else {
+		fmt.Fprintf(out, "provision: %d changes\n", total)
+	}
+	return total > 0, nil
+}
+
+// runScript runs script as root with sh -c and its arguments, copies its
+// lines to out and counts the "changed:" ones.
+func runScript(ctx context.Context, r Runner, name, script, args string, stdin []byte, out io.Writer) (changes int, err error) {
+	cmd := "sh -c " + quote(script) + " " + name + " " + args
+	var in io.Reader
+	if stdin != nil {
+		in = bytes.NewReader(stdin)
+	}
+	res, err := r.RunRoot(ctx, cmd, in)
+	sc := bufio.NewScanner(bytes.NewReader(res))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "changed: ") {
+			changes++
+		}
+		if err == nil {
+			fmt.Fprintln(out, line)
+		}
+	}
+	if err != nil {
+		return changes, fmt.Errorf("provision %s: %w: %s", name, err, bytes.TrimSpace(res))
+	}
+	return changes, nil
+}

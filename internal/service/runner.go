@@ -1,0 +1,30 @@
+package service
+
+import (
+	"context"
+	"io"
+	"strings"
+)
+
+// Runner runs shell commands on the server: *remote.Client over SSH, or a
+// command runner inside the test sandbox.
+type Runner interface {
+	// Run runs cmd with sh as the SSH user; stdin may be nil.
+	Run(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error)
+	// RunRoot runs cmd as root (through sudo -n unless the SSH user is root).
+	RunRoot(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error)
+}
+
+// quote makes s one shell word.
+func quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// quoteAll quotes each word and joins them with spaces.
+func quoteAll(words ...string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = quote(w)
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,184 @@
+package service
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/testenv"
+)
+
+// writeUnits renders the units for a deploy path under a temp dir holding a
+// dummy executable at current/app (verify fails when ExecStart is missing),
+// and returns the unit dir.
+func writeUnits(t *testing.T, c Config) (dir string, cfg Config) {
+	t.Helper()
+	root := t.TempDir()
+	c.DeployPath = filepath.Join(root, "deploy")
+	rel := filepath.Join(c.ReleasesDir(), "r1")
+	if err := os.MkdirAll(rel, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rel, "app"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("releases/r1", c.CurrentLink()); err != nil {
+		t.Fatal(err)
+	}
+	units, err := Units(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = filepath.Join(root, "units")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range units {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, c
+}
+
+func needAnalyze(t *testing.T) {
+	t.Helper()
+	_, err := exec.LookPath("systemd-analyze")
+	testenv.Need(t, err == nil, "systemd-analyze (apt-get install systemd)")
+}
+
+func configs() map[string]Config {
+	wd := DefaultConfig()
+	wd.Watchdog = 30 * time.Second
+	named := DefaultConfig()
+	named.AppName, named.ServiceUser, named.ListenAddr = "shop", "shop-web", "[::1]:9000"
+	return map[string]Config{"defaults": DefaultConfig(), "watchdog": wd, "named": named}
+}
+
+func TestVerifyPrintsNothing(t *testing.T) {
+	needAnalyze(t)
+	for name, c := range configs() {
+		t.Run(name, func(t *testing.T) {
+			dir, c := writeUnits(t, c)
+			// verify exits 0 on warnings: its output is the verdict.
+			out, err := exec.Command("systemd-analyze", "verify",
+				filepath.Join(dir, c.SocketUnit()), filepath.Join(dir, c.ServiceUnit())).CombinedOutput()
+			if err != nil || len(out) > 0 {
+				t.Errorf("systemd-analyze verify: err %v, output:\n%s", err, out)
+			}
+		})
+	}
+}
+
+var exposureRE = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
+
+// exposure runs systemd-analyze security --offline on a unit file.
+func exposure(t *testing.T, unit string) float64 {
+	t.Helper()
+	out, err := exec.Command("systemd-analyze", "security", "--offline=yes", unit).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	m := exposureRE.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestExposureAtMost2(t *testing.T) {
+	needAnalyze(t)
+	dir, c := writeUnits(t, DefaultConfig())
+	got := exposure(t, filepath.Join(dir, c.ServiceUnit()))
+	t.Logf("exposure of the generated %s: %.1f", c.ServiceUnit(), got)
+	if got > 2.0 {
+		t.Errorf("exposure %.1f, want <= 2.0", got)
+	}
+	// The yardstick: the same unit without its hardening scores "UNSAFE".
+	bare := filepath.Join(t.TempDir(), "bare.service")
+	if err := os.WriteFile(bare, []byte("[Service]\nExecStart="+c.Binary()+" serve\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b := exposure(t, bare); b < 9 {
+		t.Errorf("bare unit exposure %.1f: the measurement is off", b)
+	}
+}
+
+func TestUnitsFollowConfig(t *testing.T) {
+	c := DefaultConfig()
+	c.AppName, c.ServiceUser, c.DeployPath, c.ListenAddr = "shop", "shopd", "/srv/shop", "127.0.0.1:9000"
+	c.Watchdog = 20 * time.Second
+	units, err := Units(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, sock := string(units["shop.service"]), string(units["shop.socket"])
+	if len(units) != 2 || svc == "" || sock == "" {
+		t.Fatalf("want shop.service and shop.socket, got %d units", len(units))
+	}
+	for _, want := range []string{
+		"Type=notify", "ExecStart=/srv/shop/current/app serve", "User=shopd", "Requires=shop.socket",
+		"EnvironmentFile=/etc/shop/shop.env", "Restart=on-failure", "TimeoutStartSec=900s", "WatchdogSec=20s",
+		"ProtectHome=tmpfs", "BindReadOnlyPaths=/srv/shop/releases /srv/shop/current", "CapabilityBoundingSet=\n",
+	} {
+		if !strings.Contains(svc, want) {
+			t.Errorf("shop.service lacks %q", want)
+		}
+	}
+	if !strings.Contains(sock, "ListenStream=127.0.0.1:9000") {
+		t.Errorf("shop.socket lacks its ListenStream:\n%s", sock)
+	}
+	c.Watchdog = 0
+	units, _ = Units(c)
+	if strings.Contains(string(units["shop.service"]), "WatchdogSec") {
+		t.Error("WatchdogSec set with the watchdog off")
+	}
+}
+
+func TestBaselineHasNoSocket(t *testing.T) {
+	b, err := baselineUnit(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(b); strings.Contains(s, ".socket") || !strings.Contains(s, "Environment=ADDR=127.0.0.1:8080") {
+		t.Errorf("baseline unit:\n%s", s)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	env := map[string]string{"APP_NAME": "shop", "DEPLOY_PATH": "/srv/shop/", "APP_LISTEN": "127.0.0.1:9000", "APP_WATCHDOG": "30s"}
+	c, err := ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AppName != "shop" || c.ServiceUser != "shop" || c.DeployPath != "/srv/shop" || c.Watchdog != 30*time.Second {
+		t.Errorf("got %+v", c)
+	}
+	if c.EnvFile() != "/etc/shop/shop.env" || c.Binary() != "/srv/shop/current/app" {
+		t.Errorf("paths: %s %s", c.EnvFile(), c.Binary())
+	}
+	d, err := ConfigFromEnv(func(string) string { return "" })
+	if err != nil || d != DefaultConfig() {
+		t.Errorf("defaults: %+v %v", d, err)
+	}
+}
+
+func TestConfigRejectsWhatWouldBreakAUnit(t *testing.T) {
+	env := map[string]string{"APP_NAME": "My App", "DEPLOY_PATH": "relative/path", "APP_LISTEN": "8080",
+		"APP_USER": "root", "APP_WATCHDOG": "soon"}
+	_, err := ConfigFromEnv(func(k string) string { return env[k] })
+	for _, want := range []string{"APP_NAME", "DEPLOY_PATH", "APP_LISTEN", "APP_USER", "APP_WATCHDOG"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}
