@@ -21,6 +21,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/migrate"
 	"github.com/slipway-dev/slipway/internal/postgres"
 	"github.com/slipway-dev/slipway/internal/version"
+	"github.com/slipway-dev/slipway/internal/watchdog"
 	"github.com/slipway-dev/slipway/internal/web"
 	"github.com/slipway-dev/slipway/migrations"
 )
@@ -99,6 +100,8 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 	}
 	defer pool.Close()
 	defer db.Close()
+	// Pings systemd's watchdog (WatchdogSec=) only while the database answers.
+	go watchdog.Run(ctx, pool.Ping, log)
 	if *noMigrate {
 		log.Info("startup migration skipped (NO_MIGRATE / -no-migrate)")
 	} else if _, err := m.Up(ctx); err != nil {
