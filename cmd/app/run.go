@@ -16,9 +16,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/slipway-dev/slipway/internal/admin"
 	"github.com/slipway-dev/slipway/internal/config"
 	"github.com/slipway-dev/slipway/internal/logging"
 	"github.com/slipway-dev/slipway/internal/migrate"
+	"github.com/slipway-dev/slipway/internal/password"
 	"github.com/slipway-dev/slipway/internal/postgres"
 	"github.com/slipway-dev/slipway/internal/version"
 	"github.com/slipway-dev/slipway/internal/watchdog"
@@ -36,6 +38,9 @@ commands:
   migrate down          roll back the most recent migration
   migrate down-to V     roll back every migration above version V
   migrate version       print the database's migration version
+  admin create -email E [-reset-password]
+                        create an admin (password read from stdin, never argv);
+                        an existing email changes nothing unless -reset-password
   version               print the build's version, commit and Go version
 
 environment:
@@ -66,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, args, cfg, log)
 	case "migrate":
 		return migrateCmd(ctx, args, cfg, log, stdout)
+	case "admin":
+		return adminCmd(ctx, args, cfg, log, stdin, stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q: run `app help` for the list", cmd)
 }
@@ -114,8 +121,23 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 	if activated {
 		log.Info("using the socket passed by systemd")
 	}
+	adm := admin.Disabled("PASSWORD_PEPPER is not set in the service's environment")
+	if cfg.PasswordPepper == "" {
+		log.Warn("admin area disabled: PASSWORD_PEPPER is not set")
+	} else {
+		hasher, err := password.New(cfg.PasswordPepper, password.Default)
+		if err != nil {
+			return err
+		}
+		auth, err := admin.NewAuth(pool, hasher)
+		if err != nil {
+			return err
+		}
+		adm = admin.New(auth, pool, log, version.Get())
+	}
 	h := web.NewServer(web.Deps{
 		Log:     log,
+		Admin:   adm,
 		Version: version.Get(),
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {

@@ -19,6 +19,7 @@ type Config struct {
 	DBWait            time.Duration // DB_WAIT: how long to retry an unreachable database at startup
 	MigrationLockWait time.Duration // MIGRATION_LOCK_WAIT: how long to wait for another instance's migrations
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on stop
+	PasswordPepper    string        // PASSWORD_PEPPER: secret mixed into password hashes (admin login)
 }
 
 // Vars lists every variable FromEnv reads, with its default, for help texts.
@@ -30,6 +31,7 @@ var Vars = []struct{ Name, Default, Doc string }{
 	{"DB_WAIT", "30s", "how long to retry an unreachable database at startup"},
 	{"MIGRATION_LOCK_WAIT", "10m", "how long to wait while another instance migrates"},
 	{"SHUTDOWN_TIMEOUT", "30s", "how long in-flight requests may take to finish on stop"},
+	{"PASSWORD_PEPPER", "unset: admin area off", "secret (16+ chars) mixed into password hashes; keep it in the service's env file"},
 }
 
 // FromEnv reads the configuration and reports every bad value at once.
@@ -39,6 +41,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		DatabaseURL: getenv("DATABASE_URL"),
 		Addr:        or(getenv("ADDR"), "127.0.0.1:8080"),
 		LogFormat:   strings.ToLower(getenv("LOG_FORMAT")),
+
+		PasswordPepper: getenv("PASSWORD_PEPPER"),
 	}
 	var errs []error
 	switch c.LogFormat {

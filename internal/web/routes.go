@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/slipway-dev/slipway/internal/admin"
 	"github.com/slipway-dev/slipway/internal/version"
 )
 
@@ -18,6 +19,8 @@ type Deps struct {
 	// migration lock: load balancers and deploys poll it.
 	Ready   func(ctx context.Context) error
 	Version version.Info
+	// Admin serves the admin area (admin.Disabled when it can't run).
+	Admin *admin.Handlers
 }
 
 // NewServer returns the app's handler with every route.
@@ -26,5 +29,14 @@ func NewServer(d Deps) http.Handler {
 	mux.Handle("GET /healthz", healthz())
 	mux.Handle("GET /readyz", readyz(d.Ready, d.Log))
 	mux.Handle("GET /version", versionHandler(d.Version))
-	return mux
+	if d.Admin != nil {
+		mux.Handle("GET /admin/login", d.Admin.LoginForm())
+		mux.Handle("POST /admin/login", d.Admin.Login())
+		mux.Handle("GET /admin", d.Admin.Dashboard())
+		mux.Handle("POST /admin/logout", d.Admin.Logout())
+	}
+	// Browsers say where a request comes from (Sec-Fetch-Site, Origin):
+	// cross-origin form posts are refused before any handler runs, on top of
+	// the admin forms' own CSRF tokens.
+	return http.NewCrossOriginProtection().Handler(mux)
 }

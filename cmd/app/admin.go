@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/slipway-dev/slipway/internal/config"
+	"github.com/slipway-dev/slipway/internal/password"
+	"github.com/slipway-dev/slipway/internal/users"
+)
+
+// adminCmd is `app admin create -email E [-reset-password]`: the permanent,
+// idempotent way to make the first admin, run on the server by createAdmin.
+// The password comes on stdin only: argv is visible to every user in ps.
+func adminCmd(ctx context.Context, args []string, cfg config.Config, log *slog.Logger, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("admin: use `app admin create -email you@example.com` (password on stdin)")
+	}
+	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	emailFlag := fs.String("email", "", "the admin's email")
+	reset := fs.Bool("reset-password", false, "set a new password for an existing user")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("admin create: %v: use `app admin create -email you@example.com [-reset-password]`", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("admin create: unexpected argument %q: the password is read from stdin, never from arguments", fs.Arg(0))
+	}
+	email, err := users.NormaliseEmail(*emailFlag)
+	if err != nil {
+		return fmt.Errorf("admin create: %w", err)
+	}
+	hasher, err := password.New(cfg.PasswordPepper, password.Default)
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireDatabase(); err != nil {
+		return err
+	}
+	pool, db, m, err := open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	defer db.Close()
+	// The users table may not exist yet on a server that never started.
+	if _, err := m.Up(ctx); err != nil {
+		return err
+	}
+	store := users.NewStore(pool)
+	existing, err := store.ByEmail(ctx, email)
+	switch {
+	case err == nil && !*reset:
+		what := "admin"
+		if !existing.IsAdmin {
+			what = "user (not an admin)"
+		}
+		fmt.Fprintf(stdout, "%s %s already exists: nothing changed (pass -reset-password to set a new password)\n", what, email)
+		return nil
+	case errors.Is(err, users.ErrNotFound) && *reset:
+		return fmt.Errorf("admin create: no user %s to reset: drop -reset-password to create it", email)
+	case err != nil && !errors.Is(err, users.ErrNotFound):
+		return err
+	}
+	pw, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	if err := password.CheckStrength(pw, email); err != nil {
+		return fmt.Errorf("admin create: %w", err)
+	}
+	hash, err := hasher.Hash(pw)
+	if err != nil {
+		return err
+	}
+	if *reset {
+		if err := store.SetPassword(ctx, email, hash); err != nil {
+			return err
+		}
+		log.Info("admin password reset", "email", email)
+		fmt.Fprintf(stdout, "password reset for %s; their sessions were ended\n", email)
+		return nil
+	}
+	created, err := store.CreateAdmin(ctx, email, hash)
+	if err != nil {
+		return err
+	}
+	if !created { // another run won the race since ByEmail
+		fmt.Fprintf(stdout, "admin %s already exists: nothing changed (pass -reset-password to set a new password)\n", email)
+		return nil
+	}
+	log.Info("admin created", "email", email)
+	fmt.Fprintf(stdout, "created admin %s\n", email)
+	return nil
+}
+
+// readPassword prompts twice without echo on a terminal, else reads one
+// line from stdin (a pipe from createAdmin or a script).
+func readPassword(stdin io.Reader, prompt io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(prompt, "Password: ")
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(prompt, "Again: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(a) != string(b) {
+			return "", errors.New("admin create: the two passwords differ: nothing changed")
+		}
+		return string(a), nil
+	}
+	if stdin == nil {
+		return "", errors.New("admin create: no password: pipe it on stdin")
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("admin create: no password on stdin: pipe it in, one line")
+	}
+	return line, nil
+}

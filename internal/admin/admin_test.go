@@ -1,0 +1,261 @@
+package admin_test
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/slipway-dev/slipway/internal/admin"
+	"github.com/slipway-dev/slipway/internal/password"
+	"github.com/slipway-dev/slipway/internal/pgtest"
+	"github.com/slipway-dev/slipway/internal/users"
+	"github.com/slipway-dev/slipway/internal/version"
+	"github.com/slipway-dev/slipway/internal/web"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+const (
+	pepper = "test-pepper-0123456789"
+	email  = "ada@example.com"
+	pw     = "correct horse battery staple"
+)
+
+var cheap = password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+type site struct {
+	srv  *httptest.Server
+	pool *pgxpool.Pool
+	logs *strings.Builder
+}
+
+// newSite serves the app's real routes over a fresh database with one admin.
+func newSite(t *testing.T, useTLS bool) *site {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	h, err := password.New(pepper, cheap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := h.Hash(pw)
+	if _, err := users.NewStore(pool).CreateAdmin(context.Background(), email, hash); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := admin.NewAuth(pool, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	log := slog.New(slog.NewTextHandler(&syncWriter{w: logs}, nil))
+	handler := web.NewServer(web.Deps{Log: log, Ready: func(context.Context) error { return nil },
+		Version: version.Info{Version: "v9.9.9", Commit: "cafebabe"}, Admin: admin.New(auth, pool, log, version.Info{Version: "v9.9.9", Commit: "cafebabe"})})
+	s := &site{pool: pool, logs: logs}
+	if useTLS {
+		s.srv = httptest.NewTLSServer(handler)
+	} else {
+		s.srv = httptest.NewServer(handler)
+	}
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+type syncWriter struct{ w io.Writer }
+
+func (s *syncWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+// browser is a client with cookies that doesn't follow redirects.
+func (s *site) browser(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	c := s.srv.Client()
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (s *site) csrf(t *testing.T, c *http.Client, path string) string {
+	t.Helper()
+	resp, err := c.Get(s.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := csrfField.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no csrf field on %s (%d): %s", path, resp.StatusCode, b)
+	}
+	return string(m[1])
+}
+
+func (s *site) login(t *testing.T, c *http.Client, pass string) *http.Response {
+	t.Helper()
+	token := s.csrf(t, c, "/admin/login")
+	resp, err := c.PostForm(s.srv.URL+"/admin/login", url.Values{"email": {email}, "password": {pass}, "csrf": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func body(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestLoginDashboardLogout(t *testing.T) {
+	s := newSite(t, false)
+	c := s.browser(t)
+	if code, _ := body(t, c, s.srv.URL+"/admin"); code != http.StatusSeeOther {
+		t.Errorf("/admin without a session: %d, want a redirect to the login", code)
+	}
+	resp := s.login(t, c, pw)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/admin" {
+		t.Fatalf("login: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var session *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == admin.SessionCookie {
+			session = ck
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure {
+		t.Errorf("session cookie over plain HTTP: %+v, want HttpOnly, SameSite=Lax, not Secure", session)
+	}
+	code, page := body(t, c, s.srv.URL+"/admin")
+	if code != 200 || !strings.Contains(page, "v9.9.9") || !strings.Contains(page, "cafebabe") || !strings.Contains(page, "<td>1</td>") || !strings.Contains(page, "<td>2</td>") {
+		t.Errorf("dashboard %d should show version, commit and migrations 1 and 2:\n%s", code, page)
+	}
+	token := csrfField.FindStringSubmatch(page)[1]
+	resp, err := c.PostForm(s.srv.URL+"/admin/logout", url.Values{"csrf": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("logout: %d", resp.StatusCode)
+	}
+	// The old cookie is dead server-side too, not just deleted in the browser.
+	replay := s.browser(t)
+	u, _ := url.Parse(s.srv.URL + "/admin")
+	replay.Jar.SetCookies(u, []*http.Cookie{{Name: admin.SessionCookie, Value: session.Value, Path: "/admin"}})
+	if code, _ := body(t, replay, s.srv.URL+"/admin"); code != http.StatusSeeOther {
+		t.Errorf("replayed session after logout: %d, want redirect to login", code)
+	}
+	if strings.Contains(s.logs.String(), pw) {
+		t.Errorf("password in logs:\n%s", s.logs.String())
+	}
+}
+
+func TestSecureCookieOverTLS(t *testing.T) {
+	s := newSite(t, true)
+	c := s.browser(t)
+	c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: s.srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	resp := s.login(t, c, pw)
+	for _, ck := range resp.Cookies() {
+		if ck.Name == admin.SessionCookie && !ck.Secure {
+			t.Error("session cookie served over TLS is not Secure")
+		}
+	}
+}
+
+func TestWrongPasswordAndUnknownEmail(t *testing.T) {
+	s := newSite(t, false)
+	c := s.browser(t)
+	if resp := s.login(t, c, "wrong horse battery staple"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d, want 401", resp.StatusCode)
+	}
+	token := s.csrf(t, c, "/admin/login")
+	resp, _ := c.PostForm(s.srv.URL+"/admin/login", url.Values{"email": {"eve@example.com"}, "password": {pw}, "csrf": {token}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unknown email: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestCSRFRejected(t *testing.T) {
+	s := newSite(t, false)
+	c := s.browser(t)
+	s.csrf(t, c, "/admin/login") // the cookie is set, but the form lacks the token
+	resp, err := c.PostForm(s.srv.URL+"/admin/login", url.Values{"email": {email}, "password": {pw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("login without CSRF token: %d, want 403", resp.StatusCode)
+	}
+	resp, _ = c.PostForm(s.srv.URL+"/admin/login", url.Values{"email": {email}, "password": {pw}, "csrf": {strings.Repeat("A", 43)}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("login with a forged CSRF token: %d, want 403", resp.StatusCode)
+	}
+	// A cross-site form post, as a browser labels it, is refused even with
+	// a valid token.
+	token := s.csrf(t, c, "/admin/login")
+	req, _ := http.NewRequest("POST", s.srv.URL+"/admin/login", strings.NewReader(url.Values{"email": {email}, "password": {pw}, "csrf": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site login post: %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestFailedLoginsAreLimitedPerEmail(t *testing.T) {
+	s := newSite(t, false)
+	c := s.browser(t)
+	for i := 0; i < admin.MaxPerEmail; i++ {
+		if resp := s.login(t, c, "wrong horse battery staple"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	if resp := s.login(t, c, pw); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("right password after %d failures: %d, want 429", admin.MaxPerEmail, resp.StatusCode)
+	}
+}
+
+func TestFailedLoginsAreLimitedPerIP(t *testing.T) {
+	s := newSite(t, false)
+	c := s.browser(t)
+	for i := 0; i < admin.MaxPerIP; i++ {
+		token := s.csrf(t, c, "/admin/login")
+		resp, _ := c.PostForm(s.srv.URL+"/admin/login", url.Values{"email": {"spray" + strings.Repeat("x", i) + "@example.com"}, "password": {pw}, "csrf": {token}})
+		resp.Body.Close()
+	}
+	if resp := s.login(t, c, pw); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("login after %d failures from one IP: %d, want 429", admin.MaxPerIP, resp.StatusCode)
+	}
+}
+
+func TestDisabledWithoutPepper(t *testing.T) {
+	h := web.NewServer(web.Deps{Log: slog.New(slog.DiscardHandler), Ready: func(context.Context) error { return nil }, Admin: admin.Disabled("PASSWORD_PEPPER is not set")})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/admin/login", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "PASSWORD_PEPPER") {
+		t.Errorf("%d %s", rec.Code, rec.Body.String())
+	}
+}
