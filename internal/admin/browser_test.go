@@ -1,0 +1,91 @@
+package admin_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/slipway-dev/slipway/internal/testenv"
+)
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	testenv.Need(t, false, "a headless browser: apt-get install chromium")
+	return ""
+}
+
+// TestBrowserLogsInThroughTheForm drives a real headless Chromium: it fills
+// the login form, lands on the dashboard, and logs out.
+func TestBrowserLogsInThroughTheForm(t *testing.T) {
+	exe := chromium(t)
+	s := newSite(t, false)
+	profile, err := os.MkdirTemp("", "chromium-profile-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(profile)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox, // as root, Chromium's sandbox refuses to start
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(profile),
+		chromedp.Flag("disable-quic", true),
+		// This machine has no network beyond loopback: keep Chromium from
+		// trying to reach its update, sync and field-trial servers.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(s.srv.URL+"/admin/login"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), pw),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("who")),
+	)
+	if err != nil {
+		t.Fatalf("browser login: %v", err)
+	}
+	who, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("who")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("version-commit")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login"))); err != nil {
+		t.Fatalf("browser logout: %v", err)
+	}
+	afterLogout, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(who, email) || commit != "cafebabe" {
+		t.Errorf("dashboard shows %q / commit %q", who, commit)
+	}
+	if !strings.HasSuffix(afterLogout, "/admin/login") {
+		t.Errorf("after logout the browser is at %s", afterLogout)
+	}
+}
