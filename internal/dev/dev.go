@@ -5,6 +5,8 @@ package dev
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -81,8 +83,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
+	pepper, err := devPepper(o.Root, o.Getenv)
+	if err != nil {
+		return err
+	}
 	app := exec.Command(bin)
-	app.Env = append(os.Environ(), "DATABASE_URL="+db.URL, "ADDR="+addr)
+	app.Env = append(os.Environ(), "DATABASE_URL="+db.URL, "ADDR="+addr, "PASSWORD_PEPPER="+pepper)
 	app.Stdout, app.Stderr = o.Stdout, o.Stderr
 	if err := app.Start(); err != nil {
 		return fmt.Errorf("start app: %w", err)
@@ -122,4 +128,26 @@ func appExit(err error) error {
 		return err
 	}
 	return nil // killed by the signal we, or the terminal, sent
+}
+
+// devPepper is PASSWORD_PEPPER when set, else a random one generated once
+// into .dev/pepper (git-ignored), so `dev` needs no set-up and no secret
+// ever sits in the repository.
+func devPepper(root string, getenv func(string) string) (string, error) {
+	if p := getenv("PASSWORD_PEPPER"); p != "" {
+		return p, nil
+	}
+	path := filepath.Join(root, ".dev", "pepper")
+	if b, err := os.ReadFile(path); err == nil && len(b) >= 16 {
+		return string(b), nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	p := base64.RawStdEncoding.EncodeToString(b)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	return p, os.WriteFile(path, []byte(p), 0o600)
 }

@@ -194,3 +194,22 @@ func TestRunServesReadyThenStopsEverything(t *testing.T) {
 		t.Error("the local cluster still runs after dev stopped")
 	}
 }
+
+func TestDevPepperIsGeneratedOnceAndPrivate(t *testing.T) {
+	root := t.TempDir()
+	a, err := devPepper(root, noEnv)
+	if err != nil || len(a) < 16 {
+		t.Fatalf("pepper %q, %v", a, err)
+	}
+	b, _ := devPepper(root, noEnv)
+	if a != b {
+		t.Error("a second dev run got another pepper: existing passwords would stop working")
+	}
+	st, err := os.Stat(filepath.Join(root, ".dev", "pepper"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("pepper file: %v %v, want mode 0600", st.Mode(), err)
+	}
+	if p, _ := devPepper(root, func(k string) string { return map[string]string{"PASSWORD_PEPPER": "from-the-environment"}[k] }); p != "from-the-environment" {
+		t.Errorf("PASSWORD_PEPPER ignored: %q", p)
+	}
+}
