@@ -1,0 +1,215 @@
+package remote
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// UnknownHostError is a server whose host key known_hosts does not hold,
+// with StrictHostKeyChecking not accept-new: nothing was sent to it.
+type UnknownHostError struct {
+	Alias string
+	// Name is the host as known_hosts spells it ("[127.0.0.1]:2222").
+	Name string
+	Key  ssh.PublicKey
+	// File is the known_hosts file the line belongs in.
+	File string
+}
+
+func (e *UnknownHostError) Error() string {
+	line := knownhosts.Line([]string{e.Name}, e.Key)
+	return fmt.Sprintf("unknown host %s (%s): its host key is not in %s, refusing to connect.\n"+
+		"  The server offers %s %s.\n"+
+		"  Compare it with the server's own (on its console: ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub), then trust it with:\n"+
+		"    echo '%s' >> %s\n"+
+		"  or set `StrictHostKeyChecking accept-new` under `Host %s` to record it on first use.",
+		e.Alias, e.Name, e.File, e.Key.Type(), ssh.FingerprintSHA256(e.Key),
+		keyFileType(e.Key.Type()), line, e.File, e.Alias)
+}
+
+// keyFileType names the sshd host key file for a key type.
+func keyFileType(t string) string {
+	switch {
+	case strings.Contains(t, "ed25519"):
+		return "ed25519"
+	case strings.Contains(t, "ecdsa"):
+		return "ecdsa"
+	default:
+		return "rsa"
+	}
+}
+
+// HostKeyChangedError is a server whose host key differs from the one
+// known_hosts holds for it: possibly someone in the middle. Nothing was sent.
+type HostKeyChangedError struct {
+	Alias string
+	Name  string
+	Key   ssh.PublicKey
+	Known []knownhosts.KnownKey
+}
+
+func (e *HostKeyChangedError) Error() string {
+	var lines []string
+	for _, k := range e.Known {
+		lines = append(lines, fmt.Sprintf("%s:%d (%s %s)", k.Filename, k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key)))
+	}
+	file := ""
+	if len(e.Known) > 0 {
+		file = e.Known[0].Filename
+	}
+	return fmt.Sprintf("HOST KEY CHANGED for %s (%s): REFUSING TO CONNECT.\n"+
+		"  The server offers %s %s, but known_hosts says: %s.\n"+
+		"  Someone may be intercepting the connection. If the server was reinstalled and you have checked the new\n"+
+		"  key with its owner, remove the old entry with: ssh-keygen -R '%s' -f %s",
+		e.Alias, e.Name, e.Key.Type(), ssh.FingerprintSHA256(e.Key), strings.Join(lines, "; "), e.Name, file)
+}
+
+// hostKeys builds the host key callback for cfg and the host key algorithms
+// to offer: only those known_hosts holds keys of for this host, so the
+// server presents the key we can check (x/crypto would otherwise prefer
+// ecdsa/rsa while OpenSSH usually recorded only ed25519). record is called
+// with the new known_hosts line when accept-new records a key.
+func hostKeys(cfg Config, record func(file, line string)) (ssh.HostKeyCallback, []string, error) {
+	var files []string
+	for _, f := range append(append([]string{}, cfg.UserKnownHostsFiles...), cfg.GlobalKnownHostsFiles...) {
+		if _, err := os.Stat(f); err == nil {
+			files = append(files, f)
+		}
+	}
+	db := func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }
+	if len(files) > 0 {
+		var err error
+		if db, err = knownhosts.New(files...); err != nil {
+			return nil, nil, fmt.Errorf("read known_hosts: %w", err)
+		}
+	}
+	host := cfg.HostName
+	port := cfg.Port
+	if cfg.HostKeyAlias != "" {
+		host, port = cfg.HostKeyAlias, 22
+	}
+	name := knownhosts.Normalize(joinHostPort(host, port))
+	// knownhosts only uses the address when no name is given.
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+
+	known, err := knownKeys(db, name, addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	algos := algorithmsFor(known)
+
+	userFile := ""
+	if len(cfg.UserKnownHostsFiles) > 0 {
+		userFile = cfg.UserKnownHostsFiles[0]
+	}
+	cb := func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		err := db(name, addr, key)
+		var ke *knownhosts.KeyError
+		var re *knownhosts.RevokedError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &re):
+			return fmt.Errorf("host key of %s (%s) is revoked in %s:%d: refusing to connect", cfg.Alias, name, re.Revoked.Filename, re.Revoked.Line)
+		case errors.As(err, &ke) && len(ke.Want) > 0:
+			return &HostKeyChangedError{Alias: cfg.Alias, Name: name, Key: key, Known: ke.Want}
+		case errors.As(err, &ke):
+			// OpenSSH's "no" also adds unknown keys; neither accepts a changed one.
+			if cfg.StrictHostKeyChecking != "accept-new" && cfg.StrictHostKeyChecking != "false" {
+				return &UnknownHostError{Alias: cfg.Alias, Name: name, Key: key, File: userFile}
+			}
+			if userFile == "" {
+				return fmt.Errorf("host key of %s: accept-new, but no UserKnownHostsFile to record it in", cfg.Alias)
+			}
+			line := knownhosts.Line([]string{name}, key)
+			if err := appendLine(userFile, line); err != nil {
+				return fmt.Errorf("record host key of %s: %w", cfg.Alias, err)
+			}
+			if record != nil {
+				record(userFile, line)
+			}
+			return nil
+		default:
+			return fmt.Errorf("check host key of %s: %w", cfg.Alias, err)
+		}
+	}
+	return cb, algos, nil
+}
+
+// knownKeys returns the keys known_hosts holds for name: checking a key
+// nobody has makes knownhosts list them in the KeyError.
+func knownKeys(db ssh.HostKeyCallback, name string, addr net.Addr) ([]knownhosts.KnownKey, error) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	probe, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	var ke *knownhosts.KeyError
+	if err := db(name, addr, probe); errors.As(err, &ke) {
+		return ke.Want, nil
+	}
+	return nil, nil
+}
+
+// preferred is the order OpenSSH offers host key algorithms in.
+var preferred = []string{
+	ssh.KeyAlgoED25519,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA,
+}
+
+// algorithmsFor lists the host key algorithms matching the known key types,
+// in OpenSSH's order; for an unknown host, all of them in that order (so
+// accept-new records the key OpenSSH would have recorded).
+func algorithmsFor(known []knownhosts.KnownKey) []string {
+	have := map[string]bool{}
+	for _, k := range known {
+		t := k.Key.Type()
+		have[t] = true
+		if t == ssh.KeyAlgoRSA {
+			// An rsa key is used with the SHA-2 signature algorithms.
+			have[ssh.KeyAlgoRSASHA512], have[ssh.KeyAlgoRSASHA256] = true, true
+		}
+	}
+	var out []string
+	for _, a := range preferred {
+		if len(have) == 0 || have[a] {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		// Key types we don't rank: offer them as they are.
+		for t := range have {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func appendLine(path, line string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
