@@ -11,12 +11,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/magefile/mage/mg"
 
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/dev"
+	"github.com/slipway-dev/slipway/internal/devdb"
 	"github.com/slipway-dev/slipway/internal/lint"
+	"github.com/slipway-dev/slipway/internal/migfiles"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/testsuite"
 )
@@ -58,6 +61,7 @@ func root() string {
 // with a compiled mage binary: `GOARCH=arm64 go run mage.go` can't work, it
 // would build mage itself for arm64.
 func BuildApp(ctx context.Context, goarch *string) error {
+	mg.CtxDeps(ctx, CheckMigrations)
 	_, err := build.Run(ctx, build.Options{GOARCH: targetArch(goarch), Stdout: os.Stdout, Log: buildLog()})
 	return err
 }
@@ -160,6 +164,70 @@ func LintMigrations(ctx context.Context) error {
 		return fmt.Errorf("%d findings", len(findings))
 	}
 	return nil
+}
+
+// NewMigration creates migrations/<UTC timestamp>_<name>.sql with goose's Up and Down sections.
+// name is snake_case (add_orders). Timestamp versions never clash between
+// branches; fixMigrations numbers them before merge.
+func NewMigration(ctx context.Context, name string) error {
+	path, err := migfiles.Create(migrationsDir(), name, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Println("created", path)
+	return nil
+}
+
+// FixMigrations numbers timestamp migrations sequentially and remaps the local database's version rows to match.
+// All or nothing; a second run changes nothing. -rehash records every
+// numbered file in migrations.sum as it is now (accepts an intended edit);
+// -force remaps even a database that isn't on this machine or APP_ENV=production.
+func FixMigrations(ctx context.Context, rehash, force *bool) error {
+	return devdb.Fix(ctx, devDB(force), rehash != nil && *rehash)
+}
+
+// ResetDB drops, recreates and migrates the local database, then prints its version.
+// Refused when the database isn't on this machine or APP_ENV=production,
+// unless -force.
+func ResetDB(ctx context.Context, force *bool) error {
+	return devdb.ResetDB(ctx, devDB(force))
+}
+
+// Seed fills the local database with development users (no real secrets); a second run adds nothing.
+// Same guard and -force as resetDB; resetDB then seed gets back to a known state.
+func Seed(ctx context.Context, force *bool) error {
+	return devdb.Seed(ctx, devDB(force))
+}
+
+// CheckMigrations is the gate CI, buildApp and deploy run: numbering, goose syntax, migrations.sum and lint.
+// It prints one line per problem, naming the file and the fix.
+func CheckMigrations(ctx context.Context) error {
+	dir := migrationsDir()
+	problems, err := migfiles.Check(ctx, dir)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		fmt.Println(p)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("checkMigrations: %s failed: fix the lines above", dir)
+	}
+	fmt.Printf("checkMigrations: %s ok\n", dir)
+	return nil
+}
+
+// migrationsDir is $MIGRATIONS_DIR, default migrations/.
+func migrationsDir() string {
+	if dir := os.Getenv("MIGRATIONS_DIR"); dir != "" {
+		return dir
+	}
+	return "migrations"
+}
+
+// devDB points the database targets at the local database and migrations.
+func devDB(force *bool) devdb.Options {
+	return devdb.Options{Root: root(), Dir: migrationsDir(), Getenv: os.Getenv, Force: force != nil && *force, Stdout: os.Stdout}
 }
 
 // BenchLint times lintMigrations on 500 generated migrations, and squawk on the same files.
