@@ -1,0 +1,162 @@
+// Package deploy ships bin/app to servers named by ssh config aliases and
+// switches them to it without ever touching the running binary: upload into
+// a new release folder, verify its sha256 on the server, switch the
+// `current` symlink atomically, restart the service, wait until the app
+// reports the new commit, and switch back on its own when it doesn't.
+//
+// Server layout, under DEPLOY_PATH (default /home/admin):
+//
+//	releases/<UTC time>-<sha256 prefix>/app   (+ app.sha256, app.version)
+//	current  -> releases/<id>   the live release (what systemd runs)
+//	previous -> releases/<id>   what rollback goes back to
+//	deploy.log                  one line per deploy, rollback and failure
+//	.deploy.lock                flock'd by the deploy in progress; .deploy.lock.info says who
+//
+// All of it runs over one SSH connection per host (internal/remote); the
+// service itself is internal/service's.
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/service"
+)
+
+// DefaultHost is the project's deploy target when DEPLOY_HOST is unset: the
+// alias the seed's `scp bin/app bleeding-edge:/home/admin` used.
+const DefaultHost = "bleeding-edge"
+
+// Defaults of the tunable waits and the number of releases kept.
+const (
+	DefaultReadyTimeout = 2 * time.Minute
+	DefaultKeep         = 5
+)
+
+// Options configures Deploy, Rollback and Status.
+type Options struct {
+	// Hosts are ssh config aliases, deployed one at a time in this order.
+	Hosts []string
+	// SSHConfig is the ssh config file ("" is ~/.ssh/config).
+	SSHConfig string
+	// Binary is the release binary; its checksum is Binary + ".sha256".
+	Binary string
+	// Service describes the app's service (DeployPath, ListenAddr, ...).
+	Service service.Config
+	// ReadyTimeout bounds restart + /readyz + /version after a switch.
+	ReadyTimeout time.Duration
+	// LockWait is how long to wait for another deploy's lock (0: fail at once).
+	LockWait time.Duration
+	// Keep is how many releases stay on disk (current and previous always do).
+	Keep int
+	// Getenv reads SSH_AUTH_SOCK; nil is os.Getenv.
+	Getenv func(string) string
+	// Stdout receives the steps and progress; Log debug details.
+	Stdout io.Writer
+	Log    *slog.Logger
+	// Progress forces the terminal progress bar on (true) or plain lines;
+	// nil decides by whether Stdout is a terminal.
+	Progress *bool
+	// Who names the person deploying in the lock and the log (user@host).
+	Who string
+}
+
+// FromEnv reads DEPLOY_HOST, DEPLOY_PATH, DEPLOY_SSH_CONFIG,
+// DEPLOY_READY_TIMEOUT, DEPLOY_LOCK_WAIT, DEPLOY_KEEP and the service's
+// APP_* settings, reporting every bad value at once.
+func FromEnv(getenv func(string) string) (Options, error) {
+	o := Options{
+		SSHConfig:    getenv("DEPLOY_SSH_CONFIG"),
+		Binary:       "bin/app",
+		ReadyTimeout: DefaultReadyTimeout,
+		Keep:         DefaultKeep,
+		Getenv:       getenv,
+	}
+	var errs []error
+	hosts := getenv("DEPLOY_HOST")
+	if hosts == "" {
+		hosts = DefaultHost
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			o.Hosts = append(o.Hosts, h)
+		}
+	}
+	if len(o.Hosts) == 0 {
+		errs = append(errs, fmt.Errorf("DEPLOY_HOST=%q: name one or more ssh config aliases, separated by commas", hosts))
+	}
+	var err error
+	if o.Service, err = service.ConfigFromEnv(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"DEPLOY_READY_TIMEOUT", &o.ReadyTimeout}, {"DEPLOY_LOCK_WAIT", &o.LockWait}} {
+		v := getenv(d.name)
+		if v == "" {
+			continue
+		}
+		if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst < 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: use a duration such as 90s or 5m", d.name, v))
+		}
+	}
+	if v := getenv("DEPLOY_KEEP"); v != "" {
+		if o.Keep, err = strconv.Atoi(v); err != nil || o.Keep < 2 {
+			errs = append(errs, fmt.Errorf("DEPLOY_KEEP=%q: use a number of releases, at least 2", v))
+		}
+	}
+	return o, errors.Join(errs...)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Binary == "" {
+		o.Binary = "bin/app"
+	}
+	if o.Service.AppName == "" {
+		o.Service = service.DefaultConfig()
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	if o.Keep < 2 {
+		o.Keep = DefaultKeep
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Who == "" {
+		o.Who = whoAmI()
+	}
+	return o
+}
+
+// whoAmI is user@hostname of the person deploying.
+func whoAmI() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	if sudo := os.Getenv("SUDO_USER"); sudo != "" {
+		name = sudo
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
+}
+
+func (o Options) printf(format string, args ...any) {
+	fmt.Fprintf(o.Stdout, format+"\n", args...)
+}

@@ -1,0 +1,108 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// timeNow is time.Now; a variable only so the dry run reads like the real thing.
+var timeNow = time.Now
+
+// Rollback switches each host to its previous release (or the one named,
+// by id or unique prefix), restarts and health-checks it the same way a
+// deploy does; a target that isn't ready is switched back.
+func Rollback(ctx context.Context, o Options, release string) error {
+	o = o.withDefaults()
+	if err := o.Service.Validate(); err != nil {
+		return err
+	}
+	for i, host := range o.Hosts {
+		if len(o.Hosts) > 1 {
+			o.printf("==> %s (%d/%d)", host, i+1, len(o.Hosts))
+		}
+		if err := rollbackHost(ctx, o, host, release); err != nil {
+			if rest := o.Hosts[i+1:]; len(rest) > 0 {
+				err = fmt.Errorf("%w\nstopped: %s not rolled back", err, strings.Join(rest, ", "))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func rollbackHost(ctx context.Context, o Options, host, release string) error {
+	start := time.Now()
+	s, err := connect(ctx, o, host)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	lk, err := s.acquireLock(ctx, o.Who, "rolling back", o.LockWait, func(m string) { o.printf("%s", m) })
+	if err != nil {
+		return err
+	}
+	defer lk.release(context.WithoutCancel(ctx))
+	st, err := s.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	target, err := pickTarget(st, release, host)
+	if err != nil {
+		return err
+	}
+	from, _ := st.Release(st.Current)
+	o.printf("rolling %s back from %s (%s) to %s (%s)", host, orNone(st.Current), from.Version, target.ID, target.Version)
+	log := func(outcome string) {
+		line := fmt.Sprintf("%s rollback host=%s by=%s version=%s commit=%s sha256=%s release=%s result=%s duration=%s from=%s",
+			time.Now().UTC().Format(time.RFC3339), host, o.Who, orDash(target.Version.Version), orDash(target.Version.Commit),
+			orDash(target.SHA256), target.ID, outcome, time.Since(start).Round(100*time.Millisecond), orDash(st.Current))
+		if err := s.appendLog(context.WithoutCancel(ctx), line); err != nil {
+			o.printf("warning: could not write deploy.log: %v", err)
+		}
+	}
+	if err := s.switchTo(ctx, target.ID, st.Current); err != nil {
+		return err
+	}
+	if err := s.restartAndWait(ctx, target.Version.Commit, o.ReadyTimeout); err != nil {
+		// The target is no better: go back to where we were.
+		return s.recover(ctx, o, st, target, err, func(outcome string, _ ...string) { log(outcome) })
+	}
+	log(OutcomeOK)
+	o.printf("%s serves %s (release %s)", host, target.Version, target.ID)
+	return nil
+}
+
+// pickTarget is the named release, or previous.
+func pickTarget(st State, name, host string) (Release, error) {
+	if name == "" {
+		if st.Previous == "" || st.Previous == st.Current {
+			return Release{}, fmt.Errorf("%s has no previous release to roll back to: name one with -release=<id> (see `go run mage.go status`)", host)
+		}
+		r, ok := st.Release(st.Previous)
+		if !ok {
+			return Release{}, fmt.Errorf("%s: previous release %s is gone from disk: name another with -release=<id>", host, st.Previous)
+		}
+		return r, nil
+	}
+	var found []Release
+	for _, r := range st.Releases {
+		if strings.HasPrefix(r.ID, name) {
+			found = append(found, r)
+		}
+	}
+	var ids []string
+	for _, r := range st.Releases {
+		ids = append(ids, r.ID)
+	}
+	switch {
+	case len(found) == 0:
+		return Release{}, fmt.Errorf("%s has no release %q: it holds %s", host, name, strings.Join(ids, ", "))
+	case len(found) > 1:
+		return Release{}, fmt.Errorf("%s: %q names %d releases: give more of the id", host, name, len(found))
+	case found[0].ID == st.Current:
+		return Release{}, fmt.Errorf("%s: release %s is already current", host, found[0].ID)
+	}
+	return found[0], nil
+}

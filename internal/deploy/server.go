@@ -1,0 +1,190 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/service"
+)
+
+// Server is one host's connection and the app's layout on it.
+type Server struct {
+	Alias string
+	c     *remote.Client
+	svc   service.Config
+}
+
+// Release is a release folder on the server.
+type Release struct {
+	ID      string
+	SHA256  string
+	Version Version
+}
+
+// State is what the server holds, read in one round trip.
+type State struct {
+	Arch     string // GOARCH of `uname -m`
+	Uname    string
+	Current  string // release id, "" if none
+	Previous string
+	Releases []Release // oldest first
+	Missing  []string  // tools deploy needs that the server lacks
+	Uploads  []string  // leftovers of uploads that died (releases/.upload-*)
+}
+
+// Release returns the release with that id.
+func (s State) Release(id string) (Release, bool) {
+	for _, r := range s.Releases {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return Release{}, false
+}
+
+// BySHA returns the newest release holding that binary.
+func (s State) BySHA(sha string) (Release, bool) {
+	for i := len(s.Releases) - 1; i >= 0; i-- {
+		if s.Releases[i].SHA256 == sha {
+			return s.Releases[i], true
+		}
+	}
+	return Release{}, false
+}
+
+var idRE = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$`)
+
+// inspectScript prints the layout as `key value` lines. Run as the SSH user.
+const inspectScript = `dp=$1
+echo "uname $(uname -m)"
+for t in scp flock sha256sum timeout dd; do command -v $t >/dev/null 2>&1 || echo "missing $t"; done
+cd "$dp" 2>/dev/null || exit 0
+echo "current $(readlink current 2>/dev/null)"
+echo "previous $(readlink previous 2>/dev/null)"
+for d in releases/*/; do
+  [ -f "$d/app.sha256" ] || continue
+  id=$(basename "$d")
+  echo "release $id $(cut -d' ' -f1 "$d/app.sha256")"
+  sed "s/^/version $id /" "$d/app.version" 2>/dev/null
+done
+for f in releases/.upload-* releases/.new-*; do [ -e "$f" ] && echo "upload $(basename "$f")"; done
+true`
+
+func (s *Server) inspect(ctx context.Context) (State, error) {
+	out, err := s.c.Run(ctx, "sh -c "+remote.Quote(inspectScript)+" inspect "+s.svc.DeployPath, nil)
+	if err != nil {
+		return State{}, fmt.Errorf("read releases on %s: %w", s.Alias, err)
+	}
+	var st State
+	versions := map[string][]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		key, val, _ := strings.Cut(sc.Text(), " ")
+		switch key {
+		case "uname":
+			st.Uname = val
+			st.Arch = unameArch[val]
+		case "missing":
+			st.Missing = append(st.Missing, val)
+		case "current":
+			st.Current = releaseOf(val)
+		case "previous":
+			st.Previous = releaseOf(val)
+		case "release":
+			id, sha, _ := strings.Cut(val, " ")
+			if idRE.MatchString(id) {
+				st.Releases = append(st.Releases, Release{ID: id, SHA256: sha})
+			}
+		case "version":
+			id, line, _ := strings.Cut(val, " ")
+			versions[id] = append(versions[id], line)
+		case "upload":
+			st.Uploads = append(st.Uploads, val)
+		}
+	}
+	for i, r := range st.Releases {
+		st.Releases[i].Version = parseVersion(strings.Join(versions[r.ID], "\n"))
+	}
+	slices.SortFunc(st.Releases, func(a, b Release) int { return strings.Compare(a.ID, b.ID) })
+	return st, nil
+}
+
+// releaseOf turns a link target (releases/<id>) into the id.
+func releaseOf(target string) string {
+	id := path.Base(strings.TrimSuffix(target, "/"))
+	if idRE.MatchString(id) {
+		return id
+	}
+	return ""
+}
+
+func (s *Server) path(p ...string) string {
+	return path.Join(append([]string{s.svc.DeployPath}, p...)...)
+}
+
+// run runs a script with sh -c and quoted arguments, as the SSH user.
+func (s *Server) run(ctx context.Context, what, script string, args ...string) (string, error) {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = remote.Quote(a)
+	}
+	// what is $0: it names the script in the shell's own error messages.
+	out, err := s.c.Run(ctx, "sh -c "+remote.Quote(script)+" "+remote.Quote(what)+" "+strings.Join(q, " "), nil)
+	if err != nil {
+		return string(out), fmt.Errorf("%s on %s: %w", what, s.Alias, err)
+	}
+	return string(out), nil
+}
+
+// switchScript points previous at $3 (when set) and current at releases/$2,
+// each by renaming a new symlink over the old one: readers see the old link
+// or the new one, never none (unlike ln -sfn, which unlinks first).
+const switchScript = `set -eu
+cd "$1"
+test -x "releases/$2/app" || { echo "release $2 not found in $1/releases" >&2; exit 1; }
+r=$$
+if [ -n "$3" ]; then
+  ln -sfn "releases/$3" "previous.tmp-$r"
+  mv -T "previous.tmp-$r" previous
+fi
+ln -sfn "releases/$2" "current.tmp-$r"
+mv -T "current.tmp-$r" current`
+
+// switchTo makes id current and prev previous ("" leaves previous alone).
+func (s *Server) switchTo(ctx context.Context, id, prev string) error {
+	_, err := s.run(ctx, "switch", switchScript, s.svc.DeployPath, id, prev)
+	return err
+}
+
+// appendLog adds one line to deploy.log.
+func (s *Server) appendLog(ctx context.Context, line string) error {
+	_, err := s.run(ctx, "log", `printf '%s\n' "$2" >> "$1/deploy.log"`, s.svc.DeployPath, line)
+	return err
+}
+
+// prune removes the oldest releases beyond keep, never current or previous,
+// and the leftovers of uploads that died.
+func (s *Server) prune(ctx context.Context, st State, keep int) ([]string, error) {
+	var remove []string
+	n := len(st.Releases)
+	for i, r := range st.Releases {
+		if n-i > keep && r.ID != st.Current && r.ID != st.Previous {
+			remove = append(remove, "releases/"+r.ID)
+		}
+	}
+	for _, u := range st.Uploads {
+		remove = append(remove, "releases/"+u)
+	}
+	if len(remove) == 0 {
+		return nil, nil
+	}
+	_, err := s.run(ctx, "prune", `set -e; cd "$1"; shift; rm -rf -- "$@"`, append([]string{s.svc.DeployPath}, remove...)...)
+	return remove, err
+}

@@ -1,0 +1,83 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Status prints, for each host: where it is, the current release and what
+// the running app reports, the releases on disk, the lock holder and the
+// last deploy log lines. It changes nothing.
+func Status(ctx context.Context, o Options, logLines int) error {
+	o = o.withDefaults()
+	if logLines <= 0 {
+		logLines = 10
+	}
+	for i, host := range o.Hosts {
+		if i > 0 {
+			o.printf("")
+		}
+		if err := statusHost(ctx, o, host, logLines); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func statusHost(ctx context.Context, o Options, host string, logLines int) error {
+	s, err := connect(ctx, o, host)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	cfg := s.c.Config()
+	st, err := s.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	o.printf("host      %s (%s@%s, %s)", host, cfg.User, cfg.Addr(), orDash(st.Uname))
+	cur, _ := st.Release(st.Current)
+	o.printf("current   %s %s", orNone(st.Current), cur.Version)
+	if v, err := s.serving(ctx); err != nil {
+		o.printf("serving   not answering on %s: %v", o.Service.ListenAddr, err)
+	} else {
+		ready := "ready"
+		if ok, why := s.ready(ctx, ""); !ok {
+			ready = "NOT READY: " + why
+		}
+		o.printf("serving   %s, %s", v, ready)
+	}
+	o.printf("previous  %s", orNone(st.Previous))
+	o.printf("releases  %d in %s/releases", len(st.Releases), o.Service.DeployPath)
+	for i := len(st.Releases) - 1; i >= 0; i-- {
+		r := st.Releases[i]
+		mark := " "
+		switch r.ID {
+		case st.Current:
+			mark = "*"
+		case st.Previous:
+			mark = "-"
+		}
+		o.printf("  %s %s  sha256 %s  %s", mark, r.ID, short(r.SHA256), r.Version)
+	}
+	holder, err := s.lockHolder(ctx)
+	if err != nil {
+		return err
+	}
+	o.printf("lock      %s", or(holder, "free"))
+	out, err := s.run(ctx, "log", `tail -n "$2" "$1/deploy.log" 2>/dev/null || true`, o.Service.DeployPath, fmt.Sprint(logLines))
+	if err != nil {
+		return err
+	}
+	o.printf("deploy.log (last %d):", logLines)
+	fmt.Fprintln(o.Stdout, indent(strings.TrimSpace(out)))
+	return nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
