@@ -81,8 +81,13 @@ func remoteSums(ctx context.Context, r Runner, names []string) (map[string]strin
 // Restart restarts the service and returns once the new process has sent
 // READY=1 (migrations applied, serving). The socket stays up meanwhile, so no
 // connection is refused. On failure the error carries the last log lines.
+//
+// A restart is a deliberate act: it first clears the start rate limit
+// (StartLimitBurst), which counts every start and otherwise refuses the
+// eleventh deploy within a minute as if it were a crash loop.
 func Restart(ctx context.Context, r Runner, c Config) error {
-	out, err := r.RunRoot(ctx, "systemctl restart "+quote(c.ServiceUnit()), nil)
+	unit := quote(c.ServiceUnit())
+	out, err := r.RunRoot(ctx, "systemctl reset-failed "+unit+" 2>/dev/null; systemctl restart "+unit, nil)
 	if err == nil {
 		return nil
 	}

@@ -1,0 +1,278 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/sandbox"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+)
+
+// buildApp builds the real app, static, stamped with version.
+func buildApp(t *testing.T, version string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "app")
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out,
+		"-ldflags", "-s -w -X github.com/slipway-dev/slipway/internal/version.Version="+version, "./cmd/app")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	return out
+}
+
+// onSandbox connects to the sandbox over SSH as admin (root through sudo,
+// as on a real server) and returns a config for the app named name on a free
+// port, and the app's base URL. Tests of this package share one sandbox:
+// each uses its own app name and deploy path.
+func onSandbox(t *testing.T, name, deployPath string) (*sandbox.Instance, Runner, Config, string) {
+	t.Helper()
+	sb := sandboxtest.Get(t)
+	cl, err := remote.Dial(context.Background(), remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	port, err := sandbox.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultConfig()
+	c.AppName, c.ServiceUser, c.DeployPath = name, name, deployPath
+	c.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
+	return sb, cl, c, "http://" + c.ListenAddr
+}
+
+func runRoot(t *testing.T, r Runner, cmd string) string {
+	t.Helper()
+	out, err := r.RunRoot(context.Background(), cmd, nil)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func provision(t *testing.T, r Runner, c Config) (bool, string) {
+	t.Helper()
+	var out bytes.Buffer
+	changed, err := Provision(context.Background(), r, c, &out)
+	if err != nil {
+		t.Fatalf("provision: %v\n%s", err, out.String())
+	}
+	return changed, out.String()
+}
+
+func getVersion(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct{ Version string }
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v.Version
+}
+
+// TestServiceOnSandbox walks the service's life on a real systemd, in order:
+// provision, first deploy, restarts and a deploy under load, a crash.
+func TestServiceOnSandbox(t *testing.T) {
+	sb, r, c, url := onSandbox(t, "app", "/home/admin")
+	ctx := context.Background()
+	v1, v2 := buildApp(t, "v1"), buildApp(t, "v2")
+
+	t.Run("provision is idempotent and never overwrites the env file", func(t *testing.T) {
+		// Debian 12's adduser makes homes 0700: the service must still
+		// reach its releases through the bind mounts.
+		runRoot(t, r, "chmod 700 /home/admin")
+		changed, out := provision(t, r, c)
+		t.Logf("first provision:\n%s", out)
+		if !changed || !strings.Contains(out, "todo: set DATABASE_URL") {
+			t.Errorf("first provision: changed=%v, want true and a DATABASE_URL todo", changed)
+		}
+		if got := runRoot(t, r, "stat -c '%U:%G %a' "+c.EnvFile()); got != "root:root 600" {
+			t.Errorf("env file %s, want root:root 600", got)
+		}
+		if got := runRoot(t, r, "id -u app >/dev/null && getent passwd app | cut -d: -f7"); got != "/usr/sbin/nologin" {
+			t.Errorf("service user shell %q", got)
+		}
+		if got := runRoot(t, r, "systemctl is-enabled app.socket; systemctl is-active app.socket"); got != "enabled\nactive" {
+			t.Errorf("socket: %q", got)
+		}
+		dbURL, err := sb.DatabaseURL()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := writeEnv(ctx, r, c, "DATABASE_URL="+dbURL+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		before := runRoot(t, r, "sha256sum "+c.EnvFile())
+		changed, out = provision(t, r, c)
+		if changed || !strings.HasSuffix(strings.TrimSpace(out), "provision: nothing changed") || strings.Contains(out, "changed:") {
+			t.Errorf("second provision changed something:\n%s", out)
+		}
+		if after := runRoot(t, r, "sha256sum "+c.EnvFile()); after != before {
+			t.Error("second provision rewrote the env file")
+		}
+	})
+
+	t.Run("first deploy starts the app on the socket", func(t *testing.T) {
+		if err := installRelease(ctx, r, c, "r1", v1); err != nil {
+			t.Fatal(err)
+		}
+		if err := Restart(ctx, r, c); err != nil {
+			t.Fatal(err)
+		}
+		if v := getVersion(t, url); v != "v1" {
+			t.Errorf("version %q, want v1", v)
+		}
+		logs, err := Logs(ctx, r, c, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logs, `"msg":"using the socket passed by systemd"`) {
+			t.Errorf("app not socket-activated, or not logging JSON to the journal:\n%s", logs)
+		}
+		if strings.Contains(logs, "postgres://") {
+			t.Error("the database URL reached the log")
+		}
+		st, err := Status(ctx, r, c)
+		if err != nil || !strings.Contains(st, "active (running)") {
+			t.Errorf("status: %v\n%s", err, st)
+		}
+	})
+
+	t.Run("20 restarts under load lose no request", func(t *testing.T) {
+		load := StartLoad(ctx, url+"/healthz", 200)
+		time.Sleep(300 * time.Millisecond)
+		for i := range 20 {
+			if err := Restart(ctx, r, c); err != nil {
+				load.Stop()
+				t.Fatalf("restart %d: %v", i+1, err)
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+		res := load.Stop()
+		t.Logf("20 restarts: %s", res)
+		if res.Failed > 0 || res.Sent < 200 {
+			t.Errorf("want 0 failures out of at least 200 requests: %s", res)
+		}
+	})
+
+	t.Run("deploying a new binary under load loses no request", func(t *testing.T) {
+		load := StartLoad(ctx, url+"/healthz", 200)
+		time.Sleep(300 * time.Millisecond)
+		if err := installRelease(ctx, r, c, "r2", v2); err != nil {
+			load.Stop()
+			t.Fatal(err)
+		}
+		if _, err := Ensure(ctx, r, c); err != nil {
+			load.Stop()
+			t.Fatal(err)
+		}
+		if err := Restart(ctx, r, c); err != nil {
+			load.Stop()
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		res := load.Stop()
+		t.Logf("deploy v1 -> v2: %s", res)
+		if res.Failed > 0 {
+			t.Errorf("want 0 failures: %s", res)
+		}
+		if v := getVersion(t, url); v != "v2" {
+			t.Errorf("version %q after the deploy, want v2", v)
+		}
+	})
+
+	t.Run("the service comes back after kill -9", func(t *testing.T) {
+		pid := runRoot(t, r, "systemctl show -P MainPID app.service")
+		// MainPID 0 means not running, and `kill -9 0` would kill this
+		// test's own process group.
+		if n, err := strconv.Atoi(pid); err != nil || n <= 1 {
+			t.Fatalf("app.service has no main process (MainPID %q)", pid)
+		}
+		runRoot(t, r, "kill -9 "+pid)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			now := runRoot(t, r, "systemctl show -P MainPID app.service; systemctl is-active app.service || true")
+			f := strings.Fields(now)
+			if len(f) == 2 && f[0] != pid && f[0] != "0" && f[1] == "active" {
+				t.Logf("main pid %s killed, back as %s", pid, f[0])
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not back after 30s: %q", now)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if v := getVersion(t, url); v != "v2" {
+			t.Errorf("version %q, want v2", v)
+		}
+	})
+
+	t.Run("Ensure installs changed units; the watchdog restarts an app without its database", func(t *testing.T) {
+		changed, err := Ensure(ctx, r, c)
+		if err != nil || changed {
+			t.Fatalf("Ensure on installed units: changed=%v err=%v", changed, err)
+		}
+		wd := c
+		wd.Watchdog = 4 * time.Second
+		if changed, err = Ensure(ctx, r, wd); err != nil || !changed {
+			t.Fatalf("Ensure with a watchdog: changed=%v err=%v", changed, err)
+		}
+		if got := runRoot(t, r, "systemctl show -P NeedDaemonReload app.service"); got != "no" {
+			t.Errorf("NeedDaemonReload=%s after Ensure: systemd was not reloaded", got)
+		}
+		if err := Restart(ctx, r, wd); err != nil {
+			t.Fatal(err)
+		}
+		if got := runRoot(t, r, "systemctl show -P WatchdogUSec app.service"); got != "4s" {
+			t.Fatalf("WatchdogUSec=%s after the restart, want 4s", got)
+		}
+		show := func() string { return runRoot(t, r, "systemctl show -P MainPID app.service") }
+		before := show()
+		// Three watchdog periods: the app's pings keep it alive.
+		time.Sleep(12 * time.Second)
+		if got := show(); got != before {
+			t.Fatalf("with its database up the app was restarted (%q, then %q):\n%s", before, got, runRoot(t, r, "journalctl -u app -n 20 --no-pager -o cat"))
+		}
+		// Without its database the app stops pinging: systemd kills it.
+		runRoot(t, r, "systemctl stop postgresql")
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(runRoot(t, r, "journalctl -u app --no-pager -o cat -n 50"), "Failed with result 'watchdog'") {
+			if time.Now().After(deadline) {
+				runRoot(t, r, "systemctl start postgresql")
+				t.Fatalf("no watchdog restart 30s after the database stopped:\n%s", runRoot(t, r, "journalctl -u app -n 20 --no-pager -o cat"))
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		runRoot(t, r, "systemctl start postgresql")
+		if _, err := Ensure(ctx, r, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := Restart(ctx, r, c); err != nil {
+			t.Fatal(err)
+		}
+		if v := getVersion(t, url); v != "v2" {
+			t.Errorf("version %q, want v2", v)
+		}
+	})
+}
