@@ -20,7 +20,9 @@ import (
 	"github.com/slipway-dev/slipway/internal/devdb"
 	"github.com/slipway-dev/slipway/internal/lint"
 	"github.com/slipway-dev/slipway/internal/migfiles"
+	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox"
+	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/testsuite"
 )
 
@@ -241,5 +243,44 @@ func BenchLint(ctx context.Context, squawk *string, files *int) error {
 		opts.Files = *files
 	}
 	_, err := lint.Bench(ctx, opts)
+	return err
+}
+
+// ---- server ----
+
+// Provision does the one-time server set-up over SSH: service user, folders, env file template, units, socket.
+// DEPLOY_HOST is the ssh alias and DEPLOY_SSH_CONFIG the ssh config (default
+// ~/.ssh/config), as for deploy; sudo is used unless the SSH user is root.
+// APP_NAME, DEPLOY_PATH, APP_LISTEN, APP_USER, APP_WATCHDOG and
+// APP_START_TIMEOUT shape the units. The env file (/etc/<app>/<app>.env) is
+// created from a template only when missing, never overwritten. Running it
+// again changes nothing and says so.
+func Provision(ctx context.Context) error {
+	cfg, err := service.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	c, err := remote.Dial(ctx, remote.Options{Alias: os.Getenv("DEPLOY_HOST"), ConfigPath: os.Getenv("DEPLOY_SSH_CONFIG"), Log: buildLog()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = service.Provision(ctx, c, cfg, os.Stdout)
+	return err
+}
+
+// BenchRestart counts failed requests and p50/p99 latency over 10 deploys under load, against stop-copy-start without a socket.
+// It boots a sandbox of its own (root, Linux), builds the app and deploys it
+// in both set-ups under the same constant load. -deploys sets the deploys per
+// scenario, -rate the requests per second (default 200).
+func BenchRestart(ctx context.Context, deploys, rate *int) error {
+	o := service.SandboxBenchOptions{Root: root(), Sandbox: sandbox.FromEnv(os.Getenv), Out: os.Stdout, Log: buildLog()}
+	if deploys != nil {
+		o.Deploys = *deploys
+	}
+	if rate != nil {
+		o.Rate = *rate
+	}
+	_, err := service.BenchOnSandbox(ctx, o)
 	return err
 }
