@@ -1,0 +1,328 @@
+package deploy
+
+// End-to-end on the sandbox: a real Debian server with systemd and sshd,
+// provisioned by internal/service, deployed to over real SSH.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
+	"github.com/slipway-dev/slipway/internal/sandbox"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/service"
+)
+
+type sandboxEnv struct {
+	sb  *sandbox.Instance
+	svc service.Config
+}
+
+// provisioned returns the sandbox with the app's service set up on a free
+// port and its DATABASE_URL written.
+func provisioned(t *testing.T) sandboxEnv {
+	t.Helper()
+	sb := sandboxtest.Get(t)
+	port, err := sandbox.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.DefaultConfig()
+	svc.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
+	ctx := context.Background()
+	c, err := remote.Dial(ctx, remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out bytes.Buffer
+	if _, err := service.Provision(ctx, c, svc, &out); err != nil {
+		t.Fatalf("provision: %v\n%s", err, out.String())
+	}
+	dbURL, err := sb.DatabaseURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The secret goes through stdin, never argv.
+	if _, err := c.RunRoot(ctx, "umask 077; cat > "+svc.EnvFile(), strings.NewReader("DATABASE_URL="+dbURL+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	return sandboxEnv{sb: sb, svc: svc}
+}
+
+func (e sandboxEnv) options(out *bytes.Buffer, bin string) Options {
+	o := testOptions([]string{e.sb.Alias}, e.sb.ConfigPath, e.svc.DeployPath, out)
+	o.Service = e.svc
+	o.Binary = bin
+	o.ReadyTimeout = 60 * time.Second
+	return o
+}
+
+// servingCommit asks the app directly (the sandbox shares our network).
+func (e sandboxEnv) servingCommit(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + e.svc.ListenAddr + "/version")
+	if err != nil {
+		t.Fatalf("app not answering: %v", err)
+	}
+	defer resp.Body.Close()
+	var v struct{ Commit string }
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v.Commit
+}
+
+func (e sandboxEnv) sh(t *testing.T, script string) string {
+	t.Helper()
+	return strings.TrimSpace(sandboxtest.Run(t, e.sb, "sh", "-c", script))
+}
+
+func (e sandboxEnv) current(t *testing.T) string {
+	return e.sh(t, "readlink "+e.svc.CurrentLink())
+}
+
+func deployOK(t *testing.T, o Options) Result {
+	t.Helper()
+	res, err := Deploy(context.Background(), o, false)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, o.Stdout.(*bytes.Buffer).String())
+	}
+	return res[0]
+}
+
+func TestDeployOnSandbox(t *testing.T) {
+	e := provisioned(t)
+	v1, v2, v3 := appBinary(t, "v1", "c0ffee01"), appBinary(t, "v2", "c0ffee02"), appBinary(t, "v3", "c0ffee03")
+
+	t.Run("first deploy uploads, switches, restarts and serves the new commit", func(t *testing.T) {
+		var out bytes.Buffer
+		res := deployOK(t, e.options(&out, v1))
+		if !res.Uploaded || res.Outcome != OutcomeOK || res.Version.Commit != "c0ffee01" {
+			t.Errorf("result %+v", res)
+		}
+		if got := e.servingCommit(t); got != "c0ffee01" {
+			t.Errorf("serving %s", got)
+		}
+		if cur := e.current(t); cur != "releases/"+res.Release {
+			t.Errorf("current -> %s, want releases/%s (relative)", cur, res.Release)
+		}
+		if !strings.Contains(out.String(), "upload 100%") {
+			t.Errorf("no progress lines:\n%s", out.String())
+		}
+		log := e.sh(t, "cat "+e.svc.DeployPath+"/deploy.log")
+		if n := strings.Count(log, "\n") + 1; n != 1 || !strings.Contains(log, "result=ok") || !strings.Contains(log, "by=tester@ci") {
+			t.Errorf("deploy.log:\n%s", log)
+		}
+	})
+
+	t.Run("redeploying the same binary uploads nothing", func(t *testing.T) {
+		var out bytes.Buffer
+		res := deployOK(t, e.options(&out, v1))
+		if res.Uploaded || res.Sent != 0 || res.Outcome != OutcomeUnchanged {
+			t.Errorf("result %+v\n%s", res, out.String())
+		}
+	})
+
+	t.Run("a new version, then back to an old binary: a switch, no upload", func(t *testing.T) {
+		var out bytes.Buffer
+		r2 := deployOK(t, e.options(&out, v2))
+		if got := e.servingCommit(t); got != "c0ffee02" {
+			t.Fatalf("serving %s", got)
+		}
+		r1 := deployOK(t, e.options(&out, v1))
+		if r1.Uploaded || e.servingCommit(t) != "c0ffee01" {
+			t.Errorf("redeploy of v1: %+v serving %s", r1, e.servingCommit(t))
+		}
+		if prev := e.sh(t, "readlink "+e.svc.DeployPath+"/previous"); prev != "releases/"+r2.Release {
+			t.Errorf("previous -> %s", prev)
+		}
+		deployOK(t, e.options(&out, v2))
+	})
+
+	t.Run("a connection cut mid-upload leaves the current release and no partial file", func(t *testing.T) {
+		before := e.current(t)
+		proxy := sshdtest.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", e.sb.Port))
+		cfg := flakyConfig(t, e.sb, proxy.Port)
+		proxy.CutAfter(3 << 20)
+		var out bytes.Buffer
+		o := e.options(&out, v3)
+		o.Hosts, o.SSHConfig = []string{"sandbox-flaky"}, cfg
+		_, err := Deploy(context.Background(), o, false)
+		if err == nil {
+			t.Fatalf("deploy through a cut connection succeeded:\n%s", out.String())
+		}
+		t.Logf("cut deploy: %v", err)
+		if cur := e.current(t); cur != before {
+			t.Errorf("current moved: %s -> %s", before, cur)
+		}
+		if got := e.servingCommit(t); got != "c0ffee02" {
+			t.Errorf("serving %s", got)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			left := e.sh(t, "cd "+e.svc.ReleasesDir()+" && ls -A | grep -E '^\\.(upload|new)-' || true")
+			if left == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partial upload left behind: %s", left)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		res := deployOK(t, e.options(&out, v3))
+		if !res.Uploaded || e.servingCommit(t) != "c0ffee03" {
+			t.Errorf("next deploy: %+v", res)
+		}
+	})
+
+	t.Run("two deploys at once: the second is refused naming the first", func(t *testing.T) {
+		v4 := appBinary(t, "v4", "c0ffee04")
+		var outA, outB bytes.Buffer
+		oa := e.options(&outA, v4)
+		oa.Who = "alice@laptop"
+		var wg sync.WaitGroup
+		var errA error
+		wg.Add(1)
+		go func() { defer wg.Done(); _, errA = Deploy(context.Background(), oa, false) }()
+		info := e.svc.DeployPath + "/.deploy.lock.info"
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(e.sh(t, "cat "+info+" 2>/dev/null || true"), "alice@laptop") {
+			if time.Now().After(deadline) {
+				t.Fatal("first deploy never took the lock")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		ob := e.options(&outB, v1)
+		ob.Who = "bob@desk"
+		_, errB := Deploy(context.Background(), ob, false)
+		wg.Wait()
+		if errA != nil {
+			t.Fatalf("first deploy: %v\n%s", errA, outA.String())
+		}
+		if !errors.Is(errB, ErrLocked) || !strings.Contains(errB.Error(), "alice@laptop deploying") || !strings.Contains(errB.Error(), "since 20") {
+			t.Fatalf("second deploy: %v", errB)
+		}
+		if e.servingCommit(t) != "c0ffee04" {
+			t.Error("first deploy's release not serving")
+		}
+	})
+
+	t.Run("a release that never becomes ready is rolled back automatically", func(t *testing.T) {
+		bad := buildBinary(t, "./internal/deploy/testdata/notready", "notready", "badbad01")
+		before := e.current(t)
+		var out bytes.Buffer
+		o := e.options(&out, bad)
+		o.ReadyTimeout = 15 * time.Second
+		res, err := Deploy(context.Background(), o, false)
+		if err == nil {
+			t.Fatalf("deploy of a release that never gets ready succeeded:\n%s", out.String())
+		}
+		msg := err.Error()
+		for _, want := range []string{"not ready within 15s", "rolled back to " + strings.TrimPrefix(before, "releases/"), "healthy again", "never getting there"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("error lacks %q:\n%s", want, msg)
+			}
+		}
+		if res[0].Outcome != OutcomeRolledBack {
+			t.Errorf("outcome %q", res[0].Outcome)
+		}
+		if cur := e.current(t); cur != before {
+			t.Errorf("current %s, want %s", cur, before)
+		}
+		if got := e.servingCommit(t); got != "c0ffee04" {
+			t.Errorf("serving %s after the rollback", got)
+		}
+		if last := e.sh(t, "tail -n1 "+e.svc.DeployPath+"/deploy.log"); !strings.Contains(last, "result=rolled-back") {
+			t.Errorf("deploy.log: %s", last)
+		}
+	})
+
+	t.Run("rollback goes to the previous release, or a named one", func(t *testing.T) {
+		var out bytes.Buffer
+		o := e.options(&out, "")
+		if err := Rollback(context.Background(), o, ""); err != nil {
+			t.Fatalf("rollback: %v\n%s", err, out.String())
+		}
+		if got := e.servingCommit(t); got != "c0ffee03" {
+			t.Errorf("after rollback serving %s, want c0ffee03", got)
+		}
+		// Named by a unique prefix of its id: the v4 release.
+		id := strings.TrimPrefix(e.sh(t, "readlink "+e.svc.DeployPath+"/previous"), "releases/")
+		if err := Rollback(context.Background(), o, id[:20]); err != nil {
+			t.Fatalf("rollback to %s: %v\n%s", id, err, out.String())
+		}
+		if got := e.servingCommit(t); got != "c0ffee04" {
+			t.Errorf("after named rollback serving %s", got)
+		}
+		if err := Rollback(context.Background(), o, "nosuch"); err == nil || !strings.Contains(err.Error(), "no release") {
+			t.Errorf("unknown release: %v", err)
+		}
+	})
+
+	t.Run("status shows host, current, serving version, releases, lock and log", func(t *testing.T) {
+		var out bytes.Buffer
+		if err := Status(context.Background(), e.options(&out, ""), 5); err != nil {
+			t.Fatal(err)
+		}
+		s := out.String()
+		cur := strings.TrimPrefix(e.current(t), "releases/")
+		for _, want := range []string{"host      sandbox (admin@127.0.0.1:", "current   " + cur, "serving   v4 (commit c0ffee04), ready", "  * " + cur, "lock      free", "rollback host=sandbox"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("status lacks %q:\n%s", want, s)
+			}
+		}
+		t.Logf("status:\n%s", s)
+	})
+
+	t.Run("old releases are pruned, never current or previous", func(t *testing.T) {
+		var out bytes.Buffer
+		o := e.options(&out, appBinary(t, "v5", "c0ffee05"))
+		o.Keep = 3
+		deployOK(t, o)
+		ls := strings.Fields(e.sh(t, "ls "+e.svc.ReleasesDir()))
+		if len(ls) != 3 {
+			t.Errorf("releases after prune: %v", ls)
+		}
+		cur, prev := e.current(t), e.sh(t, "readlink "+e.svc.DeployPath+"/previous")
+		for _, l := range []string{cur, prev} {
+			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(e.sb.Leader), "root", e.svc.DeployPath, l, "app")); err != nil {
+				t.Errorf("%s pruned: %v", l, err)
+			}
+		}
+	})
+}
+
+// flakyConfig writes an ssh config whose alias "sandbox-flaky" reaches the
+// sandbox through a proxy on port, with the host key recorded for it.
+func flakyConfig(t *testing.T, sb *sandbox.Instance, port int) string {
+	t.Helper()
+	dir := t.TempDir()
+	kh, err := os.ReadFile(sb.KnownHostsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	khPath := filepath.Join(dir, "known_hosts")
+	line := strings.Replace(string(kh), fmt.Sprintf("[127.0.0.1]:%d", sb.Port), fmt.Sprintf("[127.0.0.1]:%d", port), 1)
+	if err := os.WriteFile(khPath, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf("Host sandbox-flaky\n  HostName 127.0.0.1\n  Port %d\n  User admin\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n", port, sb.KeyPath, khPath)
+	p := filepath.Join(dir, "config")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
