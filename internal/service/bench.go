@@ -133,7 +133,8 @@ func benchBaseline(ctx context.Context, o BenchOptions) (LoadResult, error) {
 		if out, err := r.Run(ctx, "cat > "+quote(c.Binary()), f); err != nil {
 			return fmt.Errorf("copy binary: %w: %s", err, out)
 		}
-		_, err = runRootf(ctx, r, "systemctl start %s", quote(c.ServiceUnit()))
+		// Deploys must not trip the start rate limit (see Restart).
+		_, err = runRootf(ctx, r, "systemctl reset-failed %[1]s; systemctl start %[1]s", quote(c.ServiceUnit()))
 		return err
 	}
 	res, err := underLoad(ctx, o, "stop-copy-start", deploy)

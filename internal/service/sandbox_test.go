@@ -131,6 +131,14 @@ func TestServiceOnSandbox(t *testing.T) {
 		if after := runRoot(t, r, "sha256sum "+c.EnvFile()); after != before {
 			t.Error("second provision rewrote the env file")
 		}
+		// A loosened env file is tightened again, its secrets kept.
+		runRoot(t, r, "chmod 644 "+c.EnvFile()+" && chown admin "+c.EnvFile())
+		if changed, out = provision(t, r, c); !changed || !strings.Contains(out, "brought back to root:root 600") {
+			t.Errorf("provision on a 0644 env file: changed=%v\n%s", changed, out)
+		}
+		if got := runRoot(t, r, "stat -c '%U:%G %a' "+c.EnvFile()+"; sha256sum "+c.EnvFile()); got != "root:root 600\n"+before {
+			t.Errorf("env file after provision: %q", got)
+		}
 	})
 
 	t.Run("first deploy starts the app on the socket", func(t *testing.T) {
