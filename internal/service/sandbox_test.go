@@ -179,6 +179,9 @@ func TestServiceOnSandbox(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		res := load.Stop()
 		t.Logf("20 restarts: %s", res)
+		if got := runRoot(t, r, "systemctl is-active app.socket; systemctl show -P NRefused app.socket"); got != "active\n0" {
+			t.Errorf("socket after the restarts: %q, want active with 0 refused", got)
+		}
 		if res.Failed > 0 || res.Sent < 200 {
 			t.Errorf("want 0 failures out of at least 200 requests: %s", res)
 		}
