@@ -68,7 +68,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	log := logging.New(stderr, cfg.LogFormat, getenv)
 	switch cmd {
 	case "serve":
-		return serve(ctx, args, cfg, log)
+		// A server's output is its log: stdout, which journald keeps. The
+		// other commands print results on stdout and log on stderr.
+		return serve(ctx, args, cfg, logging.New(stdout, cfg.LogFormat, getenv))
 	case "migrate":
 		return migrateCmd(ctx, args, cfg, log, stdout)
 	case "admin":
