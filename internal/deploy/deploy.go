@@ -45,6 +45,13 @@ func Deploy(ctx context.Context, o Options, dryRun bool) ([]Result, error) {
 	if dryRun {
 		return nil, dryRunPlan(ctx, o, art)
 	}
+	// Resolve every alias first: a typo in the third must not leave the
+	// first two deployed and the rest not.
+	for _, host := range o.Hosts {
+		if _, err := remote.Resolve(ctx, host, remote.ConfigSource{Path: o.SSHConfig, Getenv: o.Getenv}); err != nil {
+			return nil, err
+		}
+	}
 	var results []Result
 	for i, host := range o.Hosts {
 		if len(o.Hosts) > 1 {
@@ -222,7 +229,7 @@ func (s *Server) checkProvisioned(ctx context.Context) error {
 	if _, err := s.c.RunRoot(ctx, cmd, nil); err != nil {
 		var ee *remote.ExitError
 		if errors.As(err, &ee) && ee.Status == 1 {
-			return fmt.Errorf("%s is not set up for %s (no %s or %s): provision it first (internal/service Provision), then deploy", s.Alias, s.svc.AppName, s.svc.EnvFile(), unit)
+			return fmt.Errorf("%s is not set up for %s (no %s or %s): run `go run mage.go provision` first, then deploy", s.Alias, s.svc.AppName, s.svc.EnvFile(), unit)
 		}
 		return fmt.Errorf("check %s as root on %s (deploy needs passwordless sudo): %w", s.svc.EnvFile(), s.Alias, err)
 	}

@@ -305,6 +305,51 @@ func TestDeployOnSandbox(t *testing.T) {
 	})
 }
 
+func TestMultiHostStopsAtFirstFailure(t *testing.T) {
+	e := provisioned(t)
+	cfg, err := os.ReadFile(e.sb.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second alias for the same server whose host key we don't know.
+	unknown := strings.Replace(strings.Replace(string(cfg), "Host sandbox", "Host sandbox-unknown", 1), e.sb.KnownHostsPath, "/dev/null", 1)
+	p := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(p, append(cfg, unknown...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	o := e.options(&out, appBinary(t, "m1", "facade01"))
+	o.SSHConfig = p
+
+	// Tests share the sandbox: compare with what it held before.
+	releases := func() string { return e.sh(t, "ls "+e.svc.ReleasesDir()+" 2>/dev/null || true") }
+	before := releases()
+	o.Hosts = []string{"sandbox", "typo-host"}
+	if _, err := Deploy(context.Background(), o, false); err == nil || !strings.Contains(err.Error(), "typo-host") {
+		t.Fatalf("unknown alias in the list: %v", err)
+	}
+	if after := releases(); after != before {
+		t.Errorf("an unknown alias later in the list still let the first host deploy: %s", after)
+	}
+
+	o.Hosts = []string{"sandbox-unknown", "sandbox"}
+	res, err := Deploy(context.Background(), o, false)
+	if err == nil || !strings.Contains(err.Error(), "stopped: sandbox not deployed") || len(res) != 1 {
+		t.Fatalf("first host failing: %v (results %+v)", err, res)
+	}
+	if after := releases(); after != before {
+		t.Errorf("the host after the failing one was deployed: %s", after)
+	}
+	o.Hosts = []string{"sandbox", "sandbox-unknown"}
+	res, err = Deploy(context.Background(), o, false)
+	if err == nil || len(res) != 2 || res[0].Outcome != OutcomeOK {
+		t.Fatalf("second host failing: %v (results %+v)", err, res)
+	}
+	if e.servingCommit(t) != "facade01" {
+		t.Error("first host not deployed")
+	}
+}
+
 // flakyConfig writes an ssh config whose alias "sandbox-flaky" reaches the
 // sandbox through a proxy on port, with the host key recorded for it.
 func flakyConfig(t *testing.T, sb *sandbox.Instance, port int) string {

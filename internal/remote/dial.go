@@ -48,6 +48,7 @@ type Client struct {
 	ssh     *ssh.Client
 	log     *slog.Logger
 	closers []func()
+	counted *countingConn
 	once    sync.Once
 	done    chan struct{}
 }
@@ -134,7 +135,8 @@ func dial(ctx context.Context, cfg Config, src ConfigSource, o Options, depth in
 			return nil, fmt.Errorf("connect to %s (%s): %w", cfg.Alias, cfg.Addr(), err)
 		}
 	}
-	c, err := handshake(ctx, conn, cfg, o)
+	counted := &countingConn{Conn: conn}
+	c, err := handshake(ctx, counted, cfg, o)
 	if err != nil {
 		conn.Close()
 		if jump != nil {
@@ -142,11 +144,28 @@ func dial(ctx context.Context, cfg Config, src ConfigSource, o Options, depth in
 		}
 		return nil, err
 	}
+	c.counted = counted
 	if jump != nil {
 		c.closers = append(c.closers, func() { jump.Close() })
 	}
 	return c, nil
 }
+
+// countingConn counts the bytes written to the server, SSH framing included.
+type countingConn struct {
+	net.Conn
+	sent atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.sent.Add(int64(n))
+	return n, err
+}
+
+// BytesSent is everything written to the server on this connection so far,
+// encrypted SSH framing included.
+func (c *Client) BytesSent() int64 { return c.counted.sent.Load() }
 
 // handshake runs the SSH handshake on conn, bounded by o.HandshakeTimeout
 // and ctx: ClientConfig.Timeout covers only the TCP connect, and a server

@@ -66,7 +66,8 @@ func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader) ([]byte, 
 	case <-ctx.Done():
 		_ = s.Signal(ssh.SIGKILL)
 		s.Close()
-		return stdout.Bytes(), fmt.Errorf("remote command %q: %w", summary(cmd), ctx.Err())
+		// The session may still write to stdout: don't touch it again.
+		return nil, fmt.Errorf("remote command %q: %w", summary(cmd), ctx.Err())
 	}
 	if err != nil {
 		return stdout.Bytes(), exitError(cmd, err, stderr.String())
