@@ -16,6 +16,7 @@ import (
 	"github.com/magefile/mage/mg"
 
 	"github.com/slipway-dev/slipway/internal/build"
+	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/devdb"
 	"github.com/slipway-dev/slipway/internal/lint"
@@ -283,4 +284,69 @@ func BenchRestart(ctx context.Context, deploys, rate *int) error {
 	}
 	_, err := service.BenchOnSandbox(ctx, o)
 	return err
+}
+
+// ---- deploy ----
+
+// Deploy ships bin/app to $DEPLOY_HOST (ssh config aliases, comma-separated: one at a time), with automatic rollback.
+// Upload into a new release, sha256 checked on the server, atomic switch,
+// restart, wait for /readyz and the new commit; not ready: switch back.
+// -dryRun prints the resolved ssh connection and the steps, connecting nowhere.
+func Deploy(ctx context.Context, dryRun *bool) error {
+	mg.CtxDeps(ctx, CheckMigrations)
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	_, err = deploy.Deploy(ctx, o, dryRun != nil && *dryRun)
+	return err
+}
+
+// Rollback switches $DEPLOY_HOST back to its previous release (or -release=<id or prefix>) and restarts it, health-checked.
+func Rollback(ctx context.Context, release *string) error {
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	name := ""
+	if release != nil {
+		name = *release
+	}
+	return deploy.Rollback(ctx, o, name)
+}
+
+// Status shows each $DEPLOY_HOST's current release and served version, releases on disk, deploy lock and last deploys.
+func Status(ctx context.Context) error {
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	return deploy.Status(ctx, o, 10)
+}
+
+// BenchUpload times the 20 MiB upload of deploy (go-scp) against OpenSSH scp to $DEPLOY_HOST, and a redeploy's bytes.
+// Try it on the sandbox: DEPLOY_HOST=sandbox DEPLOY_SSH_CONFIG=<its ssh_config>.
+// -runs sets the runs per method (default 5).
+func BenchUpload(ctx context.Context, runs *int) error {
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	b := deploy.BenchOptions{Options: o}
+	if runs != nil {
+		b.Runs = *runs
+	}
+	res, err := deploy.BenchUpload(ctx, b)
+	if err != nil {
+		return err
+	}
+	res.Print(os.Stdout)
+	return nil
+}
+
+// deployOptions reads the DEPLOY_* and APP_* settings.
+func deployOptions() (deploy.Options, error) {
+	o, err := deploy.FromEnv(os.Getenv)
+	o.Stdout, o.Log = os.Stdout, buildLog()
+	return o, err
 }
