@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/magefile/mage/mg"
 
 	"github.com/slipway-dev/slipway/internal/build"
+	"github.com/slipway-dev/slipway/internal/createadmin"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/devdb"
@@ -284,6 +286,29 @@ func BenchRestart(ctx context.Context, deploys, rate *int) error {
 	}
 	_, err := service.BenchOnSandbox(ctx, o)
 	return err
+}
+
+// CreateAdmin creates the first admin on $DEPLOY_HOST's database: createAdmin you@example.com [-reset].
+// It runs `app admin create` on the (first) server as the service user with
+// the service's env file; the password comes from $ADMIN_PASSWORD or a
+// prompt without echo and travels on stdin, never in arguments. Idempotent:
+// an existing email changes nothing unless -reset.
+func CreateAdmin(ctx context.Context, email string, reset *bool) error {
+	cfg, err := service.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	pw, err := createadmin.Password(os.Getenv, os.Stdin, os.Stderr)
+	if err != nil {
+		return err
+	}
+	host, _, _ := strings.Cut(os.Getenv("DEPLOY_HOST"), ",") // one database behind every host
+	c, err := remote.Dial(ctx, remote.Options{Alias: strings.TrimSpace(host), ConfigPath: os.Getenv("DEPLOY_SSH_CONFIG"), Log: buildLog()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return createadmin.Run(ctx, c, cfg, createadmin.Options{Email: email, Password: pw, Reset: reset != nil && *reset, Stdout: os.Stdout})
 }
 
 // ---- deploy ----

@@ -1,0 +1,116 @@
+// Package createadmin is `go run mage.go createAdmin`: it runs
+// `app admin create` on the server, as the service user, with the service's
+// environment (PASSWORD_PEPPER, DATABASE_URL) and sandbox, piping the
+// password through stdin so it never appears in any process's arguments.
+package createadmin
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/slipway-dev/slipway/internal/password"
+	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/users"
+)
+
+// Command is the shell command run as root on the server. systemd-run
+// starts the release's binary in a transient unit with the same user, env
+// file and home protection as the service, so the command sees exactly what
+// the app sees; --pipe forwards stdin (the password) and the output.
+func Command(c service.Config, email string, reset bool) string {
+	words := []string{"systemd-run", "--quiet", "--pipe", "--wait", "--collect", "--service-type=exec",
+		"--uid=" + c.ServiceUser, "--gid=" + c.ServiceUser,
+		"-p", "EnvironmentFile=" + c.EnvFile(),
+		"-p", "ProtectHome=tmpfs",
+		"-p", "BindReadOnlyPaths=" + c.ReleasesDir() + " " + c.CurrentLink(),
+		"-p", "NoNewPrivileges=yes",
+		"-p", "PrivateTmp=yes",
+		c.Binary(), "admin", "create", "-email", email}
+	if reset {
+		words = append(words, "-reset-password")
+	}
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = shellQuote(w)
+	}
+	return strings.Join(q, " ")
+}
+
+// shellQuote makes s one sh word, whatever it holds.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Options configures Run.
+type Options struct {
+	Email    string
+	Password string // from ADMIN_PASSWORD or the prompt
+	Reset    bool   // set a new password for an existing user
+	Stdout   io.Writer
+}
+
+// Run creates the admin on the server r reaches. The password is checked
+// locally first, so a weak one fails before anything is sent.
+func Run(ctx context.Context, r service.Runner, c service.Config, o Options) error {
+	email, err := users.NormaliseEmail(o.Email)
+	if err != nil {
+		return fmt.Errorf("createAdmin: %w", err)
+	}
+	if err := password.CheckStrength(o.Password, email); err != nil {
+		return fmt.Errorf("createAdmin: %w", err)
+	}
+	out, err := r.RunRoot(ctx, Command(c, email, o.Reset), strings.NewReader(o.Password+"\n"))
+	fmt.Fprint(o.Stdout, filterLogs(out))
+	if err != nil {
+		return fmt.Errorf("createAdmin on the server: %w (is the app deployed and %s filled in? see `go run mage.go status`)", err, c.EnvFile())
+	}
+	return nil
+}
+
+// filterLogs keeps the command's result lines and drops its JSON log lines
+// (the server's journal has them).
+func filterLogs(out []byte) string {
+	var b strings.Builder
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if l := sc.Text(); !strings.HasPrefix(l, "{") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// Password returns ADMIN_PASSWORD when set, else prompts twice without echo
+// on the terminal.
+func Password(getenv func(string) string, stdin *os.File, prompt io.Writer) (string, error) {
+	if p := getenv("ADMIN_PASSWORD"); p != "" {
+		return p, nil
+	}
+	if !term.IsTerminal(int(stdin.Fd())) {
+		return "", errors.New("createAdmin: no password: set ADMIN_PASSWORD (for scripts) or run it in a terminal to be prompted")
+	}
+	fmt.Fprint(prompt, "Admin password: ")
+	a, err := term.ReadPassword(int(stdin.Fd()))
+	fmt.Fprintln(prompt)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(prompt, "Again: ")
+	b, err := term.ReadPassword(int(stdin.Fd()))
+	fmt.Fprintln(prompt)
+	if err != nil {
+		return "", err
+	}
+	if string(a) != string(b) {
+		return "", errors.New("createAdmin: the two passwords differ: nothing changed")
+	}
+	return string(a), nil
+}

@@ -1,0 +1,132 @@
+package createadmin
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/sandbox"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/service"
+)
+
+func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m)) }
+
+const (
+	pw     = "correct horse battery staple"
+	pepper = "sandbox-pepper-0123456789"
+)
+
+func TestCommandCarriesNoSecret(t *testing.T) {
+	c := service.DefaultConfig()
+	cmd := Command(c, "ada@example.com", false)
+	for _, want := range []string{"'--uid=app'", "'EnvironmentFile=/etc/app/app.env'", "'/home/admin/current/app' 'admin' 'create' '-email' 'ada@example.com'"} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("command lacks %s:\n%s", want, cmd)
+		}
+	}
+	for _, nasty := range []string{"x'; rm -rf /; '@example.com", `a"$(id)"@b.c`, "a b\nc"} {
+		got, err := exec.Command("sh", "-c", "printf %s "+shellQuote(nasty)).Output()
+		if err != nil || string(got) != nasty {
+			t.Errorf("sh read %q back as %q (%v)", nasty, got, err)
+		}
+	}
+}
+
+func TestWeakPasswordRefusedBeforeConnecting(t *testing.T) {
+	err := Run(context.Background(), nil, service.DefaultConfig(), Options{Email: "ada@example.com", Password: "short", Stdout: &bytes.Buffer{}})
+	if err == nil || !strings.Contains(err.Error(), "password too short") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// TestCreateAdminOnTheSandbox provisions the sandbox, installs the real app
+// binary and its env file as deploy would, then runs createAdmin twice over
+// SSH.
+func TestCreateAdminOnTheSandbox(t *testing.T) {
+	sb := sandboxtest.Get(t)
+	ctx := context.Background()
+	cl, err := remote.Dial(ctx, remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	port, err := sandbox.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := service.DefaultConfig()
+	c.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
+	var out bytes.Buffer
+	if _, err := service.Provision(ctx, cl, c, &out); err != nil {
+		t.Fatalf("provision: %v\n%s", err, out.String())
+	}
+	dbURL, err := sb.DatabaseURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := fmt.Sprintf("DATABASE_URL=%s\nPASSWORD_PEPPER=%s\n", dbURL, pepper)
+	mustRun(t, cl.RunRoot, "umask 077; cat > /etc/app/app.env", env)
+	bin := buildApp(t)
+	f, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if o, err := cl.Run(ctx, "set -e; mkdir -p /home/admin/releases/r1; cat > /home/admin/releases/r1/app; chmod 755 /home/admin/releases/r1/app; ln -sfn releases/r1 /home/admin/current; chmod 700 /home/admin", f); err != nil {
+		t.Fatalf("install: %v\n%s", err, o)
+	}
+
+	out.Reset()
+	if err := Run(ctx, cl, c, Options{Email: "Ada@Example.com", Password: pw, Stdout: &out}); err != nil {
+		t.Fatalf("createAdmin: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "created admin ada@example.com") {
+		t.Errorf("first run printed %q", out.String())
+	}
+	out.Reset()
+	if err := Run(ctx, cl, c, Options{Email: "ada@example.com", Password: "another fine passphrase", Stdout: &out}); err != nil {
+		t.Fatalf("second createAdmin: %v", err)
+	}
+	if !strings.Contains(out.String(), "already exists: nothing changed") {
+		t.Errorf("second run printed %q", out.String())
+	}
+	hash := sandboxtest.Run(t, sb, "runuser", "-u", "postgres", "--", "psql", "-d", "app", "-Atc", "SELECT password_hash FROM users WHERE email = 'ada@example.com' AND is_admin")
+	if !strings.HasPrefix(strings.TrimSpace(hash), "$argon2id$") {
+		t.Errorf("stored hash %q", hash)
+	}
+	journal := sandboxtest.Run(t, sb, "journalctl", "--no-pager", "-o", "cat")
+	if strings.Contains(journal, pw) || strings.Contains(journal, pepper) {
+		t.Error("the password or the pepper reached the server's journal")
+	}
+	if strings.Contains(hash, pw) {
+		t.Error("plain password stored")
+	}
+}
+
+func mustRun(t *testing.T, run func(context.Context, string, io.Reader) ([]byte, error), cmd, stdin string) {
+	t.Helper()
+	if out, err := run(context.Background(), cmd, strings.NewReader(stdin)); err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, out)
+	}
+}
+
+func buildApp(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "app")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/app")
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	return out
+}
