@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/magefile/mage/mg"
@@ -259,17 +258,23 @@ func BenchLint(ctx context.Context, squawk *string, files *int) error {
 // created from a template only when missing, never overwritten. Running it
 // again changes nothing and says so.
 func Provision(ctx context.Context) error {
-	cfg, err := service.ConfigFromEnv(os.Getenv)
+	o, err := deployOptions()
 	if err != nil {
 		return err
 	}
-	c, err := remote.Dial(ctx, remote.Options{Alias: os.Getenv("DEPLOY_HOST"), ConfigPath: os.Getenv("DEPLOY_SSH_CONFIG"), Log: buildLog()})
-	if err != nil {
-		return err
+	for _, host := range o.Hosts {
+		fmt.Fprintf(os.Stdout, "provision %s\n", host)
+		c, err := remote.Dial(ctx, remote.Options{Alias: host, ConfigPath: o.SSHConfig, Log: buildLog()})
+		if err != nil {
+			return err
+		}
+		_, err = service.Provision(ctx, c, o.Service, os.Stdout)
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("provision %s: %w", host, err)
+		}
 	}
-	defer c.Close()
-	_, err = service.Provision(ctx, c, cfg, os.Stdout)
-	return err
+	return nil
 }
 
 // BenchRestart counts failed requests and p50/p99 latency over 10 deploys under load, against stop-copy-start without a socket.
@@ -294,7 +299,7 @@ func BenchRestart(ctx context.Context, deploys, rate *int) error {
 // prompt without echo and travels on stdin, never in arguments. Idempotent:
 // an existing email changes nothing unless -reset.
 func CreateAdmin(ctx context.Context, email string, reset *bool) error {
-	cfg, err := service.ConfigFromEnv(os.Getenv)
+	o, err := deployOptions()
 	if err != nil {
 		return err
 	}
@@ -302,13 +307,13 @@ func CreateAdmin(ctx context.Context, email string, reset *bool) error {
 	if err != nil {
 		return err
 	}
-	host, _, _ := strings.Cut(os.Getenv("DEPLOY_HOST"), ",") // one database behind every host
-	c, err := remote.Dial(ctx, remote.Options{Alias: strings.TrimSpace(host), ConfigPath: os.Getenv("DEPLOY_SSH_CONFIG"), Log: buildLog()})
+	// Every host shares one database: the first one is enough.
+	c, err := remote.Dial(ctx, remote.Options{Alias: o.Hosts[0], ConfigPath: o.SSHConfig, Log: buildLog()})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return createadmin.Run(ctx, c, cfg, createadmin.Options{Email: email, Password: pw, Reset: reset != nil && *reset, Stdout: os.Stdout})
+	return createadmin.Run(ctx, c, o.Service, createadmin.Options{Email: email, Password: pw, Reset: reset != nil && *reset, Stdout: os.Stdout})
 }
 
 // ---- deploy ----
