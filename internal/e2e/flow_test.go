@@ -417,4 +417,3 @@ func writeConfig(t *testing.T, alias string, port int, keyPath, knownHosts strin
 	}
 	return p
 }
-
