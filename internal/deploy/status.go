@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/slipway-dev/slipway/internal/service"
 )
 
 // Status prints, for each host: where it is, the current release and what
@@ -72,6 +74,12 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) error
 	}
 	o.printf("deploy.log (last %d):", logLines)
 	fmt.Fprintln(o.Stdout, indent(strings.TrimSpace(out)))
+	logs, err := service.Logs(ctx, s.c, o.Service, logLines)
+	if err != nil {
+		logs = "unavailable: " + err.Error()
+	}
+	o.printf("journalctl -u %s (last %d):", o.Service.AppName, logLines)
+	fmt.Fprintln(o.Stdout, indent(strings.TrimSpace(logs)))
 	return nil
 }
 

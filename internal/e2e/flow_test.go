@@ -303,6 +303,9 @@ func TestReleaseJourney(t *testing.T) {
 		if !strings.Contains(out, cur) || !strings.Contains(out, v2b[:12]) {
 			t.Errorf("status should show the current release %s and its commit:\n%s", cur, out)
 		}
+		if !strings.Contains(out, "journalctl -u app") || !strings.Contains(out, `"msg":"serving"`) {
+			t.Errorf("status should end with the service's last log lines:\n%s", out)
+		}
 	})
 
 	step("sshd presenting a new host key: refused loudly, nothing changed", func(t *testing.T) {
