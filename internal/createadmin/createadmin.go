@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/slipway-dev/slipway/internal/password"
+	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/users"
 )
@@ -39,14 +40,9 @@ func Command(c service.Config, email string, reset bool) string {
 	}
 	q := make([]string, len(words))
 	for i, w := range words {
-		q[i] = shellQuote(w)
+		q[i] = remote.Quote(w)
 	}
 	return strings.Join(q, " ")
-}
-
-// shellQuote makes s one sh word, whatever it holds.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Options configures Run.
