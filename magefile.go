@@ -18,6 +18,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/createadmin"
 	"github.com/slipway-dev/slipway/internal/deploy"
+	"github.com/slipway-dev/slipway/internal/deploybench"
 	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/devdb"
 	"github.com/slipway-dev/slipway/internal/lint"
@@ -367,6 +368,26 @@ func BenchUpload(ctx context.Context, runs *int) error {
 		b.Runs = *runs
 	}
 	res, err := deploy.BenchUpload(ctx, b)
+	if err != nil {
+		return err
+	}
+	res.Print(os.Stdout)
+	return nil
+}
+
+// BenchDeploy compares deploy with the seed's scp-and-restart on its own sandbox: wall time (new and unchanged binary), bytes sent, failed requests and p50/p99 over 10 deploys under load.
+// It boots a sandbox (root, Linux), builds the app, and measures both flows
+// there in the same run, then stops the sandbox. -deploys sets the deploys
+// under load per flow, -rate the requests per second on /readyz (default 100).
+func BenchDeploy(ctx context.Context, deploys, rate *int) error {
+	o := deploybench.Options{Root: root(), SandboxOptions: sandbox.FromEnv(os.Getenv), Log: buildLog()}
+	if deploys != nil {
+		o.Deploys = *deploys
+	}
+	if rate != nil {
+		o.Rate = *rate
+	}
+	res, err := deploybench.Run(ctx, o)
 	if err != nil {
 		return err
 	}
