@@ -11,8 +11,6 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/term"
-
 	"github.com/slipway-dev/slipway/internal/config"
 	"github.com/slipway-dev/slipway/internal/password"
 	"github.com/slipway-dev/slipway/internal/users"
@@ -43,20 +41,16 @@ func adminCmd(ctx context.Context, args []string, cfg config.Config, log *slog.L
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireDatabase(); err != nil {
-		return err
-	}
-	pool, db, m, err := open(ctx, cfg, log)
+	d, err := open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	defer db.Close()
+	defer d.Close()
 	// The users table may not exist yet on a server that never started.
-	if _, err := m.Up(ctx); err != nil {
+	if _, err := d.m.Up(ctx); err != nil {
 		return err
 	}
-	store := users.NewStore(pool)
+	store := users.NewStore(d.pool)
 	existing, err := store.ByEmail(ctx, email)
 	switch {
 	case err == nil && !*reset:
@@ -106,23 +100,12 @@ func adminCmd(ctx context.Context, args []string, cfg config.Config, log *slog.L
 // readPassword prompts twice without echo on a terminal, else reads one
 // line from stdin (a pipe from createAdmin or a script).
 func readPassword(stdin io.Reader, prompt io.Writer) (string, error) {
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(prompt, "Password: ")
-		a, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(prompt)
+	if f, ok := stdin.(*os.File); ok && password.IsTerminal(f) {
+		pw, err := password.Prompt(f, prompt, "Password")
 		if err != nil {
-			return "", fmt.Errorf("read password: %w", err)
+			return "", fmt.Errorf("admin create: %w", err)
 		}
-		fmt.Fprint(prompt, "Again: ")
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(prompt)
-		if err != nil {
-			return "", fmt.Errorf("read password: %w", err)
-		}
-		if string(a) != string(b) {
-			return "", errors.New("admin create: the two passwords differ: nothing changed")
-		}
-		return string(a), nil
+		return pw, nil
 	}
 	if stdin == nil {
 		return "", errors.New("admin create: no password: pipe it on stdin")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
 	"strconv"
 	"text/tabwriter"
 
@@ -35,38 +36,34 @@ func migrateCmd(ctx context.Context, args []string, cfg config.Config, log *slog
 		}
 		target = v
 	}
-	if err := cfg.RequireDatabase(); err != nil {
-		return err
-	}
-	pool, db, m, err := open(ctx, cfg, log)
+	d, err := open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	defer db.Close()
+	defer d.Close()
 
 	var res migrate.Result
 	switch sub {
 	case "status":
-		return printStatus(ctx, m, stdout)
+		return printStatus(ctx, d.m, stdout)
 	case "version":
-		v, err := m.Version(ctx)
+		v, err := d.m.Version(ctx)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, v)
 		return nil
 	case "up":
-		res, err = m.Up(ctx)
+		res, err = d.m.Up(ctx)
 	case "up-to":
 		if target == 0 {
 			return fmt.Errorf("migrate up-to: version must be at least 1")
 		}
-		res, err = m.UpTo(ctx, target)
+		res, err = d.m.UpTo(ctx, target)
 	case "down":
-		res, err = m.Down(ctx)
+		res, err = d.m.Down(ctx)
 	case "down-to":
-		res, err = m.DownTo(ctx, target)
+		res, err = d.m.DownTo(ctx, target)
 	}
 	if err != nil {
 		return err
@@ -98,16 +95,7 @@ func printStatus(ctx context.Context, m *migrate.Migrator, w io.Writer) error {
 		if !s.AppliedAt.IsZero() {
 			at = s.AppliedAt.UTC().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.State, at, baseName(s.Source.Path))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.State, at, path.Base(s.Source.Path))
 	}
 	return tw.Flush()
-}
-
-func baseName(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			return p[i+1:]
-		}
-	}
-	return p
 }

@@ -97,18 +97,15 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("serve: %v: run `app help`", err)
 	}
-	if err := cfg.RequireDatabase(); err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	pool, db, m, err := open(ctx, cfg, log)
+	d, err := open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	defer db.Close()
+	defer d.Close()
+	pool, m := d.pool, d.m
 	// Pings systemd's watchdog (WatchdogSec=) only while the database answers.
 	go watchdog.Run(ctx, pool.Ping, log)
 	if *noMigrate {
@@ -158,18 +155,34 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 	return web.Serve(ctx, ln, h, web.ServeOptions{Log: log, ShutdownTimeout: cfg.ShutdownTimeout, DrainDelay: 250 * time.Millisecond})
 }
 
-// open connects to the database and loads the migrations.
-func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, *sql.DB, *migrate.Migrator, error) {
+// database is what every database command holds: the pool, and the
+// migrations over it.
+type database struct {
+	pool *pgxpool.Pool
+	db   *sql.DB
+	m    *migrate.Migrator
+}
+
+func (d *database) Close() {
+	d.db.Close()
+	d.pool.Close()
+}
+
+// open checks DATABASE_URL, connects and loads the migrations.
+func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*database, error) {
+	if err := cfg.RequireDatabase(); err != nil {
+		return nil, err
+	}
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBWait, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	m, err := migrate.New(db, migrations.FS, migrate.WithLogger(log), migrate.WithLockWait(cfg.MigrationLockWait))
 	if err != nil {
 		db.Close()
 		pool.Close()
-		return nil, nil, nil, err
+		return nil, err
 	}
-	return pool, db, m, nil
+	return &database{pool: pool, db: db, m: m}, nil
 }

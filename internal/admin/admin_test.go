@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -70,9 +71,17 @@ func newSite(t *testing.T, useTLS bool) *site {
 	return s
 }
 
-type syncWriter struct{ w io.Writer }
+// syncWriter serialises the server goroutines' log writes.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
 
-func (s *syncWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
 
 // browser is a client with cookies that doesn't follow redirects.
 func (s *site) browser(t *testing.T) *http.Client {

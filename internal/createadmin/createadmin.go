@@ -14,8 +14,6 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/term"
-
 	"github.com/slipway-dev/slipway/internal/password"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -90,23 +88,12 @@ func Password(getenv func(string) string, stdin *os.File, prompt io.Writer) (str
 	if p := getenv("ADMIN_PASSWORD"); p != "" {
 		return p, nil
 	}
-	if !term.IsTerminal(int(stdin.Fd())) {
+	if !password.IsTerminal(stdin) {
 		return "", errors.New("createAdmin: no password: set ADMIN_PASSWORD (for scripts) or run it in a terminal to be prompted")
 	}
-	fmt.Fprint(prompt, "Admin password: ")
-	a, err := term.ReadPassword(int(stdin.Fd()))
-	fmt.Fprintln(prompt)
+	pw, err := password.Prompt(stdin, prompt, "Admin password")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("createAdmin: %w", err)
 	}
-	fmt.Fprint(prompt, "Again: ")
-	b, err := term.ReadPassword(int(stdin.Fd()))
-	fmt.Fprintln(prompt)
-	if err != nil {
-		return "", err
-	}
-	if string(a) != string(b) {
-		return "", errors.New("createAdmin: the two passwords differ: nothing changed")
-	}
-	return string(a), nil
+	return pw, nil
 }

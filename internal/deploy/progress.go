@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // progress draws the upload: a bar redrawn in place on a terminal, or a
@@ -22,9 +24,7 @@ func newProgress(o Options) *progress {
 	if o.Progress != nil {
 		bar = *o.Progress
 	} else if f, ok := o.Stdout.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			bar = true
-		}
+		bar = term.IsTerminal(int(f.Fd()))
 	}
 	return &progress{w: o.Stdout, bar: bar, start: time.Now()}
 }

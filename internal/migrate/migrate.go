@@ -133,7 +133,7 @@ func (m *Migrator) UpTo(ctx context.Context, version int64) (Result, error) {
 	if err != nil || !pending {
 		return Result{}, err
 	}
-	from, err := m.current(ctx, nil)
+	from, err := m.current(ctx)
 	if err != nil {
 		return Result{}, err
 	}
@@ -143,7 +143,7 @@ func (m *Migrator) UpTo(ctx context.Context, version int64) (Result, error) {
 
 // Down rolls back the most recent migration.
 func (m *Migrator) Down(ctx context.Context) (Result, error) {
-	from, err := m.current(ctx, nil)
+	from, err := m.current(ctx)
 	if err != nil {
 		return Result{}, err
 	}
@@ -160,7 +160,7 @@ func (m *Migrator) Down(ctx context.Context) (Result, error) {
 
 // DownTo rolls back every migration above version (0 rolls back all).
 func (m *Migrator) DownTo(ctx context.Context, version int64) (Result, error) {
-	from, err := m.current(ctx, nil)
+	from, err := m.current(ctx)
 	if err != nil {
 		return Result{}, err
 	}
@@ -171,7 +171,7 @@ func (m *Migrator) DownTo(ctx context.Context, version int64) (Result, error) {
 // Version returns the database's current migration version without taking
 // the lock (0 when nothing is applied).
 func (m *Migrator) Version(ctx context.Context) (int64, error) {
-	return m.current(ctx, nil)
+	return m.current(ctx)
 }
 
 // Status lists every known migration with its state. It takes the lock, so
@@ -187,10 +187,7 @@ func (m *Migrator) Status(ctx context.Context) ([]*goose.MigrationStatus, error)
 // Sources lists the migration files known to the Migrator, by version.
 func (m *Migrator) Sources() []*goose.Source { return m.p.ListSources() }
 
-func (m *Migrator) current(ctx context.Context, prev error) (int64, error) {
-	if prev != nil {
-		return 0, prev
-	}
+func (m *Migrator) current(ctx context.Context) (int64, error) {
 	v, _, err := m.p.GetVersions(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read database version: %w", err)
@@ -217,7 +214,7 @@ func (m *Migrator) finish(ctx context.Context, msg string, from int64, res []*go
 	} else if err != nil {
 		err = fmt.Errorf("migrate: %w", err)
 	}
-	to, verr := m.current(ctx, nil)
+	to, verr := m.current(ctx)
 	if verr != nil && err == nil {
 		err = verr
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"strings"
+
+	"github.com/slipway-dev/slipway/internal/remote"
 )
 
 // Runner runs shell commands on the server: *remote.Client over SSH, or a
@@ -16,9 +18,7 @@ type Runner interface {
 }
 
 // quote makes s one shell word.
-func quote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+func quote(s string) string { return remote.Quote(s) }
 
 // quoteAll quotes each word and joins them with spaces.
 func quoteAll(words ...string) string {
