@@ -106,14 +106,17 @@ func TestStartupCheckWithNothingPendingIsTwoStatementsAndNoLock(t *testing.T) {
 // BenchmarkStartupCheck measures the startup migration check with nothing
 // pending: time per check, and statements per check (metric stmts/op).
 //
-// The baseline sub-benchmark is one `SELECT 1` on the same pool: the
-// cheapest round trip, to read the others as multiples of it.
+// The baseline sub-benchmark is one `SELECT 1` through database/sql on the
+// same pool, as goose sends its statements: the cheapest round trip, to
+// read the others as multiples of it.
 func BenchmarkStartupCheck(b *testing.B) {
 	b.Run("baseline=select1", func(b *testing.B) {
 		pool, _, _ := migrated(b, 1)
+		db := stdlib.OpenDBFromPool(pool) // the path goose's statements take
 		ctx := context.Background()
+		var one int
 		for i := 0; i < b.N; i++ {
-			if _, err := pool.Exec(ctx, "SELECT 1"); err != nil {
+			if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 				b.Fatal(err)
 			}
 		}
