@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/slipway-dev/slipway/internal/admin"
 	"github.com/slipway-dev/slipway/internal/config"
@@ -229,6 +230,7 @@ func TestTheCodeMapNamesEveryPackageAndTheDocsPointAtCodeThatExists(t *testing.T
 		}
 	}
 
+	anchors := headingAnchors(docs)
 	byName := map[string]map[string]bool{} // package name -> exported identifiers
 	for dir, names := range pkgs {
 		byName[filepath.Base(dir)] = names
@@ -250,16 +252,53 @@ func TestTheCodeMapNamesEveryPackageAndTheDocsPointAtCodeThatExists(t *testing.T
 			}
 		}
 		for _, m := range link.FindAllStringSubmatch(d.text, -1) {
-			target := m[1]
-			if strings.Contains(target, "://") || strings.HasPrefix(target, "#") || strings.HasPrefix(target, "mailto:") {
+			if strings.Contains(m[1], "://") || strings.HasPrefix(m[1], "mailto:") {
 				continue
 			}
-			target, _, _ = strings.Cut(target, "#")
-			if _, err := os.Stat(filepath.Join(root, filepath.Dir(d.name), target)); err != nil {
+			file, anchor, _ := strings.Cut(m[1], "#")
+			path := filepath.Join(filepath.Dir(d.name), file)
+			if _, err := os.Stat(filepath.Join(root, path)); err != nil {
 				t.Errorf("%s links to %s, which doesn't exist", d.name, m[1])
+				continue
+			}
+			if anchor == "" {
+				continue
+			}
+			if file == "" {
+				path = d.name
+			}
+			if a, ok := anchors[filepath.ToSlash(path)]; !ok || !a[anchor] {
+				t.Errorf("%s links to %s: %s has no heading with that anchor", d.name, m[1], path)
 			}
 		}
 	}
+}
+
+// headingAnchors maps each doc to the anchors GitHub gives its headings:
+// lower case, punctuation dropped, spaces as dashes.
+func headingAnchors(docs []doc) map[string]map[string]bool {
+	anchors := map[string]map[string]bool{}
+	for _, d := range docs {
+		a := map[string]bool{}
+		for line := range strings.SplitSeq(fence.ReplaceAllString(d.text, ""), "\n") {
+			title, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " ")
+			if !ok || !strings.HasPrefix(line, "#") {
+				continue
+			}
+			var b strings.Builder
+			for _, r := range strings.ToLower(strings.TrimSpace(title)) {
+				switch {
+				case r == ' ':
+					b.WriteRune('-')
+				case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+					b.WriteRune(r)
+				}
+			}
+			a[b.String()] = true
+		}
+		anchors[d.name] = a
+	}
+	return anchors
 }
 
 var (
