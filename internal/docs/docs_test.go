@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,7 +104,8 @@ func TestEveryEnvironmentVariableIsDocumentedAndEveryDocumentedOneIsRead(t *test
 			}
 		}
 	}
-	for name, where := range read {
+	for _, name := range slices.Sorted(maps.Keys(read)) {
+		where := read[name]
 		if !named[name] {
 			t.Errorf("%s reads %s, which no doc names in backticks: document it (README.md or docs/*.md)", where, name)
 		}
@@ -111,7 +113,8 @@ func TestEveryEnvironmentVariableIsDocumentedAndEveryDocumentedOneIsRead(t *test
 			t.Errorf("%s reads %s, listed as external (%s): drop it from the external list", where, name, why)
 		}
 	}
-	for name, where := range settings {
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
+		where := settings[name]
 		if _, ok := read[name]; ok {
 			continue
 		}
@@ -120,7 +123,7 @@ func TestEveryEnvironmentVariableIsDocumentedAndEveryDocumentedOneIsRead(t *test
 		}
 		t.Errorf("%s presents %s as a setting, but no code reads it: fix the name or remove it (or list it in external with the reason)", where, name)
 	}
-	for name := range external {
+	for _, name := range slices.Sorted(maps.Keys(external)) {
 		if !named[name] {
 			t.Errorf("external variable %s is no longer named in the docs: drop it from the list", name)
 		}
@@ -164,7 +167,7 @@ func TestSettingsTablesShowTheCodesDefaults(t *testing.T) {
 			}
 		}
 	}
-	for name := range defaults {
+	for _, name := range slices.Sorted(maps.Keys(defaults)) {
 		if !seen[name] {
 			t.Errorf("%s has no row in a settings table with a default column", name)
 		}
@@ -201,6 +204,53 @@ func TestValuesTheDocsQuoteMatchTheCode(t *testing.T) {
 	}
 }
 
+// TestEveryLintRuleIsDocumented: the rules table in docs/migrations.md lists
+// exactly the rule names internal/lint declares (its rule* constants).
+func TestEveryLintRuleIsDocumented(t *testing.T) {
+	root := repoRoot(t)
+	rules := map[string]bool{}
+	for path, f := range goFiles(t, root) {
+		if filepath.Dir(path) != "internal/lint" {
+			continue
+		}
+		for _, decl := range f.Decls {
+			g, ok := decl.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range g.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, n := range vs.Names {
+					if strings.HasPrefix(n.Name, "rule") && i < len(vs.Values) {
+						if v, ok := stringLit(vs.Values[i]); ok {
+							rules[v] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(rules) == 0 {
+		t.Fatal("no rule* string constants in internal/lint: teach this test where the rule names live now")
+	}
+	documented := map[string]bool{}
+	for _, d := range readDocs(t, root) {
+		for _, row := range tableRows(d.text, "rule") {
+			for _, span := range backticked(row[0]) {
+				documented[span] = true
+				if !rules[span] {
+					t.Errorf("%s documents lint rule %q, which internal/lint doesn't have", d.name, span)
+				}
+			}
+		}
+	}
+	for _, r := range slices.Sorted(maps.Keys(rules)) {
+		if !documented[r] {
+			t.Errorf("lint rule %s has no row in the rules table of docs/migrations.md", r)
+		}
+	}
+}
+
 // short spells a duration as the docs do: 2m, not 2m0s.
 func short(d time.Duration) string {
 	s := d.String()
@@ -224,7 +274,7 @@ func TestTheCodeMapNamesEveryPackageAndTheDocsPointAtCodeThatExists(t *testing.T
 			readme = d.text
 		}
 	}
-	for dir := range pkgs {
+	for _, dir := range slices.Sorted(maps.Keys(pkgs)) {
 		if !regexp.MustCompile(`\b` + regexp.QuoteMeta(dir) + `\b[^/]`).MatchString(readme + "\n") {
 			t.Errorf("README.md's code map doesn't name %s: add a line", dir)
 		}
@@ -521,7 +571,9 @@ func internalPackages(t *testing.T, root string) map[string]map[string]bool {
 func envReads(t *testing.T, root string) map[string]string {
 	t.Helper()
 	read := map[string]string{}
-	for path, f := range goFiles(t, root) {
+	files := goFiles(t, root)
+	for _, path := range slices.Sorted(maps.Keys(files)) {
+		f := files[path]
 		consts := map[string]string{}
 		for _, decl := range f.Decls {
 			if g, ok := decl.(*ast.GenDecl); ok && g.Tok == token.CONST {
