@@ -60,22 +60,35 @@ func TestEveryTargetIsDocumentedAndEveryDocumentedTargetExists(t *testing.T) {
 	for _, d := range docs {
 		for _, row := range tableRows(d.text, "target") {
 			for _, span := range backticked(row[0]) {
-				name := strings.Fields(span)[0]
-				tabled[name] = true
-				if !slices.Contains(targets, name) {
-					t.Errorf("%s: targets table lists %q, which `go run mage.go -l` doesn't: rename or remove the row", d.name, name)
+				u := parseUse(strings.Fields(span))
+				tabled[u.target] = true
+				if _, ok := targets[u.target]; !ok {
+					t.Errorf("%s: targets table lists %q, which `go run mage.go -l` doesn't: rename or remove the row", d.name, u.target)
+					continue
 				}
+				checkFlags(t, d.name, "`"+span+"`", u, targets)
 			}
 		}
-		for _, name := range commandTargets(d.text) {
-			if !slices.Contains(targets, name) {
-				t.Errorf("%s: `go run mage.go %s`: no such target in `go run mage.go -l`", d.name, name)
+		for _, u := range commands(d.text) {
+			if _, ok := targets[u.target]; !ok {
+				t.Errorf("%s: `go run mage.go %s`: no such target in `go run mage.go -l`", d.name, u.target)
+				continue
 			}
+			checkFlags(t, d.name, "`go run mage.go "+u.target+"`", u, targets)
 		}
 	}
-	for _, name := range targets {
+	for _, name := range slices.Sorted(maps.Keys(targets)) {
 		if !tabled[name] {
 			t.Errorf("target %s is in `go run mage.go -l` but in no targets table of README.md or docs/*.md: add a row", name)
+		}
+	}
+}
+
+func checkFlags(t *testing.T, where, what string, u use, targets map[string]map[string]bool) {
+	t.Helper()
+	for _, f := range u.flags {
+		if !targets[u.target][f] {
+			t.Errorf("%s: %s with -%s: %s has no such flag (it has %v)", where, what, f, u.target, slices.Sorted(maps.Keys(targets[u.target])))
 		}
 	}
 }
@@ -432,27 +445,53 @@ func isHeader(cells, header []string) bool {
 	return true
 }
 
-// commandTargets returns the target of every `go run mage.go <target>` in text.
-func commandTargets(text string) []string {
-	var names []string
-	for _, span := range backticked(text) {
-		for _, m := range command.FindAllStringSubmatch(span, -1) {
-			for _, w := range strings.Fields(m[1]) {
-				if strings.HasPrefix(w, "-") {
-					continue
-				}
-				if targetName.MatchString(w) {
-					names = append(names, w)
-				}
-				break
-			}
-		}
-	}
-	return names
+// use is a target as the docs write it, with the flags they give it.
+type use struct {
+	target string
+	flags  []string
 }
 
-// mageTargets asks mage itself: the list a user sees is the one to document.
-func mageTargets(t *testing.T, root string) []string {
+// parseUse reads `target [-flag VALUE] [-flag=value] ARG`.
+func parseUse(words []string) use {
+	u := use{target: words[0]}
+	for _, w := range words[1:] {
+		w = strings.Trim(w, "[]")
+		if name, ok := strings.CutPrefix(w, "-"); ok {
+			name, _, _ = strings.Cut(name, "=")
+			u.flags = append(u.flags, name)
+		}
+	}
+	return u
+}
+
+// commands returns every `go run mage.go [mage flags] <target> [flags]` in text.
+func commands(text string) []use {
+	var uses []use
+	for _, span := range backticked(text) {
+		for _, m := range command.FindAllStringSubmatch(span, -1) {
+			words := strings.Fields(m[1])
+			for len(words) > 0 && strings.HasPrefix(words[0], "-") { // mage's own flags: -v, -l
+				words = words[1:]
+			}
+			if len(words) == 0 || !targetName.MatchString(words[0]) {
+				continue
+			}
+			for i, w := range words {
+				if strings.ContainsAny(w[:1], "#;|&>") { // a shell comment or operator ends the command
+					words = words[:i]
+					break
+				}
+			}
+			uses = append(uses, parseUse(words))
+		}
+	}
+	return uses
+}
+
+// mageTargets asks mage itself for the targets (the list a user sees is the
+// one to document) and reads each one's flags from magefile.go: mage makes
+// an optional -flag of every pointer parameter.
+func mageTargets(t *testing.T, root string) map[string]map[string]bool {
 	t.Helper()
 	cmd := exec.Command("go", "run", "mage.go", "-l")
 	cmd.Dir = root
@@ -473,7 +512,45 @@ func mageTargets(t *testing.T, root string) []string {
 	if len(names) == 0 {
 		t.Fatalf("go run mage.go -l listed no targets:\n%s", out)
 	}
-	return names
+
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(root, "magefile.go"), nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := map[string]map[string]bool{}
+	for _, decl := range f.Decls {
+		fd, ok := decl.(*ast.FuncDecl)
+		if !ok || !fd.Name.IsExported() {
+			continue
+		}
+		name := lowerFirst(fd.Name.Name)
+		if fd.Recv != nil {
+			if id, ok := fd.Recv.List[0].Type.(*ast.Ident); ok {
+				name = strings.ToLower(id.Name) + ":" + name
+			}
+		}
+		flags[name] = map[string]bool{}
+		for _, p := range fd.Type.Params.List {
+			if _, ok := p.Type.(*ast.StarExpr); ok {
+				for _, n := range p.Names {
+					flags[name][n.Name] = true
+				}
+			}
+		}
+	}
+	targets := map[string]map[string]bool{}
+	for _, n := range names {
+		fl, ok := flags[n]
+		if !ok {
+			t.Fatalf("`go run mage.go -l` lists %s, but magefile.go declares no such function: this test misreads the magefile", n)
+		}
+		targets[n] = fl
+	}
+	return targets
+}
+
+func lowerFirst(s string) string {
+	return strings.ToLower(s[:1]) + s[1:]
 }
 
 func repoRoot(t *testing.T) string {
