@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 	"github.com/slipway-dev/slipway/internal/sandbox"
@@ -176,7 +177,7 @@ func TestReleaseJourney(t *testing.T) {
 		w.r.mustMage(t, "fixMigrations")
 		v2 = w.r.commit(t, "add note tag")
 		w.r.mustMage(t, "buildApp")
-		load := service.StartLoad(context.Background(), w.base+"/readyz", 100)
+		load := loadgen.Start(context.Background(), w.base+"/readyz", 100)
 		time.Sleep(500 * time.Millisecond)
 		w.r.mustMage(t, "deploy")
 		time.Sleep(500 * time.Millisecond)

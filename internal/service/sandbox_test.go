@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
@@ -168,7 +169,7 @@ func TestServiceOnSandbox(t *testing.T) {
 	})
 
 	t.Run("20 restarts under load lose no request", func(t *testing.T) {
-		load := StartLoad(ctx, url+"/healthz", 200)
+		load := loadgen.Start(ctx, url+"/healthz", 200)
 		time.Sleep(300 * time.Millisecond)
 		for i := range 20 {
 			if err := Restart(ctx, r, c); err != nil {
@@ -188,7 +189,7 @@ func TestServiceOnSandbox(t *testing.T) {
 	})
 
 	t.Run("deploying a new binary under load loses no request", func(t *testing.T) {
-		load := StartLoad(ctx, url+"/healthz", 200)
+		load := loadgen.Start(ctx, url+"/healthz", 200)
 		time.Sleep(300 * time.Millisecond)
 		if err := installRelease(ctx, r, c, "r2", v2); err != nil {
 			load.Stop()
