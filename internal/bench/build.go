@@ -95,12 +95,11 @@ func Build(ctx context.Context, o BuildOptions) (BuildResult, error) {
 	}
 	// The plain build gets buildApp's exact arguments, stamp included, so
 	// both link the same binary and only buildApp's own work differs.
-	version, commit, err := build.Stamp(ctx, o.Dir)
+	cmd, err := build.Command(ctx, build.Options{Dir: o.Dir, GOARCH: o.GOARCH, Output: plainOut})
 	if err != nil {
 		return BuildResult{}, err
 	}
-	args := build.Args(version, commit, plainOut)
-	plain := func() error { return goCmd(ctx, o.Dir, build.Env(o.GOARCH, nil), args) }
+	plain := func() error { return goCmd(ctx, cmd.Dir, cmd.Env, cmd.Args[1:]) }
 	if err := os.MkdirAll(filepath.Dir(plainOut), 0o755); err != nil {
 		return BuildResult{}, fmt.Errorf("bench: %w", err)
 	}

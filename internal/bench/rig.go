@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -212,11 +210,10 @@ func (r *Rig) Variant() (string, error) {
 		return "", err
 	}
 	bin := append(r.base[:len(r.base):len(r.base)], fmt.Sprintf("\x00slipway bench variant %d\n", r.n)...)
-	sum := sha256.Sum256(bin)
 	if err := os.WriteFile(filepath.Join(dir, "app"), bin, 0o755); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "app.sha256"), []byte(hex.EncodeToString(sum[:])+"  app\n"), 0o644); err != nil {
+	if _, err := build.WriteChecksum(filepath.Join(dir, "app")); err != nil {
 		return "", err
 	}
 	if r.prev != "" {

@@ -5,15 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
+	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
@@ -23,16 +23,8 @@ import (
 func buildApp(t *testing.T, version string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "app")
-	root, err := filepath.Abs("../..")
-	if err != nil {
+	if _, err := build.Run(context.Background(), build.Options{Dir: "../..", GOARCH: runtime.GOARCH, Output: out, Version: version, Commit: "test-" + version}); err != nil {
 		t.Fatal(err)
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out,
-		"-ldflags", "-s -w -X github.com/slipway-dev/slipway/internal/version.Version="+version, "./cmd/app")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	return out
 }
