@@ -50,7 +50,8 @@ type Options struct {
 	Binary string
 	// Service describes the app's service (DeployPath, ListenAddr, ...).
 	Service service.Config
-	// ReadyTimeout bounds restart + /readyz + /version after a switch.
+	// ReadyTimeout bounds the new instance's start (migrations included)
+	// until it is ready; one that is not by then is stopped.
 	ReadyTimeout time.Duration
 	// LockWait is how long to wait for another deploy's lock (0: fail at once).
 	LockWait time.Duration
@@ -66,6 +67,10 @@ type Options struct {
 	Progress *bool
 	// Who names the person deploying in the lock and the log (user@host).
 	Who string
+	// Start is when the user's command started (mage's start-up included):
+	// deploy.log's duration is the wall time the user waited. Zero is when
+	// Deploy or Rollback was called.
+	Start time.Time
 }
 
 // FromEnv reads DEPLOY_HOST, DEPLOY_PATH, DEPLOY_SSH_CONFIG,
@@ -140,6 +145,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Who == "" {
 		o.Who = whoAmI()
+	}
+	if o.Start.IsZero() {
+		o.Start = time.Now()
 	}
 	return o
 }

@@ -1,23 +1,67 @@
 // Command notready is a release that never becomes ready: it answers
-// `version` like the app, but `serve` never tells systemd READY=1 and never
-// listens. Deploy must roll back from it on its own.
+// `version` like the app, and its `serve` fails in the way main.mode names
+// (set with -ldflags -X main.mode=...):
+//
+//	hang     never tells systemd READY=1 and never listens (the default)
+//	exit     exits 1 after a second, as a release whose migration fails
+//	unready  serves through the app's own web.Serve, whose readiness check
+//	         never passes: it would answer every request with its commit
+//	         if it ever accepted one
+//
+// Deploy must keep the old release serving from each of them.
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/web"
 )
 
-var commit = "notready"
+var (
+	commit = "notready"
+	mode   = "hang"
+)
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "version" {
 		fmt.Printf("version notready\ncommit %s\ngo go1\n", commit)
 		return
 	}
-	fmt.Fprintln(os.Stderr, "notready: starting, and never getting there")
-	for {
-		time.Sleep(time.Hour)
+	fmt.Fprintf(os.Stderr, "notready (%s): starting, and never getting there\n", mode)
+	switch mode {
+	case "exit":
+		time.Sleep(time.Second)
+		fmt.Fprintln(os.Stderr, "notready: giving up, exit 1")
+		os.Exit(1)
+	case "unready":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		ln, _, err := web.Listen("127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `{"commit":%q}`, commit)
+		})
+		log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+		err = web.Serve(ctx, ln, h, web.ServeOptions{Log: log, Status: "serving commit=" + commit,
+			Ready: func(context.Context) error { return errors.New("its own readiness check fails") }})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	default:
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 }
