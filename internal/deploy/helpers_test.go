@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -21,16 +22,24 @@ var (
 )
 
 // buildBinary builds pkg (relative to the repository root) stamped with
-// version and commit, writes its .sha256 and returns its path. Builds are
-// cached for the test binary's life.
-func buildBinary(t *testing.T, pkg, version, commit string) string {
+// version and commit (and -X flags in extra), writes its .sha256 and returns
+// its path. Builds are cached for the test binary's life.
+func buildBinary(t *testing.T, pkg, version, commit string, extra ...string) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	key := pkg + "|" + version + "|" + commit
+	key := pkg + "|" + version + "|" + commit + "|" + strings.Join(extra, " ")
 	if p, ok := buildCache[key]; ok {
 		return p
 	}
+	out := buildIn(t, "../..", pkg, version, commit, extra...)
+	buildCache[key] = out
+	return out
+}
+
+// buildIn builds pkg in the module at root; the caller holds buildMu.
+func buildIn(t *testing.T, root, pkg, version, commit string, extra ...string) string {
+	t.Helper()
 	if buildDir == "" {
 		d, err := os.MkdirTemp("", "slipway-deploy-test-")
 		if err != nil {
@@ -38,20 +47,22 @@ func buildBinary(t *testing.T, pkg, version, commit string) string {
 		}
 		buildDir = d
 	}
-	dir := filepath.Join(buildDir, fmt.Sprint(len(buildCache)))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := os.MkdirTemp(buildDir, "bin-")
+	if err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "app")
 	ldflags := fmt.Sprintf("-s -w -X github.com/slipway-dev/slipway/internal/version.Version=%s -X github.com/slipway-dev/slipway/internal/version.Commit=%s -X main.commit=%s", version, commit, commit)
+	for _, x := range extra {
+		ldflags += " -X " + x
+	}
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "-ldflags", ldflags, pkg)
-	cmd.Dir = "../.."
+	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
 	writeSum(t, out)
-	buildCache[key] = out
 	return out
 }
 
@@ -66,6 +77,31 @@ func writeSum(t *testing.T, path string) {
 	if err := os.WriteFile(path+".sha256", []byte(line), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// slowBinary builds the app with one more migration, which records each
+// run in slow_runs and then sleeps secs seconds: a long backfill. It builds
+// from a copy of the working tree that holds the extra file.
+func slowBinary(t *testing.T, version, commit string, secs int) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	key := fmt.Sprintf("slow|%s|%s|%d", version, commit, secs)
+	if p, ok := buildCache[key]; ok {
+		return p
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	cp := exec.Command("sh", "-c", `mkdir -p "$1" && tar -C ../.. --exclude=./.git --exclude=./bin -cf - . | tar -C "$1" -xf -`, "copy", src)
+	if b, err := cp.CombinedOutput(); err != nil {
+		t.Fatalf("copy the tree: %v\n%s", err, b)
+	}
+	mig := fmt.Sprintf("-- +goose Up\nCREATE TABLE IF NOT EXISTS slow_runs (at timestamptz NOT NULL DEFAULT now());\nINSERT INTO slow_runs DEFAULT VALUES;\nSELECT pg_sleep(%d);\n\n-- +goose Down\nDROP TABLE slow_runs;\n", secs)
+	if err := os.WriteFile(filepath.Join(src, "migrations", "00090_slow_backfill.sql"), []byte(mig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := buildIn(t, src, "./cmd/app", version, commit)
+	buildCache[key] = p
+	return p
 }
 
 func appBinary(t *testing.T, version, commit string) string {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,6 +22,7 @@ type Load struct {
 	latencies []time.Duration // of the successful requests
 	failed    int
 	errs      map[string]int
+	answers   map[string]int
 }
 
 // LoadResult sums up a Load.
@@ -29,6 +31,23 @@ type LoadResult struct {
 	P50, P99, Max time.Duration // over successful requests
 	// Errors counts failures by message (status code or client error).
 	Errors map[string]int
+	// Answers counts the successful responses by body (trimmed, at most
+	// maxAnswers distinct ones, the rest under "other"): on /version, which
+	// release answered how often.
+	Answers map[string]int
+}
+
+const maxAnswers = 16
+
+// Answered counts the successful responses whose body contains s.
+func (r LoadResult) Answered(s string) int {
+	n := 0
+	for body, c := range r.Answers {
+		if strings.Contains(body, s) {
+			n += c
+		}
+	}
+	return n
 }
 
 // String is one line for logs and test failures.
@@ -47,7 +66,7 @@ func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String(
 // longer than any restart.
 func StartLoad(ctx context.Context, url string, rate int) *Load {
 	ctx, cancel := context.WithCancel(ctx)
-	l := &Load{cancel: cancel, done: make(chan struct{}), errs: map[string]int{}}
+	l := &Load{cancel: cancel, done: make(chan struct{}), errs: map[string]int{}, answers: map[string]int{}}
 	// Keep-alive like a reverse proxy does: each restart then also tests
 	// that idle connections are closed cleanly.
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}
@@ -75,9 +94,13 @@ func StartLoad(ctx context.Context, url string, rate int) *Load {
 // already sent finish, as a user would wait for them.
 func (l *Load) one(client *http.Client, url string) {
 	start := time.Now()
+	var body []byte
 	resp, err := client.Get(url)
 	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+		}
 		resp.Body.Close()
 		if err == nil && resp.StatusCode != http.StatusOK {
 			err = fmt.Errorf("status %d", resp.StatusCode)
@@ -92,6 +115,11 @@ func (l *Load) one(client *http.Client, url string) {
 		return
 	}
 	l.latencies = append(l.latencies, d)
+	key := strings.TrimSpace(string(body))
+	if _, seen := l.answers[key]; !seen && len(l.answers) >= maxAnswers {
+		key = "other"
+	}
+	l.answers[key]++
 }
 
 // Stop stops sending, waits for the requests in flight and sums up.
@@ -100,7 +128,7 @@ func (l *Load) Stop() LoadResult {
 	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := LoadResult{Sent: len(l.latencies) + l.failed, Failed: l.failed, Errors: l.errs}
+	r := LoadResult{Sent: len(l.latencies) + l.failed, Failed: l.failed, Errors: l.errs, Answers: l.answers}
 	if len(l.latencies) > 0 {
 		s := slices.Sorted(slices.Values(l.latencies))
 		r.P50, r.P99, r.Max = percentile(s, 50), percentile(s, 99), s[len(s)-1]
