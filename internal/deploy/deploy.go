@@ -66,6 +66,7 @@ func Deploy(ctx context.Context, o Options, dryRun bool) ([]Result, error) {
 			return results, err
 		}
 	}
+	o.printf("deployed in %s (wall time since the command started)", since(o.Start))
 	return results, nil
 }
 
@@ -92,7 +93,7 @@ func deployHost(ctx context.Context, o Options, host string, art Artifact) (Resu
 	}
 	defer s.Close()
 	cfg := s.c.Config()
-	o.printf("connected to %s (%s@%s)", host, cfg.User, cfg.Addr())
+	o.printf("connected to %s (%s@%s), %s after the command started", host, cfg.User, cfg.Addr(), since(start))
 
 	st, err := s.inspect(ctx)
 	if err != nil {
@@ -112,11 +113,13 @@ func deployHost(ctx context.Context, o Options, host string, art Artifact) (Resu
 	if lk.Stale != "" {
 		o.printf("note: the previous deploy died holding the lock (%s); its lock was released by the server", lk.Stale)
 	}
+	o.step("locked")
 	// Read again under the lock: another deploy may have just finished.
 	if st, err = s.inspect(ctx); err != nil {
 		return res, err
 	}
 	rel, uploaded, err := s.ship(ctx, o, st, art)
+	o.step("shipped")
 	res.Release, res.Version, res.Uploaded = rel.ID, rel.Version, uploaded
 	if uploaded {
 		res.Sent = art.Size
@@ -166,10 +169,14 @@ func (s *Server) handover(ctx context.Context, o Options, rel Release, logPrefix
 	if _, err := service.Ensure(ctx, s.c, s.svc); err != nil {
 		return OutcomeFailed, fmt.Errorf("install units on %s: %w", s.Alias, err)
 	}
+	o.step("handover")
 	h, err := service.Handover(ctx, s.c, s.svc, service.HandoverRequest{
 		Release: rel.ID, Commit: rel.Version.Commit, ReadyTimeout: o.ReadyTimeout,
 		LogLine: logPrefix, Start: o.Start,
 	})
+	if err == nil {
+		o.step("switched")
+	}
 	for _, step := range h.Steps {
 		o.printf("  %s", step)
 	}
@@ -275,7 +282,15 @@ func (s *Server) ship(ctx context.Context, o Options, st State, art Artifact) (R
 	dst := s.path("releases", ".upload-"+id)
 	o.printf("uploading %s (%.1f MiB, sha256 %s) to %s:%s", art.Path, mib(art.Size), short(art.SHA256), s.Alias, s.path("releases", id))
 	p := newProgress(o)
-	if err := s.c.Upload(ctx, art.Path, dst, 0o644, p.update); err != nil {
+	half := false
+	update := func(sent, total int64) {
+		p.update(sent, total)
+		if !half && 2*sent >= total {
+			half = true
+			o.step("uploading")
+		}
+	}
+	if err := s.c.Upload(ctx, art.Path, dst, 0o644, update); err != nil {
 		return Release{ID: id}, false, err
 	}
 	out, err := s.run(ctx, "verify", installScript, s.svc.DeployPath, id, art.SHA256)

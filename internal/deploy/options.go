@@ -71,6 +71,18 @@ type Options struct {
 	// deploy.log's duration is the wall time the user waited. Zero is when
 	// Deploy or Rollback was called.
 	Start time.Time
+	// Step, when set, hears each step a deploy reaches on a host, in order:
+	// "locked", "uploading" (half the binary sent), "shipped", "handover"
+	// (about to hand the switch over) and
+	// "switched" (the server reported). The kill tests pause a client
+	// process there to kill it.
+	Step func(name string)
+}
+
+func (o Options) step(name string) {
+	if o.Step != nil {
+		o.Step(name)
+	}
 }
 
 // FromEnv reads DEPLOY_HOST, DEPLOY_PATH, DEPLOY_SSH_CONFIG,
@@ -111,6 +123,12 @@ func FromEnv(getenv func(string) string) (Options, error) {
 		}
 		if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst < 0 {
 			errs = append(errs, fmt.Errorf("%s=%q: use a duration such as 90s or 5m", d.name, v))
+		}
+	}
+	// Set by mage.go: when the user's `go run mage.go ...` started.
+	if v := getenv("SLIPWAY_COMMAND_START"); v != "" {
+		if ns, err := strconv.ParseInt(v, 10, 64); err == nil && ns > 0 {
+			o.Start = time.Unix(0, ns)
 		}
 	}
 	if v := getenv("DEPLOY_KEEP"); v != "" {

@@ -32,8 +32,8 @@ type BenchOptions struct {
 // BenchResult holds the load measured in each scenario.
 type BenchResult struct {
 	Deploys int
-	// Slipway: new release dir, current switched, systemctl restart, with
-	// the socket unit and the app's drain. Baseline: the same app without
+	// Slipway: new release dir, its instance started beside the live one
+	// on the socket, the old one stopped once it is ready (Handover). Baseline: the same app without
 	// socket activation, deployed by stop, copy over the binary, start.
 	Slipway, Baseline LoadResult
 }
@@ -68,7 +68,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		return res, fmt.Errorf("baseline: %w", err)
 	}
 	if res.Slipway, err = benchSlipway(ctx, o); err != nil {
-		return res, fmt.Errorf("socket activation: %w", err)
+		return res, fmt.Errorf("handover: %w", err)
 	}
 	res.Print(o.Out, o.Rate)
 	return res, nil
@@ -79,17 +79,18 @@ func benchSlipway(ctx context.Context, o BenchOptions) (LoadResult, error) {
 	if _, err := Ensure(ctx, r, c); err != nil {
 		return LoadResult{}, err
 	}
-	if _, err := runRootf(ctx, r, "systemctl enable --quiet --now %s && systemctl enable --quiet %s", quote(c.SocketUnit()), quote(c.ServiceUnit())); err != nil {
+	if _, err := runRootf(ctx, r, "systemctl enable --quiet --now %s && systemctl enable --quiet --now %s", quote(c.SocketUnit()), quote(c.CurrentUnit())); err != nil {
 		return LoadResult{}, err
 	}
 	deploy := func(i int) error {
-		if err := installRelease(ctx, r, c, fmt.Sprintf("bench-%d", i), o.Binary); err != nil {
+		id := fmt.Sprintf("bench-%d", i)
+		if err := installRelease(ctx, r, c, id, o.Binary); err != nil {
 			return err
 		}
 		if _, err := Ensure(ctx, r, c); err != nil {
 			return err
 		}
-		return Restart(ctx, r, c)
+		return handoverTo(ctx, r, c, id)
 	}
 	if err := deploy(0); err != nil {
 		return LoadResult{}, err
@@ -107,7 +108,7 @@ func benchBaseline(ctx context.Context, o BenchOptions) (LoadResult, error) {
 		return LoadResult{}, err
 	}
 	// The plain set-up: no socket unit, the app binds ADDR itself.
-	if _, err := runRootf(ctx, r, "systemctl disable --now %s %s 2>&1", quote(c.SocketUnit()), quote(c.ServiceUnit())); err != nil {
+	if _, err := runRootf(ctx, r, "systemctl disable --now %s %s 2>&1; systemctl stop %s", quote(c.SocketUnit()), quote(c.CurrentUnit()), quote(c.InstancePattern())); err != nil {
 		return LoadResult{}, err
 	}
 	dst := path.Join(UnitDir, c.ServiceUnit())
@@ -115,6 +116,9 @@ func benchBaseline(ctx context.Context, o BenchOptions) (LoadResult, error) {
 		return LoadResult{}, fmt.Errorf("install baseline unit: %w: %s", err, out)
 	}
 	if err := installRelease(ctx, r, c, "bench-baseline", o.Binary); err != nil {
+		return LoadResult{}, err
+	}
+	if err := switchCurrent(ctx, r, c, "bench-baseline"); err != nil {
 		return LoadResult{}, err
 	}
 	if _, err := runRootf(ctx, r, "systemctl start %s", quote(c.ServiceUnit())); err != nil {
@@ -138,7 +142,7 @@ func benchBaseline(ctx context.Context, o BenchOptions) (LoadResult, error) {
 		return err
 	}
 	res, err := underLoad(ctx, o, "stop-copy-start", deploy)
-	if _, serr := runRootf(ctx, r, "systemctl stop %s", quote(c.ServiceUnit())); serr != nil && err == nil {
+	if _, serr := runRootf(ctx, r, "systemctl stop %[1]s; rm -f %[2]s; systemctl daemon-reload", quote(c.ServiceUnit()), quote(dst)); serr != nil && err == nil {
 		err = serr
 	}
 	return res, err
@@ -169,7 +173,7 @@ func (b BenchResult) Print(w io.Writer, rate int) {
 		name string
 		r    LoadResult
 	}{
-		{"socket activation + drain (Slipway)", b.Slipway},
+		{"handover on one socket (Slipway)", b.Slipway},
 		{"stop-copy-start, no socket (baseline)", b.Baseline},
 	} {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", row.name, row.r.Sent, row.r.Failed, ms(row.r.P50), ms(row.r.P99), ms(row.r.Max))

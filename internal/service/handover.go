@@ -36,6 +36,9 @@ app=$1 dp=$2 new=$3 commit=$4 tmo=$5 logp=$6 t0=$7
 [ "$logp" = - ] && logp=
 unit="$app@$new.service" legacy="/etc/systemd/system/$app.service"
 say() { printf '%s\n' "$*"; }
+h0=$(date +%s%N)
+# A step, with the seconds since the handover began.
+step() { d=$(( ($(date +%s%N) - h0) / 100000000 )); say "step [$((d / 10)).$((d % 10))s] $*"; }
 finish() {
   if [ -n "$logp" ]; then
     d=$(( ($(date +%s%N) - t0) / 100000000 ))
@@ -66,20 +69,20 @@ fail() {
     journalctl --no-pager -q -o cat -n 25 _SYSTEMD_INVOCATION_ID="$inv" | sed 's/^/log /'
   fi
   if [ -n "$old" ]; then
-    say "step $old kept serving release ${oldrel:-?}; current and previous unchanged"
+    step "$old kept serving release ${oldrel:-?}; current and previous unchanged"
     finish rolled-back "kept=${oldrel:-$old}"
   else
-    say "step nothing was serving before; current and previous unchanged"
+    step "nothing was serving before; current and previous unchanged"
     finish failed
   fi
   exit 1
 }
 if [ "$(prop ActiveState "$unit")" = active ]; then
-  say "step $unit already runs"
+  step "$unit already runs"
 else
   systemctl reset-failed "$unit" 2>/dev/null
   before=$(prop InvocationID "$unit")
-  say "step starting $unit beside ${old:-nothing}, up to ${tmo}s for READY=1 (migrations, database, readiness)"
+  step "starting $unit beside ${old:-nothing}, up to ${tmo}s for READY=1 (migrations, database, readiness)"
   systemctl start --no-block "$unit" || fail "systemctl start $unit failed"
   end=$(( $(date +%s) + tmo ))
   while :; do
@@ -100,7 +103,7 @@ case " $status " in
 *" commit=$commit "*) ;;
 *) [ -z "$commit" ] || fail "$unit reports \"$status\", want commit=$commit" ;;
 esac
-say "step $unit is ready: $status"
+step "$unit is ready: $status"
 link() {
   ln -sfn "releases/$2" "$1.tmp-$$" && chown -h --reference=releases "$1.tmp-$$" && mv -T "$1.tmp-$$" "$1"
 }
@@ -108,9 +111,9 @@ link() {
 [ "$prev" = "$new" ] && rm -f previous
 link current "$new" || fail "switching $dp/current failed"
 if [ -n "$oldrel" ] && [ "$oldrel" != "$new" ]; then link previous "$oldrel"; fi
-say "step current -> releases/$new, previous -> $(rel previous)"
+step "current -> releases/$new, previous -> $(rel previous)"
 if [ -n "$old" ]; then
-  say "step stopping $old: it finishes its requests, the socket stays with $unit"
+  step "stopping $old: it finishes its requests, the socket stays with $unit"
   systemctl stop "$old"
 fi
 if [ -f "$legacy" ]; then
@@ -118,11 +121,11 @@ if [ -f "$legacy" ]; then
   systemctl stop "$app.service"
   rm -f "$legacy"
   systemctl daemon-reload
-  say "step retired $app.service (the layout before instances)"
+  step "retired $app.service (the layout before instances)"
 fi
 for u in $(systemctl list-units --plain --no-legend --all "$app@*.service" | awk '{print $1}'); do
   [ "$u" = "$unit" ] && continue
-  if [ "$(prop ActiveState "$u")" != inactive ]; then say "step stopping leftover $u"; systemctl stop "$u"; fi
+  if [ "$(prop ActiveState "$u")" != inactive ]; then step "stopping leftover $u"; systemctl stop "$u"; fi
   systemctl reset-failed "$u" 2>/dev/null
 done
 # The socket's own service: active, so traffic never activates anything, and
