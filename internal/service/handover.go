@@ -86,11 +86,19 @@ else
   systemctl start --no-block "$unit" || fail "systemctl start $unit failed"
   end=$(( $(date +%s) + tmo ))
   while :; do
-    st=$(prop ActiveState "$unit") sub=$(prop SubState "$unit")
-    if [ "$(prop InvocationID "$unit")" != "$before" ]; then
+    # One read: two would race the state they describe.
+    st= sub= inv=
+    for kv in $(systemctl show -p ActiveState -p SubState -p InvocationID "$unit"); do
+      case $kv in
+      ActiveState=*) st=${kv#*=} ;;
+      SubState=*) sub=${kv#*=} ;;
+      InvocationID=*) inv=${kv#*=} ;;
+      esac
+    done
+    if [ "$inv" != "$before" ]; then
       case "$st/$sub" in
       active/running) break ;;
-      activating/start|activating/start-pre|activating/start-post) ;;
+      activating/start|activating/start-pre|activating/start-post|activating/running) ;;
       *) fail "$unit ended before it was ready ($st/$sub)" ;;
       esac
     fi

@@ -370,14 +370,16 @@ func TestProvisionMovesTheOldLayout(t *testing.T) {
 	if _, out := provision(t, r, c); !strings.Contains(out, "provision: nothing changed") {
 		t.Errorf("second provision after the move:\n%s", out)
 	}
+	stopped := time.Now()
 	runRoot(t, r, "systemctl stop "+c.InstanceUnit("r1"))
+	t.Logf("stop took %s", time.Since(stopped))
 	// The kernel queues the connection; nobody takes it.
 	quick := &http.Client{Timeout: 2 * time.Second}
 	if _, err := quick.Get(url + "/healthz"); err == nil {
 		t.Error("a request was answered with every instance stopped")
 	}
 	if got := runRoot(t, r, fmt.Sprintf("systemctl is-active %s %s || true", c.InstanceUnit("r1"), c.ServiceUnit())); got != "inactive\ninactive" {
-		t.Errorf("traffic activated something: %q", got)
+		t.Errorf("traffic activated something: %q\n%s", got, runRoot(t, r, "journalctl --no-pager -n 40 -u "+c.InstanceUnit("r1")+" -u "+c.SocketUnit()+" -u "+c.CurrentUnit()))
 	}
 	runRoot(t, r, fmt.Sprintf("systemctl disable --now %s %s", c.SocketUnit(), c.CurrentUnit()))
 }
