@@ -2,16 +2,15 @@ package deploy
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
+	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -22,23 +21,23 @@ var (
 )
 
 // buildBinary builds pkg (relative to the repository root) stamped with
-// version and commit (and -X flags in extra), writes its .sha256 and returns
-// its path. Builds are cached for the test binary's life.
-func buildBinary(t *testing.T, pkg, version, commit string, extra ...string) string {
+// version and commit, writes its .sha256 and returns its path. Builds are
+// cached for the test binary's life.
+func buildBinary(t *testing.T, pkg, version, commit string) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	key := pkg + "|" + version + "|" + commit + "|" + strings.Join(extra, " ")
+	key := pkg + "|" + version + "|" + commit
 	if p, ok := buildCache[key]; ok {
 		return p
 	}
-	out := buildIn(t, "../..", pkg, version, commit, extra...)
+	out := buildIn(t, "../..", pkg, version, commit)
 	buildCache[key] = out
 	return out
 }
 
-// buildIn builds pkg in the module at root; the caller holds buildMu.
-func buildIn(t *testing.T, root, pkg, version, commit string, extra ...string) string {
+// buildIn builds pkg of the module at root; the caller holds buildMu.
+func buildIn(t *testing.T, root, pkg, version, commit string) string {
 	t.Helper()
 	if buildDir == "" {
 		d, err := os.MkdirTemp("", "slipway-deploy-test-")
@@ -52,31 +51,10 @@ func buildIn(t *testing.T, root, pkg, version, commit string, extra ...string) s
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "app")
-	ldflags := fmt.Sprintf("-s -w -X github.com/slipway-dev/slipway/internal/version.Version=%s -X github.com/slipway-dev/slipway/internal/version.Commit=%s -X main.commit=%s", version, commit, commit)
-	for _, x := range extra {
-		ldflags += " -X " + x
+	if _, err := build.Run(context.Background(), build.Options{Dir: root, Package: pkg, Output: out, Version: version, Commit: commit}); err != nil {
+		t.Fatal(err)
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "-ldflags", ldflags, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	writeSum(t, out)
 	return out
-}
-
-func writeSum(t *testing.T, path string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	line := hex.EncodeToString(sum[:]) + "  app\n"
-	if err := os.WriteFile(path+".sha256", []byte(line), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // slowBinary builds the app with one more migration, which records each
@@ -102,6 +80,12 @@ func slowBinary(t *testing.T, version, commit string, secs int) string {
 	p := buildIn(t, src, "./cmd/app", version, commit)
 	buildCache[key] = p
 	return p
+}
+
+// notReadyBinary builds testdata/notready failing in mode (hang, exit,
+// unready): the mode rides in its version stamp, notready-<mode>.
+func notReadyBinary(t *testing.T, mode, commit string) string {
+	return buildBinary(t, "./internal/deploy/testdata/notready", "notready-"+mode, commit)
 }
 
 func appBinary(t *testing.T, version, commit string) string {

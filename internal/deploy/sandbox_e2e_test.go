@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 	"github.com/slipway-dev/slipway/internal/sandbox"
@@ -222,11 +223,11 @@ func TestDeployOnSandbox(t *testing.T) {
 
 	for _, mode := range []string{"hang", "exit", "unready"} {
 		t.Run("a release that never becomes ready ("+mode+") never serves, and the old one never stops", func(t *testing.T) {
-			bad := buildBinary(t, "./internal/deploy/testdata/notready", "notready", "badbad0"+mode[:1], "main.mode="+mode)
+			bad := notReadyBinary(t, mode, "badbad0"+mode[:1])
 			before, prev := e.current(t), e.sh(t, "readlink "+e.svc.PreviousLink())
 			oldUnit := e.svc.InstanceUnit(strings.TrimPrefix(before, "releases/"))
 			pid := e.sh(t, "systemctl show -P MainPID "+oldUnit)
-			load := service.StartLoad(context.Background(), "http://"+e.svc.ListenAddr+"/version", 100)
+			load := loadgen.Start(context.Background(), "http://"+e.svc.ListenAddr+"/version", 100)
 			var out bytes.Buffer
 			o := e.options(&out, bad)
 			o.ReadyTimeout = 15 * time.Second

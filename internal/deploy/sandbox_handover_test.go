@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -120,7 +121,7 @@ func TestHandoverOnSandbox(t *testing.T) {
 		deployOK(t, e.options(new(bytes.Buffer), appBinary(t, "h2", "ab0de002")))
 		old := strings.TrimPrefix(e.current(t), "releases/")
 		oldPID := e.pid(t, old)
-		load := service.StartLoad(context.Background(), "http://"+e.svc.ListenAddr+"/version", 200)
+		load := loadgen.Start(context.Background(), "http://"+e.svc.ListenAddr+"/version", 200)
 		var out bytes.Buffer
 		res := deployOK(t, e.options(&out, slowBinary(t, "h3slow", "ab0de003", 20)))
 		time.Sleep(500 * time.Millisecond)
@@ -242,7 +243,7 @@ func TestHandoverOnSandbox(t *testing.T) {
 	})
 
 	t.Run("the client killed at each step: the server reaches one live release by itself", func(t *testing.T) {
-		bad := buildBinary(t, "./internal/deploy/testdata/notready", "notready", "badbadk1", "main.mode=hang")
+		bad := notReadyBinary(t, "hang", "badbadk1")
 		e.useDatabase(t, "killdb")
 		deployOK(t, e.options(new(bytes.Buffer), appBinary(t, "k0", "ab0de0a0")))
 		for _, c := range []struct {
@@ -303,7 +304,7 @@ func TestHandoverOnSandbox(t *testing.T) {
 			t.Fatalf("instances on the old layout: %v", live)
 		}
 		oldPID := e.sh(t, "systemctl show -P MainPID "+e.svc.ServiceUnit())
-		load := service.StartLoad(context.Background(), "http://"+e.svc.ListenAddr+"/version", 200)
+		load := loadgen.Start(context.Background(), "http://"+e.svc.ListenAddr+"/version", 200)
 		var out bytes.Buffer
 		res := deployOK(t, e.options(&out, appBinary(t, "m2", "ab0de0c2")))
 		lr := load.Stop()
@@ -452,4 +453,3 @@ func runClient(specJSON string) int {
 	}
 	return 0
 }
-

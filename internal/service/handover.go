@@ -266,7 +266,7 @@ type Instance struct {
 	// State is ActiveState/SubState, e.g. active/running.
 	State string
 	// Status is the app's STATUS= line (version and commit once ready).
-	Status string
+	Status  string
 	MainPID int
 }
 

@@ -17,9 +17,6 @@ var templates = template.Must(template.New("").Option("missingkey=error").ParseF
 // unitData is what the templates see.
 type unitData struct {
 	Config
-	// Socket is false only for the benchmark's baseline: no socket unit, the
-	// app binds ADDR itself.
-	Socket bool
 	// Legacy renders the single-service layout (app.service restarted in
 	// place): the benchmark's point of comparison and the tests' old server.
 	Legacy                                             bool
@@ -28,9 +25,9 @@ type unitData struct {
 	StartTimeoutSec, StopTimeoutSec, WatchdogSec       string
 }
 
-func newUnitData(c Config, socket bool) unitData {
+func newUnitData(c Config) unitData {
 	d := unitData{
-		Config: c, Socket: socket,
+		Config: c,
 		Binary: c.Binary(), EnvFile: c.EnvFile(), ReleasesDir: c.ReleasesDir(), CurrentLink: c.CurrentLink(),
 		ServiceUnit: c.ServiceUnit(), SocketUnit: c.SocketUnit(), TemplateUnit: c.TemplateUnit(), CurrentUnit: c.CurrentUnit(),
 		StartTimeoutSec: seconds(c.StartTimeout), StopTimeoutSec: seconds(c.StopTimeout),
@@ -53,7 +50,7 @@ func Units(c Config) (map[string][]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return renderAll(newUnitData(c, true), map[string]string{
+	return renderAll(newUnitData(c), map[string]string{
 		c.SocketUnit():   "app.socket.tmpl",
 		c.CurrentUnit():  "app-current.service.tmpl",
 		c.TemplateUnit(): "app@.service.tmpl",
@@ -68,7 +65,7 @@ func LegacyUnits(c Config) (map[string][]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	d := newUnitData(c, true)
+	d := newUnitData(c)
 	d.Legacy = true
 	return renderAll(d, map[string]string{c.SocketUnit(): "app.socket.tmpl", c.ServiceUnit(): "legacy.service.tmpl"})
 }
@@ -85,17 +82,9 @@ func renderAll(d unitData, files map[string]string) (map[string][]byte, error) {
 	return units, nil
 }
 
-// baselineUnit is the service without socket activation: what a plain
-// set-up runs, kept only as the benchmark's point of comparison.
-func baselineUnit(c Config) ([]byte, error) {
-	d := newUnitData(c, false)
-	d.Legacy = true
-	return render("legacy.service.tmpl", d)
-}
-
 // envTemplate is the env file provision writes when there is none.
 func envTemplate(c Config) ([]byte, error) {
-	return render("app.env.tmpl", newUnitData(c, true))
+	return render("app.env.tmpl", newUnitData(c))
 }
 
 func render(name string, d unitData) ([]byte, error) {

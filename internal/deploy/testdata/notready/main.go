@@ -1,6 +1,6 @@
 // Command notready is a release that never becomes ready: it answers
-// `version` like the app, and its `serve` fails in the way main.mode names
-// (set with -ldflags -X main.mode=...):
+// `version` like the app (stamped by internal/build), and its `serve` fails
+// in the way its version names, notready-<mode>:
 //
 //	hang     never tells systemd READY=1 and never listens (the default)
 //	exit     exits 1 after a second, as a release whose migration fails
@@ -19,22 +19,22 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/version"
 	"github.com/slipway-dev/slipway/internal/web"
-)
-
-var (
-	commit = "notready"
-	mode   = "hang"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Printf("version notready\ncommit %s\ngo go1\n", commit)
+		// Stamped by internal/build like the app.
+		fmt.Printf("version %s\ncommit %s\ngo go1\n", version.Version, version.Commit)
 		return
 	}
+	mode := strings.TrimPrefix(version.Version, "notready-")
+	commit := version.Commit
 	fmt.Fprintf(os.Stderr, "notready (%s): starting, and never getting there\n", mode)
 	switch mode {
 	case "exit":

@@ -11,8 +11,8 @@ import (
 )
 
 // installRelease uploads binary as releases/<id>/app, as deploy does
-// before its handover; the handover switches current. The benchmark and the
-// tests use it; deploy has its own, with checksums.
+// before its handover; the handover switches current. The tests use it;
+// deploy has its own, with checksums.
 func installRelease(ctx context.Context, r Runner, c Config, id, binary string) error {
 	f, err := os.Open(binary)
 	if err != nil {
