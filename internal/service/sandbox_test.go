@@ -366,6 +366,10 @@ func TestProvisionMovesTheOldLayout(t *testing.T) {
 	stopped := time.Now()
 	runRoot(t, r, "systemctl stop "+c.InstanceUnit("r1"))
 	t.Logf("stop took %s", time.Since(stopped))
+	// Stopping drains, then exits: not systemd's SIGKILL after TimeoutStopSec.
+	if res := runRoot(t, r, "systemctl show -P Result "+c.InstanceUnit("r1")); res != "success" {
+		t.Errorf("the stop ended with result %q, want success (a stop hung on a blocking accept?)", res)
+	}
 	// The kernel queues the connection; nobody takes it.
 	quick := &http.Client{Timeout: 2 * time.Second}
 	if _, err := quick.Get(url + "/healthz"); err == nil {

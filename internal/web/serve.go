@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
@@ -26,6 +27,9 @@ func Listen(addr string) (ln net.Listener, activated bool, err error) {
 		if lns[0] == nil {
 			return nil, false, errors.New("systemd passed a socket that is not a stream listener: use ListenStream= in the .socket unit")
 		}
+		if err := boundAccept(lns[0]); err != nil {
+			return nil, false, err
+		}
 		return lns[0], true, nil
 	default:
 		return nil, false, fmt.Errorf("systemd passed %d sockets, want 1: keep one ListenStream= in the .socket unit", len(lns))
@@ -35,6 +39,40 @@ func Listen(addr string) (ln net.Listener, activated bool, err error) {
 		return nil, false, fmt.Errorf("listen on %s: %w (set ADDR to a free address)", addr, err)
 	}
 	return ln, false, nil
+}
+
+// acceptTimeout bounds an accept() that blocks in the kernel: see boundAccept.
+const acceptTimeout = 200 * time.Millisecond
+
+// boundAccept sets SO_RCVTIMEO on a shared listening socket. Its O_NONBLOCK
+// flag belongs to the open file description that every instance holds:
+// whenever a process starts on the socket, systemd (without NonBlocking=)
+// and Go's net.FileListener (through os.File.Fd) clear it for a moment, and
+// an instance entering accept() then blocks in the kernel instead of the
+// poller. Blocked there, it cannot close its listener, and its stop hangs
+// until systemd kills it (measured: 45 s, TimeoutStopSec). With the timeout
+// such an accept returns EAGAIN within acceptTimeout and Go goes back to
+// its poller; a non-blocking accept ignores it.
+func boundAccept(ln net.Listener) error {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("systemd socket: %w", err)
+	}
+	tv := syscall.NsecToTimeval(acceptTimeout.Nanoseconds())
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptTimeval(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
+	}); err != nil {
+		return fmt.Errorf("systemd socket: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("systemd socket: set SO_RCVTIMEO: %w", serr)
+	}
+	return nil
 }
 
 // ServeOptions tunes Serve.
