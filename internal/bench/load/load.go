@@ -35,15 +35,15 @@ type Result struct {
 	P50, P99, Max time.Duration // over successful requests
 	// Errors counts failures by message (status code or client error).
 	Errors map[string]int
-	// Answers counts the successful responses by body (trimmed, at most
-	// maxAnswers distinct ones, the rest under "other"): on /version, which
+	// Answers counts the responses by body, whatever their status (trimmed,
+	// at most maxAnswers distinct ones, the rest under "other"): which
 	// release answered how often.
 	Answers map[string]int
 }
 
 const maxAnswers = 16
 
-// Answered counts the successful responses whose body contains s.
+// Answered counts the responses whose body contains s.
 func (r Result) Answered(s string) int {
 	n := 0
 	for body, c := range r.Answers {
@@ -97,6 +97,7 @@ func Start(ctx context.Context, url string, rate int) *Load {
 func (l *Load) one(client *http.Client, url string) {
 	start := time.Now()
 	var body []byte
+	answered := false
 	resp, err := client.Get(url)
 	if err == nil {
 		body, err = io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -104,6 +105,7 @@ func (l *Load) one(client *http.Client, url string) {
 			_, err = io.Copy(io.Discard, resp.Body)
 		}
 		resp.Body.Close()
+		answered = err == nil
 		if err == nil && resp.StatusCode != http.StatusOK {
 			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
@@ -111,17 +113,19 @@ func (l *Load) one(client *http.Client, url string) {
 	d := time.Since(start)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if answered {
+		key := strings.TrimSpace(string(body))
+		if _, seen := l.answers[key]; !seen && len(l.answers) >= maxAnswers {
+			key = "other"
+		}
+		l.answers[key]++
+	}
 	if err != nil {
 		l.failed++
 		l.errs[err.Error()]++
 		return
 	}
 	l.latencies = append(l.latencies, d)
-	key := strings.TrimSpace(string(body))
-	if _, seen := l.answers[key]; !seen && len(l.answers) >= maxAnswers {
-		key = "other"
-	}
-	l.answers[key]++
 }
 
 // Stop stops sending, waits for the requests in flight and sums up.

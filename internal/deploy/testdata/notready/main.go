@@ -7,6 +7,9 @@
 //	unready  serves through the app's own web.Serve, whose readiness check
 //	         never passes: it would answer every request with its commit
 //	         if it ever accepted one
+//	serve503 the app before its readiness gate: it accepts at once, says
+//	         READY=1 and answers /readyz 503 (its commit in every body), the
+//	         benchmark's never-ready release for a restart in place
 //
 // Deploy must keep the old release serving from each of them.
 package main
@@ -41,7 +44,7 @@ func main() {
 		time.Sleep(time.Second)
 		fmt.Fprintln(os.Stderr, "notready: giving up, exit 1")
 		os.Exit(1)
-	case "unready":
+	case "unready", "serve503":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
 		ln, _, err := web.Listen("127.0.0.1:0")
@@ -50,11 +53,17 @@ func main() {
 			os.Exit(1)
 		}
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintf(w, `{"commit":%q}`, commit)
+			if r.URL.Path == "/readyz" {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			fmt.Fprintf(w, `{"status":"not ready","commit":%q}`, commit)
 		})
 		log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-		err = web.Serve(ctx, ln, h, web.ServeOptions{Log: log, Status: "serving commit=" + commit,
-			Ready: func(context.Context) error { return errors.New("its own readiness check fails") }})
+		o := web.ServeOptions{Log: log, Status: "serving commit=" + commit}
+		if mode == "unready" {
+			o.Ready = func(context.Context) error { return errors.New("its own readiness check fails") }
+		}
+		err = web.Serve(ctx, ln, h, o)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
