@@ -379,12 +379,14 @@ func (Bench) Upload(ctx context.Context, runs *int) error {
 	return nil
 }
 
-// Deploy compares deploy with the seed's scp-and-restart and with restarts with and without the socket, under load on its own sandbox.
+// Deploy compares deploy's handover with the seed's scp-and-restart and with restarts in place, under load on its own sandbox.
 // It boots a sandbox (root, Linux), builds the app, and runs every scenario
 // there in the same run: wall time (new and unchanged binary) and bytes sent
 // for deploy and the seed's flow; failed requests and p50/p99/max over 10
-// deploys under load for each. -deploys sets the deploys under load per
-// scenario, -rate the requests per second on /readyz (default 100).
+// deploys under load for each; then one deploy each of a release with a 20 s
+// migration and of one never ready, by restart in place and by handover,
+// with the requests that release answered. -deploys sets the deploys under
+// load per scenario, -rate the requests per second on /readyz (default 100).
 func (Bench) Deploy(ctx context.Context, deploys, rate *int) error {
 	o := bench.DeployOptions{RigOptions: bench.RigOptions{Root: root(), SandboxOptions: sandbox.FromEnv(os.Getenv), Log: targetLog()}}
 	if deploys != nil {
