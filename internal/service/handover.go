@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -175,6 +176,8 @@ result "*) printf '%s\n' "$out"; exit 0 ;;
   sleep 0.3
 done`
 
+var releaseRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$`)
+
 // HandoverRequest says which release to make live.
 type HandoverRequest struct {
 	// Release is the release id to switch to (a folder in ReleasesDir).
@@ -215,6 +218,10 @@ type HandoverResult struct {
 func Handover(ctx context.Context, r Runner, c Config, req HandoverRequest) (HandoverResult, error) {
 	if req.ReadyTimeout <= 0 {
 		return HandoverResult{}, fmt.Errorf("handover: ready timeout %s", req.ReadyTimeout)
+	}
+	// It names a unit, a folder and a file under /run.
+	if !releaseRE.MatchString(req.Release) {
+		return HandoverResult{}, fmt.Errorf("handover: release %q: want letters, digits, ., _ and -", req.Release)
 	}
 	start := req.Start
 	if start.IsZero() {
