@@ -264,16 +264,11 @@ func (r *Rig) SwitchCurrent(ctx context.Context, id string) error {
 // scratch. The instances running keep theirs until they stop.
 func (r *Rig) FreshDatabase(ctx context.Context) error {
 	r.dbs++
-	name := fmt.Sprintf("bench_%d", r.dbs)
-	if err := r.RunRoot(ctx, "runuser -u postgres -- psql -q -c %s -c %s",
-		remote.Quote("DROP DATABASE IF EXISTS "+name), remote.Quote("CREATE DATABASE "+name+" OWNER app")); err != nil {
-		return err
-	}
-	url, err := r.Inst.DatabaseURL()
+	url, err := r.Inst.FreshDatabase(ctx, fmt.Sprintf("bench_%d", r.dbs))
 	if err != nil {
 		return err
 	}
-	return r.WriteRoot(ctx, r.Service.EnvFile(), "DATABASE_URL="+strings.Replace(url, "@/app?", "@/"+name+"?", 1)+"\n", "077")
+	return r.WriteRoot(ctx, r.Service.EnvFile(), "DATABASE_URL="+url+"\n", "077")
 }
 
 // BuildWith builds pkg from a copy of Root holding the extra files (path

@@ -91,12 +91,10 @@ func (e sandboxEnv) pid(t *testing.T, release string) string {
 // next instance started migrates it from scratch.
 func (e sandboxEnv) useDatabase(t *testing.T, name string) {
 	t.Helper()
-	e.sh(t, fmt.Sprintf("runuser -u postgres -- psql -qc 'DROP DATABASE IF EXISTS %[1]s' -c 'CREATE DATABASE %[1]s OWNER app'", name))
-	url, err := e.sb.DatabaseURL()
+	url, err := e.sb.FreshDatabase(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	url = strings.Replace(url, "@/app?", "@/"+name+"?", 1)
 	cmd := e.sb.Command(context.Background(), "sh", "-c", "umask 077; cat > "+e.svc.EnvFile())
 	cmd.Stdin = strings.NewReader("DATABASE_URL=" + url + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
