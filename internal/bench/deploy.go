@@ -85,7 +85,8 @@ type Release struct {
 	Binary string
 	// Fails: the deploy must fail (the release never becomes ready).
 	Fails bool
-	// Mark is in every answer of this release: the row counts them.
+	// Mark is in every answer of a release that never becomes ready: the
+	// row counts them ("" counts nothing).
 	Mark string
 }
 
@@ -283,9 +284,9 @@ func (r DeployResult) Print(w io.Writer) {
 			fmt.Sprintf("under load: %d deploys per scenario, a new binary each, with %d requests/s on GET /readyz (keep-alive)", r.Deploys, r.Rate),
 			fmt.Sprintf("long migration / never-ready rows: one deploy under the same load of a release whose migration sleeps %s / that never becomes ready (every flow gives up after %s);",
 				r.Migration, r.ReadyTimeout),
-			"  answered: requests that release answered; restart in place runs today's app, which answers before it is ready, Slipway the app that waits for its own readiness",
+			"  answered: requests the never-ready release answered (any status); restart in place runs today's app, which answers before it is ready, Slipway the app that waits for its own readiness",
 		},
-		Header: []string{"scenario", "cold", "unchanged", "binary sent (cold / unchanged)", "sent to sshd (cold / unchanged)", "requests", "failed", "p50", "p99", "max", "answered by the new release"},
+		Header: []string{"scenario", "cold", "unchanged", "binary sent (cold / unchanged)", "sent to sshd (cold / unchanged)", "requests", "failed", "p50", "p99", "max", "answered by the never-ready release"},
 	}
 	for _, row := range r.Rows {
 		cells := []string{row.Name, "", "", "", ""}

@@ -321,7 +321,7 @@ func longMigration(ctx context.Context, r *Rig, o DeployOptions) (Release, error
 	secs := int((o.Migration + time.Second - 1) / time.Second)
 	mig := fmt.Sprintf("-- +goose Up\nSELECT pg_sleep(%d);\n\n-- +goose Down\nSELECT 1;\n", secs)
 	bin, err := r.BuildWith(ctx, "./cmd/app", "bench-migration", "bench-migration", map[string]string{"migrations/00090_bench_long_migration.sql": mig})
-	return Release{Binary: bin, Mark: "bench-migration"}, err
+	return Release{Binary: bin}, err
 }
 
 // neverReady builds a release that never becomes ready, failing in mode
