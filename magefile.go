@@ -276,9 +276,11 @@ func CreateAdmin(ctx context.Context, email string, reset *bool) error {
 
 // ---- deploy ----
 
-// Deploy ships bin/app to $DEPLOY_HOST (ssh config aliases, comma-separated: one at a time), with automatic rollback.
-// Upload into a new release, sha256 checked on the server, atomic switch,
-// restart, wait for /readyz and the new commit; not ready: switch back.
+// Deploy ships bin/app to $DEPLOY_HOST (ssh config aliases, comma-separated: one at a time), without a stall.
+// Upload into a new release, sha256 checked on the server; the server then
+// starts it beside the live release on the same socket and switches to it
+// only once it is ready with the new commit; not ready: it is stopped and
+// the live release never stopped.
 // -dryRun prints the resolved ssh connection and the steps, connecting nowhere.
 func Deploy(ctx context.Context, dryRun *bool) error {
 	mg.CtxDeps(ctx, CheckMigrations)
@@ -290,7 +292,7 @@ func Deploy(ctx context.Context, dryRun *bool) error {
 	return err
 }
 
-// Rollback switches $DEPLOY_HOST back to its previous release (or -release=<id or prefix>) and restarts it, health-checked.
+// Rollback switches $DEPLOY_HOST back to its previous release (or -release=<id or prefix>) as deploy does: beside the live one, once ready.
 func Rollback(ctx context.Context, release *string) error {
 	o, err := deployOptions()
 	if err != nil {
@@ -303,7 +305,7 @@ func Rollback(ctx context.Context, release *string) error {
 	return deploy.Rollback(ctx, o, name)
 }
 
-// Status shows each $DEPLOY_HOST's current release and served version, releases on disk, deploy lock and last deploys.
+// Status shows each $DEPLOY_HOST's current release, served version, which instance runs which release, releases, lock and last deploys.
 func Status(ctx context.Context) error {
 	o, err := deployOptions()
 	if err != nil {
