@@ -153,12 +153,17 @@ func serve(ctx context.Context, args []string, cfg config.Config, getenv func(st
 		Version: version.Get(),
 		Ready:   ready,
 	})
-	// Not one connection before /readyz would say ready: beside a live
-	// release on the shared socket, this one must not answer too early.
-	return web.Serve(ctx, ln, h, web.ServeOptions{
+	o := web.ServeOptions{
 		Log: log, ShutdownTimeout: cfg.ShutdownTimeout, DrainDelay: 250 * time.Millisecond,
-		Ready: ready, Status: readyStatus(version.Get(), getenv("SLIPWAY_RELEASE")),
-	})
+		Status: readyStatus(version.Get(), getenv("SLIPWAY_RELEASE")),
+	}
+	// On systemd's socket, shared with the live release during a deploy:
+	// not one connection before /readyz would say ready. Alone on its own
+	// port (dev, tests) the app serves at once and /readyz says why not.
+	if activated {
+		o.Ready = ready
+	}
+	return web.Serve(ctx, ln, h, o)
 }
 
 // readyStatus is the STATUS= line sent with READY=1; deploy matches its
