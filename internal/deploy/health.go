@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/slipway-dev/slipway/internal/version"
 )
 
 // errNotReady is a release that didn't become ready.
@@ -39,13 +41,9 @@ func (s *Server) serving(ctx context.Context) (Version, error) {
 	if code != 200 {
 		return Version{}, fmt.Errorf("/version answered %d", code)
 	}
-	var v struct {
-		Version string `json:"version"`
-		Commit  string `json:"commit"`
-		Go      string `json:"go_version"`
-	}
+	var v version.Info // the app's own type: one schema for /version
 	if err := json.Unmarshal(body, &v); err != nil {
 		return Version{}, fmt.Errorf("/version: %w", err)
 	}
-	return Version{Version: v.Version, Commit: v.Commit, Go: v.Go}, nil
+	return Version{Version: v.Version, Commit: v.Commit, Go: v.GoVersion}, nil
 }
