@@ -285,9 +285,11 @@ func CreateAdmin(ctx context.Context, email string, reset *bool) error {
 
 // ---- deploy ----
 
-// Deploy ships bin/app to $DEPLOY_HOST (ssh config aliases, comma-separated: one at a time), with automatic rollback.
-// Upload into a new release, sha256 checked on the server, atomic switch,
-// restart, wait for /readyz and the new commit; not ready: switch back.
+// Deploy ships bin/app to $DEPLOY_HOST (ssh config aliases, comma-separated: one at a time), without a stall.
+// Upload into a new release, sha256 checked on the server; the server then
+// starts it beside the live release on the same socket and switches to it
+// only once it is ready with the new commit; not ready: it is stopped and
+// the live release never stopped.
 // -dryRun prints the resolved ssh connection and the steps, connecting nowhere.
 func Deploy(ctx context.Context, dryRun *bool) error {
 	mg.CtxDeps(ctx, CheckMigrations)
@@ -299,7 +301,7 @@ func Deploy(ctx context.Context, dryRun *bool) error {
 	return err
 }
 
-// Rollback switches $DEPLOY_HOST back to its previous release (or -release=<id or prefix>) and restarts it, health-checked.
+// Rollback switches $DEPLOY_HOST back to its previous release (or -release=<id or prefix>) as deploy does: beside the live one, once ready.
 func Rollback(ctx context.Context, release *string) error {
 	o, err := deployOptions()
 	if err != nil {
@@ -312,7 +314,7 @@ func Rollback(ctx context.Context, release *string) error {
 	return deploy.Rollback(ctx, o, name)
 }
 
-// Status shows each $DEPLOY_HOST's current release and served version, releases on disk, deploy lock and last deploys.
+// Status shows each $DEPLOY_HOST's current release, served version, which instance runs which release, releases, lock and last deploys.
 func Status(ctx context.Context) error {
 	o, err := deployOptions()
 	if err != nil {
@@ -388,12 +390,14 @@ func (Bench) Upload(ctx context.Context, runs *int) error {
 	return nil
 }
 
-// Deploy compares deploy with the seed's scp-and-restart and with restarts with and without the socket, under load on its own sandbox.
+// Deploy compares deploy's handover with the seed's scp-and-restart and with restarts in place, under load on its own sandbox.
 // It boots a sandbox (root, Linux), builds the app, and runs every scenario
 // there in the same run: wall time (new and unchanged binary) and bytes sent
 // for deploy and the seed's flow; failed requests and p50/p99/max over 10
-// deploys under load for each. -deploys sets the deploys under load per
-// scenario, -rate the requests per second on /readyz (default 100).
+// deploys under load for each; then one deploy each of a release with a 20 s
+// migration and of one never ready, by restart in place and by handover,
+// with the requests that release answered. -deploys sets the deploys under
+// load per scenario, -rate the requests per second on /readyz (default 100).
 func (Bench) Deploy(ctx context.Context, deploys, rate *int) error {
 	o := bench.DeployOptions{RigOptions: bench.RigOptions{Root: root(), SandboxOptions: sandbox.FromEnv(os.Getenv), Stdout: os.Stdout, Log: targetLog()}}
 	if deploys != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/pgtest"
 	"github.com/slipway-dev/slipway/internal/syncbuf"
+	"github.com/slipway-dev/slipway/internal/testenv"
 )
 
 var appBin string // the app built once for the process-level tests
@@ -352,5 +354,64 @@ func TestBadInvocations(t *testing.T) {
 	out.Reset()
 	if err := run(context.Background(), []string{"version"}, none, nil, &out, &out); err != nil || !strings.Contains(out.String(), "commit ") {
 		t.Errorf("app version: %v %q", err, out.String())
+	}
+}
+
+// On systemd's socket (shared with the live release during a deploy) the
+// app takes no connection before its own readiness passes: here migrations
+// are pending (NO_MIGRATE) until `app migrate up` applies them.
+func TestOnASocketItTakesNoConnectionBeforeItIsReady(t *testing.T) {
+	_, err := exec.LookPath("systemd-socket-activate")
+	testenv.Need(t, err == nil, "systemd-socket-activate passes the app a socket as systemd does: apt-get install systemd")
+	dbURL := withPassword(t, pgtest.EmptyURL(t))
+	addr := freeAddr(t)
+	out := &syncbuf.Buffer{}
+	// -E NAME passes the variable from this environment: no secret in argv.
+	cmd := exec.Command("systemd-socket-activate", "-l", addr, "-E", "DATABASE_URL", "-E", "NO_MIGRATE", "-E", "LOG_FORMAT", appBin, "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "NO_MIGRATE=true", "LOG_FORMAT=json"}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// systemd-socket-activate listens first; the first connection starts
+	// the app.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd-socket-activate not listening on %s: %v", addr, err)
+		}
+	}
+	quick := &http.Client{Timeout: 2 * time.Second}
+	// The kernel queues the connection; nobody takes it.
+	if resp, err := quick.Get("http://" + addr + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %s with migrations pending:\n%s", resp.Status, out.String())
+	}
+	if !strings.Contains(out.String(), "not accepting yet") || !strings.Contains(out.String(), "migrations pending") {
+		t.Errorf("the app does not say why it waits:\n%s", out.String())
+	}
+	mig := exec.Command(appBin, "migrate", "up")
+	mig.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL}
+	if b, err := mig.CombinedOutput(); err != nil {
+		t.Fatalf("migrate up: %v\n%s", err, b)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := quick.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Errorf("first answer once ready: %s", resp.Status)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not serving after its migrations were applied:\n%s", out.String())
+		}
 	}
 }

@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "serve":
 		// A server's output is its log: stdout, which journald keeps. The
 		// other commands print results on stdout and log on stderr.
-		return serve(ctx, args, cfg, logging.New(stdout, cfg.LogFormat, getenv))
+		return serve(ctx, args, cfg, getenv, logging.New(stdout, cfg.LogFormat, getenv))
 	case "migrate":
 		return migrateCmd(ctx, args, cfg, log, stdout)
 	case "admin":
@@ -90,7 +90,7 @@ func printUsage(w io.Writer) {
 	}
 }
 
-func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logger) error {
+func serve(ctx context.Context, args []string, cfg config.Config, getenv func(string) string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	noMigrate := fs.Bool("no-migrate", cfg.NoMigrate, "skip the startup migration")
@@ -134,25 +134,46 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 		}
 		adm = admin.New(auth, pool, log, version.Get())
 	}
+	ready := func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			return errors.New("database unreachable")
+		}
+		pending, err := m.Pending(ctx)
+		if err != nil {
+			return err
+		}
+		if pending {
+			return errors.New("migrations pending")
+		}
+		return nil
+	}
 	h := web.NewServer(web.Deps{
 		Log:     log,
 		Admin:   adm,
 		Version: version.Get(),
-		Ready: func(ctx context.Context) error {
-			if err := pool.Ping(ctx); err != nil {
-				return errors.New("database unreachable")
-			}
-			pending, err := m.Pending(ctx)
-			if err != nil {
-				return err
-			}
-			if pending {
-				return errors.New("migrations pending")
-			}
-			return nil
-		},
+		Ready:   ready,
 	})
-	return web.Serve(ctx, ln, h, web.ServeOptions{Log: log, ShutdownTimeout: cfg.ShutdownTimeout, DrainDelay: 250 * time.Millisecond})
+	o := web.ServeOptions{
+		Log: log, ShutdownTimeout: cfg.ShutdownTimeout, DrainDelay: 250 * time.Millisecond,
+		Status: readyStatus(version.Get(), getenv("SLIPWAY_RELEASE")),
+	}
+	// On systemd's socket, shared with the live release during a deploy:
+	// not one connection before /readyz would say ready. Alone on its own
+	// port (dev, tests) the app serves at once and /readyz says why not.
+	if activated {
+		o.Ready = ready
+	}
+	return web.Serve(ctx, ln, h, o)
+}
+
+// readyStatus is the STATUS= line sent with READY=1; deploy matches its
+// " commit=<commit> " word on the instance it started.
+func readyStatus(v version.Info, release string) string {
+	s := fmt.Sprintf("serving version=%s commit=%s", v.Version, v.Commit)
+	if release != "" {
+		s += " release=" + release
+	}
+	return s
 }
 
 // database is what every database command holds: the pool, and the

@@ -61,7 +61,7 @@ func TestRatioSaysDashForNoBaseline(t *testing.T) {
 
 func TestBaselineUnitIsTheServiceWithoutItsSocket(t *testing.T) {
 	c := service.DefaultConfig()
-	units, err := service.Units(c)
+	units, err := service.LegacyUnits(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,8 @@ func TestBaselineUnitIsTheServiceWithoutItsSocket(t *testing.T) {
 	if strings.Contains(got, ".socket") || !strings.Contains(got, "\nEnvironment=ADDR=127.0.0.1:8080\n") {
 		t.Errorf("baseline unit:\n%s", got)
 	}
-	// Everything else, the hardening included, is the production unit's.
+	// Everything else, the hardening included, is the single service's of
+	// the layout before instances.
 	for _, line := range strings.Split(unit, "\n") {
 		if !strings.Contains(line, "socket") && !strings.HasPrefix(line, "After=") && !strings.Contains(got, line) {
 			t.Errorf("baseline lost %q", line)

@@ -24,6 +24,10 @@ type DeployOptions struct {
 	// (default 1s).
 	Deploys, Rate, Runs int
 	Gap                 time.Duration
+	// Migration is how long the long-migration rows' migration sleeps
+	// (default 20s); NeverReady is the ready timeout of the never-ready
+	// rows, after which each flow gives up on the release (default 30s).
+	Migration, NeverReady time.Duration
 	// Scenarios run in this order; nil is DeployScenarios().
 	Scenarios []Scenario
 }
@@ -41,10 +45,22 @@ func (o DeployOptions) withDefaults() DeployOptions {
 	if o.Gap <= 0 {
 		o.Gap = time.Second
 	}
+	if o.Migration <= 0 {
+		o.Migration = 20 * time.Second
+	}
+	if o.NeverReady <= 0 {
+		o.NeverReady = 30 * time.Second
+	}
 	if o.Scenarios == nil {
 		o.Scenarios = DeployScenarios()
 	}
 	return o
+}
+
+// readyTimeout is how long every flow waits for a new release: NeverReady,
+// and always longer than the long migration.
+func (o DeployOptions) readyTimeout() time.Duration {
+	return max(o.NeverReady, o.Migration+10*time.Second)
 }
 
 // Scenario is one way of deploying, run under the shared load: one row of
@@ -57,7 +73,21 @@ type Scenario struct {
 	// their deploys must go through Rig.MeteredConfig.
 	Timed bool
 	// Start sets the scenario up on the rig and says how it deploys.
-	Start func(ctx context.Context, r *Rig) (Flow, error)
+	Start func(ctx context.Context, r *Rig, o DeployOptions) (Flow, error)
+	// Once, when set, replaces the Deploys new binaries under load by one
+	// deploy, under the same load, of the release it builds: a long
+	// migration, or one that never becomes ready.
+	Once func(ctx context.Context, r *Rig, o DeployOptions) (Release, error)
+}
+
+// Release is a Once row's release.
+type Release struct {
+	Binary string
+	// Fails: the deploy must fail (the release never becomes ready).
+	Fails bool
+	// Mark is in every answer of a release that never becomes ready: the
+	// row counts them ("" counts nothing).
+	Mark string
 }
 
 // Flow is a started scenario.
@@ -75,6 +105,9 @@ type Flow struct {
 // DeployResult holds every scenario's figures, in the order they ran.
 type DeployResult struct {
 	Deploys, Rate, Runs int
+	// Migration and ReadyTimeout as the long-migration and never-ready
+	// rows ran them.
+	Migration, ReadyTimeout time.Duration
 	// BinarySize is the deployed binary's size.
 	BinarySize int64
 	Rows       []DeployRow
@@ -93,8 +126,13 @@ type DeployRow struct {
 	// ColdSSH and UnchangedSSH are all bytes sent to the server's sshd
 	// (handshakes, commands, the binary), counted on the TCP connections.
 	ColdSSH, UnchangedSSH int64
-	// Load is the load over Deploys deploys, each of a new binary.
+	// Load is the load over Deploys deploys, each of a new binary, or over
+	// the Once deploy.
 	Load load.Result
+	// Once rows: Mark is their release's mark, Answered how many requests
+	// that release answered (any status).
+	Mark     string
+	Answered int
 }
 
 // Row returns the row named name.
@@ -111,7 +149,7 @@ func (r DeployResult) Row(name string) (DeployRow, bool) {
 // Slipway's service there, serving.
 func Deploy(ctx context.Context, o DeployOptions) (res DeployResult, err error) {
 	o = o.withDefaults()
-	res = DeployResult{Deploys: o.Deploys, Rate: o.Rate, Runs: o.Runs}
+	res = DeployResult{Deploys: o.Deploys, Rate: o.Rate, Runs: o.Runs, Migration: o.Migration, ReadyTimeout: o.readyTimeout()}
 	r, err := NewRig(ctx, o.RigOptions)
 	if err != nil {
 		return res, err
@@ -136,7 +174,7 @@ func Deploy(ctx context.Context, o DeployOptions) (res DeployResult, err error) 
 // Deploys new binaries under load, and stops it.
 func measure(ctx context.Context, o DeployOptions, r *Rig, s Scenario) (row DeployRow, err error) {
 	row = DeployRow{Name: s.Name, Timed: s.Timed}
-	f, err := s.Start(ctx, r)
+	f, err := s.Start(ctx, r, o)
 	if err != nil {
 		return row, err
 	}
@@ -157,6 +195,9 @@ func measure(ctx context.Context, o DeployOptions, r *Rig, s Scenario) (row Depl
 			return row, err
 		}
 	}
+	if s.Once != nil {
+		return once(ctx, o, r, s, f, row)
+	}
 	l := load.Start(ctx, f.URL+"/readyz", o.Rate)
 	for i := 1; i <= o.Deploys; i++ {
 		bin, err := r.Variant()
@@ -175,6 +216,29 @@ func measure(ctx context.Context, o DeployOptions, r *Rig, s Scenario) (row Depl
 	time.Sleep(o.Gap)
 	row.Load = l.Stop()
 	r.Printf("bench: %s: %s", s.Name, row.Load)
+	return row, nil
+}
+
+// once deploys the row's own release under the load, between two gaps.
+func once(ctx context.Context, o DeployOptions, r *Rig, s Scenario, f Flow, row DeployRow) (DeployRow, error) {
+	rel, err := s.Once(ctx, r, o)
+	if err != nil {
+		return row, err
+	}
+	row.Mark = rel.Mark
+	l := load.Start(ctx, f.URL+"/readyz", o.Rate)
+	time.Sleep(o.Gap)
+	d, err := timed(func() error { _, err := f.Deploy(ctx, rel.Binary); return err })
+	time.Sleep(o.Gap)
+	row.Load = l.Stop()
+	row.Answered = row.Load.Answered(rel.Mark)
+	r.Log.Info("bench: deployed", "scenario", s.Name, "kind", "once", "took", d.Round(time.Millisecond), "err", err, "result", row.Load.String())
+	switch {
+	case rel.Fails && err == nil:
+		return row, errors.New("the never-ready release was deployed: it should have failed")
+	case !rel.Fails && err != nil:
+		return row, fmt.Errorf("deploy under load: %w", err)
+	}
 	return row, nil
 }
 
@@ -218,8 +282,11 @@ func (r DeployResult) Print(w io.Writer) {
 		About: []string{
 			fmt.Sprintf("cold: a binary the server has not seen; unchanged: the same binary again (medians of %d; wall time until it answers /readyz)", r.Runs),
 			fmt.Sprintf("under load: %d deploys per scenario, a new binary each, with %d requests/s on GET /readyz (keep-alive)", r.Deploys, r.Rate),
+			fmt.Sprintf("long migration / never-ready rows: one deploy under the same load of a release whose migration sleeps %s / that never becomes ready (every flow gives up after %s);",
+				r.Migration, r.ReadyTimeout),
+			"  answered: requests the never-ready release answered (any status); restart in place runs today's app, which answers before it is ready, Slipway the app that waits for its own readiness",
 		},
-		Header: []string{"scenario", "cold", "unchanged", "binary sent (cold / unchanged)", "sent to sshd (cold / unchanged)", "requests", "failed", "p50", "p99", "max"},
+		Header: []string{"scenario", "cold", "unchanged", "binary sent (cold / unchanged)", "sent to sshd (cold / unchanged)", "requests", "failed", "p50", "p99", "max", "answered by the never-ready release"},
 	}
 	for _, row := range r.Rows {
 		cells := []string{row.Name, "", "", "", ""}
@@ -228,7 +295,11 @@ func (r DeployResult) Print(w io.Writer) {
 				Size(row.ColdBinary) + " / " + Size(row.UnchangedBinary), Size(row.ColdSSH) + " / " + Size(row.UnchangedSSH)}
 		}
 		l := row.Load
-		t.Add(append(cells, fmt.Sprint(l.Sent), fmt.Sprint(l.Failed), Dur(l.P50), Dur(l.P99), Dur(l.Max))...)
+		answered := ""
+		if row.Mark != "" {
+			answered = fmt.Sprint(row.Answered)
+		}
+		t.Add(append(cells, fmt.Sprint(l.Sent), fmt.Sprint(l.Failed), Dur(l.P50), Dur(l.P99), Dur(l.Max), answered)...)
 	}
 	s, okS := r.Row(ScenarioSlipway)
 	b, okB := r.Row(ScenarioSeed)
@@ -237,7 +308,7 @@ func (r DeployResult) Print(w io.Writer) {
 			Ratio(s.ColdBinary, b.ColdBinary)+" / "+Ratio(s.UnchangedBinary, b.UnchangedBinary),
 			Ratio(s.ColdSSH, b.ColdSSH)+" / "+Ratio(s.UnchangedSSH, b.UnchangedSSH),
 			Ratio(s.Load.Sent, b.Load.Sent), Ratio(s.Load.Failed, b.Load.Failed),
-			Ratio(s.Load.P50, b.Load.P50), Ratio(s.Load.P99, b.Load.P99), Ratio(s.Load.Max, b.Load.Max))
+			Ratio(s.Load.P50, b.Load.P50), Ratio(s.Load.P99, b.Load.P99), Ratio(s.Load.Max, b.Load.Max), "")
 	}
 	for _, row := range r.Rows {
 		errs := row.Load.Errors

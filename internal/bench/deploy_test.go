@@ -26,8 +26,8 @@ func TestDeployMeasuresEveryScenarioOnOneSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res, err := Deploy(t.Context(), DeployOptions{RigOptions: RigOptions{Binary: bin, Sandbox: sb},
-		Deploys: 3, Rate: 200, Runs: 1, Gap: 500 * time.Millisecond})
+	res, err := Deploy(t.Context(), DeployOptions{RigOptions: RigOptions{Root: "../..", Binary: bin, Sandbox: sb},
+		Deploys: 3, Rate: 200, Runs: 1, Gap: 500 * time.Millisecond, Migration: 3 * time.Second, NeverReady: 10 * time.Second})
 	var out bytes.Buffer
 	res.Print(&out)
 	t.Logf("\n%s", out.String())
@@ -35,7 +35,8 @@ func TestDeployMeasuresEveryScenarioOnOneSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, row := range []string{ScenarioSeed, ScenarioStopCopyStart, ScenarioRestart, ScenarioSlipway, "ratio Slipway / seed"} {
+	for _, row := range []string{ScenarioSeed, ScenarioStopCopyStart, ScenarioRestart, ScenarioSlipway, "ratio Slipway / seed",
+		ScenarioRestartMigration, ScenarioRestartNeverReady, ScenarioSlipwayMigration, ScenarioSlipwayNeverReady} {
 		if !strings.Contains(out.String(), "\n"+row+" ") {
 			t.Errorf("table lacks the row %q", row)
 		}
@@ -52,6 +53,19 @@ func TestDeployMeasuresEveryScenarioOnOneSandbox(t *testing.T) {
 		if row.Load.Failed != 0 || row.Load.Sent < 400 {
 			t.Errorf("%s under load: %s; want at least 400 requests and none failed", row.Name, row.Load)
 		}
+	}
+	// The handover rows: nothing fails, the never-ready release answers
+	// nobody; restart in place lets it answer (counts, not timings).
+	for _, name := range []string{ScenarioSlipwayMigration, ScenarioSlipwayNeverReady, ScenarioRestartMigration} {
+		if row := get(name); row.Load.Failed != 0 || row.Load.Sent == 0 {
+			t.Errorf("%s: %s, want requests and none failed", name, row.Load)
+		}
+	}
+	if row := get(ScenarioSlipwayNeverReady); row.Answered != 0 {
+		t.Errorf("%s: the never-ready release answered %d requests", row.Name, row.Answered)
+	}
+	if row := get(ScenarioRestartNeverReady); row.Answered == 0 {
+		t.Errorf("%s: the never-ready release answered nothing under a restart in place; the row measures nothing", row.Name)
 	}
 	if baseline.Load.Failed == 0 {
 		t.Errorf("%s: %s, want failures (stop-copy-start refuses connections)", baseline.Name, baseline.Load)
@@ -77,8 +91,9 @@ func TestDeployMeasuresEveryScenarioOnOneSandbox(t *testing.T) {
 	if out := sandboxtest.Run(t, sb, "sh", "-c", "ls /etc/systemd/system/app-seed.service /home/admin/app 2>&1 || true"); strings.Count(out, "No such file") != 2 {
 		t.Errorf("the seed's unit or binary is left on the server:\n%s", out)
 	}
-	// Slipway's units serve again after the baseline replaced them.
-	if got := sandboxtest.Run(t, sb, "sh", "-c", "systemctl is-active app.socket app.service; systemctl is-enabled app.service"); got != "active\nactive\nenabled\n" {
+	// Slipway's units serve again after the baselines replaced them: one
+	// instance, the current release's.
+	if got := sandboxtest.Run(t, sb, "sh", "-c", "systemctl is-active app.socket app-current.service; test -e /etc/systemd/system/app.service && echo app.service left; systemctl list-units --plain --no-legend --state=active 'app@*' | wc -l"); got != "active\nactive\n1\n" {
 		t.Errorf("after the bench: %q", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -47,6 +48,10 @@ type Rig struct {
 	Inst *sandbox.Instance
 	// Binary is the app binary to deploy.
 	Binary string
+	// Root is the repository Binary comes from: the rows that deploy a
+	// release of their own (a long migration, one never ready) build it
+	// from there.
+	Root string
 	// Client is an SSH connection for set-up and clean-up, outside what
 	// scenarios count.
 	Client *remote.Client
@@ -67,6 +72,8 @@ type Rig struct {
 	base    []byte         // Binary's bytes, read by the first Variant
 	n       int            // variants written
 	prev    string         // the last variant's folder, removed with the next
+	dbs     int            // databases made by FreshDatabase
+	builds  int            // builds made by BuildWith
 }
 
 // NewRig boots (or takes) the sandbox, builds the app, provisions the
@@ -81,7 +88,7 @@ func NewRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
-	r := &Rig{Binary: o.Binary, Log: o.Log, Stdout: o.Stdout, Inst: o.Sandbox}
+	r := &Rig{Binary: o.Binary, Root: o.Root, Log: o.Log, Stdout: o.Stdout, Inst: o.Sandbox}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, r.Close())
@@ -253,4 +260,47 @@ func (r *Rig) InstallRelease(ctx context.Context, id, bin string) error {
 		return fmt.Errorf("install release %s: %w: %s", id, err, out)
 	}
 	return nil
+}
+
+// SwitchCurrent points current at releases/<id> by renaming a new symlink
+// over the old one: the restart flow's way back to the release that served.
+func (r *Rig) SwitchCurrent(ctx context.Context, id string) error {
+	cmd := fmt.Sprintf("set -e; ln -sfn %[1]s %[2]s.tmp; mv -fT %[2]s.tmp %[2]s", remote.Quote("releases/"+id), remote.Quote(r.Service.CurrentLink()))
+	if out, err := r.Client.Run(ctx, cmd, nil); err != nil {
+		return fmt.Errorf("switch current to %s: %w: %s", id, err, out)
+	}
+	return nil
+}
+
+// FreshDatabase creates an empty database owned by the app's role and
+// points the env file at it: the next release started migrates it from
+// scratch. The instances running keep theirs until they stop.
+func (r *Rig) FreshDatabase(ctx context.Context) error {
+	r.dbs++
+	url, err := r.Inst.FreshDatabase(ctx, fmt.Sprintf("bench_%d", r.dbs))
+	if err != nil {
+		return err
+	}
+	return r.WriteRoot(ctx, r.Service.EnvFile(), "DATABASE_URL="+url+"\n", "077")
+}
+
+// BuildWith builds pkg from a copy of Root holding the extra files (path
+// relative to Root: content), stamped with version and commit, into Dir.
+func (r *Rig) BuildWith(ctx context.Context, pkg, version, commit string, extra map[string]string) (string, error) {
+	r.builds++
+	dir := filepath.Join(r.Dir, "build-"+strconv.Itoa(r.builds))
+	src := filepath.Join(dir, "src")
+	if out, err := exec.CommandContext(ctx, "sh", "-c", `mkdir -p "$2" && tar -C "$1" --exclude=./.git --exclude=./bin -cf - . | tar -C "$2" -xf -`, "copy", r.Root, src).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("copy %s: %w: %s", r.Root, err, out)
+	}
+	for name, content := range extra {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
+			return "", err
+		}
+	}
+	bin := filepath.Join(dir, "app")
+	if _, err := build.Run(ctx, build.Options{Dir: src, Package: pkg, GOARCH: runtime.GOARCH, Output: bin, Version: version, Commit: commit, Log: r.Log}); err != nil {
+		return "", err
+	}
+	return bin, nil
 }

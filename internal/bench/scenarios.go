@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,13 +31,23 @@ const (
 	// socket (the app binds its port), deployed by stop, copy over the
 	// binary, start: what the socket and the drain are measured against.
 	ScenarioStopCopyStart = "stop-copy-start, no socket (baseline)"
-	// ScenarioRestart is a new release folder, current switched and
-	// `systemctl restart` with the socket unit and the app's drain: the
-	// restart step of a deploy, alone.
-	ScenarioRestart = "switch + restart, socket activation + drain"
-	// ScenarioSlipway is `go run mage.go deploy`. It runs last: it leaves
-	// Slipway's service serving.
+	// ScenarioRestart is today's restart in place: the layout before
+	// instances (one app.service running current/app behind its socket),
+	// a new release folder, current switched and `systemctl restart`, the
+	// app's drain; not ready within the timeout, switched back and
+	// restarted, as deploy did.
+	ScenarioRestart = "restart in place (before handover)"
+	// ScenarioSlipway is `go run mage.go deploy`: the new release's
+	// instance starts beside the live one on the socket, which stops once
+	// the new one is ready. Its rows run last: they leave Slipway's
+	// service serving.
 	ScenarioSlipway = "Slipway deploy"
+	// The rows of one deploy each: a release whose migration takes
+	// DeployOptions.Migration, and one that never becomes ready.
+	ScenarioRestartMigration  = "restart in place, long migration"
+	ScenarioRestartNeverReady = "restart in place, never-ready release"
+	ScenarioSlipwayMigration  = "Slipway deploy, long migration"
+	ScenarioSlipwayNeverReady = "Slipway deploy, never-ready release"
 )
 
 // DeployScenarios are bench:deploy's rows. Add a Scenario here and its row
@@ -46,7 +57,11 @@ func DeployScenarios() []Scenario {
 		{Name: ScenarioSeed, Timed: true, Start: startSeed},
 		{Name: ScenarioStopCopyStart, Start: startStopCopyStart},
 		{Name: ScenarioRestart, Start: startRestart},
+		{Name: ScenarioRestartMigration, Start: onFreshDatabase(startRestart), Once: longMigration},
+		{Name: ScenarioRestartNeverReady, Start: startRestart, Once: neverReady("serve503")},
 		{Name: ScenarioSlipway, Timed: true, Start: startSlipway},
+		{Name: ScenarioSlipwayMigration, Start: onFreshDatabase(startSlipway), Once: longMigration},
+		{Name: ScenarioSlipwayNeverReady, Start: startSlipway, Once: neverReady("unready")},
 	}
 }
 
@@ -55,7 +70,7 @@ const seedUnit = "app-seed.service"
 
 // startSeed installs the seed's unit: the binary scp'd into the home
 // folder, run by the SSH user, binding its own port.
-func startSeed(ctx context.Context, r *Rig) (Flow, error) {
+func startSeed(ctx context.Context, r *Rig, _ DeployOptions) (Flow, error) {
 	port, err := r.FreePort()
 	if err != nil {
 		return Flow{}, err
@@ -109,9 +124,9 @@ Restart=on-failure
 
 // startStopCopyStart replaces Slipway's units by the service alone, bound
 // to the port itself; Stop provisions Slipway's units back.
-func startStopCopyStart(ctx context.Context, r *Rig) (Flow, error) {
+func startStopCopyStart(ctx context.Context, r *Rig, _ DeployOptions) (Flow, error) {
 	c := r.Service
-	units, err := service.Units(c)
+	units, err := service.LegacyUnits(c)
 	if err != nil {
 		return Flow{}, err
 	}
@@ -119,7 +134,7 @@ func startStopCopyStart(ctx context.Context, r *Rig) (Flow, error) {
 	if err != nil {
 		return Flow{}, err
 	}
-	if err := r.RunRoot(ctx, "systemctl disable --now %s %s 2>&1", remote.Quote(c.SocketUnit()), remote.Quote(c.ServiceUnit())); err != nil {
+	if err := r.RunRoot(ctx, "systemctl disable --now %s %s 2>&1; systemctl stop %s", remote.Quote(c.SocketUnit()), remote.Quote(c.CurrentUnit()), remote.Quote(c.InstancePattern())); err != nil {
 		return Flow{}, err
 	}
 	if err := r.WriteRoot(ctx, path.Join(service.UnitDir, c.ServiceUnit()), unit, "022"); err != nil {
@@ -157,18 +172,24 @@ func startStopCopyStart(ctx context.Context, r *Rig) (Flow, error) {
 			}
 			return sentWhenReady(ctx, bin, "http://"+c.ListenAddr)
 		},
-		Stop: func(ctx context.Context) error {
-			if err := r.RunRoot(ctx, "systemctl stop %s", remote.Quote(c.ServiceUnit())); err != nil {
-				return err
-			}
-			_, err := service.Provision(ctx, r.Client, c, io.Discard)
-			return err
-		},
+		Stop: func(ctx context.Context) error { return backToSlipway(ctx, r) },
 	}, nil
 }
 
-// withoutSocket turns Slipway's service unit into the same unit without its
-// socket: it binds ADDR itself. It fails if the unit no longer has the lines
+// backToSlipway removes the single app.service a baseline installed and
+// provisions Slipway's units back.
+func backToSlipway(ctx context.Context, r *Rig) error {
+	c := r.Service
+	if err := r.RunRoot(ctx, "systemctl disable --now %[1]s 2>/dev/null; systemctl stop %[1]s; rm -f %[2]s && systemctl daemon-reload",
+		remote.Quote(c.ServiceUnit()), remote.Quote(path.Join(service.UnitDir, c.ServiceUnit()))); err != nil {
+		return err
+	}
+	_, err := service.Provision(ctx, r.Client, c, io.Discard)
+	return err
+}
+
+// withoutSocket turns the single service of the layout before instances
+// into the same unit without its socket: it binds ADDR itself. It fails if the unit no longer has the lines
 // it rewrites, rather than measure a unit that still has a socket.
 func withoutSocket(unit string, c service.Config) (string, error) {
 	var out []string
@@ -194,45 +215,78 @@ func withoutSocket(unit string, c service.Config) (string, error) {
 	return s, nil
 }
 
-// startRestart makes sure Slipway's units are installed and the socket
-// listening; each deploy is a release folder, the switch and a restart.
-func startRestart(ctx context.Context, r *Rig) (Flow, error) {
+// startRestart installs the layout before instances (service.LegacyUnits):
+// one app.service behind its socket. Each deploy is a release folder, the
+// switch and a restart in place; a release not ready within the timeout
+// is switched back and the previous one restarted, as deploy did.
+func startRestart(ctx context.Context, r *Rig, o DeployOptions) (Flow, error) {
 	c := r.Service
-	if _, err := service.Ensure(ctx, r.Client, c); err != nil {
+	units, err := service.LegacyUnits(c)
+	if err != nil {
 		return Flow{}, err
 	}
-	if err := r.RunRoot(ctx, "systemctl enable --quiet --now %s && systemctl enable --quiet %s", remote.Quote(c.SocketUnit()), remote.Quote(c.ServiceUnit())); err != nil {
+	if err := r.RunRoot(ctx, "systemctl disable --now %s; systemctl stop %s; rm -f %s %s", remote.Quote(c.CurrentUnit()), remote.Quote(c.InstancePattern()),
+		remote.Quote(path.Join(service.UnitDir, c.CurrentUnit())), remote.Quote(path.Join(service.UnitDir, c.TemplateUnit()))); err != nil {
 		return Flow{}, err
 	}
-	n := 0
+	for name, b := range units {
+		if err := r.WriteRoot(ctx, path.Join(service.UnitDir, name), string(b), "022"); err != nil {
+			return Flow{}, err
+		}
+	}
+	// The socket keeps listening through the reload: its Service= is back
+	// to app.service, which it activates again.
+	if err := r.RunRoot(ctx, "systemctl daemon-reload && systemctl enable --quiet --now %s && systemctl enable --quiet %s", remote.Quote(c.SocketUnit()), remote.Quote(c.ServiceUnit())); err != nil {
+		return Flow{}, err
+	}
+	n, live := 0, ""
 	return Flow{
 		URL: "http://" + c.ListenAddr,
 		Deploy: func(ctx context.Context, bin string) (int64, error) {
 			n++
-			if err := r.InstallRelease(ctx, fmt.Sprintf("bench-%d", n), bin); err != nil {
+			id := fmt.Sprintf("bench-%d", n)
+			if err := r.InstallRelease(ctx, id, bin); err != nil {
 				return 0, err
 			}
-			if err := service.Restart(ctx, r.Client, c); err != nil {
+			err := service.Restart(ctx, r.Client, c)
+			if err == nil {
+				err = waitReady(ctx, "http://"+c.ListenAddr+"/readyz", o.readyTimeout())
+			}
+			if err != nil && live != "" {
+				// Back to the release that served, restarted in place.
+				if rerr := r.SwitchCurrent(ctx, live); rerr != nil {
+					return 0, errors.Join(err, rerr)
+				}
+				return 0, errors.Join(err, service.Restart(ctx, r.Client, c))
+			}
+			if err != nil {
 				return 0, err
 			}
-			return sentWhenReady(ctx, bin, "http://"+c.ListenAddr)
+			live = id
+			st, err := os.Stat(bin)
+			if err != nil {
+				return 0, err
+			}
+			return st.Size(), nil
 		},
-		// Keep the serving release only.
+		// Keep the serving release only, and Slipway's units.
 		Stop: func(ctx context.Context) error {
-			_, err := r.Client.Run(ctx, fmt.Sprintf(`cd %s && for d in bench-*; do [ "$d" = bench-%d ] || rm -rf "$d"; done`, remote.Quote(c.ReleasesDir()), n), nil)
-			return err
+			if _, err := r.Client.Run(ctx, fmt.Sprintf(`cd %s && for d in bench-*; do [ "$d" = %s ] || rm -rf "$d"; done`, remote.Quote(c.ReleasesDir()), remote.Quote(live)), nil); err != nil {
+				return err
+			}
+			return backToSlipway(ctx, r)
 		},
 	}, nil
 }
 
 // startSlipway deploys with deploy.Deploy through the metered alias.
-func startSlipway(ctx context.Context, r *Rig) (Flow, error) {
+func startSlipway(_ context.Context, r *Rig, o DeployOptions) (Flow, error) {
 	return Flow{
 		URL: "http://" + r.Service.ListenAddr,
 		Deploy: func(ctx context.Context, bin string) (int64, error) {
 			res, err := deploy.Deploy(ctx, deploy.Options{
 				Hosts: []string{r.Inst.Alias}, SSHConfig: r.MeteredConfig, Binary: bin, Service: r.Service,
-				ReadyTimeout: time.Minute, Stdout: io.Discard, Log: r.Log,
+				ReadyTimeout: o.readyTimeout(), Stdout: io.Discard, Log: r.Log,
 			}, false)
 			if err != nil {
 				return 0, err
@@ -240,6 +294,36 @@ func startSlipway(ctx context.Context, r *Rig) (Flow, error) {
 			return res[0].Sent, nil
 		},
 	}, nil
+}
+
+// onFreshDatabase points the service at a database of its own before the
+// scenario starts: the row's migration then runs for real, once.
+func onFreshDatabase(start func(context.Context, *Rig, DeployOptions) (Flow, error)) func(context.Context, *Rig, DeployOptions) (Flow, error) {
+	return func(ctx context.Context, r *Rig, o DeployOptions) (Flow, error) {
+		if err := r.FreshDatabase(ctx); err != nil {
+			return Flow{}, err
+		}
+		return start(ctx, r, o)
+	}
+}
+
+// longMigration builds the app with one more migration that sleeps
+// o.Migration: a backfill, a CREATE INDEX CONCURRENTLY on a real table.
+func longMigration(ctx context.Context, r *Rig, o DeployOptions) (Release, error) {
+	secs := int((o.Migration + time.Second - 1) / time.Second)
+	mig := fmt.Sprintf("-- +goose Up\nSELECT pg_sleep(%d);\n\n-- +goose Down\nSELECT 1;\n", secs)
+	bin, err := r.BuildWith(ctx, "./cmd/app", "bench-migration", "bench-migration", map[string]string{"migrations/00090_bench_long_migration.sql": mig})
+	return Release{Binary: bin}, err
+}
+
+// neverReady builds a release that never becomes ready, failing in mode
+// (internal/deploy/testdata/notready); its answers carry its commit.
+func neverReady(mode string) func(context.Context, *Rig, DeployOptions) (Release, error) {
+	return func(ctx context.Context, r *Rig, _ DeployOptions) (Release, error) {
+		commit := "bench-never-ready-" + mode
+		bin, err := r.BuildWith(ctx, "./internal/deploy/testdata/notready", "notready-"+mode, commit, nil)
+		return Release{Binary: bin, Fails: true, Mark: commit}, err
+	}
 }
 
 // sentWhenReady waits for the app at base to answer /readyz and returns

@@ -131,5 +131,9 @@ func (v Version) String() string {
 	if v.Version == "" && v.Commit == "" {
 		return "unknown version"
 	}
+	// An untagged build's version is its commit: say it once.
+	if v.Commit == "" || strings.HasPrefix(v.Version, short(v.Commit)) || strings.HasPrefix(v.Commit, v.Version) {
+		return or(v.Version, short(v.Commit))
+	}
 	return fmt.Sprintf("%s (commit %s)", v.Version, short(v.Commit))
 }

@@ -66,6 +66,7 @@ func Deploy(ctx context.Context, o Options, dryRun bool) ([]Result, error) {
 			return results, err
 		}
 	}
+	o.printf("deployed in %s (wall time since the command started)", since(o.Start))
 	return results, nil
 }
 
@@ -85,14 +86,14 @@ func (s *Server) Close() error { return s.c.Close() }
 
 func deployHost(ctx context.Context, o Options, host string, art Artifact) (Result, error) {
 	res := Result{Host: host}
-	start := time.Now()
+	start := o.Start
 	s, err := connect(ctx, o, host)
 	if err != nil {
 		return res, err
 	}
 	defer s.Close()
 	cfg := s.c.Config()
-	o.printf("connected to %s (%s@%s)", host, cfg.User, cfg.Addr())
+	o.printf("connected to %s (%s@%s), %s after the command started", host, cfg.User, cfg.Addr(), since(start))
 
 	st, err := s.inspect(ctx)
 	if err != nil {
@@ -112,24 +113,13 @@ func deployHost(ctx context.Context, o Options, host string, art Artifact) (Resu
 	if lk.Stale != "" {
 		o.printf("note: the previous deploy died holding the lock (%s); its lock was released by the server", lk.Stale)
 	}
+	o.step("locked")
 	// Read again under the lock: another deploy may have just finished.
 	if st, err = s.inspect(ctx); err != nil {
 		return res, err
 	}
-	logLine := func(outcome string, extra ...string) {
-		res.Outcome = outcome
-		line := fmt.Sprintf("%s deploy host=%s by=%s version=%s commit=%s sha256=%s release=%s result=%s duration=%s",
-			time.Now().UTC().Format(time.RFC3339), host, o.Who, orDash(res.Version.Version), orDash(res.Version.Commit),
-			art.SHA256, orDash(res.Release), outcome, time.Since(start).Round(100*time.Millisecond))
-		if len(extra) > 0 {
-			line += " " + strings.Join(extra, " ")
-		}
-		if err := s.appendLog(context.WithoutCancel(ctx), line); err != nil {
-			o.printf("warning: could not write deploy.log: %v", err)
-		}
-	}
-
 	rel, uploaded, err := s.ship(ctx, o, st, art)
+	o.step("shipped")
 	res.Release, res.Version, res.Uploaded = rel.ID, rel.Version, uploaded
 	if uploaded {
 		res.Sent = art.Size
@@ -138,29 +128,27 @@ func deployHost(ctx context.Context, o Options, host string, art Artifact) (Resu
 		return res, err
 	}
 	if rel.ID == st.Current {
-		if ok, _ := s.ready(ctx, rel.Version.Commit); ok {
+		if live, err := service.InstanceLive(ctx, s.c, s.svc, rel.ID, rel.Version.Commit); err != nil {
+			return res, err
+		} else if live {
 			o.printf("%s already runs release %s, %s, and is ready: nothing to do", host, rel.ID, rel.Version)
-			logLine(OutcomeUnchanged)
+			res.Outcome = OutcomeUnchanged
+			s.log(ctx, o, fmt.Sprintf("%s result=%s duration=%s", s.logPrefix("deploy", o.Who, rel, art.SHA256), OutcomeUnchanged, since(start)))
 			return res, nil
 		}
-		o.printf("%s is current but not ready: restarting it", rel.ID)
+		o.printf("%s is current but not running: starting it", rel.ID)
 	}
-
-	prev := st.Current
-	o.printf("switching %s to %s (previous: %s)", host, rel.ID, orNone(prev))
-	if err := s.switchTo(ctx, rel.ID, prev); err != nil {
+	o.printf("starting %s beside the live release, waiting up to %s for it to be ready with commit %s",
+		s.svc.InstanceUnit(rel.ID), o.ReadyTimeout, short(rel.Version.Commit))
+	res.Outcome, err = s.handover(ctx, o, rel, s.logPrefix("deploy", o.Who, rel, art.SHA256))
+	if err != nil {
 		return res, err
 	}
-	o.printf("restarting %s, waiting up to %s for /readyz and commit %s", o.Service.ServiceUnit(), o.ReadyTimeout, short(rel.Version.Commit))
-	err = s.restartAndWait(ctx, rel.Version.Commit, o.ReadyTimeout)
-	if err != nil {
-		return res, s.recover(ctx, o, st, rel, err, logLine)
-	}
-	o.printf("%s serves %s", host, rel.Version)
-	// Prune with the layout as it is now.
-	st.Previous, st.Current = prev, rel.ID
-	if _, seen := st.Release(rel.ID); !seen {
-		st.Releases = append(st.Releases, rel)
+	o.printf("%s serves %s (release %s)", host, rel.Version, rel.ID)
+	// Prune with the layout as the handover left it.
+	if st, err = s.inspect(ctx); err != nil {
+		o.printf("warning: prune: %v", err)
+		return res, nil
 	}
 	removed, err := s.prune(ctx, st, o.Keep)
 	if err != nil {
@@ -168,38 +156,63 @@ func deployHost(ctx context.Context, o Options, host string, art Artifact) (Resu
 	} else if len(removed) > 0 {
 		o.printf("removed old releases: %s", strings.Join(removed, " "))
 	}
-	logLine(OutcomeOK)
 	return res, nil
 }
 
-// recover switches back to the release that was current before a failed
-// switch, restarts it, and returns an error with the service's last log
-// lines. Without a previous release there is nothing to go back to.
-func (s *Server) recover(ctx context.Context, o Options, before State, failed Release, cause error, logLine func(string, ...string)) error {
-	ctx = context.WithoutCancel(ctx)
-	logs, lerr := service.Logs(ctx, s.c, s.svc, 30)
-	if lerr != nil {
-		logs = "(no logs: " + lerr.Error() + ")"
+// handover installs changed units and hands the switch to rel over to the
+// server (service.Handover), which starts rel beside the live release and
+// stops the old one only once rel is ready, or stops rel and changes
+// nothing else. It prints the server's steps and returns the outcome; the
+// error of a release that never got ready carries its own last log lines
+// (of this start only).
+func (s *Server) handover(ctx context.Context, o Options, rel Release, logPrefix string) (string, error) {
+	if _, err := service.Ensure(ctx, s.c, s.svc); err != nil {
+		return OutcomeFailed, fmt.Errorf("install units on %s: %w", s.Alias, err)
 	}
-	if before.Current == "" || before.Current == failed.ID {
-		logLine(OutcomeFailed)
-		return fmt.Errorf("release %s on %s: %w\nno earlier release to roll back to; last log lines of %s:\n%s",
-			failed.ID, s.Alias, cause, s.svc.ServiceUnit(), indent(logs))
+	o.step("handover")
+	h, err := service.Handover(ctx, s.c, s.svc, service.HandoverRequest{
+		Release: rel.ID, Commit: rel.Version.Commit, ReadyTimeout: o.ReadyTimeout,
+		LogLine: logPrefix, Start: o.Start,
+	})
+	if err == nil {
+		o.step("switched")
 	}
-	o.printf("release %s failed (%v): rolling back to %s", failed.ID, cause, before.Current)
-	old, _ := before.Release(before.Current)
-	if err := s.switchTo(ctx, before.Current, before.Previous); err != nil {
-		logLine(OutcomeFailed, "rollback=failed")
-		return fmt.Errorf("release %s on %s: %w; ROLLBACK FAILED, switch back to %s: %v\nlast log lines:\n%s", failed.ID, s.Alias, cause, before.Current, err, indent(logs))
+	for _, step := range h.Steps {
+		o.printf("  %s", step)
 	}
-	back := "healthy again"
-	if err := s.restartAndWait(ctx, old.Version.Commit, o.ReadyTimeout); err != nil {
-		back = "BUT IT IS NOT READY EITHER: " + err.Error()
+	if err != nil {
+		if ctx.Err() != nil {
+			return OutcomeFailed, fmt.Errorf("%w: the server finishes the handover to %s on its own (`go run mage.go status` tells how it ended)", ctx.Err(), rel.ID)
+		}
+		return OutcomeFailed, err
 	}
-	logLine(OutcomeRolledBack, "rolled_back_to="+before.Current)
-	return fmt.Errorf("release %s on %s: %w\nrolled back to %s (%s), %s\nlast log lines of %s:\n%s",
-		failed.ID, s.Alias, cause, before.Current, old.Version, back, s.svc.ServiceUnit(), indent(logs))
+	if h.Outcome == OutcomeOK {
+		return OutcomeOK, nil
+	}
+	what := "nothing was serving before it, nothing serves now"
+	if kept, ok := strings.CutPrefix(h.Detail, "kept="); ok {
+		what = fmt.Sprintf("rolled back: release %s kept serving, it was never stopped; current still names it", kept)
+	}
+	return h.Outcome, fmt.Errorf("release %s (%s) on %s: %w: %s\n%s\nlast log lines of %s (this start):\n%s",
+		rel.ID, rel.Version, s.Alias, errNotReady, h.Reason, what, s.svc.InstanceUnit(rel.ID), indent(strings.Join(h.Logs, "\n")))
 }
+
+// logPrefix starts a deploy.log line; the server appends result= and
+// duration= when the handover ends, even if this client is gone by then.
+func (s *Server) logPrefix(kind, who string, rel Release, sha string) string {
+	return fmt.Sprintf("%s %s host=%s by=%s version=%s commit=%s sha256=%s release=%s",
+		time.Now().UTC().Format(time.RFC3339), kind, s.Alias, who, orDash(rel.Version.Version), orDash(rel.Version.Commit),
+		orDash(sha), orDash(rel.ID))
+}
+
+func (s *Server) log(ctx context.Context, o Options, line string) {
+	if err := s.appendLog(context.WithoutCancel(ctx), line); err != nil {
+		o.printf("warning: could not write deploy.log: %v", err)
+	}
+}
+
+// since is the duration as deploy.log records it.
+func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
 
 // preflight refuses, before anything is uploaded, a server that can't run
 // the binary or lacks the tools deploy uses.
@@ -222,10 +235,12 @@ func orUnknownArch(a string) string {
 }
 
 // checkProvisioned refuses a server the service was never set up on: a
-// restart there could only fail after the switch.
+// handover there could only fail. A server of the layout before instances
+// (app.service) passes: its deploy moves it to instances.
 func (s *Server) checkProvisioned(ctx context.Context) error {
-	unit := path.Join(service.UnitDir, s.svc.ServiceUnit())
-	cmd := fmt.Sprintf("test -e %s && test -e %s", remote.Quote(s.svc.EnvFile()), remote.Quote(unit))
+	unit := path.Join(service.UnitDir, s.svc.TemplateUnit())
+	legacy := path.Join(service.UnitDir, s.svc.ServiceUnit())
+	cmd := fmt.Sprintf("test -e %s && { test -e %s || test -e %s; }", remote.Quote(s.svc.EnvFile()), remote.Quote(unit), remote.Quote(legacy))
 	if _, err := s.c.RunRoot(ctx, cmd, nil); err != nil {
 		var ee *remote.ExitError
 		if errors.As(err, &ee) && ee.Status == 1 {
@@ -267,7 +282,15 @@ func (s *Server) ship(ctx context.Context, o Options, st State, art Artifact) (R
 	dst := s.path("releases", ".upload-"+id)
 	o.printf("uploading %s (%.1f MiB, sha256 %s) to %s:%s", art.Path, mib(art.Size), short(art.SHA256), s.Alias, s.path("releases", id))
 	p := newProgress(o)
-	if err := s.c.Upload(ctx, art.Path, dst, 0o644, p.update); err != nil {
+	half := false
+	update := func(sent, total int64) {
+		p.update(sent, total)
+		if !half && 2*sent >= total {
+			half = true
+			o.step("uploading")
+		}
+	}
+	if err := s.c.Upload(ctx, art.Path, dst, 0o644, update); err != nil {
 		return Release{ID: id}, false, err
 	}
 	out, err := s.run(ctx, "verify", installScript, s.svc.DeployPath, id, art.SHA256)

@@ -31,10 +31,11 @@ func dryRunPlan(ctx context.Context, o Options, art Artifact) error {
 			fmt.Sprintf("take the deploy lock %s/.deploy.lock (wait %s)", dp, o.LockWait),
 			fmt.Sprintf("if a release holds sha256 %s: reuse it, else upload %s (%.1f MiB) to %s/releases/.upload-%s", short(art.SHA256), art.Path, mib(art.Size), dp, id),
 			fmt.Sprintf("verify sha256 on the server, install as %s/releases/%s", dp, id),
-			fmt.Sprintf("point %s/previous at the current release, switch %s/current to the new one (rename over)", dp, dp),
-			fmt.Sprintf("install changed units, restart %s, wait up to %s for http://%s/readyz and /version with the new commit", o.Service.ServiceUnit(), o.ReadyTimeout, o.Service.ListenAddr),
-			"not ready: switch back, restart, print the service's last log lines, fail",
-			fmt.Sprintf("keep the last %d releases, append a line to %s/deploy.log, release the lock", o.Keep, dp),
+			fmt.Sprintf("install changed units; hand the switch to a unit on the server (%s), which goes on if this client dies:", o.Service.HandoverUnit()),
+			fmt.Sprintf("start %s beside the live release on %s; it accepts nothing before its migrations ran and it is ready (wait up to %s)", o.Service.InstanceUnit(id), o.Service.ListenAddr, o.ReadyTimeout),
+			"ready with the new commit (systemd STATUS= of that instance): switch current (previous -> the old release), stop the old instance, it drains",
+			"not ready, exited or hung: stop the new instance, the old one never stopped; print its last log lines, fail",
+			fmt.Sprintf("keep the last %d releases, append a line to %s/deploy.log (the server does), release the lock", o.Keep, dp),
 		}
 		if len(o.Hosts) > 1 {
 			steps = append(steps, "stop here on failure: the remaining hosts keep their release")

@@ -6,70 +6,30 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/version"
 )
 
-// errNotReady is a release that didn't become ready in time.
+// errNotReady is a release that didn't become ready.
 var errNotReady = errors.New("not ready")
 
-// restartAndWait installs changed units, restarts the service and waits,
-// all within timeout, until /readyz answers 200 and /version reports
-// commit: the app fetched through the SSH connection, from the server's
-// side, so no port needs to be open and no curl installed.
-func (s *Server) restartAndWait(ctx context.Context, commit string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if _, err := service.Ensure(ctx, s.c, s.svc); err != nil {
-		return fmt.Errorf("install units on %s: %w", s.Alias, err)
-	}
-	// Type=notify: restart returns once the app said READY=1, or fails.
-	if err := service.Restart(ctx, s.c, s.svc); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w within %s: %s still starting", errNotReady, timeout, s.svc.ServiceUnit())
-		}
-		return fmt.Errorf("%w: %v", errNotReady, err)
-	}
-	return s.waitReady(ctx, commit, timeout)
-}
-
-// waitReady polls /readyz and /version until both say the right thing.
-func (s *Server) waitReady(ctx context.Context, commit string, timeout time.Duration) error {
-	last := "no answer yet"
-	for {
-		ok, why := s.ready(ctx, commit)
-		if ok {
-			return nil
-		}
-		last = why
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w within %s: %s", errNotReady, timeout, last)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
-// ready checks once; why says what is missing.
-func (s *Server) ready(ctx context.Context, commit string) (bool, string) {
-	addr := s.svc.ListenAddr
-	code, body, err := s.c.HTTPGet(ctx, addr, "/readyz")
-	if err != nil {
-		return false, err.Error()
-	}
-	if code != 200 {
-		return false, fmt.Sprintf("/readyz answered %d: %s", code, strings.TrimSpace(string(body)))
-	}
+// answering is what answers on the shared socket now, through the SSH
+// connection from the server's side (no port needs to be open, no curl
+// installed): any live instance may take the request. Deploy never decides
+// on it; it checks the instance it started (service.Handover).
+func (s *Server) answering(ctx context.Context) (Version, string, error) {
 	v, err := s.serving(ctx)
 	if err != nil {
-		return false, err.Error()
+		return v, "", err
 	}
-	if commit != "" && v.Commit != commit {
-		return false, fmt.Sprintf("/version reports commit %s, want %s", short(v.Commit), short(commit))
+	code, body, err := s.c.HTTPGet(ctx, s.svc.ListenAddr, "/readyz")
+	switch {
+	case err != nil:
+		return v, err.Error(), nil
+	case code != 200:
+		return v, fmt.Sprintf("/readyz answered %d: %s", code, strings.TrimSpace(string(body))), nil
 	}
-	return true, ""
+	return v, "", nil
 }
 
 // serving is what the running app's /version says.

@@ -22,16 +22,30 @@ var ErrLocked = errors.New("deploy lock held")
 // ends, stdin closes (or the heartbeats stop) and the kernel releases the
 // lock. No stale lock ever needs cleaning by hand. The info file says who
 // holds it; one left behind means a deploy died holding the lock.
-const lockScript = `dp=$1 wait=$2 info=$3
+//
+// Under the lock, before and after: a handover a dead deploy left running
+// ($4, a unit of its own, bounded by its RuntimeMaxSec) is waited for, as it
+// still owns the switch; and every upload that is not finished is one that
+// died (only the lock holder uploads), so it is removed, whether the next
+// deploy comes or not.
+const lockScript = `dp=$1 wait=$2 info=$3 handover=$4
 mkdir -p "$dp" || exit 1
 exec 9>>"$dp/.deploy.lock" || exit 1
 if ! flock -n 9; then
   echo "busy $(cat "$dp/.deploy.lock.info" 2>/dev/null)"
   [ "$wait" -gt 0 ] && flock -w "$wait" 9 || exit 75
 fi
-echo "locked $(cat "$dp/.deploy.lock.info" 2>/dev/null)"
+stale=$(cat "$dp/.deploy.lock.info" 2>/dev/null)
 printf '%s\n' "$info" > "$dp/.deploy.lock.info"
-while [ "$(timeout 20 dd bs=1 count=1 2>/dev/null)" = . ]; do :; done`
+if systemctl -q is-active "$handover" 2>/dev/null; then
+  echo "handover"
+  while systemctl -q is-active "$handover"; do sleep 0.5; done
+fi
+clean() { rm -rf "$dp"/releases/.upload-* "$dp"/releases/.new-*; }
+clean
+echo "locked $stale"
+while [ "$(timeout 20 dd bs=1 count=1 2>/dev/null)" = . ]; do :; done
+clean`
 
 // heartbeat is how often the lock holder proves it is alive; the server
 // gives up on it after 20 s of silence.
@@ -58,7 +72,7 @@ func holderInfo(who, what string, now time.Time) string {
 func (s *Server) acquireLock(ctx context.Context, who, what string, wait time.Duration, log func(string)) (*lock, error) {
 	info := holderInfo(who, what, time.Now())
 	cmd := "sh -c " + remote.Quote(lockScript) + " lock " + remote.Quote(s.svc.DeployPath) + " " +
-		strconv.Itoa(int(wait.Round(time.Second)/time.Second)) + " " + remote.Quote(info)
+		strconv.Itoa(int(wait.Round(time.Second)/time.Second)) + " " + remote.Quote(info) + " " + remote.Quote(s.svc.HandoverUnit())
 	p, err := s.c.Start(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("deploy lock on %s: %w", s.Alias, err)
@@ -94,6 +108,8 @@ func (s *Server) acquireLock(ctx context.Context, who, what string, wait time.Du
 				if wait > 0 {
 					log(fmt.Sprintf("deploy lock on %s held by %s: waiting up to %s", s.Alias, orUnknown(rest), wait))
 				}
+			case "handover":
+				log(fmt.Sprintf("a handover left by an earlier deploy is still running on %s (%s): waiting for it to end", s.Alias, s.svc.HandoverUnit()))
 			case "locked":
 				l := &lock{s: s, p: p, stop: make(chan struct{}), Stale: rest}
 				l.wg.Add(1)

@@ -50,7 +50,8 @@ type Options struct {
 	Binary string
 	// Service describes the app's service (DeployPath, ListenAddr, ...).
 	Service service.Config
-	// ReadyTimeout bounds restart + /readyz + /version after a switch.
+	// ReadyTimeout bounds the new instance's start (migrations included)
+	// until it is ready; one that is not by then is stopped.
 	ReadyTimeout time.Duration
 	// LockWait is how long to wait for another deploy's lock (0: fail at once).
 	LockWait time.Duration
@@ -66,6 +67,22 @@ type Options struct {
 	Progress *bool
 	// Who names the person deploying in the lock and the log (user@host).
 	Who string
+	// Start is when the user's command started (mage's start-up included):
+	// deploy.log's duration is the wall time the user waited. Zero is when
+	// Deploy or Rollback was called.
+	Start time.Time
+	// Step, when set, hears each step a deploy reaches on a host, in order:
+	// "locked", "uploading" (half the binary sent), "shipped", "handover"
+	// (about to hand the switch over) and
+	// "switched" (the server reported). The kill tests pause a client
+	// process there to kill it.
+	Step func(name string)
+}
+
+func (o Options) step(name string) {
+	if o.Step != nil {
+		o.Step(name)
+	}
 }
 
 // FromEnv reads DEPLOY_HOST, DEPLOY_PATH, DEPLOY_SSH_CONFIG,
@@ -108,6 +125,12 @@ func FromEnv(getenv func(string) string) (Options, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: use a duration such as 90s or 5m", d.name, v))
 		}
 	}
+	// Set by mage.go: when the user's `go run mage.go ...` started.
+	if v := getenv("SLIPWAY_COMMAND_START"); v != "" {
+		if ns, err := strconv.ParseInt(v, 10, 64); err == nil && ns > 0 {
+			o.Start = time.Unix(0, ns)
+		}
+	}
 	if v := getenv("DEPLOY_KEEP"); v != "" {
 		if o.Keep, err = strconv.Atoi(v); err != nil || o.Keep < 2 {
 			errs = append(errs, fmt.Errorf("DEPLOY_KEEP=%q: use a number of releases, at least 2", v))
@@ -140,6 +163,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Who == "" {
 		o.Who = whoAmI()
+	}
+	if o.Start.IsZero() {
+		o.Start = time.Now()
 	}
 	return o
 }

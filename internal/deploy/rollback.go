@@ -11,8 +11,9 @@ import (
 var timeNow = time.Now
 
 // Rollback switches each host to its previous release (or the one named,
-// by id or unique prefix), restarts and health-checks it the same way a
-// deploy does; a target that isn't ready is switched back.
+// by id or unique prefix) the way a deploy does: the target starts beside
+// the live release and replaces it only once ready; a target that never
+// gets ready is stopped and the live one keeps serving.
 func Rollback(ctx context.Context, o Options, release string) error {
 	o = o.withDefaults()
 	if err := o.Service.Validate(); err != nil {
@@ -33,7 +34,6 @@ func Rollback(ctx context.Context, o Options, release string) error {
 }
 
 func rollbackHost(ctx context.Context, o Options, host, release string) error {
-	start := time.Now()
 	s, err := connect(ctx, o, host)
 	if err != nil {
 		return err
@@ -53,23 +53,11 @@ func rollbackHost(ctx context.Context, o Options, host, release string) error {
 		return err
 	}
 	from, _ := st.Release(st.Current)
-	o.printf("rolling %s back from %s (%s) to %s (%s)", host, orNone(st.Current), from.Version, target.ID, target.Version)
-	log := func(outcome string) {
-		line := fmt.Sprintf("%s rollback host=%s by=%s version=%s commit=%s sha256=%s release=%s result=%s duration=%s from=%s",
-			time.Now().UTC().Format(time.RFC3339), host, o.Who, orDash(target.Version.Version), orDash(target.Version.Commit),
-			orDash(target.SHA256), target.ID, outcome, time.Since(start).Round(100*time.Millisecond), orDash(st.Current))
-		if err := s.appendLog(context.WithoutCancel(ctx), line); err != nil {
-			o.printf("warning: could not write deploy.log: %v", err)
-		}
-	}
-	if err := s.switchTo(ctx, target.ID, st.Current); err != nil {
+	o.printf("rolling %s back from %s (%s) to %s (%s): starting it beside the live one", host, orNone(st.Current), from.Version, target.ID, target.Version)
+	prefix := s.logPrefix("rollback", o.Who, target, target.SHA256) + " from=" + orDash(st.Current)
+	if _, err := s.handover(ctx, o, target, prefix); err != nil {
 		return err
 	}
-	if err := s.restartAndWait(ctx, target.Version.Commit, o.ReadyTimeout); err != nil {
-		// The target is no better: go back to where we were.
-		return s.recover(ctx, o, st, target, err, func(outcome string, _ ...string) { log(outcome) })
-	}
-	log(OutcomeOK)
 	o.printf("%s serves %s (release %s)", host, target.Version, target.ID)
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
@@ -210,35 +211,56 @@ func TestDeployOnSandbox(t *testing.T) {
 		}
 	})
 
-	t.Run("a release that never becomes ready is rolled back automatically", func(t *testing.T) {
-		bad := buildBinary(t, "./internal/deploy/testdata/notready", "notready", "badbad01")
-		before := e.current(t)
-		var out bytes.Buffer
-		o := e.options(&out, bad)
-		o.ReadyTimeout = 15 * time.Second
-		res, err := Deploy(context.Background(), o, false)
-		if err == nil {
-			t.Fatalf("deploy of a release that never gets ready succeeded:\n%s", out.String())
-		}
-		msg := err.Error()
-		for _, want := range []string{"not ready within 15s", "rolled back to " + strings.TrimPrefix(before, "releases/"), "healthy again", "never getting there"} {
-			if !strings.Contains(msg, want) {
-				t.Errorf("error lacks %q:\n%s", want, msg)
+	for _, mode := range []string{"hang", "exit", "unready"} {
+		t.Run("a release that never becomes ready ("+mode+") never serves, and the old one never stops", func(t *testing.T) {
+			bad := notReadyBinary(t, mode, "badbad0"+mode[:1])
+			before, prev := e.current(t), e.sh(t, "readlink "+e.svc.PreviousLink())
+			oldUnit := e.svc.InstanceUnit(strings.TrimPrefix(before, "releases/"))
+			pid := e.sh(t, "systemctl show -P MainPID "+oldUnit)
+			load := loadgen.Start(context.Background(), "http://"+e.svc.ListenAddr+"/version", 100)
+			var out bytes.Buffer
+			o := e.options(&out, bad)
+			o.ReadyTimeout = 15 * time.Second
+			res, err := Deploy(context.Background(), o, false)
+			lr := load.Stop()
+			if err == nil {
+				t.Fatalf("deploy of a release that never gets ready succeeded:\n%s", out.String())
 			}
-		}
-		if res[0].Outcome != OutcomeRolledBack {
-			t.Errorf("outcome %q", res[0].Outcome)
-		}
-		if cur := e.current(t); cur != before {
-			t.Errorf("current %s, want %s", cur, before)
-		}
-		if got := e.servingCommit(t); got != "c0ffee04" {
-			t.Errorf("serving %s after the rollback", got)
-		}
-		if last := e.sh(t, "tail -n1 "+e.svc.DeployPath+"/deploy.log"); !strings.Contains(last, "result=rolled-back") {
-			t.Errorf("deploy.log: %s", last)
-		}
-	})
+			msg := err.Error()
+			for _, want := range []string{"not ready", "rolled back: release " + strings.TrimPrefix(before, "releases/") + " kept serving", "never getting there", "last log lines of " + e.svc.InstanceUnit(res[0].Release)} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error lacks %q:\n%s", want, msg)
+				}
+			}
+			if n := strings.Count(msg, "never getting there"); n != 1 {
+				t.Errorf("the instance's log line shows %d times, want once:\n%s", n, msg)
+			}
+			if res[0].Outcome != OutcomeRolledBack {
+				t.Errorf("outcome %q", res[0].Outcome)
+			}
+			if cur := e.current(t); cur != before {
+				t.Errorf("current %s, want %s", cur, before)
+			}
+			if p := e.sh(t, "readlink "+e.svc.PreviousLink()); p != prev {
+				t.Errorf("previous %s, want still %s", p, prev)
+			}
+			if got := e.sh(t, "systemctl show -P MainPID "+oldUnit); got != pid {
+				t.Errorf("old instance's main pid %s, was %s: it was stopped or restarted", got, pid)
+			}
+			if st := e.sh(t, "systemctl is-active "+e.svc.InstanceUnit(res[0].Release)+" || true"); st != "inactive" {
+				t.Errorf("the never-ready instance is %s, want inactive", st)
+			}
+			if lr.Failed > 0 || lr.Sent < 100 {
+				t.Errorf("load during the failed deploy: %s", lr)
+			}
+			if n := lr.Answered("badbad0"); n > 0 {
+				t.Errorf("the never-ready release answered %d requests: %v", n, lr.Answers)
+			}
+			if last := e.sh(t, "tail -n1 "+e.svc.DeployPath+"/deploy.log"); !strings.Contains(last, "result=rolled-back") {
+				t.Errorf("deploy.log: %s", last)
+			}
+		})
+	}
 
 	t.Run("rollback goes to the previous release, or a named one", func(t *testing.T) {
 		var out bytes.Buffer
@@ -281,12 +303,23 @@ func TestDeployOnSandbox(t *testing.T) {
 		var out bytes.Buffer
 		o := e.options(&out, appBinary(t, "v5", "c0ffee05"))
 		o.Keep = 3
+		before := strings.Fields(e.sh(t, "ls "+e.svc.ReleasesDir()))
 		deployOK(t, o)
 		ls := strings.Fields(e.sh(t, "ls "+e.svc.ReleasesDir()))
-		if len(ls) != 3 {
-			t.Errorf("releases after prune: %v", ls)
-		}
 		cur, prev := e.current(t), e.sh(t, "readlink "+e.svc.DeployPath+"/previous")
+		// The newest three stay, and previous even if older.
+		want := map[string]bool{strings.TrimPrefix(prev, "releases/"): true}
+		for _, id := range append(before, strings.TrimPrefix(cur, "releases/"))[len(before)+1-3:] {
+			want[id] = true
+		}
+		if len(ls) != len(want) || len(before) < 3 {
+			t.Errorf("releases after prune: %v, want %v", ls, want)
+		}
+		for _, id := range ls {
+			if !want[id] {
+				t.Errorf("release %s kept: %v", id, ls)
+			}
+		}
 		for _, l := range []string{cur, prev} {
 			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(e.sb.Leader), "root", e.svc.DeployPath, l, "app")); err != nil {
 				t.Errorf("%s pruned: %v", l, err)

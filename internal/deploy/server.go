@@ -143,26 +143,6 @@ func (s *Server) run(ctx context.Context, what, script string, args ...string) (
 	return string(out), nil
 }
 
-// switchScript points previous at $3 (when set) and current at releases/$2,
-// each by renaming a new symlink over the old one: readers see the old link
-// or the new one, never none (unlike ln -sfn, which unlinks first).
-const switchScript = `set -eu
-cd "$1"
-test -x "releases/$2/app" || { echo "release $2 not found in $1/releases" >&2; exit 1; }
-r=$$
-if [ -n "$3" ]; then
-  ln -sfn "releases/$3" "previous.tmp-$r"
-  mv -T "previous.tmp-$r" previous
-fi
-ln -sfn "releases/$2" "current.tmp-$r"
-mv -T "current.tmp-$r" current`
-
-// switchTo makes id current and prev previous ("" leaves previous alone).
-func (s *Server) switchTo(ctx context.Context, id, prev string) error {
-	_, err := s.run(ctx, "switch", switchScript, s.svc.DeployPath, id, prev)
-	return err
-}
-
 // appendLog adds one line to deploy.log.
 func (s *Server) appendLog(ctx context.Context, line string) error {
 	_, err := s.run(ctx, "log", `printf '%s\n' "$2" >> "$1/deploy.log"`, s.svc.DeployPath, line)

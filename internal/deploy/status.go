@@ -41,14 +41,20 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) error
 	o.printf("host      %s (%s@%s, %s)", host, cfg.User, cfg.Addr(), orDash(st.Uname))
 	cur, _ := st.Release(st.Current)
 	o.printf("current   %s %s", orNone(st.Current), cur.Version)
-	if v, err := s.serving(ctx); err != nil {
+	if v, notReady, err := s.answering(ctx); err != nil {
 		o.printf("serving   not answering on %s: %v", o.Service.ListenAddr, err)
+	} else if notReady != "" {
+		o.printf("serving   %s, NOT READY: %s", v, notReady)
 	} else {
-		ready := "ready"
-		if ok, why := s.ready(ctx, ""); !ok {
-			ready = "NOT READY: " + why
-		}
-		o.printf("serving   %s, %s", v, ready)
+		o.printf("serving   %s, ready", v)
+	}
+	instances, err := service.Instances(ctx, s.c, o.Service)
+	if err != nil {
+		return err
+	}
+	o.printf("instances %d", len(instances))
+	for _, in := range instances {
+		o.printf("  %s  %s  pid %d  %s", in.Unit, in.State, in.MainPID, or(in.Status, "-"))
 	}
 	o.printf("previous  %s", orNone(st.Previous))
 	o.printf("releases  %d in %s/releases", len(st.Releases), o.Service.DeployPath)
@@ -78,7 +84,7 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) error
 	if err != nil {
 		logs = "unavailable: " + err.Error()
 	}
-	o.printf("journalctl -u %s (last %d):", o.Service.AppName, logLines)
+	o.printf("journalctl -u %s (last %d):", o.Service.InstancePattern(), logLines)
 	fmt.Fprintln(o.Stdout, indent(strings.TrimSpace(logs)))
 	return nil
 }

@@ -123,8 +123,28 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ServiceUnit is the service's unit name, e.g. app.service.
+// ServiceUnit is the single service of the layout before releases ran as
+// instances (app.service, current/app). Provision and deploy move a server
+// off it; the benchmark keeps it as today's restart in place.
 func (c Config) ServiceUnit() string { return c.AppName + ".service" }
+
+// TemplateUnit is the release instances' template, e.g. app@.service.
+func (c Config) TemplateUnit() string { return c.AppName + "@.service" }
+
+// InstanceUnit runs one release, e.g. app@20260102T030405Z-0123456789ab.service.
+func (c Config) InstanceUnit(release string) string { return c.AppName + "@" + release + ".service" }
+
+// InstancePattern matches every release instance, for systemctl and journalctl.
+func (c Config) InstancePattern() string { return c.AppName + "@*.service" }
+
+// CurrentUnit is the socket's own service, e.g. app-current.service: it stays
+// active so the socket never activates anything itself, and at boot it starts
+// the instance of the release the current symlink names.
+func (c Config) CurrentUnit() string { return c.AppName + "-current.service" }
+
+// HandoverUnit is the transient unit a deploy's switch runs in on the server,
+// e.g. app-handover.service: it outlives the deploy's SSH session.
+func (c Config) HandoverUnit() string { return c.AppName + "-handover.service" }
 
 // SocketUnit is the socket's unit name, e.g. app.socket.
 func (c Config) SocketUnit() string { return c.AppName + ".socket" }
@@ -142,5 +162,8 @@ func (c Config) ReleasesDir() string { return path.Join(c.DeployPath, "releases"
 // CurrentLink is the symlink to the live release, e.g. /home/admin/current.
 func (c Config) CurrentLink() string { return path.Join(c.DeployPath, "current") }
 
-// Binary is the path the service executes, e.g. /home/admin/current/app.
+// PreviousLink is the symlink to the release before, e.g. /home/admin/previous.
+func (c Config) PreviousLink() string { return path.Join(c.DeployPath, "previous") }
+
+// Binary is the current release's binary, e.g. /home/admin/current/app.
 func (c Config) Binary() string { return path.Join(c.CurrentLink(), "app") }

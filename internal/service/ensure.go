@@ -15,10 +15,11 @@ import (
 
 // Ensure installs the units whose content differs from the rendered ones
 // (compared by sha256) and reloads systemd only when one changed. Deploy
-// calls it before each restart, so a new Slipway version brings its units.
-// A changed socket unit on an active socket is restarted: that one change,
+// calls it before each handover, so a new Slipway version brings its units.
+// The socket is restarted only when its address changed: that one change,
 // rare (a new APP_LISTEN), briefly refuses connections and restarts the
-// service with it.
+// instances with it. Any other change to it (such as the move from the
+// layout before instances) is picked up by the reload, listening on.
 func Ensure(ctx context.Context, r Runner, c Config) (changed bool, err error) {
 	units, err := Units(c)
 	if err != nil {
@@ -29,20 +30,24 @@ func Ensure(ctx context.Context, r Runner, c Config) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	var socketChanged bool
+	var moved bool
 	for _, name := range names {
 		sum := sha256.Sum256(units[name])
 		if installed[name] == hex.EncodeToString(sum[:]) {
 			continue
 		}
 		dst := path.Join(UnitDir, name)
+		if name == c.SocketUnit() && installed[name] != "" {
+			// grep exits 1 when the installed socket listens elsewhere.
+			_, err := r.RunRoot(ctx, fmt.Sprintf("grep -qxF %s %s", quote("ListenStream="+c.ListenAddr), quote(dst)), nil)
+			moved = err != nil
+		}
 		// Write beside, then rename: systemd never reads half a unit.
 		cmd := fmt.Sprintf("set -e; umask 022; cat > %[1]s; mv -f %[1]s %[2]s", quote(dst+".slipway-new"), quote(dst))
 		if out, err := r.RunRoot(ctx, cmd, bytes.NewReader(units[name])); err != nil {
 			return changed, fmt.Errorf("install %s: %w: %s", dst, err, bytes.TrimSpace(out))
 		}
 		changed = true
-		socketChanged = socketChanged || name == c.SocketUnit()
 	}
 	if !changed {
 		return false, nil
@@ -50,7 +55,7 @@ func Ensure(ctx context.Context, r Runner, c Config) (changed bool, err error) {
 	if out, err := r.RunRoot(ctx, "systemctl daemon-reload", nil); err != nil {
 		return true, fmt.Errorf("systemctl daemon-reload: %w: %s", err, bytes.TrimSpace(out))
 	}
-	if socketChanged {
+	if moved {
 		cmd := fmt.Sprintf("if systemctl is-active --quiet %[1]s; then systemctl restart %[1]s; fi", quote(c.SocketUnit()))
 		if out, err := r.RunRoot(ctx, cmd, nil); err != nil {
 			return true, fmt.Errorf("restart %s: %w: %s", c.SocketUnit(), err, bytes.TrimSpace(out))
@@ -78,9 +83,11 @@ func remoteSums(ctx context.Context, r Runner, names []string) (map[string]strin
 	return sums, nil
 }
 
-// Restart restarts the service and returns once the new process has sent
-// READY=1 (migrations applied, serving). The socket stays up meanwhile, so no
-// connection is refused. On failure the error carries the last log lines.
+// Restart restarts the old layout's single service in place (what every
+// deploy did before instances, kept as the benchmark's baseline) and returns
+// once the new process has sent READY=1. The socket stays up meanwhile, so
+// no connection is refused, but requests wait while the new process
+// migrates. On failure the error carries the last log lines.
 //
 // A restart is a deliberate act: it first clears the start rate limit
 // (StartLimitBurst), which counts every start and otherwise refuses the
@@ -95,13 +102,14 @@ func Restart(ctx context.Context, r Runner, c Config) error {
 	return fmt.Errorf("restart %s: %w: %s\nlast log lines:\n%s", c.ServiceUnit(), err, bytes.TrimSpace(out), logs)
 }
 
-// Logs returns the service's last lines from the journal: the app's JSON log
-// records, one per line.
+// Logs returns the app's last lines from the journal, of every instance
+// (and of the old layout's single service): the app's JSON log records,
+// one per line.
 func Logs(ctx context.Context, r Runner, c Config, lines int) (string, error) {
 	if lines <= 0 {
 		lines = 50
 	}
-	cmd := fmt.Sprintf("journalctl -u %s -n %d --no-pager -o cat", quote(c.ServiceUnit()), lines)
+	cmd := fmt.Sprintf("journalctl -u %s -u %s -n %d --no-pager -o cat", quote(c.InstancePattern()), quote(c.ServiceUnit()), lines)
 	out, err := r.RunRoot(ctx, cmd, nil)
 	if err != nil {
 		return "", fmt.Errorf("journalctl: %w: %s", err, bytes.TrimSpace(out))
@@ -109,11 +117,11 @@ func Logs(ctx context.Context, r Runner, c Config, lines int) (string, error) {
 	return string(out), nil
 }
 
-// Status returns `systemctl status` of the service and its socket: state,
-// main PID and the last log lines.
+// Status returns `systemctl status` of the instances, the socket and its
+// service: state, main PID and the last log lines.
 func Status(ctx context.Context, r Runner, c Config) (string, error) {
 	// systemctl status exits 3 when a unit is inactive: that is an answer.
-	cmd := fmt.Sprintf("systemctl status --no-pager -n 10 %s; rc=$?; [ $rc -le 3 ]", quoteAll(c.ServiceUnit(), c.SocketUnit()))
+	cmd := fmt.Sprintf("systemctl status --no-pager -n 10 %s; rc=$?; [ $rc -le 3 ]", quoteAll(c.InstancePattern(), c.SocketUnit(), c.CurrentUnit()))
 	out, err := r.RunRoot(ctx, cmd, nil)
 	if err != nil {
 		return string(out), fmt.Errorf("systemctl status: %w: %s", err, bytes.TrimSpace(out))

@@ -55,12 +55,32 @@ fi
 `
 
 // enableScript enables the socket (listening from now on and at boot) and
-// the service (started at boot rather than by the first request).
+// its current-release service (active, and starting the current release at
+// boot). No instance is enabled: which release runs is current's business.
 const enableScript = `set -eu
-sock=$1 svc=$2
+sock=$1 cur=$2
 if systemctl is-enabled --quiet "$sock"; then echo "ok: $sock enabled"; else systemctl enable --quiet "$sock"; echo "changed: $sock enabled"; fi
 if systemctl is-active --quiet "$sock"; then echo "ok: $sock listening"; else systemctl start "$sock"; echo "changed: $sock started"; fi
-if systemctl is-enabled --quiet "$svc"; then echo "ok: $svc enabled"; else systemctl enable --quiet "$svc"; echo "changed: $svc enabled (starts at boot)"; fi
+if systemctl is-enabled --quiet "$cur"; then echo "ok: $cur enabled"; else systemctl enable --quiet "$cur"; echo "changed: $cur enabled (starts the current release at boot)"; fi
+if systemctl is-active --quiet "$cur"; then echo "ok: $cur active"; else systemctl start "$cur"; echo "changed: $cur started"; fi
+`
+
+// legacyScript reports the old layout: "legacy <current release or ->"
+// when its single service is installed.
+const legacyScript = `unit=$1 link=$2
+[ -f "$unit" ] || exit 0
+r=$(readlink "$link" 2>/dev/null) || r=-
+echo "legacy ${r##*/}"`
+
+// retireScript removes the old layout's single service on a server that
+// never had a release: nothing runs, nothing to hand over.
+const retireScript = `set -eu
+svc=$1
+systemctl disable --quiet "$svc" 2>/dev/null || true
+systemctl stop "$svc"
+rm -f "/etc/systemd/system/$svc"
+systemctl daemon-reload
+echo "changed: retired $svc (the layout before instances)"
 `
 
 // Provision does the one-time server set-up, as root through r: the service
@@ -96,11 +116,16 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changed 
 	}
 	if unitsChanged {
 		total++
-		fmt.Fprintf(out, "changed: units %s, %s installed in %s, systemd reloaded\n", c.ServiceUnit(), c.SocketUnit(), UnitDir)
+		fmt.Fprintf(out, "changed: units %s, %s, %s installed in %s, systemd reloaded\n", c.SocketUnit(), c.CurrentUnit(), c.TemplateUnit(), UnitDir)
 	} else {
-		fmt.Fprintf(out, "ok: units %s, %s up to date\n", c.ServiceUnit(), c.SocketUnit())
+		fmt.Fprintf(out, "ok: units %s, %s, %s up to date\n", c.SocketUnit(), c.CurrentUnit(), c.TemplateUnit())
 	}
-	n, err = runScript(ctx, r, "enable", enableScript, quoteAll(c.SocketUnit(), c.ServiceUnit()), nil, out)
+	n, err = moveFromLegacy(ctx, r, c, out)
+	total += n
+	if err != nil {
+		return total > 0, err
+	}
+	n, err = runScript(ctx, r, "enable", enableScript, quoteAll(c.SocketUnit(), c.CurrentUnit()), nil, out)
 	total += n
 	if err != nil {
 		return total > 0, err
@@ -111,6 +136,38 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changed 
 		fmt.Fprintf(out, "provision: %d changes\n", total)
 	}
 	return total > 0, nil
+}
+
+// moveFromLegacy moves a server off the layout before instances (one
+// app.service restarted in place): the current release starts as its own
+// instance beside app.service, on the same socket, and app.service stops
+// once the instance is ready: a handover, not a restart. Without a release
+// there is nothing to hand over and app.service just goes.
+func moveFromLegacy(ctx context.Context, r Runner, c Config, out io.Writer) (int, error) {
+	res, err := r.RunRoot(ctx, "sh -c "+quote(legacyScript)+" legacy "+quoteAll(UnitDir+"/"+c.ServiceUnit(), c.CurrentLink()), nil)
+	if err != nil {
+		return 0, fmt.Errorf("provision: look for %s: %w: %s", c.ServiceUnit(), err, bytes.TrimSpace(res))
+	}
+	rel, ok := strings.CutPrefix(strings.TrimSpace(string(res)), "legacy ")
+	if !ok {
+		return 0, nil
+	}
+	if rel == "-" || rel == "" {
+		return runScript(ctx, r, "retire", retireScript, quote(c.ServiceUnit()), nil, out)
+	}
+	h, err := Handover(ctx, r, c, HandoverRequest{Release: rel, ReadyTimeout: c.StartTimeout})
+	for _, s := range h.Steps {
+		fmt.Fprintf(out, "  %s\n", s)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if h.Outcome != "ok" {
+		return 0, fmt.Errorf("provision: release %s did not start as %s, %s still runs it: %s\nlast log lines:\n  %s",
+			rel, c.InstanceUnit(rel), c.ServiceUnit(), h.Outcome, strings.Join(h.Logs, "\n  "))
+	}
+	fmt.Fprintf(out, "changed: moved release %s from %s to %s, no restart\n", rel, c.ServiceUnit(), c.InstanceUnit(rel))
+	return 1, nil
 }
 
 // runScript runs script as root with sh -c and its arguments, copies its

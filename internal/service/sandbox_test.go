@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"runtime"
@@ -135,15 +136,18 @@ func TestServiceOnSandbox(t *testing.T) {
 		}
 	})
 
-	t.Run("first deploy starts the app on the socket", func(t *testing.T) {
+	t.Run("first deploy starts the release's instance on the socket", func(t *testing.T) {
 		if err := installRelease(ctx, r, c, "r1", v1); err != nil {
 			t.Fatal(err)
 		}
-		if err := Restart(ctx, r, c); err != nil {
+		if err := handoverTo(ctx, r, c, "r1"); err != nil {
 			t.Fatal(err)
 		}
 		if v := getVersion(t, url); v != "v1" {
 			t.Errorf("version %q, want v1", v)
+		}
+		if got := runRoot(t, r, "readlink "+c.CurrentLink()); got != "releases/r1" {
+			t.Errorf("current -> %s", got)
 		}
 		logs, err := Logs(ctx, r, c, 20)
 		if err != nil {
@@ -159,22 +163,28 @@ func TestServiceOnSandbox(t *testing.T) {
 		if err != nil || !strings.Contains(st, "active (running)") {
 			t.Errorf("status: %v\n%s", err, st)
 		}
+		if got := runRoot(t, r, "systemctl show -P StatusText "+c.InstanceUnit("r1")); !strings.Contains(got, "version=v1 ") || !strings.Contains(got, "release=r1") {
+			t.Errorf("STATUS= of the instance: %q", got)
+		}
 	})
 
-	t.Run("20 restarts under load lose no request", func(t *testing.T) {
+	t.Run("20 handovers under load lose no request", func(t *testing.T) {
+		if err := installRelease(ctx, r, c, "r2", v2); err != nil {
+			t.Fatal(err)
+		}
 		load := loadgen.Start(ctx, url+"/healthz", 200)
 		time.Sleep(300 * time.Millisecond)
 		for i := range 20 {
-			if err := Restart(ctx, r, c); err != nil {
+			if err := handoverTo(ctx, r, c, []string{"r2", "r1"}[i%2]); err != nil {
 				load.Stop()
-				t.Fatalf("restart %d: %v", i+1, err)
+				t.Fatalf("handover %d: %v", i+1, err)
 			}
 		}
 		time.Sleep(300 * time.Millisecond)
 		res := load.Stop()
-		t.Logf("20 restarts: %s", res)
+		t.Logf("20 handovers: %s", res)
 		if got := runRoot(t, r, "systemctl is-active app.socket; systemctl show -P NRefused app.socket"); got != "active\n0" {
-			t.Errorf("socket after the restarts: %q, want active with 0 refused", got)
+			t.Errorf("socket after the handovers: %q, want active with 0 refused", got)
 		}
 		if res.Failed > 0 || res.Sent < 200 {
 			t.Errorf("want 0 failures out of at least 200 requests: %s", res)
@@ -184,7 +194,7 @@ func TestServiceOnSandbox(t *testing.T) {
 	t.Run("deploying a new binary under load loses no request", func(t *testing.T) {
 		load := loadgen.Start(ctx, url+"/healthz", 200)
 		time.Sleep(300 * time.Millisecond)
-		if err := installRelease(ctx, r, c, "r2", v2); err != nil {
+		if err := installRelease(ctx, r, c, "r3", v2); err != nil {
 			load.Stop()
 			t.Fatal(err)
 		}
@@ -192,7 +202,7 @@ func TestServiceOnSandbox(t *testing.T) {
 			load.Stop()
 			t.Fatal(err)
 		}
-		if err := Restart(ctx, r, c); err != nil {
+		if err := handoverTo(ctx, r, c, "r3"); err != nil {
 			load.Stop()
 			t.Fatal(err)
 		}
@@ -208,16 +218,17 @@ func TestServiceOnSandbox(t *testing.T) {
 	})
 
 	t.Run("the service comes back after kill -9", func(t *testing.T) {
-		pid := runRoot(t, r, "systemctl show -P MainPID app.service")
+		unit := c.InstanceUnit("r3")
+		pid := runRoot(t, r, "systemctl show -P MainPID "+unit)
 		// MainPID 0 means not running, and `kill -9 0` would kill this
 		// test's own process group.
 		if n, err := strconv.Atoi(pid); err != nil || n <= 1 {
-			t.Fatalf("app.service has no main process (MainPID %q)", pid)
+			t.Fatalf("%s has no main process (MainPID %q)", unit, pid)
 		}
 		runRoot(t, r, "kill -9 "+pid)
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			now := runRoot(t, r, "systemctl show -P MainPID app.service; systemctl is-active app.service || true")
+			now := runRoot(t, r, "systemctl show -P MainPID "+unit+"; systemctl is-active "+unit+" || true")
 			f := strings.Fields(now)
 			if len(f) == 2 && f[0] != pid && f[0] != "0" && f[1] == "active" {
 				t.Logf("main pid %s killed, back as %s", pid, f[0])
@@ -243,29 +254,33 @@ func TestServiceOnSandbox(t *testing.T) {
 		if changed, err = Ensure(ctx, r, wd); err != nil || !changed {
 			t.Fatalf("Ensure with a watchdog: changed=%v err=%v", changed, err)
 		}
-		if got := runRoot(t, r, "systemctl show -P NeedDaemonReload app.service"); got != "no" {
+		if got := runRoot(t, r, "systemctl show -P NeedDaemonReload "+c.InstanceUnit("r3")+""); got != "no" {
 			t.Errorf("NeedDaemonReload=%s after Ensure: systemd was not reloaded", got)
 		}
-		if err := Restart(ctx, r, wd); err != nil {
+		if err := installRelease(ctx, r, wd, "r4", v2); err != nil {
 			t.Fatal(err)
 		}
-		if got := runRoot(t, r, "systemctl show -P WatchdogUSec app.service"); got != "4s" {
+		if err := handoverTo(ctx, r, wd, "r4"); err != nil {
+			t.Fatal(err)
+		}
+		unit := wd.InstanceUnit("r4")
+		if got := runRoot(t, r, "systemctl show -P WatchdogUSec "+unit+""); got != "4s" {
 			t.Fatalf("WatchdogUSec=%s after the restart, want 4s", got)
 		}
-		show := func() string { return runRoot(t, r, "systemctl show -P MainPID app.service") }
+		show := func() string { return runRoot(t, r, "systemctl show -P MainPID "+unit) }
 		before := show()
 		// Three watchdog periods: the app's pings keep it alive.
 		time.Sleep(12 * time.Second)
 		if got := show(); got != before {
-			t.Fatalf("with its database up the app was restarted (%q, then %q):\n%s", before, got, runRoot(t, r, "journalctl -u app -n 20 --no-pager -o cat"))
+			t.Fatalf("with its database up the app was restarted (%q, then %q):\n%s", before, got, runRoot(t, r, "journalctl -u app@* -n 20 --no-pager -o cat"))
 		}
 		// Without its database the app stops pinging: systemd kills it.
 		runRoot(t, r, "systemctl stop postgresql")
 		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(runRoot(t, r, "journalctl -u app --no-pager -o cat -n 50"), "Failed with result 'watchdog'") {
+		for !strings.Contains(runRoot(t, r, "journalctl -u app@* --no-pager -o cat -n 50"), "Failed with result 'watchdog'") {
 			if time.Now().After(deadline) {
 				runRoot(t, r, "systemctl start postgresql")
-				t.Fatalf("no watchdog restart 30s after the database stopped:\n%s", runRoot(t, r, "journalctl -u app -n 20 --no-pager -o cat"))
+				t.Fatalf("no watchdog restart 30s after the database stopped:\n%s", runRoot(t, r, "journalctl -u app@* -n 20 --no-pager -o cat"))
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
@@ -273,11 +288,96 @@ func TestServiceOnSandbox(t *testing.T) {
 		if _, err := Ensure(ctx, r, c); err != nil {
 			t.Fatal(err)
 		}
-		if err := Restart(ctx, r, c); err != nil {
+		if err := handoverTo(ctx, r, c, "r3"); err != nil {
 			t.Fatal(err)
 		}
 		if v := getVersion(t, url); v != "v2" {
 			t.Errorf("version %q, want v2", v)
 		}
 	})
+}
+
+// TestProvisionMovesTheOldLayout: a server set up before instances (one
+// app.service running current/app, restarted in place) is moved by the next
+// provision: its release starts as an instance beside app.service, on the
+// same socket, and app.service goes once the instance is ready. No restart,
+// no failed request.
+func TestProvisionMovesTheOldLayout(t *testing.T) {
+	sb, r, c, url := onSandbox(t, "oldapp", "/home/admin/oldapp")
+	ctx := context.Background()
+	v1 := buildApp(t, "v1")
+	provision(t, r, c)
+	dbURL, err := sb.DatabaseURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeEnv(ctx, r, c, "DATABASE_URL="+dbURL+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Back to the old layout, as its provision left a server.
+	legacy, err := LegacyUnits(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runRoot(t, r, fmt.Sprintf("systemctl disable --now %s %s && rm -f %s/%s %s/%s", c.SocketUnit(), c.CurrentUnit(), UnitDir, c.CurrentUnit(), UnitDir, c.TemplateUnit()))
+	for name, b := range legacy {
+		if out, err := r.RunRoot(ctx, "cat > "+UnitDir+"/"+name, bytes.NewReader(b)); err != nil {
+			t.Fatalf("%s: %v %s", name, err, out)
+		}
+	}
+	runRoot(t, r, fmt.Sprintf("systemctl daemon-reload && systemctl enable --now %s && systemctl enable %s", c.SocketUnit(), c.ServiceUnit()))
+	if err := installRelease(ctx, r, c, "r1", v1); err != nil {
+		t.Fatal(err)
+	}
+	if err := switchCurrent(ctx, r, c, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Restart(ctx, r, c); err != nil {
+		t.Fatal(err)
+	}
+	if v := getVersion(t, url); v != "v1" {
+		t.Fatalf("old layout serves %q", v)
+	}
+
+	load := loadgen.Start(ctx, url+"/healthz", 200)
+	time.Sleep(300 * time.Millisecond)
+	changed, out := provision(t, r, c)
+	time.Sleep(300 * time.Millisecond)
+	res := load.Stop()
+	t.Logf("provision on the old layout:\n%s\nload: %s", out, res)
+	if !changed || !strings.Contains(out, "moved release r1 from oldapp.service to oldapp@r1.service") {
+		t.Errorf("provision did not move the release:\n%s", out)
+	}
+	if res.Failed > 0 || res.Sent < 100 {
+		t.Errorf("want 0 failures: %s", res)
+	}
+	got := runRoot(t, r, fmt.Sprintf("test -e %s/%s && echo left; systemctl is-active %s %s %s || true; systemctl show -P NRefused %s",
+		UnitDir, c.ServiceUnit(), c.InstanceUnit("r1"), c.CurrentUnit(), c.SocketUnit(), c.SocketUnit()))
+	if got != "active\nactive\nactive\n0" {
+		t.Errorf("after the move (unit file left?, instance, current unit, socket, refused): %q", got)
+	}
+	if v := getVersion(t, url); v != "v1" {
+		t.Errorf("serving %q after the move", v)
+	}
+	// The socket follows its new service: a stopped instance stays stopped
+	// instead of being activated by traffic.
+	if _, out := provision(t, r, c); !strings.Contains(out, "provision: nothing changed") {
+		t.Errorf("second provision after the move:\n%s", out)
+	}
+	stopped := time.Now()
+	runRoot(t, r, "systemctl stop "+c.InstanceUnit("r1"))
+	t.Logf("stop took %s", time.Since(stopped))
+	// Stopping drains, then exits: not systemd's SIGKILL after TimeoutStopSec.
+	if res := runRoot(t, r, "systemctl show -P Result "+c.InstanceUnit("r1")); res != "success" {
+		t.Errorf("the stop ended with result %q, want success (a stop hung on a blocking accept?)", res)
+	}
+	// The kernel queues the connection; nobody takes it.
+	quick := &http.Client{Timeout: 2 * time.Second}
+	if _, err := quick.Get(url + "/healthz"); err == nil {
+		t.Error("a request was answered with every instance stopped")
+	}
+	if got := runRoot(t, r, fmt.Sprintf("systemctl is-active %s %s || true", c.InstanceUnit("r1"), c.ServiceUnit())); got != "inactive\ninactive" {
+		t.Errorf("traffic activated something: %q\n%s", got, runRoot(t, r, "journalctl --no-pager -n 40 -u "+c.InstanceUnit("r1")+" -u "+c.SocketUnit()+" -u "+c.CurrentUnit()))
+	}
+	runRoot(t, r, fmt.Sprintf("systemctl disable --now %s %s", c.SocketUnit(), c.CurrentUnit()))
 }

@@ -17,16 +17,19 @@ var templates = template.Must(template.New("").Option("missingkey=error").ParseF
 // unitData is what the templates see.
 type unitData struct {
 	Config
-	Binary, EnvFile, ReleasesDir, CurrentLink    string
-	ServiceUnit, SocketUnit                      string
-	StartTimeoutSec, StopTimeoutSec, WatchdogSec string
+	// Legacy renders the single-service layout (app.service restarted in
+	// place): the benchmark's point of comparison and the tests' old server.
+	Legacy                                             bool
+	Binary, EnvFile, ReleasesDir, CurrentLink          string
+	ServiceUnit, SocketUnit, TemplateUnit, CurrentUnit string
+	StartTimeoutSec, StopTimeoutSec, WatchdogSec       string
 }
 
 func newUnitData(c Config) unitData {
 	d := unitData{
 		Config: c,
 		Binary: c.Binary(), EnvFile: c.EnvFile(), ReleasesDir: c.ReleasesDir(), CurrentLink: c.CurrentLink(),
-		ServiceUnit: c.ServiceUnit(), SocketUnit: c.SocketUnit(),
+		ServiceUnit: c.ServiceUnit(), SocketUnit: c.SocketUnit(), TemplateUnit: c.TemplateUnit(), CurrentUnit: c.CurrentUnit(),
 		StartTimeoutSec: seconds(c.StartTimeout), StopTimeoutSec: seconds(c.StopTimeout),
 	}
 	if c.Watchdog > 0 {
@@ -40,22 +43,43 @@ func seconds(d time.Duration) string {
 	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10) + "s"
 }
 
-// Units renders the unit files: file name (app.service, app.socket) to
-// content, to be installed in UnitDir.
+// Units renders the unit files to install in UnitDir, file name to
+// content: the socket, its current-release service and the instances'
+// template (app.socket, app-current.service, app@.service).
 func Units(c Config) (map[string][]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	return renderAll(newUnitData(c), map[string]string{
+		c.SocketUnit():   "app.socket.tmpl",
+		c.CurrentUnit():  "app-current.service.tmpl",
+		c.TemplateUnit(): "app@.service.tmpl",
+	})
+}
+
+// LegacyUnits renders the layout before instances: one app.service running
+// current/app, restarted in place by each deploy, behind a socket that
+// activates it. Servers provisioned then still run it until their next
+// provision or deploy; the benchmark measures against it.
+func LegacyUnits(c Config) (map[string][]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	d := newUnitData(c)
-	svc, err := render("app.service.tmpl", d)
-	if err != nil {
-		return nil, err
+	d.Legacy = true
+	return renderAll(d, map[string]string{c.SocketUnit(): "app.socket.tmpl", c.ServiceUnit(): "legacy.service.tmpl"})
+}
+
+func renderAll(d unitData, files map[string]string) (map[string][]byte, error) {
+	units := map[string][]byte{}
+	for name, tmpl := range files {
+		b, err := render(tmpl, d)
+		if err != nil {
+			return nil, err
+		}
+		units[name] = b
 	}
-	sock, err := render("app.socket.tmpl", d)
-	if err != nil {
-		return nil, err
-	}
-	return map[string][]byte{c.ServiceUnit(): svc, c.SocketUnit(): sock}, nil
+	return units, nil
 }
 
 // envTemplate is the env file provision writes when there is none.

@@ -43,6 +43,11 @@ func writeUnits(t *testing.T, c Config) (dir string, cfg Config) {
 			t.Fatal(err)
 		}
 	}
+	// An instance is the template under the instance's name, as systemd
+	// reads it: verify and security take unit files, not templates.
+	if err := os.Symlink(c.TemplateUnit(), filepath.Join(dir, c.InstanceUnit("r1"))); err != nil {
+		t.Fatal(err)
+	}
 	return dir, c
 }
 
@@ -66,8 +71,8 @@ func TestVerifyPrintsNothing(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir, c := writeUnits(t, c)
 			// verify exits 0 on warnings: its output is the verdict.
-			out, err := exec.Command("systemd-analyze", "verify",
-				filepath.Join(dir, c.SocketUnit()), filepath.Join(dir, c.ServiceUnit())).CombinedOutput()
+			out, err := exec.Command("systemd-analyze", "verify", filepath.Join(dir, c.SocketUnit()),
+				filepath.Join(dir, c.CurrentUnit()), filepath.Join(dir, c.InstanceUnit("r1"))).CombinedOutput()
 			if err != nil || len(out) > 0 {
 				t.Errorf("systemd-analyze verify: err %v, output:\n%s", err, out)
 			}
@@ -98,8 +103,8 @@ func exposure(t *testing.T, unit string) float64 {
 func TestExposureAtMost2(t *testing.T) {
 	needAnalyze(t)
 	dir, c := writeUnits(t, DefaultConfig())
-	got := exposure(t, filepath.Join(dir, c.ServiceUnit()))
-	t.Logf("exposure of the generated %s: %.1f", c.ServiceUnit(), got)
+	got := exposure(t, filepath.Join(dir, c.InstanceUnit("r1")))
+	t.Logf("exposure of the generated %s: %.1f", c.TemplateUnit(), got)
 	if got > 2.0 {
 		t.Errorf("exposure %.1f, want <= 2.0", got)
 	}
@@ -121,26 +126,43 @@ func TestUnitsFollowConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, sock := string(units["shop.service"]), string(units["shop.socket"])
-	if len(units) != 2 || svc == "" || sock == "" {
-		t.Fatalf("want shop.service and shop.socket, got %d units", len(units))
+	svc, sock, cur := string(units["shop@.service"]), string(units["shop.socket"]), string(units["shop-current.service"])
+	if len(units) != 3 || svc == "" || sock == "" || cur == "" {
+		t.Fatalf("want shop@.service, shop.socket and shop-current.service, got %d units", len(units))
 	}
 	for _, want := range []string{
-		"Type=notify", "ExecStart=/srv/shop/current/app serve", "User=shopd", "Requires=shop.socket",
+		"Type=notify", "ExecStart=/srv/shop/releases/%i/app serve", "User=shopd", "Requires=shop.socket", "Sockets=shop.socket",
 		"EnvironmentFile=/etc/shop/shop.env", "Restart=on-failure", "TimeoutStartSec=900s", "WatchdogSec=20s",
-		"ProtectHome=tmpfs", "BindReadOnlyPaths=/srv/shop/releases /srv/shop/current", "CapabilityBoundingSet=\n",
+		"ProtectHome=tmpfs", "BindReadOnlyPaths=/srv/shop/releases\n", "CapabilityBoundingSet=\n",
 	} {
 		if !strings.Contains(svc, want) {
-			t.Errorf("shop.service lacks %q", want)
+			t.Errorf("shop@.service lacks %q", want)
 		}
 	}
-	if !strings.Contains(sock, "ListenStream=127.0.0.1:9000") {
-		t.Errorf("shop.socket lacks its ListenStream:\n%s", sock)
+	if strings.Contains(svc, "[Install]") {
+		t.Error("instances are never enabled: shop@.service has an [Install] section")
+	}
+	for _, want := range []string{"ListenStream=127.0.0.1:9000", "Service=shop-current.service"} {
+		if !strings.Contains(sock, want) {
+			t.Errorf("shop.socket lacks %q:\n%s", want, sock)
+		}
+	}
+	for _, want := range []string{"Type=oneshot", "RemainAfterExit=yes", "readlink /srv/shop/current", `"shop@$${r##*/}.service"`, "WantedBy=multi-user.target"} {
+		if !strings.Contains(cur, want) {
+			t.Errorf("shop-current.service lacks %q:\n%s", want, cur)
+		}
 	}
 	c.Watchdog = 0
 	units, _ = Units(c)
-	if strings.Contains(string(units["shop.service"]), "WatchdogSec") {
+	if strings.Contains(string(units["shop@.service"]), "WatchdogSec") {
 		t.Error("WatchdogSec set with the watchdog off")
+	}
+	legacy, err := LegacyUnits(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := string(legacy["shop.service"]); !strings.Contains(l, "ExecStart=/srv/shop/current/app serve") || strings.Contains(string(legacy["shop.socket"]), "Service=") {
+		t.Errorf("legacy units:\n%s\n%s", l, legacy["shop.socket"])
 	}
 }
 

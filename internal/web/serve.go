@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
@@ -26,6 +27,9 @@ func Listen(addr string) (ln net.Listener, activated bool, err error) {
 		if lns[0] == nil {
 			return nil, false, errors.New("systemd passed a socket that is not a stream listener: use ListenStream= in the .socket unit")
 		}
+		if err := boundAccept(lns[0]); err != nil {
+			return nil, false, err
+		}
 		return lns[0], true, nil
 	default:
 		return nil, false, fmt.Errorf("systemd passed %d sockets, want 1: keep one ListenStream= in the .socket unit", len(lns))
@@ -37,6 +41,40 @@ func Listen(addr string) (ln net.Listener, activated bool, err error) {
 	return ln, false, nil
 }
 
+// acceptTimeout bounds an accept() that blocks in the kernel: see boundAccept.
+const acceptTimeout = 200 * time.Millisecond
+
+// boundAccept sets SO_RCVTIMEO on a shared listening socket. Its O_NONBLOCK
+// flag belongs to the open file description that every instance holds:
+// whenever a process starts on the socket, systemd (without NonBlocking=)
+// and Go's net.FileListener (through os.File.Fd) clear it for a moment, and
+// an instance entering accept() then blocks in the kernel instead of the
+// poller. Blocked there, it cannot close its listener, and its stop hangs
+// until systemd kills it (measured: 45 s, TimeoutStopSec). With the timeout
+// such an accept returns EAGAIN within acceptTimeout and Go goes back to
+// its poller; a non-blocking accept ignores it.
+func boundAccept(ln net.Listener) error {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("systemd socket: %w", err)
+	}
+	tv := syscall.NsecToTimeval(acceptTimeout.Nanoseconds())
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptTimeval(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
+	}); err != nil {
+		return fmt.Errorf("systemd socket: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("systemd socket: set SO_RCVTIMEO: %w", serr)
+	}
+	return nil
+}
+
 // ServeOptions tunes Serve.
 type ServeOptions struct {
 	Log             *slog.Logger
@@ -45,6 +83,15 @@ type ServeOptions struct {
 	// a connection accepted just before the close gets its request read
 	// instead of being cut. 250 ms measured zero dropped requests.
 	DrainDelay time.Duration
+	// Ready gates accepting: Serve takes no connection and sends no READY=1
+	// until it returns nil (polled every ReadyPoll, 500 ms by default), so
+	// a release beside a live one on a shared socket never answers before
+	// its own /readyz would say ready. nil accepts at once.
+	Ready     func(context.Context) error
+	ReadyPoll time.Duration
+	// Status is sent with READY=1 as systemd's STATUS= (e.g. version and
+	// commit), for a deploy to check this very instance.
+	Status string
 }
 
 // Serve serves h on ln until ctx is done, then stops without losing a
@@ -52,12 +99,20 @@ type ServeOptions struct {
 // activation the kernel keeps queueing for the next process), turns off
 // keep-alive, waits DrainDelay, and lets in-flight requests finish.
 // It tells systemd READY=1 once serving; call it only after migrations.
+// Stopped while still waiting for Ready, it returns nil without serving.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions) error {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 30 * time.Second
 	}
 	if o.DrainDelay < 0 {
 		o.DrainDelay = 0
+	}
+	if o.ReadyPoll <= 0 {
+		o.ReadyPoll = 500 * time.Millisecond
+	}
+	if !waitReady(ctx, o) {
+		o.Log.Info("stopped before it was ready: served nothing")
+		return nil
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -67,7 +122,11 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+	state := daemon.SdNotifyReady
+	if o.Status != "" {
+		state += "\nSTATUS=" + o.Status
+	}
+	if _, err := daemon.SdNotify(false, state); err != nil {
 		o.Log.Warn("systemd notify failed", "err", err)
 	}
 	o.Log.Info("serving", "addr", ln.Addr().String())
@@ -90,4 +149,31 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 	}
 	o.Log.Info("stopped")
 	return nil
+}
+
+// waitReady polls o.Ready until it passes (true) or ctx ends (false),
+// telling systemd why it waits (STATUS=) and logging each new reason once.
+func waitReady(ctx context.Context, o ServeOptions) bool {
+	if o.Ready == nil {
+		return true
+	}
+	last := ""
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := o.Ready(rctx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if why := err.Error(); why != last {
+			last = why
+			o.Log.Warn("not ready: not accepting yet", "reason", why)
+			_, _ = daemon.SdNotify(false, "STATUS=not ready: "+why)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(o.ReadyPoll):
+		}
+	}
 }

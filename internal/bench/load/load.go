@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,6 +26,7 @@ type Load struct {
 	latencies []time.Duration // of the successful requests
 	failed    int
 	errs      map[string]int
+	answers   map[string]int
 }
 
 // Result sums up a Load.
@@ -33,6 +35,23 @@ type Result struct {
 	P50, P99, Max time.Duration // over successful requests
 	// Errors counts failures by message (status code or client error).
 	Errors map[string]int
+	// Answers counts the responses by body, whatever their status (trimmed,
+	// at most maxAnswers distinct ones, the rest under "other"): which
+	// release answered how often.
+	Answers map[string]int
+}
+
+const maxAnswers = 16
+
+// Answered counts the responses whose body contains s.
+func (r Result) Answered(s string) int {
+	n := 0
+	for body, c := range r.Answers {
+		if strings.Contains(body, s) {
+			n += c
+		}
+	}
+	return n
 }
 
 // String is one line for logs and test failures.
@@ -49,7 +68,7 @@ func (r Result) String() string {
 // longer than any restart.
 func Start(ctx context.Context, url string, rate int) *Load {
 	ctx, cancel := context.WithCancel(ctx)
-	l := &Load{cancel: cancel, done: make(chan struct{}), errs: map[string]int{}}
+	l := &Load{cancel: cancel, done: make(chan struct{}), errs: map[string]int{}, answers: map[string]int{}}
 	// Keep-alive like a reverse proxy does: each restart then also tests
 	// that idle connections are closed cleanly.
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}
@@ -77,10 +96,16 @@ func Start(ctx context.Context, url string, rate int) *Load {
 // already sent finish, as a user would wait for them.
 func (l *Load) one(client *http.Client, url string) {
 	start := time.Now()
+	var body []byte
+	answered := false
 	resp, err := client.Get(url)
 	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+		}
 		resp.Body.Close()
+		answered = err == nil
 		if err == nil && resp.StatusCode != http.StatusOK {
 			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
@@ -88,6 +113,13 @@ func (l *Load) one(client *http.Client, url string) {
 	d := time.Since(start)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if answered {
+		key := strings.TrimSpace(string(body))
+		if _, seen := l.answers[key]; !seen && len(l.answers) >= maxAnswers {
+			key = "other"
+		}
+		l.answers[key]++
+	}
 	if err != nil {
 		l.failed++
 		l.errs[err.Error()]++
@@ -102,7 +134,7 @@ func (l *Load) Stop() Result {
 	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := Result{Sent: len(l.latencies) + l.failed, Failed: l.failed, Errors: l.errs}
+	r := Result{Sent: len(l.latencies) + l.failed, Failed: l.failed, Errors: l.errs, Answers: l.answers}
 	if len(l.latencies) > 0 {
 		s := slices.Sorted(slices.Values(l.latencies))
 		r.P50, r.P99, r.Max = percentile(s, 50), percentile(s, 99), s[len(s)-1]

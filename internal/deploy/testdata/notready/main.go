@@ -1,14 +1,33 @@
 // Command notready is a release that never becomes ready: it answers
-// `version` like the app, but `serve` never tells systemd READY=1 and never
-// listens. Deploy must roll back from it on its own.
+// `version` like the app (stamped by internal/build), and its `serve` fails
+// in the way its version names, notready-<mode>:
+//
+//	hang     never tells systemd READY=1 and never listens (the default)
+//	exit     exits 1 after a second, as a release whose migration fails
+//	unready  serves through the app's own web.Serve, whose readiness check
+//	         never passes: it would answer every request with its commit
+//	         if it ever accepted one
+//	serve503 the app before its readiness gate: it accepts at once, says
+//	         READY=1 and answers /readyz 503 (its commit in every body), the
+//	         benchmark's never-ready release for a restart in place
+//
+// Deploy must keep the old release serving from each of them.
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/version"
+	"github.com/slipway-dev/slipway/internal/web"
 )
 
 func main() {
@@ -17,8 +36,41 @@ func main() {
 		fmt.Printf("version %s\ncommit %s\ngo go1\n", version.Version, version.Commit)
 		return
 	}
-	fmt.Fprintln(os.Stderr, "notready: starting, and never getting there")
-	for {
-		time.Sleep(time.Hour)
+	mode := strings.TrimPrefix(version.Version, "notready-")
+	commit := version.Commit
+	fmt.Fprintf(os.Stderr, "notready (%s): starting, and never getting there\n", mode)
+	switch mode {
+	case "exit":
+		time.Sleep(time.Second)
+		fmt.Fprintln(os.Stderr, "notready: giving up, exit 1")
+		os.Exit(1)
+	case "unready", "serve503":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		ln, _, err := web.Listen("127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/readyz" {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			fmt.Fprintf(w, `{"status":"not ready","commit":%q}`, commit)
+		})
+		log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+		o := web.ServeOptions{Log: log, Status: "serving commit=" + commit}
+		if mode == "unready" {
+			o.Ready = func(context.Context) error { return errors.New("its own readiness check fails") }
+		}
+		err = web.Serve(ctx, ln, h, o)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	default:
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 }
