@@ -86,7 +86,10 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 // browser is a client with cookies that doesn't follow redirects.
 func (s *site) browser(t *testing.T) *http.Client {
 	jar, _ := cookiejar.New(nil)
-	c := s.srv.Client()
+	// A copy: srv.Client() returns one shared client, and each browser
+	// needs its own cookie jar.
+	cp := *s.srv.Client()
+	c := &cp
 	c.Jar = jar
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c

@@ -37,7 +37,9 @@ func serveForTest(t *testing.T, h http.Handler, readTimeout time.Duration) strin
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, h, ServeOptions{Log: slog.New(slog.DiscardHandler), ReadTimeout: readTimeout}) }()
+	go func() {
+		done <- Serve(ctx, ln, h, ServeOptions{Log: slog.New(slog.DiscardHandler), ReadTimeout: readTimeout})
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return ln.Addr().String()
 }
