@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -120,6 +121,13 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 	if activated {
 		log.Info("using the socket passed by systemd")
 	}
+	if err := checkInsecureCookies(cfg, ln.Addr(), activated); err != nil {
+		ln.Close()
+		return err
+	}
+	if cfg.CookieInsecure {
+		log.Warn("COOKIE_INSECURE is set: cookies lack Secure and the __Host- prefix; this is for the dev target on loopback only")
+	}
 	adm := admin.Disabled("PASSWORD_PEPPER is not set in the service's environment")
 	if cfg.PasswordPepper == "" {
 		log.Warn("admin area disabled: PASSWORD_PEPPER is not set")
@@ -128,11 +136,13 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 		if err != nil {
 			return err
 		}
-		auth, err := admin.NewAuth(pool, hasher)
+		auth, err := admin.NewAuth(pool, hasher, admin.AuthOptions{
+			Gate: admin.NewGate(cfg.LoginHashConcurrency, admin.DefaultHashWait)})
 		if err != nil {
 			return err
 		}
-		adm = admin.New(auth, pool, log, version.Get())
+		go auth.RunPruner(ctx, log)
+		adm = admin.New(auth, pool, log, version.Get(), admin.Options{Proxies: cfg.TrustedProxies, InsecureCookies: cfg.CookieInsecure})
 	}
 	h := web.NewServer(web.Deps{
 		Log:     log,
@@ -153,6 +163,26 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 		},
 	})
 	return web.Serve(ctx, ln, h, web.ServeOptions{Log: log, ShutdownTimeout: cfg.ShutdownTimeout, DrainDelay: 250 * time.Millisecond})
+}
+
+// checkInsecureCookies refuses COOKIE_INSECURE wherever real clients could
+// be: cookies without Secure then cross the network in clear. The dev
+// target listens on loopback by itself; production has a socket from
+// systemd or a reverse proxy in TRUSTED_PROXIES.
+func checkInsecureCookies(cfg config.Config, addr net.Addr, activated bool) error {
+	if !cfg.CookieInsecure {
+		return nil
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	switch {
+	case activated:
+		return errors.New("COOKIE_INSECURE=true with a socket from systemd: that is a server, unset COOKIE_INSECURE (it is for the dev target)")
+	case !cfg.TrustedProxies.Empty():
+		return errors.New("COOKIE_INSECURE=true with TRUSTED_PROXIES: behind a proxy the cookies must be Secure, unset COOKIE_INSECURE")
+	case !ok || !tcp.IP.IsLoopback():
+		return fmt.Errorf("COOKIE_INSECURE=true while listening on %s: insecure cookies only on loopback (ADDR=127.0.0.1:8080), or unset COOKIE_INSECURE", addr)
+	}
+	return nil
 }
 
 // database is what every database command holds: the pool, and the
