@@ -2,12 +2,16 @@ package admin_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/slipway-dev/slipway/internal/admin"
 )
@@ -183,5 +187,155 @@ func TestTypedEmailIsLoggedBoundedAndPasswordNever(t *testing.T) {
 	}
 	if !strings.Contains(logs, "admin login refused") {
 		t.Errorf("the refusal is not logged at all:\n%s", logs)
+	}
+}
+
+// postFrom posts a login as if through a reverse proxy at 127.0.0.1 that
+// saw the client at addr.
+func (s *site) postFrom(t *testing.T, c *http.Client, addr string, form url.Values) *http.Response {
+	t.Helper()
+	form.Set("csrf", s.csrf(t, c, "/admin/login"))
+	req, _ := http.NewRequest("POST", s.srv.URL+"/admin/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", addr)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// TestGuessingStaysBoundedAcrossManyClients: behind a trusted proxy, 30
+// attacker addresses guessing one email get at most MaxPerAccount password
+// checks in all, and the admin still gets in: from a browser that logged in
+// before, and, while the account bucket isn't full, from a fresh one.
+func TestGuessingStaysBoundedAcrossManyClients(t *testing.T) {
+	s := newSiteWith(t, siteOptions{tls: true, proxies: "127.0.0.1/32", auth: noDelays()})
+	known := s.browser(t)
+	if resp := s.postFrom(t, known, "198.51.100.200", url.Values{"email": {email}, "password": {pw}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first login: %d", resp.StatusCode)
+	}
+	attacker := s.browser(t)
+	wrong := url.Values{"email": {email}, "password": {"wrong horse battery staple"}}
+	for i := 0; i < 3; i++ { // three addresses fill their own buckets
+		for j := 0; j < admin.MaxPerEmail; j++ {
+			s.postFrom(t, attacker, fmt.Sprintf("203.0.113.%d", i), wrong)
+		}
+	}
+	if resp := s.postFrom(t, attacker, "203.0.113.0", wrong); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("an attacker address past its limit: %d, want 429", resp.StatusCode)
+	}
+	if resp := s.postFrom(t, s.browser(t), "198.51.100.7", url.Values{"email": {email}, "password": {pw}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the admin from a fresh browser at another address: %d, want 303", resp.StatusCode)
+	}
+	checked := 0
+	for i := 3; i < 30; i++ {
+		for j := 0; j < admin.MaxPerEmail; j++ {
+			if resp := s.postFrom(t, attacker, fmt.Sprintf("203.0.113.%d", i), wrong); resp.StatusCode == http.StatusUnauthorized {
+				checked++
+			}
+		}
+	}
+	if total := 3*admin.MaxPerEmail + checked; total > admin.MaxPerAccount {
+		t.Errorf("30 addresses got %d password checks at one email, want at most %d", total, admin.MaxPerAccount)
+	}
+	if resp := s.postFrom(t, known, "198.51.100.200", url.Values{"email": {email}, "password": {pw}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the admin's known browser while the account is under attack: %d, want 303", resp.StatusCode)
+	}
+}
+
+func TestIPv6ClientsAreCountedPerSlash64(t *testing.T) {
+	s := newSiteWith(t, siteOptions{tls: true, proxies: "127.0.0.1/32", auth: noDelays()})
+	c := s.browser(t)
+	wrong := url.Values{"email": {email}, "password": {"wrong horse battery staple"}}
+	for i := 0; i < admin.MaxPerEmail; i++ {
+		s.postFrom(t, c, fmt.Sprintf("2001:db8:1:2::%x", i+1), wrong)
+	}
+	if resp := s.postFrom(t, c, "2001:db8:1:2:ffff::1", wrong); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("another address of the same /64: %d, want 429", resp.StatusCode)
+	}
+	if resp := s.postFrom(t, c, "2001:db8:1:3::1", wrong); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("an address of the next /64: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestForwardedForIsIgnoredWithoutTrustedProxies: a client can't rotate
+// its address by writing a header.
+func TestForwardedForIsIgnoredWithoutTrustedProxies(t *testing.T) {
+	s := newSiteWith(t, siteOptions{tls: true, auth: noDelays()})
+	c := s.browser(t)
+	wrong := url.Values{"email": {email}, "password": {"wrong horse battery staple"}}
+	for i := 0; i < admin.MaxPerEmail; i++ {
+		s.postFrom(t, c, fmt.Sprintf("203.0.113.%d", i), wrong)
+	}
+	if resp := s.postFrom(t, c, "203.0.113.99", wrong); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a made-up X-Forwarded-For from an untrusted peer: %d, want 429 (same client)", resp.StatusCode)
+	}
+}
+
+func TestFailuresAreDelayedProgressively(t *testing.T) {
+	l := admin.DefaultLimits
+	l.DelayBase = time.Hour // far longer than the test: no timing involved
+	s := newSiteWith(t, siteOptions{tls: true, auth: admin.AuthOptions{Limits: l}})
+	c := s.browser(t)
+	for i := 0; i < 2; i++ {
+		if resp := s.login(t, c, "wrong horse battery staple"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp := s.login(t, c, pw)
+	ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if resp.StatusCode != http.StatusTooManyRequests || ra < 3000 || ra > 3600 {
+		t.Errorf("attempt right after 2 failures: %d Retry-After %q, want 429 and about an hour", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestExcessAttemptsAreAnsweredFastWhenHashingIsFull holds the only hashing
+// slot: a login then gets 503 with Retry-After instead of waiting in line,
+// and its attempt isn't counted.
+func TestExcessAttemptsAreAnsweredFastWhenHashingIsFull(t *testing.T) {
+	gate := admin.NewGate(1, 10*time.Millisecond)
+	s := newSiteWith(t, siteOptions{tls: true, auth: admin.AuthOptions{Gate: gate, Limits: noDelays().Limits}})
+	release, err := gate.Enter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.browser(t)
+	for i := 0; i < admin.MaxPerEmail+2; i++ {
+		resp := s.login(t, c, pw)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("login while every slot is taken: %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+	release()
+	if resp := s.login(t, c, pw); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("login once the slot is free: %d, want 303 (503s must not count as failures)", resp.StatusCode)
+	}
+}
+
+func TestPruneDeletesExpiredSessionsAndOldFailures(t *testing.T) {
+	s := newSite(t, true)
+	ctx := context.Background()
+	if resp := s.login(t, s.browser(t), pw); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO sessions (token_hash, user_id, expires_at) SELECT 'old', id, now() - interval '1 minute' FROM users;
+		INSERT INTO login_failures (email, ip, at) VALUES ('old@example.com', '192.0.2.1', now() - interval '2 days'),
+			('new@example.com', '192.0.2.1', now() - interval '1 minute')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, failures, err := s.auth.Prune(ctx)
+	if err != nil || sessions != 1 || failures != 1 {
+		t.Errorf("Prune: %d sessions, %d failures, %v; want 1 and 1", sessions, failures, err)
+	}
+	var live, recent int
+	if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM login_failures)`).Scan(&live, &recent); err != nil {
+		t.Fatal(err)
+	}
+	if live != 1 || recent != 1 {
+		t.Errorf("after Prune: %d sessions, %d failures; want the live session and the recent failure kept", live, recent)
 	}
 }
