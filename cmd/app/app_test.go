@@ -370,3 +370,31 @@ func TestBadInvocations(t *testing.T) {
 		t.Errorf("app version: %v %q", err, out.String())
 	}
 }
+
+func TestInsecureCookiesOnlyOnLoopback(t *testing.T) {
+	dbURL := withPassword(t, pgtest.URL(t))
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	p := startApp(t, "DATABASE_URL="+dbURL, "PASSWORD_PEPPER=pepper-for-tests-0123456789", "COOKIE_INSECURE=true", "ADDR=0.0.0.0:"+port)
+	if err := p.wait(t, 30*time.Second); err == nil {
+		t.Fatal("app served insecure cookies on 0.0.0.0")
+	}
+	if last := lastLine(p.stderr.String()); !strings.HasPrefix(last, "app: COOKIE_INSECURE=true while listening on ") || !strings.Contains(last, port) {
+		t.Errorf("last line %q, want one line naming COOKIE_INSECURE and the address", last)
+	}
+	p = startApp(t, "DATABASE_URL="+dbURL, "PASSWORD_PEPPER=pepper-for-tests-0123456789", "COOKIE_INSECURE=true")
+	p.waitReady(t, 30*time.Second)
+	if !strings.Contains(p.stderr.String(), `"level":"WARN","msg":"COOKIE_INSECURE is set`) {
+		t.Errorf("no loud warning on loopback:\n%s", p.stderr.String())
+	}
+}
+
+func TestBadTrustedProxiesIsOneLineAtStartup(t *testing.T) {
+	p := startApp(t, "DATABASE_URL=postgres://nobody@127.0.0.1:1/x", "TRUSTED_PROXIES=10.0.0.0/8,10.0.0/8")
+	if err := p.wait(t, 10*time.Second); err == nil {
+		t.Fatal("app started with a bad TRUSTED_PROXIES")
+	}
+	out := strings.TrimSpace(p.stderr.String())
+	if strings.Count(out, "\n") > 0 || !strings.HasPrefix(out, `app: TRUSTED_PROXIES: "10.0.0/8" is not a CIDR`) {
+		t.Errorf("output %q, want one line naming the bad entry", out)
+	}
+}
