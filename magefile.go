@@ -22,6 +22,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/devdb"
 	"github.com/slipway-dev/slipway/internal/lint"
+	"github.com/slipway-dev/slipway/internal/loginbench"
 	"github.com/slipway-dev/slipway/internal/migfiles"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox"
@@ -291,6 +292,22 @@ func BenchRestart(ctx context.Context, deploys, rate *int) error {
 		o.Rate = *rate
 	}
 	_, err := service.BenchOnSandbox(ctx, o)
+	return err
+}
+
+// BenchLogin fires 200 concurrent logins at the app built from main (before) and from this tree (after): peak RSS and response codes.
+// Both run against a throwaway PostgreSQL in the same run; main's binary is
+// capped at 4 GiB of address space so its unbounded hashing can't take the
+// machine. -attempts changes 200; -baseline another revision than main.
+func BenchLogin(ctx context.Context, attempts *int, baseline *string) error {
+	o := loginbench.Options{Root: root(), Stdout: os.Stdout}
+	if attempts != nil {
+		o.Attempts = *attempts
+	}
+	if baseline != nil {
+		o.Baseline = *baseline
+	}
+	_, err := loginbench.Run(ctx, o)
 	return err
 }
 

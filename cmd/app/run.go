@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -142,6 +144,7 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 			return err
 		}
 		go auth.RunPruner(ctx, log)
+		limitMemory(cfg.LoginHashConcurrency, log)
 		adm = admin.New(auth, pool, log, version.Get(), admin.Options{Proxies: cfg.TrustedProxies, InsecureCookies: cfg.CookieInsecure})
 	}
 	h := web.NewServer(web.Deps{
@@ -163,6 +166,21 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 		},
 	})
 	return web.Serve(ctx, ln, h, web.ServeOptions{Log: log, ShutdownTimeout: cfg.ShutdownTimeout, DrainDelay: 250 * time.Millisecond})
+}
+
+// limitMemory sets Go's soft memory limit, unless GOMEMLIMIT did, to the
+// hashes that may run at once plus headroom for the rest of the app. Each
+// hash leaves 64 MiB of garbage; without a limit the collector lets the
+// heap grow to twice what was live before collecting, which doubled the
+// peak of a login flood (measured by `go run mage.go benchLogin`). A soft
+// limit makes it collect sooner; it never refuses an allocation.
+func limitMemory(hashes int, log *slog.Logger) {
+	if debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		return // GOMEMLIMIT is set
+	}
+	limit := int64(hashes)*admin.HashMemory + 64<<20
+	debug.SetMemoryLimit(limit)
+	log.Debug("Go memory limit", "bytes", limit)
 }
 
 // checkInsecureCookies refuses COOKIE_INSECURE wherever real clients could

@@ -1,0 +1,36 @@
+package loginbench
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestProcStatusReadsThisProcess(t *testing.T) {
+	rss, err := procStatus(os.Getpid(), "VmRSS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hwm, err := procStatus(os.Getpid(), "VmHWM")
+	if err != nil || hwm < rss || rss < 1<<20 {
+		t.Errorf("VmRSS %d, VmHWM %d (%v): want a peak at least the current size, over 1 MiB", rss, hwm, err)
+	}
+	if _, err := procStatus(os.Getpid(), "VmNothing"); err == nil {
+		t.Error("a missing key read as a value")
+	}
+}
+
+func TestPrintShowsCodesAndDeaths(t *testing.T) {
+	var b bytes.Buffer
+	Print(&b, []Result{
+		{Binary: "main (before)", Pattern: "spray", Attempts: 3, BaseRSS: 80e6, PeakRSS: 1080e6, Errors: 3, Died: "fatal error: out of memory", Codes: map[int]int{}},
+		{Binary: "this tree (after)", Pattern: "spray", Attempts: 3, BaseRSS: 80e6, PeakRSS: 200e6, Codes: map[int]int{503: 2, 401: 1}, Slowest: 2 * time.Second},
+	})
+	for _, want := range []string{"1000 MB", "3×no answer", "died: fatal error: out of memory", "120 MB", "1×401 2×503", "2s"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
