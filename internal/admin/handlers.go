@@ -2,7 +2,7 @@ package admin
 
 import (
 	"context"
-		"embed"
+	"embed"
 	"errors"
 	"html/template"
 	"log/slog"

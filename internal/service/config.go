@@ -105,7 +105,7 @@ var (
 	// characters that need no quoting anywhere.
 	nameRE   = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
 	memoryRE = regexp.MustCompile(`^([1-9][0-9]{0,6})([KMGT])$`)
-	pathRE = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
+	pathRE   = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
 )
 
 // Validate reports every setting that would produce a broken unit.
