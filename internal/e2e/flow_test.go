@@ -331,11 +331,25 @@ func TestReleaseJourney(t *testing.T) {
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
+// httpsJar keeps cookies as a browser behind a TLS-terminating proxy does:
+// the test reaches the app over plain http, the browser would use https,
+// so the app's Secure __Host- cookies are kept and sent back.
+type httpsJar struct{ http.CookieJar }
+
+func asHTTPS(u *url.URL) *url.URL {
+	c := *u
+	c.Scheme = "https"
+	return &c
+}
+
+func (j httpsJar) SetCookies(u *url.URL, cs []*http.Cookie) { j.CookieJar.SetCookies(asHTTPS(u), cs) }
+func (j httpsJar) Cookies(u *url.URL) []*http.Cookie        { return j.CookieJar.Cookies(asHTTPS(u)) }
+
 // login logs the admin in through the form and returns the dashboard.
 func login(t *testing.T, base string) string {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	c := &http.Client{Jar: httpsJar{jar}, Timeout: 10 * time.Second}
 	resp, err := c.Get(base + "/admin/login")
 	if err != nil {
 		t.Fatal(err)
