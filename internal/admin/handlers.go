@@ -91,6 +91,11 @@ func (h *Handlers) guard(next http.HandlerFunc) http.Handler {
 		w.Header().Set("X-Frame-Options", "DENY")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
 		w.Header().Set("Referrer-Policy", "same-origin")
+		if h.opts.Proxies.Client(r).HTTPS {
+			// Only over https (real TLS, or a trusted proxy's
+			// X-Forwarded-Proto): over http the header means nothing.
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		if h.disabled != "" {
 			http.Error(w, "admin area disabled: "+h.disabled, http.StatusServiceUnavailable)
 			return

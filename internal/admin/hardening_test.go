@@ -339,3 +339,24 @@ func TestPruneDeletesExpiredSessionsAndOldFailures(t *testing.T) {
 		t.Errorf("after Prune: %d sessions, %d failures; want the live session and the recent failure kept", live, recent)
 	}
 }
+
+// TestForwardedProtoIsBelievedOnlyFromTrustedProxies: HSTS goes out only
+// when the request really was https.
+func TestForwardedProtoIsBelievedOnlyFromTrustedProxies(t *testing.T) {
+	for _, tc := range []struct {
+		proxies string
+		want    bool
+	}{{"", false}, {"127.0.0.1/32", true}} {
+		s := newSiteWith(t, siteOptions{proxies: tc.proxies})
+		req, _ := http.NewRequest("GET", s.srv.URL+"/admin/login", nil)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := s.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Strict-Transport-Security") != ""; got != tc.want {
+			t.Errorf("TRUSTED_PROXIES=%q, X-Forwarded-Proto: https from 127.0.0.1: HSTS %v, want %v", tc.proxies, got, tc.want)
+		}
+	}
+}
