@@ -398,3 +398,32 @@ func TestBadTrustedProxiesIsOneLineAtStartup(t *testing.T) {
 		t.Errorf("output %q, want one line naming the bad entry", out)
 	}
 }
+
+// TestServePrunesExpiredSessionsAndOldFailures: the running app deletes
+// what the login leaves behind, starting at once.
+func TestServePrunesExpiredSessionsAndOldFailures(t *testing.T) {
+	dbURL := withPassword(t, pgtest.URL(t))
+	db := pgtest.SQLDB(t, dbURL)
+	if _, err := db.Exec(`INSERT INTO users (email, password_hash, is_admin) VALUES ('old@example.com', 'x', true);
+		INSERT INTO sessions (token_hash, user_id, expires_at) SELECT 'gone', id, now() - interval '1 hour' FROM users;
+		INSERT INTO sessions (token_hash, user_id, expires_at) SELECT 'live', id, now() + interval '1 hour' FROM users;
+		INSERT INTO login_failures (email, ip, at) VALUES ('old@example.com', '192.0.2.1', now() - interval '3 days')`); err != nil {
+		t.Fatal(err)
+	}
+	p := startApp(t, "DATABASE_URL="+dbURL, "PASSWORD_PEPPER=pepper-for-tests-0123456789")
+	p.waitReady(t, 30*time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var sessions, failures int
+		if err := db.QueryRow(`SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM login_failures)`).Scan(&sessions, &failures); err != nil {
+			t.Fatal(err)
+		}
+		if sessions == 1 && failures == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after start: %d sessions, %d failures; want the live session only\n%s", sessions, failures, p.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
