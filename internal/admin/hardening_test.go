@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -28,18 +29,27 @@ func (s *site) post(t *testing.T, c *http.Client, form url.Values) *http.Respons
 	return resp
 }
 
+// postBody posts body to /admin/login as contentType.
+func (s *site) postBody(t *testing.T, c *http.Client, contentType string, body io.Reader) *http.Response {
+	t.Helper()
+	resp, err := c.Post(s.srv.URL+"/admin/login", contentType, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+const formType = "application/x-www-form-urlencoded"
+
 func TestCSRFRefusesASelfChosenPair(t *testing.T) {
 	s := newSite(t, true)
 	c := s.browser(t)
 	self := strings.Repeat("A", 43)
 	u, _ := url.Parse(s.srv.URL)
 	c.Jar.SetCookies(u, []*http.Cookie{{Name: admin.CookieName(admin.CSRFCookie, false), Value: self, Path: "/"}})
-	resp, err := c.PostForm(s.srv.URL+"/admin/login", url.Values{"email": {email}, "password": {"wrong horse battery staple"}, "csrf": {self}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
+	form := url.Values{"email": {email}, "password": {"wrong horse battery staple"}, "csrf": {self}}
+	if resp := s.postBody(t, c, formType, strings.NewReader(form.Encode())); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("login with a self-chosen cookie and field: %d, want 403 before any password check", resp.StatusCode)
 	}
 }
@@ -138,21 +148,11 @@ func TestLoginAcceptsOnlySmallURLEncodedForms(t *testing.T) {
 	fw, _ := mw.CreateFormFile("upload", "big.bin")
 	_, _ = fw.Write(bytes.Repeat([]byte("x"), 1<<20))
 	mw.Close()
-	resp, err := c.Post(s.srv.URL+"/admin/login", mw.FormDataContentType(), &b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnsupportedMediaType {
+	if resp := s.postBody(t, c, mw.FormDataContentType(), &b); resp.StatusCode != http.StatusUnsupportedMediaType {
 		t.Errorf("multipart login post: %d, want 415", resp.StatusCode)
 	}
 	big := url.Values{"csrf": {token}, "email": {email}, "password": {strings.Repeat("p", 1<<20)}}.Encode()
-	resp, err = c.Post(s.srv.URL+"/admin/login", "application/x-www-form-urlencoded", strings.NewReader(big))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+	if resp := s.postBody(t, c, formType, strings.NewReader(big)); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("1 MiB login form: %d, want 413", resp.StatusCode)
 	}
 }
@@ -162,11 +162,7 @@ func TestMalformedAttemptsCountAgainstTheClient(t *testing.T) {
 	c := s.browser(t)
 	for i := 0; i < admin.MaxPerIP; i++ {
 		token := s.csrf(t, c, "/admin/login")
-		resp, err := c.Post(s.srv.URL+"/admin/login", "multipart/form-data; boundary=x", strings.NewReader("csrf="+token))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		s.postBody(t, c, "multipart/form-data; boundary=x", strings.NewReader("csrf="+token))
 	}
 	if resp := s.post(t, c, url.Values{"email": {"someone@example.com"}, "password": {pw}}); resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("login after %d malformed posts: %d, want 429", admin.MaxPerIP, resp.StatusCode)
@@ -196,7 +192,7 @@ func (s *site) postFrom(t *testing.T, c *http.Client, addr string, form url.Valu
 	t.Helper()
 	form.Set("csrf", s.csrf(t, c, "/admin/login"))
 	req, _ := http.NewRequest("POST", s.srv.URL+"/admin/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Content-Type", formType)
 	req.Header.Set("X-Forwarded-For", addr)
 	resp, err := c.Do(req)
 	if err != nil {
