@@ -161,6 +161,8 @@ func (h *Handlers) refusal(w http.ResponseWriter, err error) (int, string) {
 		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, ErrBadCredentials):
 		return http.StatusUnauthorized, err.Error()
+	case errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, "request cancelled" // the client left
 	}
 	h.log.Error("login failed", "err", err)
 	return http.StatusInternalServerError, "login is unavailable right now"

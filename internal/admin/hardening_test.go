@@ -356,3 +356,20 @@ func TestForwardedProtoIsBelievedOnlyFromTrustedProxies(t *testing.T) {
 		}
 	}
 }
+
+// TestSprayThroughTheProxyDoesNotLockOutOthersBehindIt: with
+// TRUSTED_PROXIES, clients behind one proxy are told apart, so even an
+// admin's fresh browser gets in after a spray through the same proxy.
+func TestSprayThroughTheProxyDoesNotLockOutOthersBehindIt(t *testing.T) {
+	s := newSiteWith(t, siteOptions{tls: true, proxies: "127.0.0.1/32"})
+	sprayer := s.browser(t)
+	for i := 0; i < 25; i++ {
+		s.postFrom(t, sprayer, "203.0.113.9", url.Values{"email": {fmt.Sprintf("spray%d@example.com", i)}, "password": {"wrong horse battery staple"}})
+	}
+	if resp := s.postFrom(t, sprayer, "203.0.113.9", url.Values{"email": {"other@example.com"}, "password": {pw}}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the sprayer after 25 failures: %d, want 429", resp.StatusCode)
+	}
+	if resp := s.postFrom(t, s.browser(t), "198.51.100.7", url.Values{"email": {email}, "password": {pw}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the admin's fresh browser behind the same proxy: %d, want 303", resp.StatusCode)
+	}
+}
