@@ -89,7 +89,7 @@ func printUsage(w io.Writer) {
 		if def == "" {
 			def = "required"
 		}
-		fmt.Fprintf(w, "  %-20s %s (%s)\n", v.Name, v.Doc, def)
+		fmt.Fprintf(w, "  %-24s %s (%s)\n", v.Name, v.Doc, def)
 	}
 }
 
