@@ -169,7 +169,8 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 }
 
 // limitMemory sets Go's soft memory limit, unless GOMEMLIMIT did, to the
-// hashes that may run at once plus headroom for the rest of the app. Each
+// hashes that may run at once (LOGIN_HASH_CONCURRENCY, and the slot kept
+// for known browsers) plus headroom for the rest of the app. Each
 // hash leaves 64 MiB of garbage; without a limit the collector lets the
 // heap grow to twice what was live before collecting, which doubled the
 // peak of a login flood (measured by `go run mage.go benchLogin`). A soft
@@ -178,7 +179,7 @@ func limitMemory(hashes int, log *slog.Logger) {
 	if debug.SetMemoryLimit(-1) != math.MaxInt64 {
 		return // GOMEMLIMIT is set
 	}
-	limit := int64(hashes)*admin.HashMemory + 64<<20
+	limit := int64(hashes+1)*admin.HashMemory + 64<<20 // +1: the known browsers' slot
 	debug.SetMemoryLimit(limit)
 	log.Debug("Go memory limit", "bytes", limit)
 }

@@ -31,6 +31,10 @@ const DefaultSession = 12 * time.Hour
 type AuthOptions struct {
 	Limits Limits // zero: DefaultLimits
 	Gate   *Gate  // nil: NewGate(DefaultHashConcurrency, DefaultHashWait)
+	// KnownGate is for browsers with a valid device cookie, so a flood from
+	// everyone else, which can fill Gate, can't keep a known admin out.
+	// nil: NewGate(1, DefaultHashWait).
+	KnownGate *Gate
 }
 
 // Auth checks credentials and keeps sessions.
@@ -41,6 +45,7 @@ type Auth struct {
 	ttl    time.Duration
 	limits Limits
 	gate   *Gate
+	known  *Gate
 	csrf   signer
 	device signer
 	// dummy is verified when the email is unknown, so a wrong email costs
@@ -61,8 +66,11 @@ func NewAuth(db *pgxpool.Pool, hasher *password.Hasher, o AuthOptions) (*Auth, e
 	if o.Gate == nil {
 		o.Gate = NewGate(DefaultHashConcurrency, DefaultHashWait)
 	}
+	if o.KnownGate == nil {
+		o.KnownGate = NewGate(1, DefaultHashWait)
+	}
 	return &Auth{db: db, users: users.NewStore(db), hasher: hasher, ttl: DefaultSession, dummy: dummy,
-		limits: o.Limits, gate: o.Gate,
+		limits: o.Limits, gate: o.Gate, known: o.KnownGate,
 		csrf: signer{hasher.Key("csrf")}, device: signer{hasher.Key("device cookie")}}, nil
 }
 
@@ -98,7 +106,11 @@ func (a *Auth) Login(ctx context.Context, c Credentials) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	release, err := a.gate.Enter(ctx)
+	gate := a.gate
+	if at.device != "" {
+		gate = a.known
+	}
+	release, err := gate.Enter(ctx)
 	if err != nil {
 		a.unreserve(ctx, id)
 		return Session{}, err

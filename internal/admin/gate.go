@@ -25,6 +25,8 @@ var ErrBusy = errors.New("too many logins at once: try again in a few seconds")
 
 // Gate bounds how many password hashes run at once: each holds HashMemory,
 // so the gate is what keeps a login flood from taking the server's memory.
+// Auth has two: one for everyone, and one slot for browsers that logged in
+// before (AuthOptions.KnownGate), so the memory bound is both together.
 type Gate struct {
 	slots chan struct{}
 	wait  time.Duration

@@ -373,3 +373,26 @@ func TestSprayThroughTheProxyDoesNotLockOutOthersBehindIt(t *testing.T) {
 		t.Errorf("the admin's fresh browser behind the same proxy: %d, want 303", resp.StatusCode)
 	}
 }
+
+// TestKnownBrowserGetsInWhileAFloodHoldsEveryHashingSlot: a flood of
+// attempts from browsers that never logged in can take every general slot,
+// not the one kept for known browsers.
+func TestKnownBrowserGetsInWhileAFloodHoldsEveryHashingSlot(t *testing.T) {
+	gate := admin.NewGate(1, 10*time.Millisecond)
+	s := newSiteWith(t, siteOptions{tls: true, auth: admin.AuthOptions{Gate: gate}})
+	known := s.browser(t)
+	if resp := s.login(t, known, pw); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first login: %d", resp.StatusCode)
+	}
+	release, err := gate.Enter(context.Background()) // the flood
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if resp := s.login(t, s.browser(t), pw); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a fresh browser during the flood: %d, want 503", resp.StatusCode)
+	}
+	if resp := s.login(t, known, pw); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the known browser during the flood: %d, want 303", resp.StatusCode)
+	}
+}

@@ -41,8 +41,9 @@ type Config struct {
 }
 
 // MinMemoryMax is the smallest APP_MEMORY_MAX accepted: the app's own
-// ~100 MB plus two login hashes of 64 MiB (LOGIN_HASH_CONCURRENCY=2).
-const MinMemoryMax = 256 << 20
+// ~100 MB plus the three login hashes of 64 MiB the app's defaults allow
+// (LOGIN_HASH_CONCURRENCY=2, and the known browsers' slot) need ~300 MB.
+const MinMemoryMax = 320 << 20
 
 // UnitDir is where the units are installed.
 const UnitDir = "/etc/systemd/system"
@@ -125,7 +126,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("APP_LISTEN=%q: use ip:port, e.g. 127.0.0.1:8080 behind a reverse proxy", c.ListenAddr))
 	}
 	if n, ok := memoryBytes(c.MemoryMax); !ok || n < MinMemoryMax {
-		errs = append(errs, fmt.Errorf("APP_MEMORY_MAX=%q: use a size with a K, M, G or T suffix of at least 256M, e.g. 512M or 1G", c.MemoryMax))
+		errs = append(errs, fmt.Errorf("APP_MEMORY_MAX=%q: use a size with a K, M, G or T suffix of at least 320M, e.g. 512M or 1G", c.MemoryMax))
 	}
 	if c.Watchdog != 0 && c.Watchdog < 2*time.Second {
 		errs = append(errs, fmt.Errorf("APP_WATCHDOG=%s: use 0 (off) or at least 2s", c.Watchdog))
