@@ -173,7 +173,7 @@ func serve(ctx context.Context, args []string, cfg config.Config, log *slog.Logg
 // for known browsers) plus headroom for the rest of the app. Each
 // hash leaves 64 MiB of garbage; without a limit the collector lets the
 // heap grow to twice what was live before collecting, which doubled the
-// peak of a login flood (measured by `go run mage.go benchLogin`). A soft
+// peak of a login flood (measured by `go run mage.go bench:login`). A soft
 // limit makes it collect sooner; it never refuses an allocation.
 func limitMemory(hashes int, log *slog.Logger) {
 	if debug.SetMemoryLimit(-1) != math.MaxInt64 {

@@ -1,14 +1,14 @@
-// Package loginbench measures what a burst of concurrent login attempts
-// does to the app: it builds the real app binary (this tree, and a baseline
+package bench
+
+// bench:login measures what a burst of concurrent login attempts does to
+// the app: it builds the real app binary (this tree, and a baseline
 // revision such as main), starts each against a throwaway PostgreSQL,
 // fires N simultaneous POST /admin/login, and reports the app's peak
 // resident memory and the response codes, all in one run.
-package loginbench
 
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,14 +22,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/pgcluster"
 )
 
-// Options configures Run.
-type Options struct {
+// LoginOptions configures Login.
+type LoginOptions struct {
 	Root string // repository root
 	// Baseline is the git revision measured as "before"; "" is main.
 	Baseline string
@@ -42,8 +41,8 @@ type Options struct {
 	Stdout            io.Writer
 }
 
-// Result is one scenario's measurement.
-type Result struct {
+// LoginResult is one scenario's measurement.
+type LoginResult struct {
 	Binary, Pattern string
 	Attempts        int
 	BaseRSS         int64 // before the burst
@@ -55,7 +54,7 @@ type Result struct {
 }
 
 // Growth is the peak resident memory above the base.
-func (r Result) Growth() int64 { return r.PeakRSS - r.BaseRSS }
+func (r LoginResult) Growth() int64 { return r.PeakRSS - r.BaseRSS }
 
 const (
 	pepper   = "loginbench-pepper-0123456789"
@@ -63,11 +62,11 @@ const (
 	adminEML = "ada@example.com"
 )
 
-// Run measures the baseline and this tree, each with two patterns: "one
+// Login measures the baseline and this tree, each with two patterns: "one
 // email" (every attempt guesses the admin's email, from its own address)
 // and "spray" (every attempt a different email and address, so no
 // throttle refuses anything and only the hashing bound holds memory).
-func Run(ctx context.Context, o Options) ([]Result, error) {
+func Login(ctx context.Context, o LoginOptions) ([]LoginResult, error) {
 	if o.Attempts <= 0 {
 		o.Attempts = 200
 	}
@@ -90,7 +89,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	if err := buildRevision(ctx, o.Root, o.Baseline, filepath.Join(tmp, "src"), before); err != nil {
 		return nil, err
 	}
-	if err := goBuild(ctx, o.Root, after); err != nil {
+	if err := goBuildApp(ctx, o.Root, after); err != nil {
 		return nil, err
 	}
 	pg, err := pgcluster.Start(ctx, pgcluster.Options{})
@@ -99,7 +98,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	}
 	defer pg.Stop()
 
-	var results []Result
+	var results []LoginResult
 	n := 0
 	for _, b := range []struct {
 		name, bin string
@@ -112,7 +111,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 				return nil, err
 			}
 			fmt.Fprintf(o.Stdout, "%s, %s: %d attempts...\n", b.name, pattern, o.Attempts)
-			r, err := scenario(ctx, b.bin, b.cap, pg.URL(db), pattern, o.Attempts, tmp)
+			r, err := loginScenario(ctx, b.bin, b.cap, pg.URL(db), pattern, o.Attempts, tmp)
 			if err != nil {
 				return nil, fmt.Errorf("%s, %s: %w", b.name, pattern, err)
 			}
@@ -120,7 +119,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 			results = append(results, r)
 		}
 	}
-	Print(o.Stdout, results)
+	LoginTable(results).Print(o.Stdout)
 	return results, nil
 }
 
@@ -148,10 +147,12 @@ func buildRevision(ctx context.Context, root, rev, dir, out string) error {
 	if err := untar.Wait(); err != nil {
 		return fmt.Errorf("unpack %s: %w", rev, err)
 	}
-	return goBuild(ctx, dir, out)
+	return goBuildApp(ctx, dir, out)
 }
 
-func goBuild(ctx context.Context, dir, out string) error {
+// goBuildApp is a plain go build of cmd/app: the baseline revision may
+// predate buildApp's options, and both sides must be built alike.
+func goBuildApp(ctx context.Context, dir, out string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/app")
 	cmd.Dir = dir
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -160,8 +161,8 @@ func goBuild(ctx context.Context, dir, out string) error {
 	return nil
 }
 
-func scenario(ctx context.Context, bin string, memCap int64, dbURL, pattern string, attempts int, tmp string) (Result, error) {
-	r := Result{Pattern: pattern, Attempts: attempts, Codes: map[int]int{}}
+func loginScenario(ctx context.Context, bin string, memCap int64, dbURL, pattern string, attempts int, tmp string) (LoginResult, error) {
+	r := LoginResult{Pattern: pattern, Attempts: attempts, Codes: map[int]int{}}
 	env := []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "PASSWORD_PEPPER=" + pepper, "LOG_FORMAT=json"}
 	create := exec.CommandContext(ctx, bin, "admin", "create", "-email", adminEML)
 	create.Env, create.Stdin = env, strings.NewReader(adminPW+"\n")
@@ -200,7 +201,7 @@ func scenario(ctx context.Context, bin string, memCap int64, dbURL, pattern stri
 		}
 	}()
 	base := "http://" + addr
-	if err := waitReady(ctx, base, exited); err != nil {
+	if err := waitReadyOrExit(ctx, base+"/readyz", exited); err != nil {
 		return r, fmt.Errorf("%w\n%s", err, tail(logPath))
 	}
 	pid := cmd.Process.Pid
@@ -232,7 +233,7 @@ func scenario(ctx context.Context, bin string, memCap int64, dbURL, pattern stri
 			fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255+1)}
 	}
 	time.Sleep(200 * time.Millisecond)
-	r.BaseRSS, _ = procStatus(pid, "VmRSS")
+	r.BaseRSS, _ = procStatus(strconv.Itoa(pid), "VmRSS")
 
 	stopSampling := make(chan struct{})
 	sampled := make(chan int64, 1)
@@ -241,7 +242,7 @@ func scenario(ctx context.Context, bin string, memCap int64, dbURL, pattern stri
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if v, err := procStatus(pid, "VmRSS"); err == nil {
+			if v, err := procStatus(strconv.Itoa(pid), "VmRSS"); err == nil {
 				peak = max(peak, v)
 			}
 			select {
@@ -283,7 +284,7 @@ func scenario(ctx context.Context, bin string, memCap int64, dbURL, pattern stri
 	}
 	close(start)
 	wg.Wait()
-	hwm, hwmErr := procStatus(pid, "VmHWM")
+	hwm, hwmErr := procStatus(strconv.Itoa(pid), "VmHWM")
 	close(stopSampling)
 	r.PeakRSS = max(<-sampled, hwm)
 	wait := time.Duration(0)
@@ -319,31 +320,33 @@ func fetchForm(ctx context.Context, c *http.Client, base string) ([]*http.Cookie
 	return resp.Cookies(), string(m[1]), nil
 }
 
-func waitReady(ctx context.Context, base string, exited chan error) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+// waitReadyOrExit is waitReady that gives up as soon as the process exits.
+func waitReadyOrExit(ctx context.Context, url string, exited chan error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gone := make(chan error, 1)
+	go func() {
 		select {
 		case err := <-exited:
 			exited <- err
-			return fmt.Errorf("app exited before ready: %v", err)
+			gone <- err
+			cancel()
 		case <-ctx.Done():
-			return ctx.Err()
-		default:
 		}
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	}()
+	err := waitReady(ctx, url, time.Minute)
+	select {
+	case exitErr := <-gone:
+		return fmt.Errorf("app exited before ready: %v", exitErr)
+	default:
+		return err
 	}
-	return errors.New("app not ready within 60s")
 }
 
-// procStatus reads a "kB" line of /proc/<pid>/status, in bytes.
-func procStatus(pid int, key string) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// procStatus reads a "kB" line (VmRSS, VmHWM...) of /proc/<pid>/status, in
+// bytes; pid "self" is this process.
+func procStatus(pid, key string) (int64, error) {
+	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
 		return 0, err
 	}
@@ -355,7 +358,7 @@ func procStatus(pid int, key string) (int64, error) {
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", key, pid)
+	return 0, fmt.Errorf("no %s in /proc/%s/status", key, pid)
 }
 
 func freeAddr() (string, error) {
@@ -387,10 +390,14 @@ func tail(path string) string {
 	return string(b)
 }
 
-// Print writes the results as a table.
-func Print(w io.Writer, rs []Result) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "binary\tpattern\tattempts\tbase RSS\tpeak RSS\tgrowth\tresponses\tslowest\t")
+// LoginTable is bench:login's table.
+func LoginTable(rs []LoginResult) Table {
+	t := Table{
+		Title: "bench:login: concurrent login attempts against the app, peak resident memory and responses",
+		About: []string{"each attempt fetched its own form first (CSRF cookie and token), then all posted at once",
+			"one email: all guess the admin's email; spray: each a different email; each from its own X-Forwarded-For address"},
+		Header: []string{"binary", "pattern", "attempts", "base RSS", "peak RSS", "growth", "responses", "slowest"},
+	}
 	for _, r := range rs {
 		codes := make([]int, 0, len(r.Codes))
 		for c := range r.Codes {
@@ -404,13 +411,14 @@ func Print(w io.Writer, rs []Result) {
 		if r.Errors > 0 {
 			parts = append(parts, fmt.Sprintf("%d×no answer", r.Errors))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Binary, r.Pattern, r.Attempts, mb(r.BaseRSS), mb(r.PeakRSS), mb(r.Growth()),
-			strings.Join(parts, " "), r.Slowest.Round(time.Millisecond))
+		slowest := ""
+		if r.Slowest > 0 {
+			slowest = Dur(r.Slowest)
+		}
+		t.Add(r.Binary, r.Pattern, strconv.Itoa(r.Attempts), mb(r.BaseRSS), mb(r.PeakRSS), mb(r.Growth()), strings.Join(parts, " "), slowest)
 		if r.Died != "" {
-			fmt.Fprintf(tw, "\t\t\t\t\t\tdied: %.100s\t\t\n", r.Died)
+			t.Note("%s, %s: the app died: %.120s", r.Binary, r.Pattern, r.Died)
 		}
 	}
-	tw.Flush()
+	return t
 }
-
-func mb(b int64) string { return fmt.Sprintf("%d MB", b/1e6) }
