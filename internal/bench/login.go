@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/pgcluster"
 )
 
@@ -169,7 +169,7 @@ func loginScenario(ctx context.Context, bin string, memCap int64, dbURL, pattern
 	if out, err := create.CombinedOutput(); err != nil {
 		return r, fmt.Errorf("admin create: %v: %s", err, out)
 	}
-	addr, err := freeAddr()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return r, err
 	}
@@ -359,15 +359,6 @@ func procStatus(pid, key string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in /proc/%s/status", key, pid)
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // fatalLine is the Go runtime's "fatal error: ..." line, else the last.

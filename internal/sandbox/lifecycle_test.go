@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,6 +17,9 @@ import (
 // into it: a skip locally, a failure in CI.
 func needSandbox(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("boots sandboxes (booted Debian servers): skipped with -short")
+	}
 	if err := CheckPrereqs(); err != nil {
 		testenv.Need(t, false, err.Error())
 	}
@@ -33,7 +35,7 @@ func newTestSandbox(t *testing.T, name string) *Sandbox {
 		WithName(fmt.Sprintf("test-%s-%d", name, os.Getpid())),
 		WithStateDir(t.TempDir()),
 		WithStopOnExit())
-	sb, err := New(slog.New(slog.NewTextHandler(t.Output(), nil)), opts...)
+	sb, err := New(nil, append(opts, WithStdout(t.Output()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,10 @@ package sandboxtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/testenv"
+	"github.com/slipway-dev/slipway/internal/version"
 )
 
 var (
@@ -59,13 +61,17 @@ func Main(m *testing.M) int {
 }
 
 // Get returns the package's sandbox, booting it on first use (seconds with a
-// cached base, about a minute more the first time on a machine). Without
+// cached base, about a minute more the first time on a machine). With -short
+// the test is skipped: the fast loop is everything but the sandbox. Without
 // root, Linux, debootstrap or systemd-nspawn the test is skipped, or fails
 // in CI; any other failure to boot fails the test.
 func Get(t testing.TB) *sandbox.Instance {
 	t.Helper()
 	if !mainRunning {
 		t.Fatal("sandboxtest.Get needs TestMain to call sandboxtest.Main, which stops the sandbox")
+	}
+	if testing.Short() {
+		t.Skip("needs the sandbox (a booted Debian server): skipped with -short")
 	}
 	once.Do(start)
 	var pe *sandbox.PrereqError
@@ -89,6 +95,23 @@ func Run(t testing.TB, sb *sandbox.Instance, name string, arg ...string) string 
 	return out
 }
 
+// Serving is what the app listening at addr (host:port: the sandbox shares
+// this machine's network) reports at /version; the test fails if it doesn't
+// answer.
+func Serving(t testing.TB, addr string) version.Info {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/version")
+	if err != nil {
+		t.Fatalf("app not answering: %v", err)
+	}
+	defer resp.Body.Close()
+	var v version.Info
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("/version at %s: %v", addr, err)
+	}
+	return v
+}
+
 func start() {
 	if startErr = sandbox.CheckPrereqs(); startErr != nil {
 		return
@@ -102,9 +125,9 @@ func start() {
 	opts := append(sandbox.FromEnv(os.Getenv),
 		sandbox.WithName(fmt.Sprintf("test-%d", os.Getpid())),
 		sandbox.WithStateDir(stateDir),
-		sandbox.WithStopOnExit())
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	sb, err := sandbox.New(log, opts...)
+		sandbox.WithStopOnExit(),
+		sandbox.WithStdout(os.Stderr))
+	sb, err := sandbox.New(nil, opts...)
 	if err != nil {
 		startErr = err
 		return
