@@ -333,8 +333,24 @@ func deployOptions() (deploy.Options, error) {
 // ---- benchmarks ----
 
 // Bench measures Slipway against its baselines, each in one run on this
-// machine (internal/bench): bench:build, bench:lint, bench:upload, bench:deploy.
+// machine (internal/bench): bench:build, bench:lint, bench:upload, bench:deploy, bench:login.
 type Bench mg.Namespace
+
+// Login fires 200 concurrent logins at the app built from main (before) and from this tree (after): peak RSS and response codes.
+// Both run against a throwaway PostgreSQL in the same run; main's binary is
+// capped at 4 GiB of address space so its unbounded hashing can't take the
+// machine. -attempts changes 200; -baseline another revision than main.
+func (Bench) Login(ctx context.Context, attempts *int, baseline *string) error {
+	o := bench.LoginOptions{Root: root(), Stdout: os.Stdout}
+	if attempts != nil {
+		o.Attempts = *attempts
+	}
+	if baseline != nil {
+		o.Baseline = *baseline
+	}
+	_, err := bench.Login(ctx, o)
+	return err
+}
 
 // Build times buildApp against the plain go build it wraps and compares binary sizes.
 // -goarch as for buildApp; -runs sets the timed runs per command (default 5).

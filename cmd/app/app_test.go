@@ -415,3 +415,60 @@ func TestOnASocketItTakesNoConnectionBeforeItIsReady(t *testing.T) {
 		}
 	}
 }
+
+func TestInsecureCookiesOnlyOnLoopback(t *testing.T) {
+	dbURL := withPassword(t, pgtest.URL(t))
+	_, port, _ := strings.Cut(freeAddr(t), ":")
+	p := startApp(t, "DATABASE_URL="+dbURL, "PASSWORD_PEPPER=pepper-for-tests-0123456789", "COOKIE_INSECURE=true", "ADDR=0.0.0.0:"+port)
+	if err := p.wait(t, 30*time.Second); err == nil {
+		t.Fatal("app served insecure cookies on 0.0.0.0")
+	}
+	if last := lastLine(p.stderr.String()); !strings.HasPrefix(last, "app: COOKIE_INSECURE=true while listening on ") || !strings.Contains(last, port) {
+		t.Errorf("last line %q, want one line naming COOKIE_INSECURE and the address", last)
+	}
+	p = startApp(t, "DATABASE_URL="+dbURL, "PASSWORD_PEPPER=pepper-for-tests-0123456789", "COOKIE_INSECURE=true")
+	p.waitReady(t, 30*time.Second)
+	if !strings.Contains(p.stderr.String(), `"level":"WARN","msg":"COOKIE_INSECURE is set`) {
+		t.Errorf("no loud warning on loopback:\n%s", p.stderr.String())
+	}
+}
+
+func TestBadTrustedProxiesIsOneLineAtStartup(t *testing.T) {
+	p := startApp(t, "DATABASE_URL=postgres://nobody@127.0.0.1:1/x", "TRUSTED_PROXIES=10.0.0.0/8,10.0.0/8")
+	if err := p.wait(t, 10*time.Second); err == nil {
+		t.Fatal("app started with a bad TRUSTED_PROXIES")
+	}
+	out := strings.TrimSpace(p.stderr.String())
+	if strings.Count(out, "\n") > 0 || !strings.HasPrefix(out, `app: TRUSTED_PROXIES: "10.0.0/8" is not a CIDR`) {
+		t.Errorf("output %q, want one line naming the bad entry", out)
+	}
+}
+
+// TestServePrunesExpiredSessionsAndOldFailures: the running app deletes
+// what the login leaves behind, starting at once.
+func TestServePrunesExpiredSessionsAndOldFailures(t *testing.T) {
+	dbURL := withPassword(t, pgtest.URL(t))
+	db := pgtest.SQLDB(t, dbURL)
+	if _, err := db.Exec(`INSERT INTO users (email, password_hash, is_admin) VALUES ('old@example.com', 'x', true);
+		INSERT INTO sessions (token_hash, user_id, expires_at) SELECT 'gone', id, now() - interval '1 hour' FROM users;
+		INSERT INTO sessions (token_hash, user_id, expires_at) SELECT 'live', id, now() + interval '1 hour' FROM users;
+		INSERT INTO login_failures (email, ip, at) VALUES ('old@example.com', '192.0.2.1', now() - interval '3 days')`); err != nil {
+		t.Fatal(err)
+	}
+	p := startApp(t, "DATABASE_URL="+dbURL, "PASSWORD_PEPPER=pepper-for-tests-0123456789")
+	p.waitReady(t, 30*time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var sessions, failures int
+		if err := db.QueryRow(`SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM login_failures)`).Scan(&sessions, &failures); err != nil {
+			t.Fatal(err)
+		}
+		if sessions == 1 && failures == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after start: %d sessions, %d failures; want the live session only\n%s", sessions, failures, p.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

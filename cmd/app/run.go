@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"net"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -86,7 +89,7 @@ func printUsage(w io.Writer) {
 		if def == "" {
 			def = "required"
 		}
-		fmt.Fprintf(w, "  %-20s %s (%s)\n", v.Name, v.Doc, def)
+		fmt.Fprintf(w, "  %-24s %s (%s)\n", v.Name, v.Doc, def)
 	}
 }
 
@@ -120,6 +123,13 @@ func serve(ctx context.Context, args []string, cfg config.Config, getenv func(st
 	if activated {
 		log.Info("using the socket passed by systemd")
 	}
+	if err := checkInsecureCookies(cfg, ln.Addr(), activated); err != nil {
+		ln.Close()
+		return err
+	}
+	if cfg.CookieInsecure {
+		log.Warn("COOKIE_INSECURE is set: cookies lack Secure and the __Host- prefix; this is for the dev target on loopback only")
+	}
 	adm := admin.Disabled("PASSWORD_PEPPER is not set in the service's environment")
 	if cfg.PasswordPepper == "" {
 		log.Warn("admin area disabled: PASSWORD_PEPPER is not set")
@@ -128,11 +138,14 @@ func serve(ctx context.Context, args []string, cfg config.Config, getenv func(st
 		if err != nil {
 			return err
 		}
-		auth, err := admin.NewAuth(pool, hasher)
+		auth, err := admin.NewAuth(pool, hasher, admin.AuthOptions{
+			Gate: admin.NewGate(cfg.LoginHashConcurrency, admin.DefaultHashWait)})
 		if err != nil {
 			return err
 		}
-		adm = admin.New(auth, pool, log, version.Get())
+		go auth.RunPruner(ctx, log)
+		limitMemory(cfg.LoginHashConcurrency, log)
+		adm = admin.New(auth, pool, log, version.Get(), admin.Options{Proxies: cfg.TrustedProxies, InsecureCookies: cfg.CookieInsecure})
 	}
 	ready := func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
@@ -174,6 +187,42 @@ func readyStatus(v version.Info, release string) string {
 		s += " release=" + release
 	}
 	return s
+}
+
+// limitMemory sets Go's soft memory limit, unless GOMEMLIMIT did, to the
+// hashes that may run at once (LOGIN_HASH_CONCURRENCY, and the slot kept
+// for known browsers) plus headroom for the rest of the app. Each
+// hash leaves 64 MiB of garbage; without a limit the collector lets the
+// heap grow to twice what was live before collecting, which doubled the
+// peak of a login flood (measured by `go run mage.go bench:login`). A soft
+// limit makes it collect sooner; it never refuses an allocation.
+func limitMemory(hashes int, log *slog.Logger) {
+	if debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		return // GOMEMLIMIT is set
+	}
+	limit := int64(hashes+1)*admin.HashMemory + 64<<20 // +1: the known browsers' slot
+	debug.SetMemoryLimit(limit)
+	log.Debug("Go memory limit", "bytes", limit)
+}
+
+// checkInsecureCookies refuses COOKIE_INSECURE wherever real clients could
+// be: cookies without Secure then cross the network in clear. The dev
+// target listens on loopback by itself; production has a socket from
+// systemd or a reverse proxy in TRUSTED_PROXIES.
+func checkInsecureCookies(cfg config.Config, addr net.Addr, activated bool) error {
+	if !cfg.CookieInsecure {
+		return nil
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	switch {
+	case activated:
+		return errors.New("COOKIE_INSECURE=true with a socket from systemd: that is a server, unset COOKIE_INSECURE (it is for the dev target)")
+	case !cfg.TrustedProxies.Empty():
+		return errors.New("COOKIE_INSECURE=true with TRUSTED_PROXIES: behind a proxy the cookies must be Secure, unset COOKIE_INSECURE")
+	case !ok || !tcp.IP.IsLoopback():
+		return fmt.Errorf("COOKIE_INSECURE=true while listening on %s: insecure cookies only on loopback (ADDR=127.0.0.1:8080), or unset COOKIE_INSECURE", addr)
+	}
+	return nil
 }
 
 // database is what every database command holds: the pool, and the

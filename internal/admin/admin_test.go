@@ -2,7 +2,6 @@ package admin_test
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,12 +10,14 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/slipway-dev/slipway/internal/admin"
+	"github.com/slipway-dev/slipway/internal/clientip"
 	"github.com/slipway-dev/slipway/internal/password"
 	"github.com/slipway-dev/slipway/internal/pgtest"
 	"github.com/slipway-dev/slipway/internal/syncbuf"
@@ -39,10 +40,25 @@ type site struct {
 	srv  *httptest.Server
 	pool *pgxpool.Pool
 	logs *syncbuf.Buffer
+	auth *admin.Auth
 }
 
-// newSite serves the app's real routes over a fresh database with one admin.
+// newSite serves the app's real routes over a fresh database with one
+// admin: over TLS with the production cookies, or over plain http with the
+// dev target's COOKIE_INSECURE.
 func newSite(t *testing.T, useTLS bool) *site {
+	t.Helper()
+	return newSiteWith(t, siteOptions{tls: useTLS, insecureCookies: !useTLS})
+}
+
+type siteOptions struct {
+	tls             bool
+	insecureCookies bool   // COOKIE_INSECURE
+	proxies         string // TRUSTED_PROXIES
+	auth            admin.AuthOptions
+}
+
+func newSiteWith(t *testing.T, o siteOptions) *site {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	h, err := password.New(pepper, cheap)
@@ -53,7 +69,11 @@ func newSite(t *testing.T, useTLS bool) *site {
 	if _, err := users.NewStore(pool).CreateAdmin(context.Background(), email, hash); err != nil {
 		t.Fatal(err)
 	}
-	auth, err := admin.NewAuth(pool, h)
+	auth, err := admin.NewAuth(pool, h, o.auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxies, err := clientip.ParseProxies(o.proxies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,9 +81,10 @@ func newSite(t *testing.T, useTLS bool) *site {
 	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	handler := web.NewServer(web.Deps{Log: log, Ready: func(context.Context) error { return nil },
-		Version: version.Info{Version: "v9.9.9", Commit: "cafebabe"}, Admin: admin.New(auth, pool, log, version.Info{Version: "v9.9.9", Commit: "cafebabe"})})
-	s := &site{pool: pool, logs: logs}
-	if useTLS {
+		Version: version.Info{Version: "v9.9.9", Commit: "cafebabe"}, Admin: admin.New(auth, pool, log, version.Info{Version: "v9.9.9", Commit: "cafebabe"},
+			admin.Options{Proxies: proxies, InsecureCookies: o.insecureCookies})})
+	s := &site{pool: pool, logs: logs, auth: auth}
+	if o.tls {
 		s.srv = httptest.NewTLSServer(handler)
 	} else {
 		s.srv = httptest.NewServer(handler)
@@ -75,7 +96,10 @@ func newSite(t *testing.T, useTLS bool) *site {
 // browser is a client with cookies that doesn't follow redirects.
 func (s *site) browser(t *testing.T) *http.Client {
 	jar, _ := cookiejar.New(nil)
-	c := s.srv.Client()
+	// A copy: srv.Client() returns one shared client, and each browser
+	// needs its own cookie jar.
+	cp := *s.srv.Client()
+	c := &cp
 	c.Jar = jar
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c
@@ -137,7 +161,7 @@ func TestLoginDashboardLogout(t *testing.T) {
 		}
 	}
 	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure {
-		t.Errorf("session cookie over plain HTTP: %+v, want HttpOnly, SameSite=Lax, not Secure", session)
+		t.Errorf("session cookie with COOKIE_INSECURE: %+v, want HttpOnly, SameSite=Lax, not Secure, no __Host- prefix", session)
 	}
 	code, page := body(t, c, s.srv.URL+"/admin")
 	if code != 200 || !strings.Contains(page, "v9.9.9") || !strings.Contains(page, "cafebabe") || !strings.Contains(page, "<td>1</td>") || !strings.Contains(page, "<td>2</td>") {
@@ -155,7 +179,7 @@ func TestLoginDashboardLogout(t *testing.T) {
 	// The old cookie is dead server-side too, not just deleted in the browser.
 	replay := s.browser(t)
 	u, _ := url.Parse(s.srv.URL + "/admin")
-	replay.Jar.SetCookies(u, []*http.Cookie{{Name: admin.SessionCookie, Value: session.Value, Path: "/admin"}})
+	replay.Jar.SetCookies(u, []*http.Cookie{{Name: admin.SessionCookie, Value: session.Value, Path: "/"}})
 	if code, _ := body(t, replay, s.srv.URL+"/admin"); code != http.StatusSeeOther {
 		t.Errorf("replayed session after logout: %d, want redirect to login", code)
 	}
@@ -164,15 +188,31 @@ func TestLoginDashboardLogout(t *testing.T) {
 	}
 }
 
-func TestSecureCookieOverTLS(t *testing.T) {
+// TestCookiesAreSecureHostCookiesByDefault: the app sits behind a proxy
+// and never sees TLS itself, so Secure can't depend on r.TLS.
+func TestCookiesAreSecureHostCookiesByDefault(t *testing.T) {
 	s := newSite(t, true)
 	c := s.browser(t)
-	c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: s.srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
 	resp := s.login(t, c, pw)
+	names := map[string]bool{}
 	for _, ck := range resp.Cookies() {
-		if ck.Name == admin.SessionCookie && !ck.Secure {
-			t.Error("session cookie served over TLS is not Secure")
+		names[ck.Name] = true
+		if !ck.Secure || ck.Path != "/" || ck.Domain != "" || !ck.HttpOnly || !strings.HasPrefix(ck.Name, "__Host-") {
+			t.Errorf("cookie %+v: want Secure, HttpOnly, Path=/, no Domain, __Host- prefix", ck)
 		}
+	}
+	for _, base := range []string{admin.SessionCookie, admin.DeviceCookie} {
+		if !names[admin.CookieName(base, false)] {
+			t.Errorf("login set no %s cookie (got %v)", admin.CookieName(base, false), names)
+		}
+	}
+	// Behind a proxy the request reaches the app over plain http: the
+	// cookies are Secure all the same.
+	s = newSiteWith(t, siteOptions{proxies: "127.0.0.1/32"})
+	rec := httptest.NewRecorder()
+	s.srv.Config.Handler.ServeHTTP(rec, httptest.NewRequest("GET", "/admin/login", nil))
+	if cks := rec.Result().Cookies(); len(cks) != 1 || !cks[0].Secure || cks[0].Name != admin.CookieName(admin.CSRFCookie, false) {
+		t.Errorf("form served over plain http behind a proxy set %+v, want one Secure __Host- CSRF cookie", cks)
 	}
 }
 
@@ -223,16 +263,28 @@ func TestCSRFRejected(t *testing.T) {
 	}
 }
 
+// noDelays are the default limits without progressive delays, so a test
+// can fail several times in a row.
+func noDelays() admin.AuthOptions {
+	l := admin.DefaultLimits
+	l.DelayBase = 0
+	return admin.AuthOptions{Limits: l}
+}
+
 func TestFailedLoginsAreLimitedPerEmail(t *testing.T) {
-	s := newSite(t, false)
+	s := newSiteWith(t, siteOptions{insecureCookies: true, auth: noDelays()})
 	c := s.browser(t)
 	for i := 0; i < admin.MaxPerEmail; i++ {
 		if resp := s.login(t, c, "wrong horse battery staple"); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("failure %d: %d", i+1, resp.StatusCode)
 		}
 	}
-	if resp := s.login(t, c, pw); resp.StatusCode != http.StatusTooManyRequests {
+	resp := s.login(t, c, pw)
+	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("right password after %d failures: %d, want 429", admin.MaxPerEmail, resp.StatusCode)
+	}
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > int(admin.Window.Seconds()) {
+		t.Errorf("Retry-After %q, want seconds until the window frees up", resp.Header.Get("Retry-After"))
 	}
 }
 

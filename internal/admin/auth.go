@@ -4,11 +4,10 @@ package admin
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,17 +20,22 @@ import (
 // Errors of Login.
 var (
 	ErrBadCredentials = errors.New("wrong email or password")
-	ErrRateLimited    = errors.New("too many failed logins: wait 15 minutes and try again")
+	// ErrRateLimited matches every *RateLimitError.
+	ErrRateLimited = errors.New("too many failed logins")
 )
 
-// Limits on failed logins within Window: per email (guessing one account's
-// password) and per client IP (spraying many accounts).
-const (
-	Window         = 15 * time.Minute
-	MaxPerEmail    = 5
-	MaxPerIP       = 20
-	DefaultSession = 12 * time.Hour
-)
+// DefaultSession is how long a session lasts.
+const DefaultSession = 12 * time.Hour
+
+// AuthOptions tunes NewAuth; the zero value means the defaults.
+type AuthOptions struct {
+	Limits Limits // zero: DefaultLimits
+	Gate   *Gate  // nil: NewGate(DefaultHashConcurrency, DefaultHashWait)
+	// KnownGate is for browsers with a valid device cookie, so a flood from
+	// everyone else, which can fill Gate, can't keep a known admin out.
+	// nil: NewGate(1, DefaultHashWait).
+	KnownGate *Gate
+}
 
 // Auth checks credentials and keeps sessions.
 type Auth struct {
@@ -39,70 +43,108 @@ type Auth struct {
 	users  *users.Store
 	hasher *password.Hasher
 	ttl    time.Duration
+	limits Limits
+	gate   *Gate
+	known  *Gate
+	csrf   signer
+	device signer
 	// dummy is verified when the email is unknown, so a wrong email costs
 	// the same time as a wrong password and doesn't reveal which accounts exist.
 	dummy string
 }
 
-// NewAuth returns an Auth; hasher carries the pepper.
-func NewAuth(db *pgxpool.Pool, hasher *password.Hasher) (*Auth, error) {
+// NewAuth returns an Auth; hasher carries the pepper, from which the keys
+// of the CSRF tokens and device cookies are derived.
+func NewAuth(db *pgxpool.Pool, hasher *password.Hasher, o AuthOptions) (*Auth, error) {
 	dummy, err := hasher.Hash("dummy password for timing")
 	if err != nil {
 		return nil, err
 	}
-	return &Auth{db: db, users: users.NewStore(db), hasher: hasher, ttl: DefaultSession, dummy: dummy}, nil
+	if o.Limits == (Limits{}) {
+		o.Limits = DefaultLimits
+	}
+	if o.Gate == nil {
+		o.Gate = NewGate(DefaultHashConcurrency, DefaultHashWait)
+	}
+	if o.KnownGate == nil {
+		o.KnownGate = NewGate(1, DefaultHashWait)
+	}
+	return &Auth{db: db, users: users.NewStore(db), hasher: hasher, ttl: DefaultSession, dummy: dummy,
+		limits: o.Limits, gate: o.Gate, known: o.KnownGate,
+		csrf: signer{hasher.Key("csrf")}, device: signer{hasher.Key("device cookie")}}, nil
 }
 
-// Login checks the credentials of an admin and returns a new session token.
-func (a *Auth) Login(ctx context.Context, email, pw, ip string) (string, error) {
-	email, err := users.NormaliseEmail(email)
+// Credentials is one login attempt.
+type Credentials struct {
+	Email, Password string
+	Client          string // clientip.Bucket of the client
+	DeviceCookie    string // the browser's device cookie, "" if none
+}
+
+// Session is a successful login.
+type Session struct {
+	Token string // the session cookie's value
+	// Device is a fresh device cookie for this browser and email.
+	Device string
+}
+
+// Login checks the credentials of an admin and returns a new session. It
+// refuses before hashing when the throttle says so (*RateLimitError), and
+// with ErrBusy when no hashing slot frees up in time.
+func (a *Auth) Login(ctx context.Context, c Credentials) (Session, error) {
+	email, err := users.NormaliseEmail(c.Email)
+	if err != nil || len(c.Password) > 1024 {
+		// Not even a possible login: no hash, but it counts against the client.
+		if err := a.Malformed(ctx, c.Client); err != nil {
+			return Session{}, err
+		}
+		return Session{}, ErrBadCredentials
+	}
+	now := time.Now()
+	at := attempt{email: email, client: c.Client, device: a.device.device(c.DeviceCookie, email, now)}
+	id, err := a.reserve(ctx, at)
 	if err != nil {
-		return "", ErrBadCredentials
+		return Session{}, err
 	}
-	var byEmail, byIP int
-	err = a.db.QueryRow(ctx, `SELECT
-		count(*) FILTER (WHERE email = $1), count(*) FILTER (WHERE ip = $2)
-		FROM login_failures WHERE at > now() - $3::interval AND (email = $1 OR ip = $2)`,
-		email, ip, fmt.Sprintf("%d seconds", int(Window.Seconds()))).Scan(&byEmail, &byIP)
+	gate := a.gate
+	if at.device != "" {
+		gate = a.known
+	}
+	release, err := gate.Enter(ctx)
 	if err != nil {
-		return "", fmt.Errorf("check login rate: %w", err)
+		a.unreserve(ctx, id)
+		return Session{}, err
 	}
-	if byEmail >= MaxPerEmail || byIP >= MaxPerIP {
-		return "", ErrRateLimited
-	}
+	defer release()
 	u, err := a.users.ByEmail(ctx, email)
 	if errors.Is(err, users.ErrNotFound) {
-		_, _ = a.hasher.Verify(pw, a.dummy)
-		return "", a.fail(ctx, email, ip)
+		_, _ = a.hasher.Verify(c.Password, a.dummy)
+		return Session{}, ErrBadCredentials
 	}
 	if err != nil {
-		return "", err
+		return Session{}, err
 	}
-	rehash, err := a.hasher.Verify(pw, u.PasswordHash)
+	rehash, err := a.hasher.Verify(c.Password, u.PasswordHash)
 	if err != nil || !u.IsAdmin {
-		return "", a.fail(ctx, email, ip)
+		return Session{}, ErrBadCredentials // the reserved row is the failure
+	}
+	if err := a.succeeded(ctx, id, at); err != nil {
+		return Session{}, fmt.Errorf("record login: %w", err)
 	}
 	if rehash {
 		// Parameters were raised since this hash was made: upgrade it now
 		// that we know the password.
-		if h, err := a.hasher.Hash(pw); err == nil {
+		if h, err := a.hasher.Hash(c.Password); err == nil {
 			_, _ = a.db.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, u.ID, h)
 		}
 	}
 	token := randomToken()
 	_, err = a.db.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3::interval)`,
-		hashToken(token), u.ID, fmt.Sprintf("%d seconds", int(a.ttl.Seconds())))
+		hashToken(token), u.ID, interval(a.ttl))
 	if err != nil {
-		return "", fmt.Errorf("create session: %w", err)
+		return Session{}, fmt.Errorf("create session: %w", err)
 	}
-	return token, nil
-}
-
-func (a *Auth) fail(ctx context.Context, email, ip string) error {
-	if _, err := a.db.Exec(ctx, `INSERT INTO login_failures (email, ip) VALUES ($1, $2)`, email, ip); err != nil {
-		return fmt.Errorf("record failed login: %w", err)
-	}
-	return ErrBadCredentials
+	return Session{Token: token, Device: a.device.newDevice(email, now)}, nil
 }
 
 // Session returns the admin a live session token belongs to.
@@ -119,16 +161,58 @@ func (a *Auth) Session(ctx context.Context, token string) (users.User, error) {
 
 // Logout ends the session.
 func (a *Auth) Logout(ctx context.Context, token string) error {
-	_, err := a.db.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1 OR expires_at < now()`, hashToken(token))
+	_, err := a.db.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, hashToken(token))
 	return err
 }
 
-func randomToken() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on Linux
+// FailureRetention is how long failed logins are kept: far longer than the
+// throttle's window, for whoever investigates an attack.
+const FailureRetention = 24 * time.Hour
+
+// Prune deletes expired sessions and failed logins older than
+// FailureRetention (or the throttle's window, if longer).
+func (a *Auth) Prune(ctx context.Context) (sessions, failures int64, err error) {
+	tag, err := a.db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune sessions: %w", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	keep := max(FailureRetention, a.limits.Window)
+	tag2, err := a.db.Exec(ctx, `DELETE FROM login_failures WHERE at < now() - $1::interval`, interval(keep))
+	if err != nil {
+		return tag.RowsAffected(), 0, fmt.Errorf("prune failed logins: %w", err)
+	}
+	return tag.RowsAffected(), tag2.RowsAffected(), nil
+}
+
+// PruneEvery is how often RunPruner prunes.
+const PruneEvery = 10 * time.Minute
+
+// RunPruner prunes at once, then every PruneEvery, until ctx is done.
+func (a *Auth) RunPruner(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(PruneEvery)
+	defer t.Stop()
+	for {
+		s, f, err := a.Prune(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("prune sessions and failed logins", "err", err)
+		case s+f > 0:
+			log.Info("pruned", "expired_sessions", s, "old_failed_logins", f)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// CSRFToken signs a pre-session id (the CSRF cookie's value) for a form.
+func (a *Auth) CSRFToken(preSession string) string { return a.csrf.csrfFor(preSession, time.Now()) }
+
+// ValidCSRF checks a form's token against the pre-session id.
+func (a *Auth) ValidCSRF(preSession, token string) bool {
+	return a.csrf.validCSRF(preSession, token, time.Now())
 }
 
 // hashToken is what the database keeps: a leaked sessions table can't be

@@ -25,10 +25,13 @@ func chromium(t *testing.T) string {
 }
 
 // TestBrowserLogsInThroughTheForm drives a real headless Chromium: it fills
-// the login form, lands on the dashboard, and logs out.
+// the login form, lands on the dashboard, and logs out. It runs the
+// production cookies (Secure, __Host-) over plain http://127.0.0.1:
+// Chromium treats loopback as a secure context and keeps them, so the test
+// needs no COOKIE_INSECURE (measured: the login works only if it does).
 func TestBrowserLogsInThroughTheForm(t *testing.T) {
 	exe := chromium(t)
-	s := newSite(t, false)
+	s := newSiteWith(t, siteOptions{})
 	profile, err := os.MkdirTemp("", "chromium-profile-")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -179,24 +178,7 @@ func (r LintResult) Print(w io.Writer) {
 }
 
 // peakRSS reads the process's high-water resident set size.
-func peakRSS() (int64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, fmt.Errorf("peak rss: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("peak rss: %w", err)
-			}
-			return kb * 1024, nil
-		}
-	}
-	return 0, errors.New("peak rss: no VmHWM in /proc/self/status")
-}
+func peakRSS() (int64, error) { return procStatus("self", "VmHWM") }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
 func mb(b int64) string         { return fmt.Sprintf("%.0f MB", float64(b)/(1<<20)) }

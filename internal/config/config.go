@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/clientip"
 )
 
 // Config holds every setting of the app.
@@ -20,7 +22,19 @@ type Config struct {
 	MigrationLockWait time.Duration // MIGRATION_LOCK_WAIT: how long to wait for another instance's migrations
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on stop
 	PasswordPepper    string        // PASSWORD_PEPPER: secret mixed into password hashes (admin login)
+	// TrustedProxies (TRUSTED_PROXIES): peers whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed.
+	TrustedProxies clientip.Proxies
+	// CookieInsecure (COOKIE_INSECURE): cookies without Secure and without
+	// the __Host- prefix, for plain http on loopback (the dev target) only.
+	CookieInsecure bool
+	// LoginHashConcurrency (LOGIN_HASH_CONCURRENCY): password hashes that
+	// may run at once, 64 MiB each.
+	LoginHashConcurrency int
 }
+
+// DefaultLoginHashConcurrency keeps login hashing within 128 MiB.
+const DefaultLoginHashConcurrency = 2
 
 // Vars lists every variable FromEnv reads, with its default, for help texts.
 var Vars = []struct{ Name, Default, Doc string }{
@@ -32,6 +46,9 @@ var Vars = []struct{ Name, Default, Doc string }{
 	{"MIGRATION_LOCK_WAIT", "10m", "how long to wait while another instance migrates"},
 	{"SHUTDOWN_TIMEOUT", "30s", "how long in-flight requests may take to finish on stop"},
 	{"PASSWORD_PEPPER", "unset: admin area off", "secret (16+ chars) mixed into password hashes; keep it in the service's env file"},
+	{"TRUSTED_PROXIES", "none", "CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed, e.g. 127.0.0.1/32,::1/128"},
+	{"LOGIN_HASH_CONCURRENCY", strconv.Itoa(DefaultLoginHashConcurrency), "password hashes at once (64 MiB each); more attempts wait briefly, then get 503"},
+	{"COOKIE_INSECURE", "false", "true drops Secure and __Host- from cookies: plain http on loopback only (set by the dev target)"},
 }
 
 // FromEnv reads the configuration and reports every bad value at once.
@@ -42,7 +59,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Addr:        or(getenv("ADDR"), "127.0.0.1:8080"),
 		LogFormat:   strings.ToLower(getenv("LOG_FORMAT")),
 
-		PasswordPepper: getenv("PASSWORD_PEPPER"),
+		PasswordPepper:       getenv("PASSWORD_PEPPER"),
+		LoginHashConcurrency: DefaultLoginHashConcurrency,
 	}
 	var errs []error
 	switch c.LogFormat {
@@ -57,6 +75,21 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if c.NoMigrate, err = strconv.ParseBool(v); err != nil {
 			errs = append(errs, fmt.Errorf("NO_MIGRATE=%q: use true or false", v))
 		}
+	}
+	if v := getenv("COOKIE_INSECURE"); v != "" {
+		if c.CookieInsecure, err = strconv.ParseBool(v); err != nil {
+			errs = append(errs, fmt.Errorf("COOKIE_INSECURE=%q: use true or false", v))
+		}
+	}
+	if c.TrustedProxies, err = clientip.ParseProxies(getenv("TRUSTED_PROXIES")); err != nil {
+		errs = append(errs, err)
+	}
+	if v := getenv("LOGIN_HASH_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 256 {
+			errs = append(errs, fmt.Errorf("LOGIN_HASH_CONCURRENCY=%q: use a whole number from 1 to 256 (each hash takes 64 MiB)", v))
+		}
+		c.LoginHashConcurrency = n
 	}
 	for _, d := range []struct {
 		name, def string

@@ -22,11 +22,12 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestBadValuesAreAllReported(t *testing.T) {
-	_, err := FromEnv(env(map[string]string{"LOG_FORMAT": "xml", "NO_MIGRATE": "perhaps", "DB_WAIT": "-1s"}))
+	_, err := FromEnv(env(map[string]string{"LOG_FORMAT": "xml", "NO_MIGRATE": "perhaps", "DB_WAIT": "-1s",
+		"TRUSTED_PROXIES": "10.0.0.0/8,300.1.1.1", "COOKIE_INSECURE": "sometimes", "LOGIN_HASH_CONCURRENCY": "0"}))
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"LOG_FORMAT", "NO_MIGRATE", "DB_WAIT"} {
+	for _, want := range []string{"LOG_FORMAT", "NO_MIGRATE", "DB_WAIT", `TRUSTED_PROXIES: "300.1.1.1"`, "COOKIE_INSECURE", "LOGIN_HASH_CONCURRENCY"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
 		}

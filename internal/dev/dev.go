@@ -90,7 +90,11 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	app := exec.Command(bin)
-	app.Env = append(os.Environ(), "DATABASE_URL="+db.URL, "ADDR="+addr, "PASSWORD_PEPPER="+pepper)
+	app.Env = append(os.Environ(), "DATABASE_URL="+db.URL, "ADDR="+addr, "PASSWORD_PEPPER="+pepper,
+		// Plain http on loopback: browsers other than Chromium and Firefox
+		// (and curl's or Go's cookie jars) drop Secure cookies there. The
+		// app refuses this setting anywhere but on loopback.
+		"COOKIE_INSECURE=true")
 	app.Stdout, app.Stderr = o.Stdout, o.Stderr
 	if err := app.Start(); err != nil {
 		return fmt.Errorf("start app: %w", err)

@@ -157,6 +157,16 @@ func TestRunServesReadyThenStopsEverything(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// dev serves plain http on loopback, so it turns the __Host- Secure
+	// cookies off, explicitly: the login form's cookie is a plain one.
+	resp, err := http.Get("http://" + addr + "/admin/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if cks := resp.Cookies(); len(cks) != 1 || cks[0].Secure || strings.HasPrefix(cks[0].Name, "__Host-") {
+		t.Errorf("dev's login form set %+v, want one cookie without Secure or __Host- (COOKIE_INSECURE)", cks)
+	}
 	cancel()
 	select {
 	case err := <-done:

@@ -25,6 +25,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/password"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/web"
 )
 
 // The conventions the docs follow, so a test can read them:
@@ -196,10 +197,26 @@ func TestValuesTheDocsQuoteMatchTheCode(t *testing.T) {
 			fmt.Sprintf("`password.MinLength` (%d)", password.MinLength),
 			fmt.Sprintf("%d MiB, %d passes, %d lanes", password.Default.Memory/1024, password.Default.Time, password.Default.Threads),
 			fmt.Sprintf("%g hours", admin.DefaultSession.Hours()),
-			fmt.Sprintf("%d per email and %d per client IP in %g minutes", admin.MaxPerEmail, admin.MaxPerIP, admin.Window.Minutes()),
+			fmt.Sprintf("`admin.Window` (%g minutes)", admin.Window.Minutes()),
+			fmt.Sprintf("`admin.MaxPerEmail` (%d)", admin.MaxPerEmail),
+			fmt.Sprintf("`admin.MaxPerIP` (%d)", admin.MaxPerIP),
+			fmt.Sprintf("`admin.MaxPerAccount` (%d)", admin.MaxPerAccount),
+			fmt.Sprintf("`admin.DefaultHashWait` (%g s)", admin.DefaultHashWait.Seconds()),
+			fmt.Sprintf("`admin.MaxFormBytes` (%d KiB)", admin.MaxFormBytes>>10),
+			fmt.Sprintf("`admin.PruneEvery` (%g minutes)", admin.PruneEvery.Minutes()),
+			fmt.Sprintf("`admin.FailureRetention` (%g hours", admin.FailureRetention.Hours()),
+			fmt.Sprintf("`LOGIN_HASH_CONCURRENCY` (default %d, so %d MiB)", config.DefaultLoginHashConcurrency, config.DefaultLoginHashConcurrency*admin.HashMemory>>20),
+		},
+		"docs/app.md": {
+			fmt.Sprintf("`web.ReadHeaderTimeout` (%g s)", web.ReadHeaderTimeout.Seconds()),
+			fmt.Sprintf("`web.ReadTimeout` (%g s", web.ReadTimeout.Seconds()),
+			fmt.Sprintf("`web.WriteTimeout` (%g s)", web.WriteTimeout.Seconds()),
+			fmt.Sprintf("`web.IdleTimeout` (%g s)", web.IdleTimeout.Seconds()),
+			fmt.Sprintf("`web.MaxHeaderBytes` (%d KiB", web.MaxHeaderBytes>>10),
 		},
 		"docs/server.md": {
 			fmt.Sprintf("`TimeoutStopSec` (%g s in", svc.StopTimeout.Seconds()),
+			fmt.Sprintf("`MemoryMax=$APP_MEMORY_MAX` (%s)", svc.MemoryMax),
 		},
 	}
 	root := repoRoot(t)

@@ -54,6 +54,14 @@ func (h *Hasher) peppered(pw string) []byte {
 	return m.Sum(nil)
 }
 
+// Key derives a server key for purpose (e.g. "csrf") from the pepper, so
+// signed tokens need no second secret; a new pepper invalidates them too.
+func (h *Hasher) Key(purpose string) []byte {
+	m := hmac.New(sha256.New, h.pepper)
+	m.Write([]byte("slipway key\x00" + purpose))
+	return m.Sum(nil)
+}
+
 // Hash returns the PHC-encoded argon2id hash of pw.
 func (h *Hasher) Hash(pw string) (string, error) {
 	salt := make([]byte, h.params.SaltLen)

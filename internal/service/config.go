@@ -34,7 +34,16 @@ type Config struct {
 	// SHUTDOWN_TIMEOUT (30s) plus its drain delay, or systemd kills
 	// requests the app is still finishing.
 	StopTimeout time.Duration
+	// MemoryMax is the unit's MemoryMax (e.g. 512M): past it the kernel
+	// reclaims, then kills the app instead of the server's other services,
+	// PostgreSQL first among them. APP_MEMORY_MAX.
+	MemoryMax string
 }
+
+// MinMemoryMax is the smallest APP_MEMORY_MAX accepted: the app's own
+// ~100 MB plus the three login hashes of 64 MiB the app's defaults allow
+// (LOGIN_HASH_CONCURRENCY=2, and the known browsers' slot) need ~300 MB.
+const MinMemoryMax = 320 << 20
 
 // UnitDir is where the units are installed.
 const UnitDir = "/etc/systemd/system"
@@ -48,11 +57,12 @@ func DefaultConfig() Config {
 		ServiceUser:  "app",
 		StartTimeout: 15 * time.Minute,
 		StopTimeout:  45 * time.Second,
+		MemoryMax:    "512M",
 	}
 }
 
 // ConfigFromEnv reads APP_NAME, DEPLOY_PATH, APP_LISTEN, APP_USER,
-// APP_WATCHDOG and APP_START_TIMEOUT over the defaults, and reports every bad
+// APP_MEMORY_MAX, APP_WATCHDOG and APP_START_TIMEOUT over the defaults, and reports every bad
 // value at once.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
@@ -68,6 +78,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("APP_USER"); v != "" {
 		c.ServiceUser = v
+	}
+	if v := getenv("APP_MEMORY_MAX"); v != "" {
+		c.MemoryMax = v
 	}
 	for _, d := range []struct {
 		name string
@@ -91,8 +104,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 var (
 	// Names end up in unit files, paths and shell commands: keep them to
 	// characters that need no quoting anywhere.
-	nameRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
-	pathRE = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
+	nameRE   = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
+	memoryRE = regexp.MustCompile(`^([1-9][0-9]{0,6})([KMGT])$`)
+	pathRE   = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
 )
 
 // Validate reports every setting that would produce a broken unit.
@@ -111,6 +125,9 @@ func (c Config) Validate() error {
 	if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 || net.ParseIP(host) == nil {
 		errs = append(errs, fmt.Errorf("APP_LISTEN=%q: use ip:port, e.g. 127.0.0.1:8080 behind a reverse proxy", c.ListenAddr))
 	}
+	if n, ok := memoryBytes(c.MemoryMax); !ok || n < MinMemoryMax {
+		errs = append(errs, fmt.Errorf("APP_MEMORY_MAX=%q: use a size with a K, M, G or T suffix of at least 320M, e.g. 512M or 1G", c.MemoryMax))
+	}
 	if c.Watchdog != 0 && c.Watchdog < 2*time.Second {
 		errs = append(errs, fmt.Errorf("APP_WATCHDOG=%s: use 0 (off) or at least 2s", c.Watchdog))
 	}
@@ -121,6 +138,17 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("stop timeout %s: must exceed the app's 30s SHUTDOWN_TIMEOUT", c.StopTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// memoryBytes reads a systemd size such as 512M (base 1024, as systemd).
+func memoryBytes(s string) (int64, bool) {
+	m := memoryRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, false
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	shift := map[string]uint{"K": 10, "M": 20, "G": 30, "T": 40}[m[2]]
+	return n << shift, true
 }
 
 // ServiceUnit is the single service of the layout before releases ran as

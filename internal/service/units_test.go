@@ -194,3 +194,27 @@ func TestConfigRejectsWhatWouldBreakAUnit(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryMaxBoundsTheService: without a limit a login flood could take
+// the whole server's memory, PostgreSQL with it.
+func TestMemoryMaxBoundsTheService(t *testing.T) {
+	for _, tc := range []struct{ env, want string }{{"", "MemoryMax=512M"}, {"1G", "MemoryMax=1G"}, {"768M", "MemoryMax=768M"}} {
+		c, err := ConfigFromEnv(func(k string) string { return map[string]string{"APP_MEMORY_MAX": tc.env}[k] })
+		if err != nil {
+			t.Fatalf("APP_MEMORY_MAX=%q: %v", tc.env, err)
+		}
+		units, err := Units(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(units[c.TemplateUnit()]), "\n"+tc.want+"\n") {
+			t.Errorf("APP_MEMORY_MAX=%q: unit lacks %s:\n%s", tc.env, tc.want, units[c.TemplateUnit()])
+		}
+	}
+	for _, bad := range []string{"lots", "512MB", "-1G", "10", "infinity"} {
+		_, err := ConfigFromEnv(func(k string) string { return map[string]string{"APP_MEMORY_MAX": bad}[k] })
+		if err == nil || !strings.Contains(err.Error(), "APP_MEMORY_MAX=") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("APP_MEMORY_MAX=%q: %v, want one line naming it", bad, err)
+		}
+	}
+}

@@ -29,6 +29,7 @@ func NewServer(d Deps) http.Handler {
 	mux.Handle("GET /healthz", healthz())
 	mux.Handle("GET /readyz", readyz(d.Ready, d.Log))
 	mux.Handle("GET /version", versionHandler(d.Version))
+	mux.Handle("GET /{$}", home(d.Version))
 	if d.Admin != nil {
 		mux.Handle("GET /admin/login", d.Admin.LoginForm())
 		mux.Handle("POST /admin/login", d.Admin.Login())

@@ -92,7 +92,23 @@ type ServeOptions struct {
 	// Status is sent with READY=1 as systemd's STATUS= (e.g. version and
 	// commit), for a deploy to check this very instance.
 	Status string
+	// ReadTimeout bounds reading one whole request, body included
+	// (default ReadTimeout).
+	ReadTimeout time.Duration
 }
+
+// Limits on every connection, so slow or huge requests can't hold the
+// server's goroutines and memory. The app serves small pages and forms:
+// nothing needs more.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 20 * time.Second
+	// WriteTimeout covers the handler too: the slowest is a login waiting
+	// for a hashing slot (seconds), far below this.
+	WriteTimeout   = 60 * time.Second
+	IdleTimeout    = 2 * time.Minute
+	MaxHeaderBytes = 32 << 10
+)
 
 // Serve serves h on ln until ctx is done, then stops without losing a
 // request: it tells systemd it is stopping, stops accepting (with socket
@@ -114,10 +130,16 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 		o.Log.Info("stopped before it was ready: served nothing")
 		return nil
 	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = ReadTimeout
+	}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       o.ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)

@@ -1,0 +1,83 @@
+package admin
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Lifetimes of the signed tokens.
+const (
+	// CSRFTTL bounds how old a form's token may be: a login form left open
+	// overnight needs a reload.
+	CSRFTTL = 12 * time.Hour
+	// DeviceTTL is how long a browser that logged in stays a known device
+	// of that email (see throttle.go).
+	DeviceTTL = 90 * 24 * time.Hour
+)
+
+// signer makes and checks HMAC-SHA256 tokens under one server key.
+type signer struct{ key []byte }
+
+func (s signer) mac(parts ...string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(strings.Join(parts, "\x00")))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// csrfFor is the form token of a pre-session id (the CSRF cookie): the
+// server signs it, so a script can't pick a cookie and field of its own; it
+// has to fetch the form.
+func (s signer) csrfFor(preSession string, now time.Time) string {
+	issued := strconv.FormatInt(now.Unix(), 10)
+	return issued + "." + s.mac("csrf", preSession, issued)
+}
+
+func (s signer) validCSRF(preSession, token string, now time.Time) bool {
+	issued, mac, ok := strings.Cut(token, ".")
+	if !ok || len(preSession) < 32 || !fresh(issued, now, CSRFTTL) {
+		return false
+	}
+	return hmac.Equal([]byte(mac), []byte(s.mac("csrf", preSession, issued)))
+}
+
+// newDevice is the device cookie for email: a random id, when it was
+// issued, and a signature over both and the email. It stores no email.
+func (s signer) newDevice(email string, now time.Time) string {
+	id := randomToken()[:22]
+	issued := strconv.FormatInt(now.Unix(), 10)
+	return id + "." + issued + "." + s.mac("device", email, id, issued)
+}
+
+// device returns the id of a device cookie signed for email, or "".
+func (s signer) device(cookie, email string, now time.Time) string {
+	parts := strings.Split(cookie, ".")
+	if len(parts) != 3 || len(parts[0]) != 22 || !fresh(parts[1], now, DeviceTTL) {
+		return ""
+	}
+	if !hmac.Equal([]byte(parts[2]), []byte(s.mac("device", email, parts[0], parts[1]))) {
+		return ""
+	}
+	return parts[0]
+}
+
+func fresh(unix string, now time.Time, ttl time.Duration) bool {
+	n, err := strconv.ParseInt(unix, 10, 64)
+	if err != nil {
+		return false
+	}
+	age := now.Sub(time.Unix(n, 0))
+	return age >= -time.Minute && age <= ttl
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
