@@ -29,6 +29,9 @@ type fileState struct {
 	// reads them yet, so locks and rewrites on them hurt no one.
 	newTables  map[string]bool
 	newIndexes map[string]bool
+	// newFunctions holds the [schema.]names of functions created earlier in
+	// this file.
+	newFunctions map[string]bool
 }
 
 // hit is a rule violation before opt-outs are applied.
@@ -58,7 +61,8 @@ func (c *checker) file(path string, src []byte) []Finding {
 		errors.As(err, &se)
 		return []Finding{{Path: path, Line: lines.line(se.offset), Rule: ruleSyntax, Message: se.msg}}
 	}
-	c.cur = fileState{noTx: m.noTx, newTables: map[string]bool{}, newIndexes: map[string]bool{}}
+	c.cur = fileState{noTx: m.noTx, newTables: map[string]bool{}, newIndexes: map[string]bool{},
+		newFunctions: map[string]bool{}}
 
 	starts := make([]int, len(p.stmts))
 	ends := make([]int, len(p.stmts))

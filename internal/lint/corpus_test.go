@@ -25,7 +25,7 @@ var corpus = []struct {
 			"DROP TABLE IF EXISTS scratch, public.users;",
 		},
 		[]string{
-			"-- slipway:allow drop-table v1.4 stopped reading legacy_sessions\nDROP TABLE legacy_sessions;",
+			lt + "-- slipway:allow drop-table v1.4 stopped reading legacy_sessions\nDROP TABLE legacy_sessions;",
 			"CREATE TABLE scratch (id int);\nDROP TABLE scratch;",
 		}},
 	{ruleDropColumn,
@@ -98,6 +98,7 @@ var corpus = []struct {
 			lt + "ALTER TABLE users ADD COLUMN n bigint GENERATED ALWAYS AS IDENTITY;",
 			lt + "ALTER TABLE users ADD COLUMN r int DEFAULT (random() * 10)::int;",
 			lt + "ALTER TABLE users ADD COLUMN c text DEFAULT app.make_code();",
+			lt + "ALTER TABLE users ADD COLUMN email_lower text GENERATED ALWAYS AS (lower(email)) STORED;",
 		},
 		[]string{
 			lt + "ALTER TABLE users ADD COLUMN created_at timestamptz NOT NULL DEFAULT now();",
@@ -105,6 +106,7 @@ var corpus = []struct {
 			lt + "ALTER TABLE users ADD COLUMN at timestamptz DEFAULT CURRENT_TIMESTAMP;",
 			lt + "ALTER TABLE users ADD COLUMN token uuid;\n" +
 				"ALTER TABLE users ALTER COLUMN token SET DEFAULT gen_random_uuid();",
+			"CREATE TABLE t (email text);\nALTER TABLE t ADD COLUMN e text GENERATED ALWAYS AS (lower(email)) STORED;",
 		}},
 	{ruleCreateIndex,
 		[]string{
@@ -188,6 +190,14 @@ var corpus = []struct {
 			// SET LOCAL outside a transaction block does nothing.
 			noTx + "SET LOCAL lock_timeout = '2s';\nALTER TABLE users ADD COLUMN IF NOT EXISTS bio text;",
 			"ALTER TABLE users RENAME CONSTRAINT a TO b;",
+			"CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();",
+			"DROP TRIGGER users_touch ON public.users;",
+			"-- slipway:allow drop-index the table has 10 rows\nDROP INDEX users_email_idx;",
+			"-- slipway:allow drop-table v1.4 stopped reading it\nDROP TABLE legacy;",
+			"-- slipway:allow truncate rows are re-derived nightly\nTRUNCATE cache;",
+			"LOCK TABLE users IN ROW EXCLUSIVE MODE;",
+			"CREATE TABLE events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');",
+			"ALTER TABLE events ATTACH PARTITION events_2027 FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');",
 		},
 		[]string{
 			lt + "ALTER TABLE users ADD COLUMN bio text;",
@@ -196,6 +206,11 @@ var corpus = []struct {
 			noTx + lt + "ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text;",
 			// VALIDATE lets reads and writes through while it waits.
 			"ALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;",
+			lt + "CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();",
+			"LOCK TABLE users IN ROW EXCLUSIVE MODE NOWAIT;",
+			"CREATE TABLE events (at date) PARTITION BY RANGE (at);\n" +
+				"CREATE TABLE events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');",
+			lt + "CREATE TABLE events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');",
 		}},
 	{ruleNonIdempotentDDL,
 		[]string{
@@ -216,6 +231,141 @@ var corpus = []struct {
 			noTx + "CREATE EXTENSION IF NOT EXISTS pg_trgm;",
 			noTx + "ALTER TYPE mood ADD VALUE IF NOT EXISTS 'sad';",
 			noTx + "CREATE OR REPLACE VIEW active_users AS SELECT * FROM users;",
+		}},
+	{ruleReindex,
+		[]string{
+			lt + "REINDEX INDEX users_email_idx;",
+			lt + "REINDEX TABLE users;",
+			"REINDEX SCHEMA public;",
+		},
+		[]string{
+			noTx + "REINDEX INDEX CONCURRENTLY users_email_idx;",
+			noTx + "REINDEX TABLE CONCURRENTLY users;",
+			noTx + "REINDEX (CONCURRENTLY) SCHEMA public;",
+			"CREATE TABLE t (a int);\nCREATE INDEX t_a_idx ON t (a);\nREINDEX INDEX t_a_idx;\nREINDEX TABLE t;",
+		}},
+	{ruleExclusionConstraint,
+		[]string{
+			lt + "ALTER TABLE bookings ADD CONSTRAINT no_overlap EXCLUDE USING gist (room WITH =, during WITH &&);",
+		},
+		[]string{
+			"CREATE TABLE bookings (room int, during tstzrange, EXCLUDE USING gist (room WITH =, during WITH &&));",
+			"CREATE TABLE b (room int, during tstzrange);\n" +
+				"ALTER TABLE b ADD CONSTRAINT no_overlap EXCLUDE USING gist (room WITH =, during WITH &&);",
+		}},
+	{ruleTransactionControl,
+		[]string{
+			"BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;",
+			"CREATE TABLE t (a int);\nCOMMIT;",
+			"START TRANSACTION;\nCREATE TABLE t (a int);\nEND;",
+			"CREATE TABLE t (a int);\nROLLBACK;",
+		},
+		[]string{
+			noTx + "BEGIN;\nCREATE TABLE IF NOT EXISTS t (a int);\nCOMMIT;",
+			"CREATE TABLE t (a int);\nSAVEPOINT s;\nINSERT INTO t VALUES (1);\nRELEASE SAVEPOINT s;",
+			"-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS void AS $$ BEGIN PERFORM 1; END $$ LANGUAGE plpgsql;\n-- +goose StatementEnd",
+		}},
+	{ruleTableRewrite,
+		[]string{
+			lt + "ALTER TABLE events SET UNLOGGED;",
+			lt + "ALTER TABLE events SET LOGGED;",
+			lt + "ALTER TABLE events SET TABLESPACE fast;",
+			"ALTER INDEX events_at_idx SET TABLESPACE fast;",
+			"ALTER TABLE ALL IN TABLESPACE slow SET TABLESPACE fast;",
+			lt + "CLUSTER events USING events_at_idx;",
+			noTx + "VACUUM FULL events;",
+			noTx + "VACUUM (FULL, ANALYZE) events;",
+		},
+		[]string{
+			noTx + "VACUUM (ANALYZE) events;",
+			"CREATE UNLOGGED TABLE t (a int);\nALTER TABLE t SET LOGGED;",
+			"CREATE TABLE t (a int);\nCREATE INDEX t_a ON t (a);\nCLUSTER t USING t_a;",
+		}},
+	{ruleRefreshMatView,
+		[]string{
+			lt + "REFRESH MATERIALIZED VIEW daily_totals;",
+		},
+		[]string{
+			"REFRESH MATERIALIZED VIEW CONCURRENTLY daily_totals;",
+			"CREATE MATERIALIZED VIEW m AS SELECT 1 AS a WITH NO DATA;\nREFRESH MATERIALIZED VIEW m;",
+		}},
+	{ruleLockTable,
+		[]string{
+			lt + "LOCK TABLE users;",
+			lt + "LOCK TABLE users IN SHARE MODE;",
+			"LOCK TABLE users IN ACCESS EXCLUSIVE MODE NOWAIT;",
+		},
+		[]string{
+			lt + "LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE;",
+			"CREATE TABLE t (a int);\nLOCK TABLE t;",
+			"LOCK TABLE users IN ROW EXCLUSIVE MODE NOWAIT;",
+		}},
+	{ruleRenameEnumValue,
+		[]string{
+			"ALTER TYPE mood RENAME VALUE 'sad' TO 'blue';",
+		},
+		[]string{
+			"ALTER TYPE mood ADD VALUE IF NOT EXISTS 'blue';",
+		}},
+	{ruleDisableTriggerAll,
+		[]string{
+			lt + "ALTER TABLE orders DISABLE TRIGGER ALL;",
+		},
+		[]string{
+			lt + "ALTER TABLE orders DISABLE TRIGGER orders_touch;",
+			"CREATE TABLE t (a int);\nALTER TABLE t DISABLE TRIGGER ALL;",
+		}},
+	{ruleDropView,
+		[]string{
+			lt + "DROP VIEW active_users;",
+			lt + "DROP MATERIALIZED VIEW IF EXISTS daily_totals;",
+		},
+		[]string{
+			lt + "-- slipway:allow drop-view v1.6 stopped reading active_users\nDROP VIEW active_users;",
+			"CREATE VIEW v AS SELECT 1 AS a;\nDROP VIEW v;",
+			"CREATE MATERIALIZED VIEW m AS SELECT 1 AS a;\nDROP MATERIALIZED VIEW m;",
+		}},
+	{ruleDropSchemaCascade,
+		[]string{
+			"DROP SCHEMA reporting CASCADE;",
+		},
+		[]string{
+			"DROP SCHEMA reporting;",
+			"DROP SCHEMA IF EXISTS reporting RESTRICT;",
+		}},
+	{ruleDropFunction,
+		[]string{
+			"DROP FUNCTION touch_updated_at();",
+			"DROP FUNCTION IF EXISTS app.score(int), app.rank;",
+			"DROP PROCEDURE archive_orders;",
+		},
+		[]string{
+			"-- slipway:allow drop-function v2.0 stopped calling it\nDROP FUNCTION touch_updated_at();",
+			"CREATE FUNCTION f() RETURNS int AS 'SELECT 1' LANGUAGE sql;\nDROP FUNCTION f();",
+		}},
+	{ruleWholeTableWrite,
+		[]string{
+			"UPDATE users SET plan = 'free';",
+			"DELETE FROM sessions;",
+			"WITH x AS (SELECT 1) UPDATE users SET plan = 'free' FROM x;",
+		},
+		[]string{
+			"UPDATE users SET plan = 'free' WHERE plan IS NULL AND id < 1000;",
+			"DELETE FROM sessions WHERE expires_at < now();",
+			"CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\nUPDATE t SET a = 2;\nDELETE FROM t;",
+		}},
+	{ruleDoBlock,
+		[]string{
+			"-- +goose StatementBegin\nDO $$ BEGIN ALTER TABLE users ADD COLUMN bio text; END $$;\n-- +goose StatementEnd",
+			"-- +goose StatementBegin\nDO $$ BEGIN EXECUTE 'DROP TABLE ' || 'users'; END $$;\n-- +goose StatementEnd",
+			"-- +goose StatementBegin\nDO $do$\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'i') THEN\n" +
+				"    CREATE INDEX i ON users (email);\n  END IF;\nEND\n$do$;\n-- +goose StatementEnd",
+		},
+		[]string{
+			"-- +goose StatementBegin\nDO $$ BEGIN\n  IF NOT EXISTS (SELECT 1 FROM plans WHERE name = 'free') THEN\n" +
+				"    INSERT INTO plans (name) VALUES ('free');\n  END IF;\nEND $$;\n-- +goose StatementEnd",
+			"-- slipway:allow do-block-not-checked adds a nullable column only, lock_timeout set inside\n" +
+				"DO $$ BEGIN SET LOCAL lock_timeout = '2s'; ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text; END $$;",
 		}},
 }
 

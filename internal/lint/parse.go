@@ -56,6 +56,17 @@ func parse(sql []byte) (*parsed, error) {
 	return p, nil
 }
 
+// scan tokenises sql without parsing it.
+func scan(sql string) ([]*pganalyze.ScanToken, error) {
+	parseMu.Lock()
+	defer parseMu.Unlock()
+	res, err := pgquery.Scan(sql)
+	if err != nil {
+		return nil, err
+	}
+	return res.Tokens, nil
+}
+
 // toSyntaxError turns the parser's 1-based character cursor into a byte
 // offset; an error without a cursor points at the start.
 func toSyntaxError(sql []byte, err error) error {

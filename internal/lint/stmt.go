@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"slices"
 	"strings"
 
 	pganalyze "github.com/pganalyze/pg_query_go/v6"
@@ -13,6 +14,16 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 	f := &c.cur
 	var hits []hit
 	flag := func(rule string) { hits = append(hits, hit{rule: rule, msg: messages[rule]}) }
+	flagMsg := func(rule, msg string) { hits = append(hits, hit{rule: rule, msg: msg}) }
+	// lockWait notes a statement that queues behind (and then ahead of) the
+	// running binary's queries on rel; once per statement is enough.
+	waits := false
+	lockWait := func(rel *pganalyze.RangeVar) {
+		if rel != nil && !f.isNew(rel) && !f.lockTimeout && !waits {
+			waits = true
+			flag(ruleMissingLockTimeout)
+		}
+	}
 	idempotent := func(ok bool) {
 		if f.noTx && !ok {
 			flag(ruleNonIdempotentDDL)
@@ -26,8 +37,15 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 
 	switch s := n.Node.(type) {
 	case *pganalyze.Node_CreateStmt:
-		idempotent(s.CreateStmt.IfNotExists)
-		f.newTables[tableKey(s.CreateStmt.Relation)] = true
+		cs := s.CreateStmt
+		idempotent(cs.IfNotExists)
+		// CREATE TABLE ... PARTITION OF locks the parent.
+		if cs.Partbound != nil {
+			for _, p := range cs.InhRelations {
+				lockWait(p.GetRangeVar())
+			}
+		}
+		f.newTables[tableKey(cs.Relation)] = true
 
 	case *pganalyze.Node_CreateTableAsStmt:
 		idempotent(s.CreateTableAsStmt.IfNotExists)
@@ -41,6 +59,9 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 		if !is.Concurrent && !f.isNew(is.Relation) {
 			flag(ruleCreateIndex)
 		}
+		if !is.Concurrent {
+			lockWait(is.Relation)
+		}
 		idempotent(is.IfNotExists)
 		if is.Idxname != "" {
 			f.newIndexes[is.Idxname] = true
@@ -50,11 +71,14 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 		ds := s.DropStmt
 		switch ds.RemoveType {
 		case pganalyze.ObjectType_OBJECT_TABLE:
-			for _, name := range objectNames(ds.Objects) {
-				if !f.newTables[name] {
-					flag(ruleDropTable)
-					break
-				}
+			if name, ok := f.firstOld(objectNames(ds.Objects)); ok {
+				flag(ruleDropTable)
+				lockWait(rangeVar(name))
+			}
+		case pganalyze.ObjectType_OBJECT_VIEW, pganalyze.ObjectType_OBJECT_MATVIEW:
+			if name, ok := f.firstOld(objectNames(ds.Objects)); ok {
+				flag(ruleDropView)
+				lockWait(rangeVar(name))
 			}
 		case pganalyze.ObjectType_OBJECT_INDEX:
 			concurrent(ds.Concurrent)
@@ -62,8 +86,31 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 				for _, name := range objectNames(ds.Objects) {
 					if !f.newIndexes[lastPart(name)] {
 						flag(ruleDropIndex)
+						// The index's table is not named: any lock on it waits.
+						if !f.lockTimeout {
+							flag(ruleMissingLockTimeout)
+						}
 						break
 					}
+				}
+			}
+		case pganalyze.ObjectType_OBJECT_TRIGGER:
+			// DROP TRIGGER name ON table: the object is [schema.]table.name.
+			for _, o := range ds.Objects {
+				if parts := listStrings(o); len(parts) >= 2 {
+					lockWait(rangeVar(tableKey(qualified(parts[:len(parts)-1]))))
+				}
+			}
+		case pganalyze.ObjectType_OBJECT_SCHEMA:
+			if ds.Behavior == pganalyze.DropBehavior_DROP_CASCADE {
+				flag(ruleDropSchemaCascade)
+			}
+		case pganalyze.ObjectType_OBJECT_FUNCTION, pganalyze.ObjectType_OBJECT_PROCEDURE,
+			pganalyze.ObjectType_OBJECT_ROUTINE:
+			for _, o := range ds.Objects {
+				if !f.newFunctions[funcKey(o.GetObjectWithArgs().GetObjname())] {
+					flag(ruleDropFunction)
+					break
 				}
 			}
 		}
@@ -97,15 +144,105 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 		for _, r := range s.TruncateStmt.Relations {
 			if !f.isNew(r.GetRangeVar()) {
 				flag(ruleTruncate)
+				lockWait(r.GetRangeVar())
 				break
 			}
 		}
 
 	case *pganalyze.Node_ReindexStmt:
-		for _, p := range s.ReindexStmt.Params {
+		rs := s.ReindexStmt
+		conc := false
+		for _, p := range rs.Params {
 			if d := p.GetDefElem(); d != nil && d.Defname == "concurrently" {
-				concurrent(d.Arg == nil || d.Arg.GetBoolean().GetBoolval())
+				conc = d.Arg == nil || d.Arg.GetBoolean().GetBoolval()
 			}
+		}
+		concurrent(conc)
+		switch {
+		case conc:
+		case rs.Kind == pganalyze.ReindexObjectType_REINDEX_OBJECT_INDEX:
+			if rs.Relation == nil || !f.newIndexes[rs.Relation.Relname] {
+				flag(ruleReindex)
+				if !f.lockTimeout {
+					flag(ruleMissingLockTimeout)
+				}
+			}
+		case rs.Kind == pganalyze.ReindexObjectType_REINDEX_OBJECT_TABLE:
+			if !f.isNew(rs.Relation) {
+				flag(ruleReindex)
+				lockWait(rs.Relation)
+			}
+		default: // SCHEMA, SYSTEM, DATABASE: every table in them
+			flag(ruleReindex)
+		}
+
+	case *pganalyze.Node_ClusterStmt:
+		if !f.isNew(s.ClusterStmt.Relation) {
+			flagMsg(ruleTableRewrite, msgCluster)
+			lockWait(s.ClusterStmt.Relation)
+		}
+
+	case *pganalyze.Node_VacuumStmt:
+		vs := s.VacuumStmt
+		if vs.IsVacuumcmd && hasOption(vs.Options, "full") {
+			rels := vacuumRels(vs.Rels)
+			if len(rels) == 0 || slices.ContainsFunc(rels, func(r *pganalyze.RangeVar) bool { return !f.isNew(r) }) {
+				flagMsg(ruleTableRewrite, msgVacuumFull)
+			}
+		}
+
+	case *pganalyze.Node_AlterTableMoveAllStmt:
+		flag(ruleTableRewrite)
+
+	case *pganalyze.Node_RefreshMatViewStmt:
+		if rm := s.RefreshMatViewStmt; !rm.Concurrent && !f.isNew(rm.Relation) {
+			flag(ruleRefreshMatView)
+			lockWait(rm.Relation)
+		}
+
+	case *pganalyze.Node_LockStmt:
+		ls := s.LockStmt
+		var old *pganalyze.RangeVar
+		for _, r := range ls.Relations {
+			if !f.isNew(r.GetRangeVar()) {
+				old = r.GetRangeVar()
+				break
+			}
+		}
+		// Modes 1-4 (ACCESS SHARE to SHARE UPDATE EXCLUSIVE) let writes through.
+		if old != nil && ls.Mode >= shareLock {
+			flag(ruleLockTable)
+		}
+		if !ls.Nowait {
+			lockWait(old)
+		}
+
+	case *pganalyze.Node_CreateTrigStmt:
+		idempotent(s.CreateTrigStmt.Replace)
+		lockWait(s.CreateTrigStmt.Relation)
+
+	case *pganalyze.Node_TransactionStmt:
+		switch s.TransactionStmt.Kind {
+		case pganalyze.TransactionStmtKind_TRANS_STMT_BEGIN, pganalyze.TransactionStmtKind_TRANS_STMT_START,
+			pganalyze.TransactionStmtKind_TRANS_STMT_COMMIT, pganalyze.TransactionStmtKind_TRANS_STMT_ROLLBACK,
+			pganalyze.TransactionStmtKind_TRANS_STMT_PREPARE:
+			if !f.noTx {
+				flag(ruleTransactionControl)
+			}
+		}
+
+	case *pganalyze.Node_UpdateStmt:
+		if us := s.UpdateStmt; us.WhereClause == nil && !f.isNew(us.Relation) {
+			flag(ruleWholeTableWrite)
+		}
+	case *pganalyze.Node_DeleteStmt:
+		if ds := s.DeleteStmt; ds.WhereClause == nil && !f.isNew(ds.Relation) {
+			flag(ruleWholeTableWrite)
+		}
+
+	case *pganalyze.Node_DoStmt:
+		if !doBlockIsPlain(s.DoStmt) {
+			flag(ruleDoBlock)
 		}
 
 	case *pganalyze.Node_VariableSetStmt:
@@ -129,16 +266,22 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 		idempotent(s.CreateExtensionStmt.IfNotExists)
 	case *pganalyze.Node_ViewStmt:
 		idempotent(s.ViewStmt.Replace)
+		if !s.ViewStmt.Replace {
+			f.newTables[tableKey(s.ViewStmt.View)] = true
+		}
 	case *pganalyze.Node_CreateFunctionStmt:
 		idempotent(s.CreateFunctionStmt.Replace)
-	case *pganalyze.Node_CreateTrigStmt:
-		idempotent(s.CreateTrigStmt.Replace)
+		f.newFunctions[funcKey(s.CreateFunctionStmt.Funcname)] = true
 	case *pganalyze.Node_CreateEnumStmt:
 		idempotent(false)
 	case *pganalyze.Node_CompositeTypeStmt:
 		idempotent(false)
 	case *pganalyze.Node_AlterEnumStmt:
-		idempotent(s.AlterEnumStmt.NewVal == "" || s.AlterEnumStmt.SkipIfNewValExists)
+		ae := s.AlterEnumStmt
+		idempotent(ae.NewVal == "" || ae.SkipIfNewValExists)
+		if ae.OldVal != "" {
+			flag(ruleRenameEnumValue)
+		}
 	}
 	return hits
 }
@@ -153,7 +296,16 @@ func (c *checker) alterTable(at *pganalyze.AlterTableStmt) []hit {
 		}
 		hits = append(hits, hit{rule: rule, msg: msg})
 	}
-	if at.Objtype != pganalyze.ObjectType_OBJECT_TABLE {
+	switch at.Objtype {
+	case pganalyze.ObjectType_OBJECT_TABLE:
+	case pganalyze.ObjectType_OBJECT_INDEX, pganalyze.ObjectType_OBJECT_MATVIEW:
+		for _, node := range at.Cmds {
+			if cmd := node.GetAlterTableCmd(); cmd != nil && cmd.Subtype == pganalyze.AlterTableType_AT_SetTableSpace {
+				flag(ruleTableRewrite, msgSetTablespace)
+			}
+		}
+		return hits
+	default:
 		return nil
 	}
 	table := tableKey(at.Relation)
@@ -209,6 +361,18 @@ func (c *checker) alterTable(at *pganalyze.AlterTableStmt) []hit {
 		case pganalyze.AlterTableType_AT_ValidateConstraint:
 			if col, ok := c.pendingNotNull[table+"."+cmd.Name]; ok {
 				c.notNull[col] = true
+			}
+		case pganalyze.AlterTableType_AT_SetLogged, pganalyze.AlterTableType_AT_SetUnLogged:
+			if !isNew {
+				flag(ruleTableRewrite, msgSetLogged)
+			}
+		case pganalyze.AlterTableType_AT_SetTableSpace:
+			if !isNew {
+				flag(ruleTableRewrite, msgSetTablespace)
+			}
+		case pganalyze.AlterTableType_AT_DisableTrigAll:
+			if !isNew {
+				flag(ruleDisableTriggerAll, "")
 			}
 		case pganalyze.AlterTableType_AT_DetachPartition:
 			if pc := cmd.Def.GetPartitionCmd(); pc != nil && pc.Concurrent && !f.noTx {
@@ -271,6 +435,9 @@ func addColumn(cd *pganalyze.ColumnDef) []hit {
 	if volatileDefault || serial {
 		hits = append(hits, hit{ruleAddColumnVolatileDefault, messages[ruleAddColumnVolatileDefault]})
 	}
+	if generated {
+		hits = append(hits, hit{ruleAddColumnVolatileDefault, msgGeneratedColumn})
+	}
 	if notNull && !hasDefault && !serial && !generated {
 		hits = append(hits, hit{ruleAddColumnNotNull, messages[ruleAddColumnNotNull]})
 	}
@@ -292,6 +459,8 @@ func addConstraint(con *pganalyze.Constraint) []hit {
 		if !con.SkipValidation {
 			return []hit{{ruleConstraintNotValid, messages[ruleConstraintNotValid]}}
 		}
+	case pganalyze.ConstrType_CONSTR_EXCLUSION:
+		return []hit{{ruleExclusionConstraint, messages[ruleExclusionConstraint]}}
 	}
 	return nil
 }
@@ -339,17 +508,8 @@ func tableKey(rel *pganalyze.RangeVar) string {
 func objectNames(objects []*pganalyze.Node) []string {
 	var names []string
 	for _, o := range objects {
-		var parts []string
-		for _, item := range o.GetList().GetItems() {
-			parts = append(parts, item.GetString_().GetSval())
-		}
-		switch len(parts) {
-		case 0:
-		case 1:
-			names = append(names, parts[0])
-		default:
-			names = append(names, tableKey(&pganalyze.RangeVar{
-				Schemaname: parts[len(parts)-2], Relname: parts[len(parts)-1]}))
+		if parts := listStrings(o); len(parts) > 0 {
+			names = append(names, tableKey(qualified(parts)))
 		}
 	}
 	return names
