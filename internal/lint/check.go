@@ -17,6 +17,13 @@ type checker struct {
 	// pendingNotNull maps a "table.constraint" added NOT VALID to the
 	// "table.column" it will vouch for once validated.
 	pendingNotNull map[string]string
+	// colTypes maps "table.column" to the type (colType.String) the
+	// migrations so far declared it with: a widening ALTER TYPE skips the
+	// rewrite, and only the old type tells.
+	colTypes map[string]string
+	// partitioned holds the tables created with PARTITION BY, which refuse
+	// CREATE INDEX CONCURRENTLY.
+	partitioned map[string]bool
 
 	cur fileState
 }
@@ -41,7 +48,8 @@ type hit struct {
 }
 
 func newChecker() *checker {
-	return &checker{notNull: map[string]bool{}, pendingNotNull: map[string]string{}}
+	return &checker{notNull: map[string]bool{}, pendingNotNull: map[string]string{},
+		colTypes: map[string]string{}, partitioned: map[string]bool{}}
 }
 
 func (c *checker) file(path string, src []byte) []Finding {

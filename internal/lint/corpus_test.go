@@ -1,9 +1,12 @@
 package lint
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // lt is the preamble every ALTER on an existing table needs.
@@ -11,6 +14,31 @@ const lt = "SET lock_timeout = '2s';\n"
 
 // noTx marks a file goose runs statement by statement.
 const noTx = "-- +goose NO TRANSACTION\n"
+
+// events is a partitioned table with one partition.
+const events = "CREATE TABLE events (id bigint, at date) PARTITION BY RANGE (at);\n" +
+	"CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');"
+
+// next separates the migrations of a corpus case that needs what earlier
+// files declared (a column's type, a partitioned table).
+const next = "\n--- next migration ---\n"
+
+// lintCase lints a corpus case: one file, or a folder of files split at next.
+func lintCase(t *testing.T, sql string) []Finding {
+	t.Helper()
+	if !strings.Contains(sql, next) {
+		return File("m.sql", []byte(upFile(sql)))
+	}
+	fsys := fstest.MapFS{}
+	for i, part := range strings.Split(sql, next) {
+		fsys[fmt.Sprintf("%05d_step.sql", i+1)] = &fstest.MapFile{Data: []byte(upFile(part))}
+	}
+	got, err := FS(context.Background(), fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
 
 // corpus holds, per rule, unsafe statements that must be flagged and their
 // safe rewrites, which must come out with no finding at all.
@@ -58,10 +86,35 @@ var corpus = []struct {
 		[]string{
 			lt + "ALTER TABLE users ALTER COLUMN age TYPE bigint;",
 			lt + "ALTER TABLE users ALTER COLUMN age SET DATA TYPE bigint USING age::bigint;",
+			// Widenings need the old type: without it, the linter can't tell.
+			lt + "ALTER TABLE users ALTER COLUMN name TYPE text;",
+			"CREATE TABLE users (age int);" + next + lt + "ALTER TABLE users ALTER COLUMN age TYPE bigint;",
+			"CREATE TABLE users (name varchar(50));" + next + lt + "ALTER TABLE users ALTER COLUMN name TYPE varchar(20);",
+			"CREATE TABLE users (name varchar(50));" + next + lt +
+				"ALTER TABLE users ALTER COLUMN name TYPE varchar(100) USING name::varchar(100);",
+			"CREATE TABLE users (tags varchar(50)[]);" + next + lt + "ALTER TABLE users ALTER COLUMN tags TYPE varchar(100)[];",
+			"CREATE TABLE p (price numeric(10,2));" + next + lt + "ALTER TABLE p ALTER COLUMN price TYPE numeric(12,3);",
+			"CREATE TABLE p (price numeric);" + next + lt + "ALTER TABLE p ALTER COLUMN price TYPE numeric(12,2);",
+			"CREATE TABLE f (flags bit varying(16));" + next + lt + "ALTER TABLE f ALTER COLUMN flags TYPE varbit(8);",
+			"CREATE TABLE users (id int);" + next + lt + "ALTER TABLE users ADD COLUMN name varchar(50);" +
+				next + lt + "ALTER TABLE users RENAME COLUMN name TO full_name;\n-- slipway:allow rename-column test\n" +
+				next + lt + "ALTER TABLE users ALTER COLUMN full_name TYPE varchar(10);",
 		},
 		[]string{
 			lt + "ALTER TABLE users ADD COLUMN age_v2 bigint;",
 			"CREATE TABLE t (a int);\nALTER TABLE t ALTER COLUMN a TYPE bigint;",
+			"CREATE TABLE users (name varchar(50));" + next + lt + "ALTER TABLE users ALTER COLUMN name TYPE varchar(100);",
+			"CREATE TABLE users (name character varying(50));" + next + lt + "ALTER TABLE users ALTER COLUMN name TYPE text;",
+			"CREATE TABLE users (name varchar(50));" + next + lt + "ALTER TABLE public.users ALTER COLUMN name TYPE varchar;",
+			"CREATE TABLE users (name text);" + next + lt + "ALTER TABLE users ALTER COLUMN name TYPE varchar;",
+			"CREATE TABLE p (price numeric(10,2));" + next + lt + "ALTER TABLE p ALTER COLUMN price TYPE numeric(12,2);",
+			"CREATE TABLE p (price decimal(10));" + next + lt + "ALTER TABLE p ALTER COLUMN price TYPE numeric(12,0);",
+			"CREATE TABLE p (price numeric(10,2));" + next + lt + "ALTER TABLE p ALTER COLUMN price TYPE numeric;",
+			"CREATE TABLE f (flags bit varying(8));" + next + lt + "ALTER TABLE f ALTER COLUMN flags TYPE varbit(16);",
+			"CREATE TABLE f (flags varbit(8));" + next + lt + "ALTER TABLE f ALTER COLUMN flags TYPE bit varying;",
+			"CREATE TABLE users (id int);" + next + lt + "ALTER TABLE users ADD COLUMN name varchar(50);" +
+				next + lt + "ALTER TABLE users ALTER COLUMN name TYPE varchar(60);" +
+				next + lt + "ALTER TABLE users ALTER COLUMN name TYPE varchar(70);",
 		}},
 	{ruleAddColumnNotNull,
 		[]string{
@@ -112,10 +165,21 @@ var corpus = []struct {
 		[]string{
 			"CREATE INDEX users_email_idx ON users (email);",
 			"CREATE UNIQUE INDEX users_email_key ON public.users (lower(email));",
+			events + next + lt + "CREATE INDEX events_at_idx ON events (at);",
+			// PostgreSQL refuses this one.
+			events + next + noTx + "CREATE INDEX CONCURRENTLY IF NOT EXISTS events_at_idx ON events (at);",
+			// Not known to be partitioned: ON ONLY may be a full build.
+			lt + "CREATE INDEX events_at_idx ON ONLY events (at);",
 		},
 		[]string{
 			noTx + "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);",
 			"CREATE TABLE t (a int);\nCREATE UNIQUE INDEX t_a_key ON t (a);",
+			// The partitioned-table pattern: ON ONLY the parent, CONCURRENTLY
+			// per partition, ATTACH.
+			events + next + lt + "CREATE INDEX events_at_idx ON ONLY events (at);" +
+				next + noTx + "CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2026_at_idx ON events_2026 (at);" +
+				next + lt + "ALTER INDEX events_at_idx ATTACH PARTITION events_2026_at_idx;",
+			"CREATE TABLE ev (at date) PARTITION BY RANGE (at);\nCREATE INDEX ev_at_idx ON ev (at);",
 		}},
 	{ruleDropIndex,
 		[]string{
@@ -394,13 +458,13 @@ func TestCorpus(t *testing.T) {
 	for _, c := range corpus {
 		covered[c.rule] = len(c.bad) > 0 && len(c.good) > 0
 		for _, sql := range c.bad {
-			got := File("m.sql", []byte(upFile(sql)))
+			got := lintCase(t, sql)
 			if !slices.Contains(rulesOf(got), c.rule) {
 				t.Errorf("%s not flagged in:\n%s\ngot %v", c.rule, sql, got)
 			}
 		}
 		for _, sql := range c.good {
-			if got := File("m.sql", []byte(upFile(sql))); len(got) > 0 {
+			if got := lintCase(t, sql); len(got) > 0 {
 				t.Errorf("safe rewrite for %s flagged:\n%s\ngot %v", c.rule, sql, got)
 			}
 		}
@@ -409,5 +473,41 @@ func TestCorpus(t *testing.T) {
 		if !covered[rule] {
 			t.Errorf("rule %s has no flagged and clean cases in the corpus", rule)
 		}
+	}
+}
+
+// A finding's message is true of the statement: what the linter knows about
+// the column or table is what it says.
+func TestMessagesSayWhatTheLinterKnows(t *testing.T) {
+	tests := []struct {
+		name, sql, rule, says string
+	}{
+		{"known narrowing", "CREATE TABLE users (name varchar(50));" + next + lt +
+			"ALTER TABLE users ALTER COLUMN name TYPE varchar(20);",
+			ruleChangeColumnType, "changing varchar(50) to varchar(20) rewrites the table"},
+		{"renamed column keeps its type", "CREATE TABLE users (name varchar(50));" + next + lt +
+			"ALTER TABLE users RENAME COLUMN name TO full_name;" + next + lt +
+			"ALTER TABLE users ALTER COLUMN full_name TYPE int USING 0;",
+			ruleChangeColumnType, "changing varchar(50) to int4 rewrites"},
+		{"unknown column", lt + "ALTER TABLE users ALTER COLUMN name TYPE text;",
+			ruleChangeColumnType, "can't tell: users.name is not declared in this migrations folder"},
+		{"dropped and re-added column", "CREATE TABLE users (name varchar(50));" + next + lt +
+			"ALTER TABLE users DROP COLUMN name, ADD COLUMN name text;" + next + lt +
+			"ALTER TABLE users ALTER COLUMN name TYPE varchar(10);",
+			ruleChangeColumnType, "changing text to varchar(10)"},
+		{"partitioned parent", events + next + lt + "CREATE INDEX events_at_idx ON events (at);",
+			ruleCreateIndex, "events is partitioned: a plain CREATE INDEX blocks writes to every partition"},
+		{"maybe partitioned", lt + "CREATE INDEX events_at_idx ON ONLY events (at);",
+			ruleCreateIndex, "events is not created with PARTITION BY in this migrations folder"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, f := range lintCase(t, tt.sql) {
+				if f.Rule == tt.rule && strings.Contains(f.Message, tt.says) {
+					return
+				}
+			}
+			t.Errorf("no %s finding saying %q in %v", tt.rule, tt.says, lintCase(t, tt.sql))
+		})
 	}
 }

@@ -50,9 +50,8 @@ var messages = map[string]string{
 		"create the new table, write to both, backfill, switch reads, drop the old table in a later release",
 	ruleRenameColumn: "the running binary still uses the old name; expand/contract instead: " +
 		"add the new column, write to both, backfill in batches, switch reads, drop the old column in a later release",
-	ruleChangeColumnType: "changing the type rewrites the table under an ACCESS EXCLUSIVE lock and can break " +
-		"the running binary; add a column of the new type, write to both, backfill in batches, " +
-		"switch reads, drop the old column in a later release",
+	ruleChangeColumnType: "changing the column's type rewrites the table under an ACCESS EXCLUSIVE lock and can " +
+		"break the running binary; " + changeTypeFix,
 	ruleAddColumnNotNull: "fails on a non-empty table and breaks inserts from the running binary; " +
 		"add the column nullable or with a constant DEFAULT, backfill in batches, then add " +
 		"CHECK (col IS NOT NULL) NOT VALID and VALIDATE CONSTRAINT",
@@ -63,7 +62,8 @@ var messages = map[string]string{
 		"ACCESS EXCLUSIVE lock; add the column without a default or with a constant one, " +
 		"SET DEFAULT in a separate statement, and backfill existing rows in batches",
 	ruleCreateIndex: "CREATE INDEX blocks writes to the table for the whole build; use " +
-		"CREATE INDEX CONCURRENTLY IF NOT EXISTS in a migration with -- +goose NO TRANSACTION",
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS in a migration with -- +goose NO TRANSACTION " +
+		"(a partitioned table refuses CONCURRENTLY: there, " + partitionedIndexFix + ")",
 	ruleDropIndex: "DROP INDEX takes an ACCESS EXCLUSIVE lock on the table; use " +
 		"DROP INDEX CONCURRENTLY IF EXISTS in a migration with -- +goose NO TRANSACTION",
 	ruleConcurrentlyInTx: "CONCURRENTLY cannot run inside a transaction block and goose wraps this file in one; " +
@@ -127,6 +127,28 @@ var messages = map[string]string{
 
 // Messages for rules whose safe alternative depends on the statement.
 const (
+	changeTypeFix = "add a column of the new type, write to both, backfill in batches, switch reads, drop the " +
+		"old column in a later release"
+	// msgChangeType takes the old and the new type.
+	msgChangeType = "changing %s to %s rewrites the table under an ACCESS EXCLUSIVE lock and can break the " +
+		"running binary; " + changeTypeFix
+	// msgChangeTypeUnknown takes table.column.
+	msgChangeTypeUnknown = "changing the type rewrites the table under an ACCESS EXCLUSIVE lock unless it only " +
+		"widens (varchar(n) to varchar(m>=n) or text, numeric(p,s) to numeric(p'>=p,s), varbit(n) wider), and " +
+		"the linter can't tell: %s is not declared in this migrations folder; " + changeTypeFix +
+		", or, if it is such a widening, opt out with -- slipway:allow change-column-type <old type>"
+	partitionedIndexFix = "CREATE INDEX ... ON ONLY the parent (instant: it indexes no partition and starts " +
+		"invalid), CREATE INDEX CONCURRENTLY on each partition in a -- +goose NO TRANSACTION migration, then " +
+		"ALTER INDEX <parent index> ATTACH PARTITION <partition index> for each; the parent index turns valid " +
+		"once every partition's is attached"
+	// msgPartitionedIndex takes the table.
+	msgPartitionedIndex = "%s is partitioned: a plain CREATE INDEX blocks writes to every partition for the " +
+		"whole build, and PostgreSQL refuses CONCURRENTLY on a partitioned table; " + partitionedIndexFix
+	// msgMaybePartitioned takes the table twice.
+	msgMaybePartitioned = "ON ONLY is the first step of indexing a partitioned table, but %s is not created " +
+		"with PARTITION BY in this migrations folder, so the linter can't tell: on a table that isn't " +
+		"partitioned this blocks writes for the whole build; if %s is partitioned, opt out with " +
+		"-- slipway:allow create-index-non-concurrently <table> is partitioned"
 	msgUniqueConstraint = "a UNIQUE constraint builds its index under a lock that blocks writes, and cannot be " +
 		"NOT VALID; CREATE UNIQUE INDEX CONCURRENTLY (NO TRANSACTION migration), then " +
 		"ADD CONSTRAINT ... UNIQUE USING INDEX"

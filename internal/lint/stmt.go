@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -45,7 +46,13 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 				lockWait(p.GetRangeVar())
 			}
 		}
-		f.newTables[tableKey(cs.Relation)] = true
+		table := tableKey(cs.Relation)
+		f.newTables[table] = true
+		c.forgetTable(table, "")
+		c.recordColumns(table, cs.TableElts)
+		if cs.Partspec != nil {
+			c.partitioned[table] = true
+		}
 
 	case *pganalyze.Node_CreateTableAsStmt:
 		idempotent(s.CreateTableAsStmt.IfNotExists)
@@ -55,8 +62,18 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 
 	case *pganalyze.Node_IndexStmt:
 		is := s.IndexStmt
-		concurrent(is.Concurrent)
-		if !is.Concurrent && !f.isNew(is.Relation) {
+		table := tableKey(is.Relation)
+		part, only := c.partitioned[table], is.Relation != nil && !is.Relation.Inh
+		concurrent(is.Concurrent && !part)
+		switch {
+		case part && only:
+			// The standard pattern's first step: nothing to build.
+		case part && !f.isNew(is.Relation):
+			flagMsg(ruleCreateIndex, fmt.Sprintf(msgPartitionedIndex, table))
+		case is.Concurrent, f.isNew(is.Relation):
+		case only:
+			flagMsg(ruleCreateIndex, fmt.Sprintf(msgMaybePartitioned, table, table))
+		default:
 			flag(ruleCreateIndex)
 		}
 		if !is.Concurrent {
@@ -71,9 +88,13 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 		ds := s.DropStmt
 		switch ds.RemoveType {
 		case pganalyze.ObjectType_OBJECT_TABLE:
-			if name, ok := f.firstOld(objectNames(ds.Objects)); ok {
+			names := objectNames(ds.Objects)
+			if name, ok := f.firstOld(names); ok {
 				flag(ruleDropTable)
 				lockWait(rangeVar(name))
+			}
+			for _, n := range names {
+				c.forgetTable(n, "")
 			}
 		case pganalyze.ObjectType_OBJECT_VIEW, pganalyze.ObjectType_OBJECT_MATVIEW:
 			if name, ok := f.firstOld(objectNames(ds.Objects)); ok {
@@ -133,8 +154,21 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 			flag(ruleMissingLockTimeout)
 		}
 		idempotent(false) // no IF NOT EXISTS form: a re-run fails
-		if rs.RenameType == pganalyze.ObjectType_OBJECT_TABLE && isNew {
-			f.newTables[tableKey(&pganalyze.RangeVar{Schemaname: rs.Relation.Schemaname, Relname: rs.Newname})] = true
+		switch rs.RenameType {
+		case pganalyze.ObjectType_OBJECT_TABLE:
+			to := tableKey(&pganalyze.RangeVar{Schemaname: rs.Relation.Schemaname, Relname: rs.Newname})
+			if isNew {
+				f.newTables[to] = true
+			}
+			c.forgetTable(tableKey(rs.Relation), to)
+		case pganalyze.ObjectType_OBJECT_COLUMN:
+			from, to := tableKey(rs.Relation)+"."+rs.Subname, tableKey(rs.Relation)+"."+rs.Newname
+			if t, ok := c.colTypes[from]; ok {
+				c.colTypes[to] = t
+			} else {
+				delete(c.colTypes, to)
+			}
+			delete(c.colTypes, from)
 		}
 
 	case *pganalyze.Node_AlterTableStmt:
@@ -329,9 +363,10 @@ func (c *checker) alterTable(at *pganalyze.AlterTableStmt) []hit {
 			if !isNew {
 				flag(ruleDropColumn, "")
 			}
+			delete(c.colTypes, table+"."+cmd.Name)
 		case pganalyze.AlterTableType_AT_AlterColumnType:
-			if !isNew {
-				flag(ruleChangeColumnType, "")
+			if h := c.changeType(table, cmd); h != nil && !isNew {
+				flag(h.rule, h.msg)
 			}
 		case pganalyze.AlterTableType_AT_DropNotNull:
 			if !isNew {
@@ -342,6 +377,10 @@ func (c *checker) alterTable(at *pganalyze.AlterTableStmt) []hit {
 				flag(ruleSetNotNull, "")
 			}
 		case pganalyze.AlterTableType_AT_AddColumn:
+			// IF NOT EXISTS on a column that exists changes nothing.
+			if cd := cmd.Def.GetColumnDef(); !cmd.MissingOk || c.colTypes[table+"."+cd.GetColname()] == "" {
+				c.recordColumn(table, cd)
+			}
 			if !isNew {
 				for _, h := range addColumn(cmd.Def.GetColumnDef()) {
 					flag(h.rule, h.msg)
