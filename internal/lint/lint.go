@@ -7,8 +7,9 @@
 // builds that block writes. The safe way is expand/contract, one small step
 // per migration; each finding names that step.
 //
-// Statements are parsed with PostgreSQL's own parser (pg_query compiled to
-// WebAssembly), so the rules see the statement as the server will. Only the
+// Statements are parsed with PostgreSQL's own parser (pg_query, through cgo,
+// or compiled to WebAssembly when built without a C compiler: see
+// ParserBuild), so the rules see the statement as the server will. Only the
 // Up section of a file is linted: Down runs by hand, when nothing is serving.
 package lint
 
