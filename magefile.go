@@ -151,20 +151,24 @@ func (Sandbox) Status(ctx context.Context) error {
 
 // LintMigrations checks that each migration is safe to apply while the old binary keeps serving.
 // It parses the Up section of every file in $MIGRATIONS_DIR (default
-// migrations/), prints `path:line: rule: message` findings and fails if there
-// are any. A statement opts out with `-- slipway:allow <rule> <reason>`.
-func LintMigrations(ctx context.Context) error {
-	dir := os.Getenv("MIGRATIONS_DIR")
-	if dir == "" {
-		dir = "migrations"
+// migrations/), prints the findings and fails if there are any. A statement
+// opts out with `-- slipway:allow <rule> <reason>`. -format=text (default,
+// `path:line: rule: message`), json, or github (workflow-command annotations).
+func LintMigrations(ctx context.Context, format *string) error {
+	f := lint.Formats[0]
+	if format != nil {
+		f = *format
+	}
+	if err := lint.CheckFormat(f); err != nil {
+		return err
 	}
 	warnSlowParser()
-	findings, err := lint.Dir(ctx, dir)
+	findings, err := lint.Dir(ctx, migrationsDir())
 	if err != nil {
 		return err
 	}
-	for _, f := range findings {
-		fmt.Println(f)
+	if err := lint.Write(os.Stdout, f, findings); err != nil {
+		return err
 	}
 	if len(findings) > 0 {
 		return fmt.Errorf("%d findings", len(findings))
