@@ -383,11 +383,21 @@ var corpus = []struct {
 		[]string{
 			lt + "DROP VIEW active_users;",
 			lt + "DROP MATERIALIZED VIEW IF EXISTS daily_totals;",
+			// Missing between the two statements of a NO TRANSACTION file.
+			noTx + lt + "DROP VIEW IF EXISTS active_users;\nCREATE OR REPLACE VIEW active_users AS SELECT 1 AS a;",
+			// Created before the drop, not after.
+			lt + "CREATE VIEW v2 AS SELECT 1 AS a;\nDROP VIEW v2, active_users;",
+			// Only one of the two comes back.
+			lt + "DROP VIEW a, b;\nCREATE VIEW a AS SELECT 1 AS x;",
 		},
 		[]string{
 			lt + "-- slipway:allow drop-view v1.6 stopped reading active_users\nDROP VIEW active_users;",
 			"CREATE VIEW v AS SELECT 1 AS a;\nDROP VIEW v;",
 			"CREATE MATERIALIZED VIEW m AS SELECT 1 AS a;\nDROP MATERIALIZED VIEW m;",
+			// Replaced in goose's transaction: never missing for the running binary.
+			lt + "DROP VIEW active_users;\nCREATE VIEW active_users AS SELECT id, email FROM users;",
+			lt + "DROP MATERIALIZED VIEW totals, active_users;\nCREATE VIEW active_users AS SELECT 1 AS a;\n" +
+				"CREATE MATERIALIZED VIEW totals AS SELECT 1 AS a;",
 		}},
 	{ruleDropSchemaCascade,
 		[]string{
@@ -422,12 +432,16 @@ var corpus = []struct {
 		[]string{
 			"-- +goose StatementBegin\nDO $$ BEGIN ALTER TABLE users ADD COLUMN bio text; END $$;\n-- +goose StatementEnd",
 			"-- +goose StatementBegin\nDO $$ BEGIN EXECUTE 'DROP TABLE ' || 'users'; END $$;\n-- +goose StatementEnd",
+			"DO $$ BEGIN CREATE TABLE e_2027 PARTITION OF events FOR VALUES IN (2027); END $$;",
+			"DO $$ BEGIN CREATE POLICY p ON users USING (true); END $$;",
 			"-- +goose StatementBegin\nDO $do$\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'i') THEN\n" +
 				"    CREATE INDEX i ON users (email);\n  END IF;\nEND\n$do$;\n-- +goose StatementEnd",
 		},
 		[]string{
 			"-- +goose StatementBegin\nDO $$ BEGIN\n  IF NOT EXISTS (SELECT 1 FROM plans WHERE name = 'free') THEN\n" +
 				"    INSERT INTO plans (name) VALUES ('free');\n  END IF;\nEND $$;\n-- +goose StatementEnd",
+			"DO $$ BEGIN CREATE TYPE mood AS ENUM ('ok'); EXCEPTION WHEN duplicate_object THEN NULL; END $$;",
+			"DO $$ BEGIN CREATE OR REPLACE FUNCTION f() RETURNS int AS 'SELECT 1' LANGUAGE sql; END $$;",
 			"-- slipway:allow do-block-not-checked adds a nullable column only, lock_timeout set inside\n" +
 				"DO $$ BEGIN SET LOCAL lock_timeout = '2s'; ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text; END $$;",
 		}},

@@ -93,6 +93,17 @@ var doBlockKeywords = map[pganalyze.Token]bool{
 	pganalyze.Token_COMMIT: true, pganalyze.Token_ROLLBACK: true,
 }
 
+// harmlessCreates are the CREATEs a DO block may run unseen: they make a new
+// object and lock nothing the running binary uses. CREATE INDEX, TRIGGER,
+// POLICY and the rest are looked at.
+var harmlessCreates = map[pganalyze.Token]bool{
+	pganalyze.Token_TYPE_P: true, pganalyze.Token_DOMAIN_P: true, pganalyze.Token_FUNCTION: true,
+	pganalyze.Token_PROCEDURE: true, pganalyze.Token_SCHEMA: true, pganalyze.Token_EXTENSION: true,
+	pganalyze.Token_SEQUENCE: true, pganalyze.Token_ROLE: true, pganalyze.Token_USER: true,
+	pganalyze.Token_TABLE: true, pganalyze.Token_VIEW: true, pganalyze.Token_TEMP: true,
+	pganalyze.Token_TEMPORARY: true,
+}
+
 // doBlockIsPlain reports whether a DO block contains none of the statements
 // the rules check (a conditional INSERT, RAISE...). Its body is PL/pgSQL,
 // which the SQL scanner tokenises well enough to find keywords; a body it
@@ -108,10 +119,33 @@ func doBlockIsPlain(do *pganalyze.DoStmt) bool {
 	if err != nil {
 		return false
 	}
-	for _, t := range tokens {
-		if doBlockKeywords[t.Token] {
-			return false
+	for i, t := range tokens {
+		if !doBlockKeywords[t.Token] {
+			continue
 		}
+		if t.Token == pganalyze.Token_CREATE && harmlessCreate(tokens[i+1:]) {
+			continue
+		}
+		return false
 	}
 	return true
+}
+
+// harmlessCreate looks at what follows CREATE [OR REPLACE].
+func harmlessCreate(rest []*pganalyze.ScanToken) bool {
+	if len(rest) >= 2 && rest[0].Token == pganalyze.Token_OR && rest[1].Token == pganalyze.Token_REPLACE {
+		rest = rest[2:]
+	}
+	if len(rest) >= 2 && rest[0].Token == pganalyze.Token_TABLE {
+		// CREATE TABLE ... PARTITION OF locks the parent: not harmless.
+		for _, t := range rest[1:] {
+			if t.Token == pganalyze.Token_PARTITION {
+				return false
+			}
+			if t.Token == pganalyze.Token_ASCII_59 { // ';'
+				break
+			}
+		}
+	}
+	return len(rest) > 0 && harmlessCreates[rest[0].Token]
 }

@@ -97,8 +97,11 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 				c.forgetTable(n, "")
 			}
 		case pganalyze.ObjectType_OBJECT_VIEW, pganalyze.ObjectType_OBJECT_MATVIEW:
-			if name, ok := f.firstOld(objectNames(ds.Objects)); ok {
-				flag(ruleDropView)
+			names := objectNames(ds.Objects)
+			if name, ok := f.firstOld(names); ok {
+				if !f.recreated(names) {
+					flag(ruleDropView)
+				}
 				lockWait(rangeVar(name))
 			}
 		case pganalyze.ObjectType_OBJECT_INDEX:
