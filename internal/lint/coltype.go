@@ -24,6 +24,10 @@ func typeOf(tn *pganalyze.TypeName) (colType, bool) {
 		return colType{}, false
 	}
 	t := colType{name: tn.Names[len(tn.Names)-1].GetString_().GetSval(), array: len(tn.ArrayBounds) > 0}
+	// serial is int plus a sequence: the column's type is the int.
+	if n, ok := serialTypes[t.name]; ok {
+		t.name = n
+	}
 	for _, m := range tn.Typmods {
 		iv := m.GetAConst().GetIval()
 		if iv == nil {
@@ -32,6 +36,10 @@ func typeOf(tn *pganalyze.TypeName) (colType, bool) {
 		t.mods = append(t.mods, iv.Ival)
 	}
 	return t, true
+}
+
+var serialTypes = map[string]string{
+	"smallserial": "int2", "serial2": "int2", "serial": "int4", "serial4": "int4", "bigserial": "int8", "serial8": "int8",
 }
 
 // String is the form findings print and the cache stores: varchar(20),

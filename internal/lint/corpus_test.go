@@ -503,6 +503,9 @@ func TestMessagesSayWhatTheLinterKnows(t *testing.T) {
 			"ALTER TABLE users RENAME COLUMN name TO full_name;" + next + lt +
 			"ALTER TABLE users ALTER COLUMN full_name TYPE int USING 0;",
 			ruleChangeColumnType, "changing varchar(50) to int4 rewrites"},
+		{"serial is its int", "CREATE TABLE robot (id serial PRIMARY KEY);" + next + lt +
+			"ALTER TABLE robot ALTER COLUMN id TYPE bigint;",
+			ruleChangeColumnType, "changing int4 to int8 rewrites"},
 		{"unknown column", lt + "ALTER TABLE users ALTER COLUMN name TYPE text;",
 			ruleChangeColumnType, "can't tell: users.name is not declared in this migrations folder"},
 		{"dropped and re-added column", "CREATE TABLE users (name varchar(50));" + next + lt +
