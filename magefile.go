@@ -154,6 +154,8 @@ func (Sandbox) Status(ctx context.Context) error {
 // migrations/), prints the findings and fails if there are any. A statement
 // opts out with `-- slipway:allow <rule> <reason>`. -format=text (default,
 // `path:line: rule: message`), json, or github (workflow-command annotations).
+// Results are cached by file content in ~/.cache/slipway/lint
+// ($SLIPWAY_LINT_CACHE; off disables it).
 func LintMigrations(ctx context.Context, format *string) error {
 	f := lint.Formats[0]
 	if format != nil {
@@ -162,11 +164,11 @@ func LintMigrations(ctx context.Context, format *string) error {
 	if err := lint.CheckFormat(f); err != nil {
 		return err
 	}
-	warnSlowParser()
-	findings, err := lint.Dir(ctx, migrationsDir())
+	findings, err := lint.Dir(ctx, migrationsDir(), lintCache())
 	if err != nil {
 		return err
 	}
+	warnSlowParser()
 	if err := lint.Write(os.Stdout, f, findings); err != nil {
 		return err
 	}
@@ -213,11 +215,11 @@ func Seed(ctx context.Context, force *bool) error {
 // It prints one line per problem, naming the file and the fix.
 func CheckMigrations(ctx context.Context) error {
 	dir := migrationsDir()
-	warnSlowParser()
-	problems, err := migfiles.Check(ctx, dir)
+	problems, err := migfiles.Check(ctx, dir, lintCache())
 	if err != nil {
 		return err
 	}
+	warnSlowParser()
 	for _, p := range problems {
 		fmt.Println(p)
 	}
@@ -228,9 +230,23 @@ func CheckMigrations(ctx context.Context) error {
 	return nil
 }
 
-// warnSlowParser says why the lint is slow when mage was built without cgo.
+// lintCache is the lint's result cache: $SLIPWAY_LINT_CACHE, "off" for
+// none, default slipway/lint in the user cache directory.
+func lintCache() lint.Option {
+	switch dir := os.Getenv("SLIPWAY_LINT_CACHE"); dir {
+	case "off":
+		return lint.WithCache("")
+	case "":
+		return lint.WithCache(lint.DefaultCacheDir())
+	default:
+		return lint.WithCache(dir)
+	}
+}
+
+// warnSlowParser says why the lint was slow when mage was built without cgo
+// and the cache didn't answer for every file.
 func warnSlowParser() {
-	if lint.ParserBuild() != "cgo" {
+	if lint.ParserBuild() != "cgo" && lint.Parses() > 0 {
 		fmt.Fprintln(os.Stderr, "lint: built without cgo, so the SQL parser runs as WebAssembly (~1.5 s and ~250 MB "+
 			"to start); install gcc (CGO_ENABLED=1 is Go's default when it finds one) to make this ~50x faster")
 	}

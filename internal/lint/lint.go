@@ -60,14 +60,14 @@ func File(path string, src []byte) []Finding {
 
 // Dir lints every .sql file in dir, in goose version order. Findings name
 // files as dir/name. The error is for I/O only: unsafe SQL is a finding.
-func Dir(ctx context.Context, dir string) ([]Finding, error) {
-	return lintFS(ctx, os.DirFS(dir), func(name string) string { return filepath.Join(dir, name) })
+func Dir(ctx context.Context, dir string, opts ...Option) ([]Finding, error) {
+	return lintFS(ctx, os.DirFS(dir), func(name string) string { return filepath.Join(dir, name) }, opts)
 }
 
 // FS lints every .sql file at the top level of fsys, such as the embed.FS the
 // app migrates from, in goose version order. Findings name files as in fsys.
-func FS(ctx context.Context, fsys fs.FS) ([]Finding, error) {
-	return lintFS(ctx, fsys, func(name string) string { return name })
+func FS(ctx context.Context, fsys fs.FS, opts ...Option) ([]Finding, error) {
+	return lintFS(ctx, fsys, func(name string) string { return name }, opts)
 }
 
 // Check lints dir and returns a *FindingsError when anything is found: the
@@ -83,7 +83,15 @@ func Check(ctx context.Context, dir string) error {
 	return nil
 }
 
-func lintFS(ctx context.Context, fsys fs.FS, label func(string) string) ([]Finding, error) {
+func lintFS(ctx context.Context, fsys fs.FS, label func(string) string, opts []Option) ([]Finding, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var rc *resultCache
+	if o.cache != "" {
+		rc = &resultCache{dir: o.cache}
+	}
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
@@ -96,9 +104,10 @@ func lintFS(ctx context.Context, fsys fs.FS, label func(string) string) ([]Findi
 	}
 	slices.SortFunc(names, byVersion)
 	// One checker for the whole run: a NOT NULL check validated by an
-	// earlier migration makes a later SET NOT NULL safe.
-	c := newChecker()
-	var findings []Finding
+	// earlier migration makes a later SET NOT NULL safe. So each file's key
+	// chains the ones before it.
+	files := make([]migrationFile, 0, len(names))
+	key := rulesVersion()
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -107,9 +116,10 @@ func lintFS(ctx context.Context, fsys fs.FS, label func(string) string) ([]Findi
 		if err != nil {
 			return nil, fmt.Errorf("read migration: %w", err)
 		}
-		findings = append(findings, c.file(label(name), src)...)
+		key = chainKey(key, name, src)
+		files = append(files, migrationFile{label: label(name), src: src, key: key})
 	}
-	return findings, nil
+	return lintFiles(files, rc), nil
 }
 
 // byVersion orders files the way goose applies them: by the number before

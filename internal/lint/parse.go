@@ -2,6 +2,7 @@ package lint
 
 import (
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	pganalyze "github.com/pganalyze/pg_query_go/v6"
@@ -13,6 +14,13 @@ import (
 // instance, used serially, is faster overall. The cgo build needs no lock
 // but loses nothing by it: files are linted in order anyway.
 var parseMu sync.Mutex
+
+// parses counts the files parsed.
+var parses atomic.Int64
+
+// Parses is how many files this process has parsed: 0 after a run the cache
+// answered for entirely, which never started the parser.
+func Parses() int64 { return parses.Load() }
 
 // parser is one build of pg_query: the C library through cgo when the
 // toolchain can build it (CGO_ENABLED=1 and a C compiler, as in dev and CI),
@@ -51,6 +59,7 @@ func (e *syntaxError) Error() string { return e.msg }
 func parse(sql []byte) (*parsed, error) {
 	parseMu.Lock()
 	defer parseMu.Unlock()
+	parses.Add(1)
 	tree, err := backend.parse(string(sql))
 	if err != nil {
 		return nil, toSyntaxError(sql, err)
