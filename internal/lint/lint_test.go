@@ -241,30 +241,3 @@ func TestRepoMigrations(t *testing.T) {
 	}
 	assertFindings(t, got)
 }
-
-func TestBenchCorpusParses(t *testing.T) {
-	dir := t.TempDir()
-	names, err := writeCorpus(dir, len(corpusTemplates))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := Dir(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Only the last two templates are unsafe, and in these ways: the
-	// trigger is created without lock_timeout.
-	unsafe := []string{filepath.Join(dir, names[len(names)-2]), filepath.Join(dir, names[len(names)-1])}
-	var rules []string
-	for _, f := range got {
-		if !slices.Contains(unsafe, f.Path) {
-			t.Errorf("unexpected finding: %v", f)
-		}
-		rules = append(rules, f.Rule)
-	}
-	wantRules := []string{ruleMissingLockTimeout, ruleAddColumnVolatileDefault, ruleMissingLockTimeout,
-		ruleRenameColumn, ruleMissingLockTimeout, ruleCreateIndex, ruleMissingLockTimeout}
-	if !slices.Equal(rules, wantRules) {
-		t.Errorf("rules = %v, want %v", rules, wantRules)
-	}
-}
