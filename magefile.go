@@ -370,10 +370,15 @@ func (Bench) Build(ctx context.Context, goarch *string, runs *int) error {
 	return nil
 }
 
-// Lint times lintMigrations on 500 generated migrations, and squawk on the same files.
-// -squawk is the squawk binary (default: squawk on PATH); -files the number of files.
+// Lint times lintMigrations and checkMigrations on 500 generated migrations, new and unchanged, and squawk on the same files.
+// Each row is a fresh process of this mage binary. -squawk is the squawk
+// binary (default: squawk on PATH); -files the number of files.
 func (Bench) Lint(ctx context.Context, squawk *string, files *int) error {
-	var o bench.LintOptions
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o := bench.LintOptions{Mage: exe}
 	if squawk != nil {
 		o.Squawk = *squawk
 	}

@@ -7,11 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -24,7 +24,8 @@ type options struct {
 }
 
 // WithCache keeps each file's findings in dir, so that a later run over
-// unchanged files parses nothing. "" turns the cache off.
+// unchanged files parses nothing. "" turns the cache off. It applies to Dir,
+// whose folder identifies the cache file; FS doesn't cache.
 //
 // A cached result is keyed by everything the findings depend on: the
 // linter's own source and parser build, and the bytes and names of this file
@@ -83,6 +84,9 @@ func chainKey(prev []byte, name string, src []byte) []byte {
 	return h.Sum(nil)
 }
 
+// cacheKey is chainKey's hex form, as packs store it.
+func cacheKey(k []byte) string { return hex.EncodeToString(k) }
+
 // cachedFinding is a Finding without its path, which the caller chooses.
 type cachedFinding struct {
 	Line    int    `json:"line"`
@@ -98,77 +102,63 @@ type checkerState struct {
 	Partitioned    map[string]bool   `json:"partitioned"`
 }
 
+// state is a copy: the checker goes on changing its maps with later files.
 func (c *checker) state() checkerState {
-	return checkerState{c.notNull, c.pendingNotNull, c.colTypes, c.partitioned}
+	return checkerState{maps.Clone(c.notNull), maps.Clone(c.pendingNotNull), maps.Clone(c.colTypes),
+		maps.Clone(c.partitioned)}
 }
 
 func checkerFrom(s checkerState) *checker {
 	c := newChecker()
-	for k, v := range s.NotNull {
-		c.notNull[k] = v
-	}
-	for k, v := range s.PendingNotNull {
-		c.pendingNotNull[k] = v
-	}
-	for k, v := range s.ColTypes {
-		c.colTypes[k] = v
-	}
-	for k, v := range s.Partitioned {
-		c.partitioned[k] = v
-	}
+	maps.Copy(c.notNull, s.NotNull)
+	maps.Copy(c.pendingNotNull, s.PendingNotNull)
+	maps.Copy(c.colTypes, s.ColTypes)
+	maps.Copy(c.partitioned, s.Partitioned)
 	return c
 }
 
-// resultCache reads and writes entries; a nil one caches nothing.
-type resultCache struct{ dir string }
-
-func (rc *resultCache) path(key []byte, ext string) string {
-	return filepath.Join(rc.dir, hex.EncodeToString(key)+ext)
+// resultCache keeps one folder's results in one file, so that a run costs
+// one read and at most one write however many files it has; a nil one
+// caches nothing.
+type resultCache struct {
+	dir string
+	// folder identifies the migrations folder: its absolute path.
+	folder string
 }
 
-func (rc *resultCache) findings(key []byte, label string) ([]Finding, bool) {
+// pack is the cache file of one folder: the key and findings of each file of
+// the last run, in order, and the checker state after the last two files,
+// where the next run most likely resumes (a new file appended; the newest
+// file edited).
+type pack struct {
+	Keys     []string                `json:"keys"`
+	Findings [][]cachedFinding       `json:"findings"`
+	States   map[string]checkerState `json:"states"`
+}
+
+func (rc *resultCache) path() string {
+	sum := sha256.Sum256([]byte(rc.folder))
+	return filepath.Join(rc.dir, hex.EncodeToString(sum[:16])+".json")
+}
+
+func (rc *resultCache) load() pack {
+	var p pack
 	if rc == nil {
-		return nil, false
+		return p
 	}
-	var cached []cachedFinding
-	if !rc.read(rc.path(key, ".json"), &cached) {
-		return nil, false
+	b, err := os.ReadFile(rc.path())
+	if err != nil || json.Unmarshal(b, &p) != nil || len(p.Keys) != len(p.Findings) {
+		return pack{}
 	}
-	out := make([]Finding, 0, len(cached))
-	for _, f := range cached {
-		out = append(out, Finding{Path: label, Line: f.Line, Rule: f.Rule, Message: f.Message})
-	}
-	return out, true
+	return p
 }
 
-func (rc *resultCache) state(key []byte) (checkerState, bool) {
-	var s checkerState
-	return s, rc != nil && rc.read(rc.path(key, ".state.json"), &s)
-}
-
-func (rc *resultCache) read(path string, v any) bool {
-	b, err := os.ReadFile(path)
-	return err == nil && json.Unmarshal(b, v) == nil
-}
-
-func (rc *resultCache) putFindings(key []byte, findings []Finding) {
-	cached := make([]cachedFinding, 0, len(findings))
-	for _, f := range findings {
-		cached = append(cached, cachedFinding{f.Line, f.Rule, f.Message})
-	}
-	rc.write(rc.path(key, ".json"), cached)
-}
-
-func (rc *resultCache) putState(key []byte, s checkerState) {
-	rc.write(rc.path(key, ".state.json"), s)
-}
-
-// write is best effort: a cache that can't be written only costs time.
-func (rc *resultCache) write(path string, v any) {
+// save is best effort: a cache that can't be written only costs time.
+func (rc *resultCache) save(p pack) {
 	if rc == nil {
 		return
 	}
-	b, err := json.Marshal(v)
+	b, err := json.Marshal(p)
 	if err != nil {
 		return
 	}
@@ -181,12 +171,26 @@ func (rc *resultCache) write(path string, v any) {
 	}
 	_, werr := tmp.Write(b)
 	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
+	if errors.Join(werr, cerr) != nil || os.Rename(tmp.Name(), rc.path()) != nil {
 		os.Remove(tmp.Name())
 		return
 	}
-	if os.Rename(tmp.Name(), path) != nil {
-		os.Remove(tmp.Name())
+	rc.prune(time.Now())
+}
+
+// packTTL: a folder not linted for this long loses its cache file, which
+// costs one cold run to rebuild.
+const packTTL = 90 * 24 * time.Hour
+
+func (rc *resultCache) prune(now time.Time) {
+	entries, err := os.ReadDir(rc.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > packTTL {
+			os.Remove(filepath.Join(rc.dir, e.Name()))
+		}
 	}
 }
 
@@ -194,75 +198,67 @@ func (rc *resultCache) write(path string, v any) {
 type migrationFile struct {
 	label string
 	src   []byte
-	key   []byte
+	key   string
 }
 
 // lintFiles lints files in order, taking from the cache the longest prefix
 // it holds and linting the rest from the checker state saved after that
-// prefix. It saves the state after the last two files, where the next run
-// most likely resumes (a new file appended; the newest file edited).
+// prefix (from the start when there is none).
 func lintFiles(files []migrationFile, rc *resultCache) []Finding {
+	old := rc.load()
 	results := make([][]Finding, len(files))
 	hit := 0
-	for hit < len(files) {
-		f, ok := rc.findings(files[hit].key, files[hit].label)
-		if !ok {
-			break
-		}
-		results[hit] = f
+	for hit < len(files) && hit < len(old.Keys) && old.Keys[hit] == files[hit].key {
+		results[hit] = withPath(old.Findings[hit], files[hit].label)
 		hit++
 	}
-	// Resume after the longest cached prefix whose state was saved.
-	c := newChecker()
-	start := 0
+	c, start := newChecker(), 0
 	for i := hit; i > 0; i-- {
 		if i == len(files) {
 			start = i // everything cached: nothing to lint
 			break
 		}
-		if s, ok := rc.state(files[i-1].key); ok {
+		if s, ok := old.States[files[i-1].key]; ok {
 			c, start = checkerFrom(s), i
 			break
 		}
 	}
-	for i := start; i < len(files); i++ {
-		results[i] = c.file(files[i].label, files[i].src)
-		if rc != nil && i >= hit {
-			rc.putFindings(files[i].key, results[i])
-		}
-		if rc != nil && i >= len(files)-2 {
-			rc.putState(files[i].key, c.state())
-		}
+	if start == len(files) {
+		return slices.Concat(results...)
 	}
-	if start < len(files) {
-		rc.prune(time.Now())
+	next := pack{States: map[string]checkerState{}}
+	for i := range files {
+		last := i >= len(files)-2
+		switch {
+		case i >= start:
+			results[i] = c.file(files[i].label, files[i].src)
+			if last {
+				next.States[files[i].key] = c.state()
+			}
+		case last:
+			if s, ok := old.States[files[i].key]; ok {
+				next.States[files[i].key] = s
+			}
+		}
+		next.Keys = append(next.Keys, files[i].key)
+		next.Findings = append(next.Findings, withoutPath(results[i]))
 	}
+	rc.save(next)
 	return slices.Concat(results...)
 }
 
-// Entries older than these are removed when a run writes new ones: states
-// matter only where the next run resumes, and a findings entry unused for
-// months costs one cold run to rebuild.
-const (
-	stateTTL    = 7 * 24 * time.Hour
-	findingsTTL = 90 * 24 * time.Hour
-)
+func withPath(cached []cachedFinding, label string) []Finding {
+	out := make([]Finding, 0, len(cached))
+	for _, f := range cached {
+		out = append(out, Finding{Path: label, Line: f.Line, Rule: f.Rule, Message: f.Message})
+	}
+	return out
+}
 
-func (rc *resultCache) prune(now time.Time) {
-	if rc == nil {
-		return
+func withoutPath(findings []Finding) []cachedFinding {
+	out := make([]cachedFinding, 0, len(findings))
+	for _, f := range findings {
+		out = append(out, cachedFinding{f.Line, f.Rule, f.Message})
 	}
-	entries, err := os.ReadDir(rc.dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		ttl := findingsTTL
-		if strings.HasSuffix(e.Name(), ".state.json") {
-			ttl = stateTTL
-		}
-		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > ttl {
-			os.Remove(filepath.Join(rc.dir, e.Name()))
-		}
-	}
+	return out
 }

@@ -102,7 +102,7 @@ func TestCacheDamagedEntriesAreMisses(t *testing.T) {
 		t.Fatalf("cache is empty: %v", err)
 	}
 	for _, e := range entries {
-		if err := os.WriteFile(filepath.Join(cache, e.Name()), []byte(`[{"line":`), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(cache, e.Name()), []byte(`{"keys":[`), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,15 +111,15 @@ func TestCacheDamagedEntriesAreMisses(t *testing.T) {
 	}
 }
 
-func TestCacheLabelsFindingsWithTheirFolder(t *testing.T) {
+func TestCacheKeepsEachFolderApart(t *testing.T) {
 	a, b, cache := t.TempDir(), t.TempDir(), t.TempDir()
-	for _, dir := range []string{a, b} {
-		writeMigration(t, dir, "00001_trunc.sql", lt+"TRUNCATE sessions;")
-	}
+	writeMigration(t, a, "00001_trunc.sql", lt+"TRUNCATE sessions;")
+	writeMigration(t, b, "00001_drop.sql", lt+"DROP TABLE users;")
 	cacheRun(t, a, cache)
-	got, parsed := cacheRun(t, b, cache)
-	if parsed != 0 || len(got) != 1 || got[0].Path != filepath.Join(b, "00001_trunc.sql") {
-		t.Errorf("same file elsewhere: parsed %d, got %v", parsed, got)
+	cacheRun(t, b, cache)
+	got, parsed := cacheRun(t, a, cache)
+	if parsed != 0 || len(got) != 1 || got[0].Path != filepath.Join(a, "00001_trunc.sql") {
+		t.Errorf("first folder again: parsed %d, got %v", parsed, got)
 	}
 }
 
@@ -137,21 +137,33 @@ func TestCacheUnwritableIsNoError(t *testing.T) {
 
 func TestCachePrunesOldEntries(t *testing.T) {
 	dir, cache := t.TempDir(), t.TempDir()
-	old := time.Now().Add(-findingsTTL - time.Hour)
-	for _, name := range []string{"stale.json", "stale.state.json"} {
-		p := filepath.Join(cache, name)
-		if err := os.WriteFile(p, []byte("[]"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, old, old); err != nil {
-			t.Fatal(err)
-		}
+	stale := filepath.Join(cache, "stale.json")
+	if err := os.WriteFile(stale, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-packTTL - time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
 	}
 	writeMigration(t, dir, "00001_trunc.sql", lt+"TRUNCATE sessions;")
 	cacheRun(t, dir, cache)
-	for _, name := range []string{"stale.json", "stale.state.json"} {
-		if _, err := os.Stat(filepath.Join(cache, name)); err == nil {
-			t.Errorf("%s not pruned", name)
-		}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("stale cache file not pruned")
+	}
+}
+
+// The state saved before the newest file must not hold what the newest file
+// did: editing it would otherwise be checked against its own old version.
+func TestCacheStateBeforeTheNewestFileIsItsOwn(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	writeMigration(t, dir, "00001_users.sql", "CREATE TABLE users (id int, email text);")
+	writeMigration(t, dir, "00002_other.sql", "CREATE TABLE other (id int);")
+	writeMigration(t, dir, "00003_check.sql", lt+
+		"ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL);")
+	cacheRun(t, dir, cache)
+	writeMigration(t, dir, "00003_check.sql", lt+"ALTER TABLE users ALTER COLUMN email SET NOT NULL;")
+	got, parsed := cacheRun(t, dir, cache)
+	if parsed != 1 || len(got) != 1 || got[0].Rule != ruleSetNotNull {
+		t.Errorf("parsed %d, got %v, want only set-not-null", parsed, got)
 	}
 }

@@ -61,13 +61,17 @@ func File(path string, src []byte) []Finding {
 // Dir lints every .sql file in dir, in goose version order. Findings name
 // files as dir/name. The error is for I/O only: unsafe SQL is a finding.
 func Dir(ctx context.Context, dir string, opts ...Option) ([]Finding, error) {
-	return lintFS(ctx, os.DirFS(dir), func(name string) string { return filepath.Join(dir, name) }, opts)
+	folder, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	return lintFS(ctx, os.DirFS(dir), func(name string) string { return filepath.Join(dir, name) }, folder, opts)
 }
 
 // FS lints every .sql file at the top level of fsys, such as the embed.FS the
 // app migrates from, in goose version order. Findings name files as in fsys.
 func FS(ctx context.Context, fsys fs.FS, opts ...Option) ([]Finding, error) {
-	return lintFS(ctx, fsys, func(name string) string { return name }, opts)
+	return lintFS(ctx, fsys, func(name string) string { return name }, "", opts)
 }
 
 // Check lints dir and returns a *FindingsError when anything is found: the
@@ -83,14 +87,15 @@ func Check(ctx context.Context, dir string) error {
 	return nil
 }
 
-func lintFS(ctx context.Context, fsys fs.FS, label func(string) string, opts []Option) ([]Finding, error) {
+// lintFS lints fsys; folder identifies it for the cache, "" for none.
+func lintFS(ctx context.Context, fsys fs.FS, label func(string) string, folder string, opts []Option) ([]Finding, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
 	var rc *resultCache
-	if o.cache != "" {
-		rc = &resultCache{dir: o.cache}
+	if o.cache != "" && folder != "" {
+		rc = &resultCache{dir: o.cache, folder: folder}
 	}
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
@@ -117,7 +122,7 @@ func lintFS(ctx context.Context, fsys fs.FS, label func(string) string, opts []O
 			return nil, fmt.Errorf("read migration: %w", err)
 		}
 		key = chainKey(key, name, src)
-		files = append(files, migrationFile{label: label(name), src: src, key: key})
+		files = append(files, migrationFile{label: label(name), src: src, key: cacheKey(key)})
 	}
 	return lintFiles(files, rc), nil
 }
