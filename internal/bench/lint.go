@@ -227,7 +227,7 @@ func (r LintResult) Print(w io.Writer) {
 	t := Table{
 		Title: fmt.Sprintf("bench:lint: %d generated migrations, each row a fresh process, median of %d runs", r.Files, r.Runs),
 		About: []string{
-			"parser build: " + r.Parser + " (wasm when mage was built without a C compiler)",
+			"parser build: " + r.Parser + " (wasm means mage was built without a C compiler: see docs)",
 			"extra RSS is over lintMigrations on an empty folder (the process's own memory)",
 		},
 		Header: []string{"row", "wall", "peak RSS", "extra RSS"},
