@@ -166,6 +166,8 @@ var corpus = []struct {
 			"CREATE INDEX users_email_idx ON users (email);",
 			"CREATE UNIQUE INDEX users_email_key ON public.users (lower(email));",
 			events + next + lt + "CREATE INDEX events_at_idx ON events (at);",
+			lt + "-- +goose StatementBegin\nDO $do$\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'i') THEN\n" +
+				"    CREATE INDEX i ON users (email);\n  END IF;\nEND\n$do$;\n-- +goose StatementEnd",
 			// PostgreSQL refuses this one.
 			events + next + noTx + "CREATE INDEX CONCURRENTLY IF NOT EXISTS events_at_idx ON events (at);",
 			// Not known to be partitioned: ON ONLY may be a full build.
@@ -261,6 +263,10 @@ var corpus = []struct {
 			"-- slipway:allow truncate rows are re-derived nightly\nTRUNCATE cache;",
 			"LOCK TABLE users IN ROW EXCLUSIVE MODE;",
 			"CREATE TABLE events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');",
+			"CREATE POLICY own_rows ON notes USING (owner = current_user);",
+			// A DO block's statements are checked like the file's.
+			"-- +goose StatementBegin\nDO $$ BEGIN ALTER TABLE users ADD COLUMN bio text; END $$;\n-- +goose StatementEnd",
+			"DO $$ BEGIN CREATE TABLE e_2027 PARTITION OF events FOR VALUES IN (2027); END $$;",
 			"ALTER TABLE events ATTACH PARTITION events_2027 FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');",
 		},
 		[]string{
@@ -323,6 +329,7 @@ var corpus = []struct {
 			"CREATE TABLE t (a int);\nCOMMIT;",
 			"START TRANSACTION;\nCREATE TABLE t (a int);\nEND;",
 			"CREATE TABLE t (a int);\nROLLBACK;",
+			"DO $$ BEGIN INSERT INTO t VALUES (1); COMMIT; END $$;",
 		},
 		[]string{
 			noTx + "BEGIN;\nCREATE TABLE IF NOT EXISTS t (a int);\nCOMMIT;",
@@ -430,20 +437,19 @@ var corpus = []struct {
 		}},
 	{ruleDoBlock,
 		[]string{
-			"-- +goose StatementBegin\nDO $$ BEGIN ALTER TABLE users ADD COLUMN bio text; END $$;\n-- +goose StatementEnd",
 			"-- +goose StatementBegin\nDO $$ BEGIN EXECUTE 'DROP TABLE ' || 'users'; END $$;\n-- +goose StatementEnd",
-			"DO $$ BEGIN CREATE TABLE e_2027 PARTITION OF events FOR VALUES IN (2027); END $$;",
-			"DO $$ BEGIN CREATE POLICY p ON users USING (true); END $$;",
-			"-- +goose StatementBegin\nDO $do$\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'i') THEN\n" +
-				"    CREATE INDEX i ON users (email);\n  END IF;\nEND\n$do$;\n-- +goose StatementEnd",
+			"DO $$ DECLARE r record; BEGIN FOR r IN EXECUTE 'SELECT 1' LOOP END LOOP; END $$;",
+			"DO LANGUAGE plperl $$ spi_exec_query('DROP TABLE users'); $$;",
+			"DO $$ BEGIN ALTER TABLE users ADD COLUMN; END $$;",
 		},
 		[]string{
 			"-- +goose StatementBegin\nDO $$ BEGIN\n  IF NOT EXISTS (SELECT 1 FROM plans WHERE name = 'free') THEN\n" +
 				"    INSERT INTO plans (name) VALUES ('free');\n  END IF;\nEND $$;\n-- +goose StatementEnd",
 			"DO $$ BEGIN CREATE TYPE mood AS ENUM ('ok'); EXCEPTION WHEN duplicate_object THEN NULL; END $$;",
-			"DO $$ BEGIN CREATE OR REPLACE FUNCTION f() RETURNS int AS 'SELECT 1' LANGUAGE sql; END $$;",
-			"-- slipway:allow do-block-not-checked adds a nullable column only, lock_timeout set inside\n" +
-				"DO $$ BEGIN SET LOCAL lock_timeout = '2s'; ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text; END $$;",
+			"DO $$ BEGIN SET LOCAL lock_timeout = '2s'; ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text; END $$;",
+			"-- slipway:allow do-block-not-checked builds GRANTs for the tables listed in app.grants\n" +
+				"DO $$ DECLARE t text; BEGIN FOR t IN SELECT name FROM app.grants LOOP " +
+				"EXECUTE format('GRANT SELECT ON %I TO reader', t); END LOOP; END $$;",
 		}},
 }
 

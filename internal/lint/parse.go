@@ -31,6 +31,7 @@ type parser struct {
 	name    string
 	parse   func(string) (*pganalyze.ParseResult, error)
 	scan    func(string) (*pganalyze.ScanResult, error)
+	plpgsql func(string) (string, error)
 	errorAt func(error) (msg string, cursor int, ok bool)
 }
 
@@ -80,15 +81,11 @@ func parse(sql []byte) (*parsed, error) {
 	return p, nil
 }
 
-// scan tokenises sql without parsing it.
-func scan(sql string) ([]*pganalyze.ScanToken, error) {
+// parsePlpgsql parses a PL/pgSQL function into pg_query's JSON tree.
+func parsePlpgsql(sql string) (string, error) {
 	parseMu.Lock()
 	defer parseMu.Unlock()
-	res, err := backend.scan(sql)
-	if err != nil {
-		return nil, err
-	}
-	return res.Tokens, nil
+	return backend.plpgsql(sql)
 }
 
 // toSyntaxError turns the parser's 1-based character cursor into a byte

@@ -10,9 +10,10 @@ import (
 )
 
 var backend = parser{
-	name:  "cgo",
-	parse: pganalyze.Parse,
-	scan:  pganalyze.Scan,
+	name:    "cgo",
+	parse:   pganalyze.Parse,
+	scan:    pganalyze.Scan,
+	plpgsql: pganalyze.ParsePlPgSqlToJSON,
 	errorAt: func(err error) (string, int, bool) {
 		var pe *cparser.Error
 		if !errors.As(err, &pe) {

@@ -10,9 +10,10 @@ import (
 )
 
 var backend = parser{
-	name:  "wasm",
-	parse: pgquery.Parse,
-	scan:  pgquery.Scan,
+	name:    "wasm",
+	parse:   pgquery.Parse,
+	scan:    pgquery.Scan,
+	plpgsql: pgquery.ParsePlPgSqlToJSON,
 	errorAt: func(err error) (string, int, bool) {
 		var pe *wparser.Error
 		if !errors.As(err, &pe) {

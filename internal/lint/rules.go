@@ -118,9 +118,9 @@ var messages = map[string]string{
 		"the migration commits, blocking the running binary's writes to them; backfill in batches " +
 		"(WHERE id > $last ORDER BY id LIMIT n, one transaction each) from the app or a -- +goose NO TRANSACTION " +
 		"migration, or opt out for a small table with -- slipway:allow update-or-delete-without-where <row count>",
-	ruleDoBlock: "a DO block's statements run unseen: the linter does not check PL/pgSQL, so locks and rewrites " +
-		"inside it go unflagged; write the DDL as plain statements, or review it and opt out with " +
-		"-- slipway:allow do-block-not-checked <what it does and why that is safe>",
+	ruleDoBlock: "this DO block runs SQL built at run time (EXECUTE), or is not PL/pgSQL, so the linter can't see " +
+		"what it does: locks and rewrites in it go unflagged; write the statements out (plain, or in the block), " +
+		"or review it and opt out with -- slipway:allow do-block-not-checked <what it runs and why that is safe>",
 	ruleAllowWithoutReason: "an opt-out must say why the statement is safe: " +
 		"-- slipway:allow <rule> <reason>",
 }

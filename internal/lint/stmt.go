@@ -257,6 +257,8 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 	case *pganalyze.Node_CreateTrigStmt:
 		idempotent(s.CreateTrigStmt.Replace)
 		lockWait(s.CreateTrigStmt.Relation)
+	case *pganalyze.Node_CreatePolicyStmt:
+		lockWait(s.CreatePolicyStmt.Table)
 
 	case *pganalyze.Node_TransactionStmt:
 		switch s.TransactionStmt.Kind {
@@ -278,9 +280,7 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 		}
 
 	case *pganalyze.Node_DoStmt:
-		if !doBlockIsPlain(s.DoStmt) {
-			flag(ruleDoBlock)
-		}
+		hits = append(hits, c.doBlock(s.DoStmt)...)
 
 	case *pganalyze.Node_VariableSetStmt:
 		vs := s.VariableSetStmt
