@@ -43,6 +43,8 @@ type fileState struct {
 	// last statement creating it; stmt is the index of the current one.
 	createdViews map[string]int
 	stmt         int
+	// notValid holds the "table.constraint"s added NOT VALID in this file.
+	notValid map[string]bool
 }
 
 // hit is a rule violation before opt-outs are applied.
@@ -74,7 +76,7 @@ func (c *checker) file(path string, src []byte) []Finding {
 		return []Finding{{Path: path, Line: lines.line(se.offset), Rule: ruleSyntax, Message: se.msg}}
 	}
 	c.cur = fileState{noTx: m.noTx, newTables: map[string]bool{}, newIndexes: map[string]bool{},
-		newFunctions: map[string]bool{}, createdViews: createdViews(p.stmts)}
+		newFunctions: map[string]bool{}, createdViews: createdViews(p.stmts), notValid: map[string]bool{}}
 
 	starts := make([]int, len(p.stmts))
 	ends := make([]int, len(p.stmts))

@@ -138,7 +138,7 @@ var corpus = []struct {
 				"ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
 		},
 		[]string{
-			lt + "ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;\n" +
+			lt + "ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;" + next + lt +
 				"ALTER TABLE users VALIDATE CONSTRAINT users_email_nn;\n" +
 				"ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n" +
 				"ALTER TABLE users DROP CONSTRAINT users_email_nn;",
@@ -211,10 +211,15 @@ var corpus = []struct {
 			lt + "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
 			lt + "ALTER TABLE orders ADD COLUMN coupon_id bigint REFERENCES coupons (id);",
 			lt + "ALTER TABLE users ADD COLUMN handle text UNIQUE;",
-		},
-		[]string{
+			// VALIDATE in the transaction that added it: the ADD's lock is held through the scan.
 			lt + "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;\n" +
 				"ALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;",
+			lt + "ALTER TABLE orders ADD CONSTRAINT orders_total_pos CHECK (total >= 0) NOT VALID, " +
+				"VALIDATE CONSTRAINT orders_total_pos;",
+		},
+		[]string{
+			lt + "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;" +
+				next + lt + "ALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;",
 			lt + "ALTER TABLE orders ADD CONSTRAINT orders_total_pos CHECK (total >= 0) NOT VALID;",
 			lt + "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;",
 			"CREATE TABLE t (a int, b int);\nALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES users (id);\n" +

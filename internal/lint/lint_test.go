@@ -64,7 +64,7 @@ func TestEveryMessageNamesASafeAlternative(t *testing.T) {
 			t.Errorf("%s message names no alternative: %q", rule, messages[rule])
 		}
 	}
-	for _, msg := range []string{msgUniqueConstraint, msgColumnConstraint, msgGeneratedColumn, msgSetLogged,
+	for _, msg := range []string{msgUniqueConstraint, msgColumnConstraint, msgValidateSameTx, msgGeneratedColumn, msgSetLogged,
 		msgSetTablespace, msgCluster, msgVacuumFull} {
 		if _, fix, ok := strings.Cut(msg, "; "); !ok || len(fix) < 20 {
 			t.Errorf("message names no alternative: %q", msg)

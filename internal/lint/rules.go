@@ -56,7 +56,7 @@ var messages = map[string]string{
 		"add the column nullable or with a constant DEFAULT, backfill in batches, then add " +
 		"CHECK (col IS NOT NULL) NOT VALID and VALIDATE CONSTRAINT",
 	ruleSetNotNull: "SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock; add " +
-		"CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT it (a later migration is best), " +
+		"CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT it in a later migration, " +
 		"then SET NOT NULL, which skips the scan, and drop the check",
 	ruleAddColumnVolatileDefault: "a volatile default (or serial/identity, or a STORED generated column) rewrites the table under an " +
 		"ACCESS EXCLUSIVE lock; add the column without a default or with a constant one, " +
@@ -69,7 +69,7 @@ var messages = map[string]string{
 	ruleConcurrentlyInTx: "CONCURRENTLY cannot run inside a transaction block and goose wraps this file in one; " +
 		"move the statement to its own migration with -- +goose NO TRANSACTION",
 	ruleConstraintNotValid: "adding the constraint checks every row under a lock that blocks writes; " +
-		"add it with NOT VALID, then ALTER TABLE ... VALIDATE CONSTRAINT in a separate statement or migration",
+		"add it with NOT VALID, then ALTER TABLE ... VALIDATE CONSTRAINT in a later migration",
 	ruleAddPrimaryKey: "adding a primary key builds an index and checks NOT NULL under an ACCESS EXCLUSIVE " +
 		"lock; CREATE UNIQUE INDEX CONCURRENTLY (NO TRANSACTION migration), make the columns NOT NULL " +
 		"safely, then ADD CONSTRAINT ... PRIMARY KEY USING INDEX",
@@ -165,7 +165,10 @@ const (
 	msgVacuumFull = "VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock (and cannot run in goose's " +
 		"transaction); use plain VACUUM or pg_repack, or run it outside migrations"
 	msgColumnConstraint = "a constraint on an added column checks every row under a lock that blocks writes; " +
-		"add the column bare, then ADD CONSTRAINT ... NOT VALID and VALIDATE CONSTRAINT in a separate statement"
+		"add the column bare, then ADD CONSTRAINT ... NOT VALID, and VALIDATE CONSTRAINT in a later migration"
+	msgValidateSameTx = "this constraint was added NOT VALID earlier in the same transaction, whose lock (ACCESS " +
+		"EXCLUSIVE for a CHECK, SHARE ROW EXCLUSIVE for a foreign key) is still held while VALIDATE scans every " +
+		"row; move VALIDATE CONSTRAINT to a later migration, where it takes only SHARE UPDATE EXCLUSIVE"
 )
 
 // optOutable lists the rules a `slipway:allow` comment may name: the

@@ -400,9 +400,15 @@ func (c *checker) alterTable(at *pganalyze.AlterTableStmt) []hit {
 				}
 			}
 			c.recordNotNullCheck(table, con)
+			if con.SkipValidation {
+				f.notValid[table+"."+con.Conname] = true
+			}
 		case pganalyze.AlterTableType_AT_ValidateConstraint:
 			if col, ok := c.pendingNotNull[table+"."+cmd.Name]; ok {
 				c.notNull[col] = true
+			}
+			if f.notValid[table+"."+cmd.Name] && !f.noTx && !isNew {
+				flag(ruleConstraintNotValid, msgValidateSameTx)
 			}
 		case pganalyze.AlterTableType_AT_SetLogged, pganalyze.AlterTableType_AT_SetUnLogged:
 			if !isNew {
