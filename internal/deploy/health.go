@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/version"
 )
 
 // errNotReady is a release that didn't become ready in time.
@@ -80,13 +81,9 @@ func (s *Server) serving(ctx context.Context) (Version, error) {
 	if code != 200 {
 		return Version{}, fmt.Errorf("/version answered %d", code)
 	}
-	var v struct {
-		Version string `json:"version"`
-		Commit  string `json:"commit"`
-		Go      string `json:"go_version"`
-	}
+	var v version.Info // the app's own type: one schema for /version
 	if err := json.Unmarshal(body, &v); err != nil {
 		return Version{}, fmt.Errorf("/version: %w", err)
 	}
-	return Version{Version: v.Version, Commit: v.Commit, Go: v.Go}, nil
+	return Version{Version: v.Version, Commit: v.Commit, Go: v.GoVersion}, nil
 }

@@ -24,8 +24,8 @@ type options struct {
 }
 
 // WithCache keeps each file's findings in dir, so that a later run over
-// unchanged files parses nothing. "" turns the cache off. It applies to Dir,
-// whose folder identifies the cache file; FS doesn't cache.
+// unchanged files parses nothing. "" turns the cache off. The folder Dir
+// lints identifies the cache file.
 //
 // A cached result is keyed by everything the findings depend on: the
 // linter's own source and parser build, and the bytes and names of this file

@@ -27,13 +27,13 @@ const next = "\n--- next migration ---\n"
 func lintCase(t *testing.T, sql string) []Finding {
 	t.Helper()
 	if !strings.Contains(sql, next) {
-		return File("m.sql", []byte(upFile(sql)))
+		return lintFile("m.sql", []byte(upFile(sql)))
 	}
 	fsys := fstest.MapFS{}
 	for i, part := range strings.Split(sql, next) {
 		fsys[fmt.Sprintf("%05d_step.sql", i+1)] = &fstest.MapFile{Data: []byte(upFile(part))}
 	}
-	got, err := FS(context.Background(), fsys)
+	got, err := lintFS(context.Background(), fsys, func(name string) string { return name }, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

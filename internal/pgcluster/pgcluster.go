@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -25,6 +24,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/slipway-dev/slipway/internal/freeport"
 )
 
 // Superuser is the cluster's superuser role. Local connections are trusted:
@@ -246,7 +247,7 @@ func (c *Cluster) initdb(ctx context.Context) error {
 func (c *Cluster) start(ctx context.Context) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		if c.port, err = freePort(); err != nil {
+		if c.port, err = freeport.Pick(); err != nil {
 			return err
 		}
 		opts := strings.Join([]string{
@@ -295,15 +296,6 @@ func (c *Cluster) logTail() string {
 		lines = lines[len(lines)-10:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Port is the TCP port the server listens on at 127.0.0.1.
