@@ -147,19 +147,26 @@ func newSandbox() (*sandbox.Sandbox, error) {
 
 // LintMigrations checks that each migration is safe to apply while the old binary keeps serving.
 // It parses the Up section of every file in $MIGRATIONS_DIR (default
-// migrations/), prints `path:line: rule: message` findings and fails if there
-// are any. A statement opts out with `-- slipway:allow <rule> <reason>`.
-func LintMigrations(ctx context.Context) error {
-	dir := os.Getenv("MIGRATIONS_DIR")
-	if dir == "" {
-		dir = "migrations"
+// migrations/), prints the findings and fails if there are any. A statement
+// opts out with `-- slipway:allow <rule> <reason>`. -format=text (default,
+// `path:line: rule: message`), json, or github (workflow-command annotations).
+// Results are cached by file content in ~/.cache/slipway/lint
+// ($SLIPWAY_LINT_CACHE; off disables it).
+func LintMigrations(ctx context.Context, format *string) error {
+	f := lint.Formats[0]
+	if format != nil {
+		f = *format
 	}
-	findings, err := lint.Dir(ctx, dir)
+	if err := lint.CheckFormat(f); err != nil {
+		return err
+	}
+	findings, err := lint.Dir(ctx, migrationsDir(), lintCache())
 	if err != nil {
 		return err
 	}
-	for _, f := range findings {
-		fmt.Println(f)
+	warnSlowParser()
+	if err := lint.Write(os.Stdout, f, findings); err != nil {
+		return err
 	}
 	if len(findings) > 0 {
 		return fmt.Errorf("%d findings", len(findings))
@@ -204,10 +211,11 @@ func Seed(ctx context.Context, force *bool) error {
 // It prints one line per problem, naming the file and the fix.
 func CheckMigrations(ctx context.Context) error {
 	dir := migrationsDir()
-	problems, err := migfiles.Check(ctx, dir)
+	problems, err := migfiles.Check(ctx, dir, lintCache())
 	if err != nil {
 		return err
 	}
+	warnSlowParser()
 	for _, p := range problems {
 		fmt.Println(p)
 	}
@@ -216,6 +224,28 @@ func CheckMigrations(ctx context.Context) error {
 	}
 	fmt.Printf("checkMigrations: %s ok\n", dir)
 	return nil
+}
+
+// lintCache is the lint's result cache: $SLIPWAY_LINT_CACHE, "off" for
+// none, default slipway/lint in the user cache directory.
+func lintCache() lint.Option {
+	switch dir := os.Getenv("SLIPWAY_LINT_CACHE"); dir {
+	case "off":
+		return lint.WithCache("")
+	case "":
+		return lint.WithCache(lint.DefaultCacheDir())
+	default:
+		return lint.WithCache(dir)
+	}
+}
+
+// warnSlowParser says why the lint was slow when mage was built without cgo
+// and the cache didn't answer for every file.
+func warnSlowParser() {
+	if lint.ParserBuild() != "cgo" && lint.Parses() > 0 {
+		fmt.Fprintln(os.Stderr, "lint: built without cgo, so the SQL parser runs as WebAssembly (~1.5 s and ~250 MB "+
+			"to start); install gcc (CGO_ENABLED=1 is Go's default when it finds one) to make this ~50x faster")
+	}
 }
 
 // migrationsDir is $MIGRATIONS_DIR, default migrations/.
@@ -367,10 +397,15 @@ func (Bench) Build(ctx context.Context, goarch *string, runs *int) error {
 	return nil
 }
 
-// Lint times lintMigrations on 500 generated migrations, and squawk on the same files.
-// -squawk is the squawk binary (default: squawk on PATH); -files the number of files.
+// Lint times lintMigrations and checkMigrations on 500 generated migrations, new and unchanged, and squawk on the same files.
+// Each row is a fresh process of this mage binary. -squawk is the squawk
+// binary (default: squawk on PATH); -files the number of files.
 func (Bench) Lint(ctx context.Context, squawk *string, files *int) error {
-	var o bench.LintOptions
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o := bench.LintOptions{Mage: exe}
 	if squawk != nil {
 		o.Squawk = *squawk
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,13 +15,14 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/lint"
+	"github.com/slipway-dev/slipway/internal/migfiles"
 )
 
 // LintOptions configures Lint.
 type LintOptions struct {
 	// Files is the number of generated migrations; 0 is 500.
 	Files int
-	// Runs is the number of timed warm runs per tool; 0 is 5.
+	// Runs is the number of timed runs per row; 0 is 5.
 	Runs int
 	// Squawk is the squawk executable to compare with; "" looks up "squawk"
 	// on PATH, and the comparison is skipped when there is none. npm's
@@ -28,29 +30,41 @@ type LintOptions struct {
 	// under node_modules/@squawk-cli/<platform>/bin/squawk to time squawk
 	// and not node.
 	Squawk string
+	// Mage is the executable that runs the lintMigrations and
+	// checkMigrations targets: the running mage binary in bench:lint. Each
+	// row runs it in a fresh process, as a developer or CI would.
+	Mage string
 }
 
-// LintResult is what Lint measured. Peak memory is resident set size,
-// since the WebAssembly parser's memory lives outside the Go heap.
+// LintRun is one row: the median wall time of the runs and the highest peak
+// resident set size (the WebAssembly parser's memory lives outside the Go
+// heap, so heap figures would miss it). PeakRSS is 0 without GNU time.
+type LintRun struct {
+	Wall    time.Duration
+	PeakRSS int64
+}
+
+// LintResult is what Lint measured.
 type LintResult struct {
-	Files, Findings int
-	// Cold is the first lint in this process: it includes compiling and
-	// instantiating the parser, the cost every `go run mage.go` pays once.
-	Cold time.Duration
-	// Warm is the median of the later runs.
-	Warm time.Duration
-	// PeakRSS is this process's peak after linting; BaseRSS before.
-	PeakRSS, BaseRSS int64
+	Files, Runs, Findings int
+	// Parser is the lint's parser build ("cgo" or "wasm").
+	Parser string
+	// Empty is lintMigrations on an empty folder: the process's own cost,
+	// the baseline for "extra memory".
+	Empty LintRun
+	// Cold lints new files with an empty cache; NoCache with the cache off.
+	Cold, NoCache LintRun
+	// Unchanged and CheckUnchanged run lintMigrations and checkMigrations
+	// again on the same files, the cache warm.
+	Unchanged, CheckUnchanged LintRun
 	// Squawk is empty when squawk wasn't run.
-	Squawk        string
-	SquawkTime    time.Duration
-	SquawkPeakRSS int64
+	Squawk    string
+	SquawkRun LintRun
 }
 
-// Lint lints generated migrations in a temporary directory and times the
-// same files with squawk when available. Run it in a fresh process (`go run
-// mage.go bench:lint`): an earlier parse in the process would hide the
-// parser's start-up cost.
+// Lint times lintMigrations and checkMigrations on generated migrations in a
+// temporary folder, cold and unchanged, against squawk on the same files in
+// the same run.
 func Lint(ctx context.Context, opts LintOptions) (LintResult, error) {
 	if opts.Files <= 0 {
 		opts.Files = 500
@@ -58,130 +72,208 @@ func Lint(ctx context.Context, opts LintOptions) (LintResult, error) {
 	if opts.Runs <= 0 {
 		opts.Runs = 5
 	}
+	if opts.Mage == "" {
+		return LintResult{}, errors.New("bench: LintOptions.Mage names no executable")
+	}
 	tmp, err := os.MkdirTemp("", "slipway-benchlint-")
 	if err != nil {
 		return LintResult{}, fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	paths, err := writeCorpus(tmp, opts.Files)
+	dir, empty := filepath.Join(tmp, "migrations"), filepath.Join(tmp, "empty")
+	for _, d := range []string{dir, empty} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return LintResult{}, fmt.Errorf("bench: %w", err)
+		}
+	}
+	paths, err := writeCorpus(dir, opts.Files)
 	if err != nil {
 		return LintResult{}, err
 	}
+	// checkMigrations wants migrations.sum, as a real folder has.
+	plan, err := migfiles.PlanFix(dir, true)
+	if err != nil {
+		return LintResult{}, err
+	}
+	if err := plan.Apply(func() error { return nil }); err != nil {
+		return LintResult{}, err
+	}
 
-	res := LintResult{Files: opts.Files}
-	res.BaseRSS, _ = peakRSS()
-	// squawk first, while this process is small: see runSquawk.
+	res := LintResult{Files: opts.Files, Runs: opts.Runs, Parser: lint.ParserBuild()}
 	squawk := opts.Squawk
 	if squawk == "" {
 		squawk, _ = exec.LookPath("squawk")
 	}
 	if squawk != "" {
-		var times []time.Duration
-		for range opts.Runs {
-			d, rss, err := runSquawk(ctx, squawk, tmp, paths)
-			if err != nil {
-				return res, err
-			}
-			times = append(times, d)
-			res.SquawkPeakRSS = max(res.SquawkPeakRSS, rss)
-		}
-		res.Squawk, res.SquawkTime = squawk, Median(times)
-	}
-	start := time.Now()
-	findings, err := lint.Dir(ctx, tmp)
-	if err != nil {
-		return res, err
-	}
-	res.Cold = time.Since(start)
-	res.Findings = len(findings)
-	var warm []time.Duration
-	for range opts.Runs {
-		start := time.Now()
-		if _, err := lint.Dir(ctx, tmp); err != nil {
+		res.Squawk = squawk
+		if res.SquawkRun, _, err = repeat(ctx, opts.Runs, func() []string { return nil }, dir, squawk, paths...); err != nil {
 			return res, err
 		}
-		warm = append(warm, time.Since(start))
 	}
-	res.Warm = Median(warm)
-	if res.PeakRSS, err = peakRSS(); err != nil {
+	target := func(cache string) func() []string {
+		return func() []string { return []string{"MIGRATIONS_DIR=" + dir, "SLIPWAY_LINT_CACHE=" + cache} }
+	}
+	cacheDir := filepath.Join(tmp, "cache")
+	fresh := func() []string { // a new, empty cache for every run
+		d, _ := os.MkdirTemp(tmp, "cold-")
+		return target(d)()
+	}
+	if res.Empty, _, err = repeat(ctx, opts.Runs, func() []string {
+		return []string{"MIGRATIONS_DIR=" + empty, "SLIPWAY_LINT_CACHE=off"}
+	}, tmp, opts.Mage, "lintMigrations"); err != nil {
+		return res, err
+	}
+	if res.Cold, _, err = repeat(ctx, opts.Runs, fresh, tmp, opts.Mage, "lintMigrations"); err != nil {
+		return res, err
+	}
+	if res.NoCache, _, err = repeat(ctx, opts.Runs, target("off"), tmp, opts.Mage, "lintMigrations"); err != nil {
+		return res, err
+	}
+	// The first run fills the cache; the timed ones find it full.
+	if _, _, err := runOnce(ctx, target(cacheDir)(), tmp, opts.Mage, "lintMigrations"); err != nil {
+		return res, err
+	}
+	var out []byte
+	if res.Unchanged, out, err = repeat(ctx, opts.Runs, target(cacheDir), tmp, opts.Mage, "lintMigrations", "-format=json"); err != nil {
+		return res, err
+	}
+	var findings []json.RawMessage
+	if err := json.Unmarshal(out, &findings); err != nil {
+		return res, fmt.Errorf("bench: lintMigrations -format=json: %w", err)
+	}
+	res.Findings = len(findings)
+	if res.CheckUnchanged, _, err = repeat(ctx, opts.Runs, target(cacheDir), tmp, opts.Mage, "checkMigrations"); err != nil {
 		return res, err
 	}
 	return res, nil
 }
 
-// runSquawk lints the files with squawk once. squawk exits 1 when it finds
-// something, which it does: it lints the Down sections too.
+// repeat measures runs fresh processes of name args, each with the extra
+// environment env() gives, and returns the median wall time, the highest
+// peak RSS and the last run's output.
+func repeat(ctx context.Context, runs int, env func() []string, dir, name string, args ...string) (LintRun, []byte, error) {
+	var walls []time.Duration
+	var run LintRun
+	var out []byte
+	for range runs {
+		r, o, err := runOnce(ctx, env(), dir, name, args...)
+		if err != nil {
+			return LintRun{}, nil, err
+		}
+		walls = append(walls, r.Wall)
+		run.PeakRSS = max(run.PeakRSS, r.PeakRSS)
+		out = o
+	}
+	run.Wall = Median(walls)
+	return run, out, nil
+}
+
+// runOnce runs name args once in dir. Exit status 1 counts as success: the
+// linters exit 1 when they find something, which they do here.
 //
-// Its peak RSS comes from GNU time, when installed, and is 0 otherwise: a
+// Peak RSS comes from GNU time, when installed, and is 0 otherwise: a
 // child's peak RSS starts at its parent's when it execs, so the rusage of a
 // child of this process would report at least this process's peak, while GNU
 // time's own small child reports its own.
-func runSquawk(ctx context.Context, squawk, dir string, paths []string) (time.Duration, int64, error) {
-	rssFile := filepath.Join(dir, "squawk.rss")
-	cmd := exec.CommandContext(ctx, squawk, paths...)
+func runOnce(ctx context.Context, env []string, dir, name string, args ...string) (LintRun, []byte, error) {
+	rss, err := os.CreateTemp("", "slipway-rss-")
+	if err != nil {
+		return LintRun{}, nil, fmt.Errorf("bench: %w", err)
+	}
+	rss.Close()
+	defer os.Remove(rss.Name())
+	cmd := exec.CommandContext(ctx, name, args...)
 	if _, err := os.Stat(gnuTime); err == nil {
-		cmd = exec.CommandContext(ctx, gnuTime, append([]string{"-f", "%M", "-o", rssFile, squawk}, paths...)...)
+		cmd = exec.CommandContext(ctx, gnuTime, append([]string{"-f", "%M", "-o", rss.Name(), name}, args...)...)
 	}
 	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
-	d := time.Since(start)
+	err = cmd.Run()
+	run := LintRun{Wall: time.Since(start)}
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
-		return 0, 0, fmt.Errorf("run squawk: %w: %s", err, strings.TrimSpace(stderr.String()))
+		return LintRun{}, nil, fmt.Errorf("run %s: %w: %s", filepath.Base(name), err, strings.TrimSpace(stderr.String()))
 	}
-	out, err := os.ReadFile(rssFile)
-	if err != nil {
-		return d, 0, nil
+	out, err := os.ReadFile(rss.Name())
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		return run, stdout.Bytes(), nil
 	}
 	// The file may start with "Command exited with non-zero status 1".
-	lines := strings.Fields(string(out))
-	kb, err := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	fields := strings.Fields(string(out))
+	kb, err := strconv.ParseInt(fields[len(fields)-1], 10, 64)
 	if err != nil {
-		return 0, 0, fmt.Errorf("squawk peak rss: %w", err)
+		return LintRun{}, nil, fmt.Errorf("peak rss of %s: %w", filepath.Base(name), err)
 	}
-	return d, kb * 1024, nil
+	run.PeakRSS = kb * 1024
+	return run, stdout.Bytes(), nil
 }
 
 // gnuTime measures a child's peak memory without this process's.
 const gnuTime = "/usr/bin/time"
 
+// Goals from issue 16: an unchanged folder in 0.3 s and 50 MB over the
+// process's own, new files within twice squawk's time.
+const (
+	goalUnchangedWall  = 300 * time.Millisecond
+	goalUnchangedExtra = 50 << 20
+	goalColdVsSquawk   = 2.0
+)
+
 // Print writes the table.
 func (r LintResult) Print(w io.Writer) {
 	t := Table{
-		Title:  fmt.Sprintf("bench:lint: %d generated migrations", r.Files),
-		Header: []string{"tool", "files", "wall", "peak RSS"},
+		Title: fmt.Sprintf("bench:lint: %d generated migrations, each row a fresh process, median of %d runs", r.Files, r.Runs),
+		About: []string{
+			"parser build: " + r.Parser + " (wasm means mage was built without a C compiler: see docs)",
+			"extra RSS is over lintMigrations on an empty folder (the process's own memory)",
+		},
+		Header: []string{"row", "wall", "peak RSS", "extra RSS"},
 	}
-	t.Add("lintMigrations, cold", fmt.Sprint(r.Files), ms(r.Cold), mb(r.PeakRSS))
-	t.Add("lintMigrations, warm", fmt.Sprint(r.Files), ms(r.Warm), "")
-	if r.Squawk != "" {
-		rss := "n/a (needs " + gnuTime + ")"
-		if r.SquawkPeakRSS > 0 {
-			rss = mb(r.SquawkPeakRSS)
+	row := func(name string, run LintRun) {
+		extra := ""
+		if run.PeakRSS > 0 && r.Empty.PeakRSS > 0 {
+			extra = Size(max(run.PeakRSS-r.Empty.PeakRSS, 0))
 		}
-		t.Add("squawk", fmt.Sprint(r.Files), ms(r.SquawkTime), rss)
+		t.Add(name, Dur(run.Wall), rssCell(run.PeakRSS), extra)
 	}
-	t.Note("findings: %d; RSS before linting: %s", r.Findings, mb(r.BaseRSS))
-	switch {
-	case r.Squawk == "":
-		t.Note("squawk: not found (npm install squawk-cli, then -squawk=<path>)")
-	case r.SquawkPeakRSS > 0:
-		t.Note("ratio lintMigrations/squawk: cold %.1fx, warm %.2fx time; %.1fx peak memory",
-			r.Cold.Seconds()/r.SquawkTime.Seconds(), r.Warm.Seconds()/r.SquawkTime.Seconds(), float64(r.PeakRSS)/float64(r.SquawkPeakRSS))
-	default:
-		t.Note("ratio lintMigrations/squawk: cold %.1fx, warm %.2fx time",
-			r.Cold.Seconds()/r.SquawkTime.Seconds(), r.Warm.Seconds()/r.SquawkTime.Seconds())
+	if r.Squawk != "" {
+		t.Add("squawk", Dur(r.SquawkRun.Wall), rssCell(r.SquawkRun.PeakRSS), "")
+	}
+	row("lintMigrations, new files (empty cache)", r.Cold)
+	row("lintMigrations, cache off", r.NoCache)
+	row("lintMigrations, unchanged (cached)", r.Unchanged)
+	row("checkMigrations, unchanged (cached)", r.CheckUnchanged)
+	t.Add("lintMigrations, empty folder", Dur(r.Empty.Wall), rssCell(r.Empty.PeakRSS), "")
+	t.Note("findings: %d", r.Findings)
+	for _, u := range []struct {
+		name string
+		run  LintRun
+	}{{"lintMigrations", r.Unchanged}, {"checkMigrations", r.CheckUnchanged}} {
+		extra := "n/a"
+		if u.run.PeakRSS > 0 && r.Empty.PeakRSS > 0 {
+			extra = Size(max(u.run.PeakRSS-r.Empty.PeakRSS, 0))
+		}
+		t.Note("%s unchanged: %s (goal <= %s), extra RSS %s (goal <= %s)", u.name, Dur(u.run.Wall),
+			Dur(goalUnchangedWall), extra, Size(goalUnchangedExtra))
+	}
+	if r.Squawk == "" {
+		t.Note("squawk: not found (npm install -g squawk-cli@2.66.0, or -squawk=<path>)")
+	} else {
+		t.Note("new files vs squawk: %s time (goal <= %.0fx), %s peak memory", Ratio(r.Cold.Wall, r.SquawkRun.Wall),
+			goalColdVsSquawk, Ratio(r.Cold.PeakRSS, r.SquawkRun.PeakRSS))
 	}
 	t.Print(w)
 }
 
-// peakRSS reads the process's high-water resident set size.
-func peakRSS() (int64, error) { return procStatus("self", "VmHWM") }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
-func mb(b int64) string         { return fmt.Sprintf("%.0f MB", float64(b)/(1<<20)) }
+func rssCell(b int64) string {
+	if b == 0 {
+		return "n/a (needs " + gnuTime + ")"
+	}
+	return Size(b)
+}
 
 // corpusTemplates are realistic migrations, safe and unsafe, in the shapes
 // Slipway writes: %[1]d makes names unique per file.

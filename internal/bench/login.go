@@ -406,7 +406,7 @@ func LoginTable(rs []LoginResult) Table {
 		if r.Slowest > 0 {
 			slowest = Dur(r.Slowest)
 		}
-		t.Add(r.Binary, r.Pattern, strconv.Itoa(r.Attempts), mb(r.BaseRSS), mb(r.PeakRSS), mb(r.Growth()), strings.Join(parts, " "), slowest)
+		t.Add(r.Binary, r.Pattern, strconv.Itoa(r.Attempts), Size(r.BaseRSS), Size(r.PeakRSS), Size(r.Growth()), strings.Join(parts, " "), slowest)
 		if r.Died != "" {
 			t.Note("%s, %s: the app died: %.120s", r.Binary, r.Pattern, r.Died)
 		}

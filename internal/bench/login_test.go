@@ -27,7 +27,7 @@ func TestLoginTableShowsCodesAndDeaths(t *testing.T) {
 		{Binary: "main (before)", Pattern: "spray", Attempts: 3, BaseRSS: 80 << 20, PeakRSS: 1080 << 20, Errors: 3, Died: "fatal error: out of memory", Codes: map[int]int{}},
 		{Binary: "this tree (after)", Pattern: "spray", Attempts: 3, BaseRSS: 80 << 20, PeakRSS: 200 << 20, Codes: map[int]int{503: 2, 401: 1}, Slowest: 2 * time.Second},
 	}).Print(&b)
-	for _, want := range []string{"1000 MB", "3×no answer", "the app died: fatal error: out of memory", "120 MB", "1×401 2×503"} {
+	for _, want := range []string{"1000.0 MiB", "3×no answer", "the app died: fatal error: out of memory", "120.0 MiB", "1×401 2×503"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}

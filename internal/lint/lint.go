@@ -7,8 +7,9 @@
 // builds that block writes. The safe way is expand/contract, one small step
 // per migration; each finding names that step.
 //
-// Statements are parsed with PostgreSQL's own parser (pg_query compiled to
-// WebAssembly), so the rules see the statement as the server will. Only the
+// Statements are parsed with PostgreSQL's own parser (pg_query, through cgo,
+// or compiled to WebAssembly when built without a C compiler: see
+// ParserBuild), so the rules see the statement as the server will. Only the
 // Up section of a file is linted: Down runs by hand, when nothing is serving.
 package lint
 
@@ -46,13 +47,26 @@ func lintFile(path string, src []byte) []Finding {
 
 // Dir lints every .sql file in dir, in goose version order. Findings name
 // files as dir/name. The error is for I/O only: unsafe SQL is a finding.
-func Dir(ctx context.Context, dir string) ([]Finding, error) {
-	return lintFS(ctx, os.DirFS(dir), func(name string) string { return filepath.Join(dir, name) })
+func Dir(ctx context.Context, dir string, opts ...Option) ([]Finding, error) {
+	folder, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	return lintFS(ctx, os.DirFS(dir), func(name string) string { return filepath.Join(dir, name) }, folder, opts)
 }
 
 // lintFS lints every .sql file at the top level of fsys in goose version
-// order, naming files with label.
-func lintFS(ctx context.Context, fsys fs.FS, label func(string) string) ([]Finding, error) {
+// order, naming files with label; folder identifies it for the cache, ""
+// for none.
+func lintFS(ctx context.Context, fsys fs.FS, label func(string) string, folder string, opts []Option) ([]Finding, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var rc *resultCache
+	if o.cache != "" && folder != "" {
+		rc = &resultCache{dir: o.cache, folder: folder}
+	}
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
@@ -65,9 +79,10 @@ func lintFS(ctx context.Context, fsys fs.FS, label func(string) string) ([]Findi
 	}
 	slices.SortFunc(names, byVersion)
 	// One checker for the whole run: a NOT NULL check validated by an
-	// earlier migration makes a later SET NOT NULL safe.
-	c := newChecker()
-	var findings []Finding
+	// earlier migration makes a later SET NOT NULL safe. So each file's key
+	// chains the ones before it.
+	files := make([]migrationFile, 0, len(names))
+	key := rulesVersion()
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -76,9 +91,10 @@ func lintFS(ctx context.Context, fsys fs.FS, label func(string) string) ([]Findi
 		if err != nil {
 			return nil, fmt.Errorf("read migration: %w", err)
 		}
-		findings = append(findings, c.file(label(name), src)...)
+		key = chainKey(key, name, src)
+		files = append(files, migrationFile{label: label(name), src: src, key: cacheKey(key)})
 	}
-	return findings, nil
+	return lintFiles(files, rc), nil
 }
 
 // byVersion orders files the way goose applies them: by the number before

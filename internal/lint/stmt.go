@@ -1,6 +1,8 @@
 package lint
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
 	pganalyze "github.com/pganalyze/pg_query_go/v6"
@@ -13,6 +15,16 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 	f := &c.cur
 	var hits []hit
 	flag := func(rule string) { hits = append(hits, hit{rule: rule, msg: messages[rule]}) }
+	flagMsg := func(rule, msg string) { hits = append(hits, hit{rule: rule, msg: msg}) }
+	// lockWait notes a statement that queues behind (and then ahead of) the
+	// running binary's queries on rel; once per statement is enough.
+	waits := false
+	lockWait := func(rel *pganalyze.RangeVar) {
+		if rel != nil && !f.isNew(rel) && !f.lockTimeout && !waits {
+			waits = true
+			flag(ruleMissingLockTimeout)
+		}
+	}
 	idempotent := func(ok bool) {
 		if f.noTx && !ok {
 			flag(ruleNonIdempotentDDL)
@@ -26,8 +38,21 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 
 	switch s := n.Node.(type) {
 	case *pganalyze.Node_CreateStmt:
-		idempotent(s.CreateStmt.IfNotExists)
-		f.newTables[tableKey(s.CreateStmt.Relation)] = true
+		cs := s.CreateStmt
+		idempotent(cs.IfNotExists)
+		// CREATE TABLE ... PARTITION OF locks the parent.
+		if cs.Partbound != nil {
+			for _, p := range cs.InhRelations {
+				lockWait(p.GetRangeVar())
+			}
+		}
+		table := tableKey(cs.Relation)
+		f.newTables[table] = true
+		c.forgetTable(table, "")
+		c.recordColumns(table, cs.TableElts)
+		if cs.Partspec != nil {
+			c.partitioned[table] = true
+		}
 
 	case *pganalyze.Node_CreateTableAsStmt:
 		idempotent(s.CreateTableAsStmt.IfNotExists)
@@ -37,9 +62,22 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 
 	case *pganalyze.Node_IndexStmt:
 		is := s.IndexStmt
-		concurrent(is.Concurrent)
-		if !is.Concurrent && !f.isNew(is.Relation) {
+		table := tableKey(is.Relation)
+		part, only := c.partitioned[table], is.Relation != nil && !is.Relation.Inh
+		concurrent(is.Concurrent && !part)
+		switch {
+		case part && only:
+			// The standard pattern's first step: nothing to build.
+		case part && !f.isNew(is.Relation):
+			flagMsg(ruleCreateIndex, fmt.Sprintf(msgPartitionedIndex, table))
+		case is.Concurrent, f.isNew(is.Relation):
+		case only:
+			flagMsg(ruleCreateIndex, fmt.Sprintf(msgMaybePartitioned, table, table))
+		default:
 			flag(ruleCreateIndex)
+		}
+		if !is.Concurrent {
+			lockWait(is.Relation)
 		}
 		idempotent(is.IfNotExists)
 		if is.Idxname != "" {
@@ -50,11 +88,21 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 		ds := s.DropStmt
 		switch ds.RemoveType {
 		case pganalyze.ObjectType_OBJECT_TABLE:
-			for _, name := range objectNames(ds.Objects) {
-				if !f.newTables[name] {
-					flag(ruleDropTable)
-					break
+			names := objectNames(ds.Objects)
+			if name, ok := f.firstOld(names); ok {
+				flag(ruleDropTable)
+				lockWait(rangeVar(name))
+			}
+			for _, n := range names {
+				c.forgetTable(n, "")
+			}
+		case pganalyze.ObjectType_OBJECT_VIEW, pganalyze.ObjectType_OBJECT_MATVIEW:
+			names := objectNames(ds.Objects)
+			if name, ok := f.firstOld(names); ok {
+				if !f.recreated(names) {
+					flag(ruleDropView)
 				}
+				lockWait(rangeVar(name))
 			}
 		case pganalyze.ObjectType_OBJECT_INDEX:
 			concurrent(ds.Concurrent)
@@ -62,8 +110,31 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 				for _, name := range objectNames(ds.Objects) {
 					if !f.newIndexes[lastPart(name)] {
 						flag(ruleDropIndex)
+						// The index's table is not named: any lock on it waits.
+						if !f.lockTimeout {
+							flag(ruleMissingLockTimeout)
+						}
 						break
 					}
+				}
+			}
+		case pganalyze.ObjectType_OBJECT_TRIGGER:
+			// DROP TRIGGER name ON table: the object is [schema.]table.name.
+			for _, o := range ds.Objects {
+				if parts := listStrings(o); len(parts) >= 2 {
+					lockWait(rangeVar(tableKey(qualified(parts[:len(parts)-1]))))
+				}
+			}
+		case pganalyze.ObjectType_OBJECT_SCHEMA:
+			if ds.Behavior == pganalyze.DropBehavior_DROP_CASCADE {
+				flag(ruleDropSchemaCascade)
+			}
+		case pganalyze.ObjectType_OBJECT_FUNCTION, pganalyze.ObjectType_OBJECT_PROCEDURE,
+			pganalyze.ObjectType_OBJECT_ROUTINE:
+			for _, o := range ds.Objects {
+				if !f.newFunctions[funcKey(o.GetObjectWithArgs().GetObjname())] {
+					flag(ruleDropFunction)
+					break
 				}
 			}
 		}
@@ -86,8 +157,21 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 			flag(ruleMissingLockTimeout)
 		}
 		idempotent(false) // no IF NOT EXISTS form: a re-run fails
-		if rs.RenameType == pganalyze.ObjectType_OBJECT_TABLE && isNew {
-			f.newTables[tableKey(&pganalyze.RangeVar{Schemaname: rs.Relation.Schemaname, Relname: rs.Newname})] = true
+		switch rs.RenameType {
+		case pganalyze.ObjectType_OBJECT_TABLE:
+			to := tableKey(&pganalyze.RangeVar{Schemaname: rs.Relation.Schemaname, Relname: rs.Newname})
+			if isNew {
+				f.newTables[to] = true
+			}
+			c.forgetTable(tableKey(rs.Relation), to)
+		case pganalyze.ObjectType_OBJECT_COLUMN:
+			from, to := tableKey(rs.Relation)+"."+rs.Subname, tableKey(rs.Relation)+"."+rs.Newname
+			if t, ok := c.colTypes[from]; ok {
+				c.colTypes[to] = t
+			} else {
+				delete(c.colTypes, to)
+			}
+			delete(c.colTypes, from)
 		}
 
 	case *pganalyze.Node_AlterTableStmt:
@@ -97,16 +181,106 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 		for _, r := range s.TruncateStmt.Relations {
 			if !f.isNew(r.GetRangeVar()) {
 				flag(ruleTruncate)
+				lockWait(r.GetRangeVar())
 				break
 			}
 		}
 
 	case *pganalyze.Node_ReindexStmt:
-		for _, p := range s.ReindexStmt.Params {
+		rs := s.ReindexStmt
+		conc := false
+		for _, p := range rs.Params {
 			if d := p.GetDefElem(); d != nil && d.Defname == "concurrently" {
-				concurrent(d.Arg == nil || d.Arg.GetBoolean().GetBoolval())
+				conc = d.Arg == nil || d.Arg.GetBoolean().GetBoolval()
 			}
 		}
+		concurrent(conc)
+		switch {
+		case conc:
+		case rs.Kind == pganalyze.ReindexObjectType_REINDEX_OBJECT_INDEX:
+			if rs.Relation == nil || !f.newIndexes[rs.Relation.Relname] {
+				flag(ruleReindex)
+				if !f.lockTimeout {
+					flag(ruleMissingLockTimeout)
+				}
+			}
+		case rs.Kind == pganalyze.ReindexObjectType_REINDEX_OBJECT_TABLE:
+			if !f.isNew(rs.Relation) {
+				flag(ruleReindex)
+				lockWait(rs.Relation)
+			}
+		default: // SCHEMA, SYSTEM, DATABASE: every table in them
+			flag(ruleReindex)
+		}
+
+	case *pganalyze.Node_ClusterStmt:
+		if !f.isNew(s.ClusterStmt.Relation) {
+			flagMsg(ruleTableRewrite, msgCluster)
+			lockWait(s.ClusterStmt.Relation)
+		}
+
+	case *pganalyze.Node_VacuumStmt:
+		vs := s.VacuumStmt
+		if vs.IsVacuumcmd && hasOption(vs.Options, "full") {
+			rels := vacuumRels(vs.Rels)
+			if len(rels) == 0 || slices.ContainsFunc(rels, func(r *pganalyze.RangeVar) bool { return !f.isNew(r) }) {
+				flagMsg(ruleTableRewrite, msgVacuumFull)
+			}
+		}
+
+	case *pganalyze.Node_AlterTableMoveAllStmt:
+		flag(ruleTableRewrite)
+
+	case *pganalyze.Node_RefreshMatViewStmt:
+		if rm := s.RefreshMatViewStmt; !rm.Concurrent && !f.isNew(rm.Relation) {
+			flag(ruleRefreshMatView)
+			lockWait(rm.Relation)
+		}
+
+	case *pganalyze.Node_LockStmt:
+		ls := s.LockStmt
+		var old *pganalyze.RangeVar
+		for _, r := range ls.Relations {
+			if !f.isNew(r.GetRangeVar()) {
+				old = r.GetRangeVar()
+				break
+			}
+		}
+		// Modes 1-4 (ACCESS SHARE to SHARE UPDATE EXCLUSIVE) let writes through.
+		if old != nil && ls.Mode >= shareLock {
+			flag(ruleLockTable)
+		}
+		if !ls.Nowait {
+			lockWait(old)
+		}
+
+	case *pganalyze.Node_CreateTrigStmt:
+		idempotent(s.CreateTrigStmt.Replace)
+		lockWait(s.CreateTrigStmt.Relation)
+	case *pganalyze.Node_CreatePolicyStmt:
+		lockWait(s.CreatePolicyStmt.Table)
+
+	case *pganalyze.Node_TransactionStmt:
+		switch s.TransactionStmt.Kind {
+		case pganalyze.TransactionStmtKind_TRANS_STMT_BEGIN, pganalyze.TransactionStmtKind_TRANS_STMT_START,
+			pganalyze.TransactionStmtKind_TRANS_STMT_COMMIT, pganalyze.TransactionStmtKind_TRANS_STMT_ROLLBACK,
+			pganalyze.TransactionStmtKind_TRANS_STMT_PREPARE:
+			if !f.noTx {
+				flag(ruleTransactionControl)
+			}
+		}
+
+	case *pganalyze.Node_UpdateStmt:
+		if us := s.UpdateStmt; us.WhereClause == nil && !f.isNew(us.Relation) {
+			flag(ruleWholeTableWrite)
+		}
+	case *pganalyze.Node_DeleteStmt:
+		if ds := s.DeleteStmt; ds.WhereClause == nil && !f.isNew(ds.Relation) {
+			flag(ruleWholeTableWrite)
+		}
+
+	case *pganalyze.Node_DoStmt:
+		hits = append(hits, c.doBlock(s.DoStmt)...)
 
 	case *pganalyze.Node_VariableSetStmt:
 		vs := s.VariableSetStmt
@@ -129,16 +303,22 @@ func (c *checker) stmt(n *pganalyze.Node) []hit {
 		idempotent(s.CreateExtensionStmt.IfNotExists)
 	case *pganalyze.Node_ViewStmt:
 		idempotent(s.ViewStmt.Replace)
+		if !s.ViewStmt.Replace {
+			f.newTables[tableKey(s.ViewStmt.View)] = true
+		}
 	case *pganalyze.Node_CreateFunctionStmt:
 		idempotent(s.CreateFunctionStmt.Replace)
-	case *pganalyze.Node_CreateTrigStmt:
-		idempotent(s.CreateTrigStmt.Replace)
+		f.newFunctions[funcKey(s.CreateFunctionStmt.Funcname)] = true
 	case *pganalyze.Node_CreateEnumStmt:
 		idempotent(false)
 	case *pganalyze.Node_CompositeTypeStmt:
 		idempotent(false)
 	case *pganalyze.Node_AlterEnumStmt:
-		idempotent(s.AlterEnumStmt.NewVal == "" || s.AlterEnumStmt.SkipIfNewValExists)
+		ae := s.AlterEnumStmt
+		idempotent(ae.NewVal == "" || ae.SkipIfNewValExists)
+		if ae.OldVal != "" {
+			flag(ruleRenameEnumValue)
+		}
 	}
 	return hits
 }
@@ -153,7 +333,16 @@ func (c *checker) alterTable(at *pganalyze.AlterTableStmt) []hit {
 		}
 		hits = append(hits, hit{rule: rule, msg: msg})
 	}
-	if at.Objtype != pganalyze.ObjectType_OBJECT_TABLE {
+	switch at.Objtype {
+	case pganalyze.ObjectType_OBJECT_TABLE:
+	case pganalyze.ObjectType_OBJECT_INDEX, pganalyze.ObjectType_OBJECT_MATVIEW:
+		for _, node := range at.Cmds {
+			if cmd := node.GetAlterTableCmd(); cmd != nil && cmd.Subtype == pganalyze.AlterTableType_AT_SetTableSpace {
+				flag(ruleTableRewrite, msgSetTablespace)
+			}
+		}
+		return hits
+	default:
 		return nil
 	}
 	table := tableKey(at.Relation)
@@ -177,9 +366,10 @@ func (c *checker) alterTable(at *pganalyze.AlterTableStmt) []hit {
 			if !isNew {
 				flag(ruleDropColumn, "")
 			}
+			delete(c.colTypes, table+"."+cmd.Name)
 		case pganalyze.AlterTableType_AT_AlterColumnType:
-			if !isNew {
-				flag(ruleChangeColumnType, "")
+			if h := c.changeType(table, cmd); h != nil && !isNew {
+				flag(h.rule, h.msg)
 			}
 		case pganalyze.AlterTableType_AT_DropNotNull:
 			if !isNew {
@@ -190,6 +380,10 @@ func (c *checker) alterTable(at *pganalyze.AlterTableStmt) []hit {
 				flag(ruleSetNotNull, "")
 			}
 		case pganalyze.AlterTableType_AT_AddColumn:
+			// IF NOT EXISTS on a column that exists changes nothing.
+			if cd := cmd.Def.GetColumnDef(); !cmd.MissingOk || c.colTypes[table+"."+cd.GetColname()] == "" {
+				c.recordColumn(table, cd)
+			}
 			if !isNew {
 				for _, h := range addColumn(cmd.Def.GetColumnDef()) {
 					flag(h.rule, h.msg)
@@ -206,9 +400,27 @@ func (c *checker) alterTable(at *pganalyze.AlterTableStmt) []hit {
 				}
 			}
 			c.recordNotNullCheck(table, con)
+			if con.SkipValidation {
+				f.notValid[table+"."+con.Conname] = true
+			}
 		case pganalyze.AlterTableType_AT_ValidateConstraint:
 			if col, ok := c.pendingNotNull[table+"."+cmd.Name]; ok {
 				c.notNull[col] = true
+			}
+			if f.notValid[table+"."+cmd.Name] && !f.noTx && !isNew {
+				flag(ruleConstraintNotValid, msgValidateSameTx)
+			}
+		case pganalyze.AlterTableType_AT_SetLogged, pganalyze.AlterTableType_AT_SetUnLogged:
+			if !isNew {
+				flag(ruleTableRewrite, msgSetLogged)
+			}
+		case pganalyze.AlterTableType_AT_SetTableSpace:
+			if !isNew {
+				flag(ruleTableRewrite, msgSetTablespace)
+			}
+		case pganalyze.AlterTableType_AT_DisableTrigAll:
+			if !isNew {
+				flag(ruleDisableTriggerAll, "")
 			}
 		case pganalyze.AlterTableType_AT_DetachPartition:
 			if pc := cmd.Def.GetPartitionCmd(); pc != nil && pc.Concurrent && !f.noTx {
@@ -271,6 +483,9 @@ func addColumn(cd *pganalyze.ColumnDef) []hit {
 	if volatileDefault || serial {
 		hits = append(hits, hit{ruleAddColumnVolatileDefault, messages[ruleAddColumnVolatileDefault]})
 	}
+	if generated {
+		hits = append(hits, hit{ruleAddColumnVolatileDefault, msgGeneratedColumn})
+	}
 	if notNull && !hasDefault && !serial && !generated {
 		hits = append(hits, hit{ruleAddColumnNotNull, messages[ruleAddColumnNotNull]})
 	}
@@ -292,6 +507,8 @@ func addConstraint(con *pganalyze.Constraint) []hit {
 		if !con.SkipValidation {
 			return []hit{{ruleConstraintNotValid, messages[ruleConstraintNotValid]}}
 		}
+	case pganalyze.ConstrType_CONSTR_EXCLUSION:
+		return []hit{{ruleExclusionConstraint, messages[ruleExclusionConstraint]}}
 	}
 	return nil
 }
@@ -339,17 +556,8 @@ func tableKey(rel *pganalyze.RangeVar) string {
 func objectNames(objects []*pganalyze.Node) []string {
 	var names []string
 	for _, o := range objects {
-		var parts []string
-		for _, item := range o.GetList().GetItems() {
-			parts = append(parts, item.GetString_().GetSval())
-		}
-		switch len(parts) {
-		case 0:
-		case 1:
-			names = append(names, parts[0])
-		default:
-			names = append(names, tableKey(&pganalyze.RangeVar{
-				Schemaname: parts[len(parts)-2], Relname: parts[len(parts)-1]}))
+		if parts := listStrings(o); len(parts) > 0 {
+			names = append(names, tableKey(qualified(parts)))
 		}
 	}
 	return names

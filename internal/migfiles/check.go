@@ -21,7 +21,9 @@ import (
 //   - every finding of the migration linter (package lint).
 //
 // The error is for I/O only.
-func Check(ctx context.Context, dir string) ([]Problem, error) {
+//
+// opts go to the linter (lint.WithCache).
+func Check(ctx context.Context, dir string, opts ...lint.Option) ([]Problem, error) {
 	l, err := list(dir)
 	if err != nil {
 		return nil, err
@@ -61,7 +63,7 @@ func Check(ctx context.Context, dir string) ([]Problem, error) {
 	}
 	problems = append(problems, sp...)
 
-	findings, err := lint.Dir(ctx, dir)
+	findings, err := lint.Dir(ctx, dir, opts...)
 	if err != nil {
 		return nil, err
 	}
