@@ -29,12 +29,22 @@ func Ensure(ctx context.Context, r Runner, c Config) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	var socketChanged bool
+	var stale []string
 	for _, name := range names {
 		sum := sha256.Sum256(units[name])
-		if installed[name] == hex.EncodeToString(sum[:]) {
-			continue
+		if installed[name] != hex.EncodeToString(sum[:]) {
+			stale = append(stale, name)
 		}
+	}
+	if len(stale) == 0 {
+		return false, nil
+	}
+	// Only Slipway's own units are replaced, checked on the server first.
+	if err := checkServer(ctx, r, c, stale); err != nil {
+		return false, err
+	}
+	var socketChanged bool
+	for _, name := range stale {
 		dst := path.Join(UnitDir, name)
 		// Write beside, then rename: systemd never reads half a unit.
 		cmd := fmt.Sprintf("set -e; umask 022; cat > %[1]s; mv -f %[1]s %[2]s", quote(dst+".slipway-new"), quote(dst))
