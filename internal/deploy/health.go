@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -59,7 +60,7 @@ func (s *Server) ready(ctx context.Context, commit string) (bool, string) {
 		return false, err.Error()
 	}
 	if code != 200 {
-		return false, fmt.Sprintf("/readyz answered %d: %s", code, strings.TrimSpace(string(body)))
+		return false, fmt.Sprintf("/readyz answered %d: %s", code, remote.Clean(strings.TrimSpace(string(body))))
 	}
 	v, err := s.serving(ctx)
 	if err != nil {
@@ -88,5 +89,6 @@ func (s *Server) serving(ctx context.Context) (Version, error) {
 	if err := json.Unmarshal(body, &v); err != nil {
 		return Version{}, fmt.Errorf("/version: %w", err)
 	}
-	return Version{Version: v.Version, Commit: v.Commit, Go: v.Go}, nil
+	// JSON's \u001b escapes decode to raw ESC: clean after decoding.
+	return Version{Version: remote.Clean(v.Version), Commit: remote.Clean(v.Commit), Go: remote.Clean(v.Go)}, nil
 }
