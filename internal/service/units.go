@@ -23,6 +23,7 @@ type unitData struct {
 	Binary, EnvFile, ReleasesDir, CurrentLink    string
 	ServiceUnit, SocketUnit                      string
 	StartTimeoutSec, StopTimeoutSec, WatchdogSec string
+	Hardening                                    []string
 }
 
 func newUnitData(c Config, socket bool) unitData {
@@ -31,6 +32,7 @@ func newUnitData(c Config, socket bool) unitData {
 		Binary: c.Binary(), EnvFile: c.EnvFile(), ReleasesDir: c.ReleasesDir(), CurrentLink: c.CurrentLink(),
 		ServiceUnit: c.ServiceUnit(), SocketUnit: c.SocketUnit(),
 		StartTimeoutSec: seconds(c.StartTimeout), StopTimeoutSec: seconds(c.StopTimeout),
+		Hardening: Hardening(c),
 	}
 	if c.Watchdog > 0 {
 		d.WatchdogSec = seconds(c.Watchdog)
