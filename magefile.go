@@ -15,10 +15,10 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/slipway-dev/slipway/internal/bench"
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/createadmin"
 	"github.com/slipway-dev/slipway/internal/deploy"
-	"github.com/slipway-dev/slipway/internal/deploybench"
 	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/devdb"
 	"github.com/slipway-dev/slipway/internal/lint"
@@ -28,9 +28,6 @@ import (
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/testsuite"
 )
-
-// Keep mage in go.mod: only mage.go (build-ignored) imports it otherwise.
-var _ mg.Namespace
 
 // ---- develop ----
 
@@ -67,18 +64,7 @@ func root() string {
 // would build mage itself for arm64.
 func BuildApp(ctx context.Context, goarch *string) error {
 	mg.CtxDeps(ctx, CheckMigrations)
-	_, err := build.Run(ctx, build.Options{GOARCH: targetArch(goarch), Stdout: os.Stdout, Log: buildLog()})
-	return err
-}
-
-// BenchBuild times buildApp against the plain go build it wraps and compares binary sizes.
-// -goarch as for buildApp; -runs sets the timed runs per command (default 5).
-func BenchBuild(ctx context.Context, goarch *string, runs *int) error {
-	opts := build.BenchOptions{GOARCH: targetArch(goarch), Stdout: os.Stdout, Log: buildLog()}
-	if runs != nil {
-		opts.Runs = *runs
-	}
-	_, err := build.Bench(ctx, opts)
+	_, err := build.Run(ctx, build.Options{GOARCH: targetArch(goarch), Stdout: os.Stdout, Log: targetLog()})
 	return err
 }
 
@@ -90,8 +76,9 @@ func targetArch(flag *string) string {
 	return os.Getenv("GOARCH")
 }
 
-// buildLog shows the exact go command with mage -v.
-func buildLog() *slog.Logger {
+// targetLog is every target's logger: progress at info, details (the exact
+// go command, the ssh steps) with mage -v.
+func targetLog() *slog.Logger {
 	level := slog.LevelInfo
 	if mg.Verbose() {
 		level = slog.LevelDebug
@@ -108,7 +95,7 @@ type Sandbox mg.Namespace
 // Up boots the sandbox (debootstrap once, then systemd-nspawn) and prints how to ssh and deploy to it.
 // Running it again while the sandbox is up changes nothing.
 func (Sandbox) Up(ctx context.Context) error {
-	sb, err := sandbox.New(buildLog(), sandbox.FromEnv(os.Getenv)...)
+	sb, err := sandbox.New(targetLog(), sandbox.FromEnv(os.Getenv)...)
 	if err != nil {
 		return err
 	}
@@ -122,7 +109,7 @@ func (Sandbox) Up(ctx context.Context) error {
 
 // Down stops the sandbox and checks it left no process, mount or port behind.
 func (Sandbox) Down(ctx context.Context) error {
-	sb, err := sandbox.New(buildLog(), sandbox.FromEnv(os.Getenv)...)
+	sb, err := sandbox.New(targetLog(), sandbox.FromEnv(os.Getenv)...)
 	if err != nil {
 		return err
 	}
@@ -131,7 +118,7 @@ func (Sandbox) Down(ctx context.Context) error {
 
 // Status says whether the sandbox runs and how to reach it.
 func (Sandbox) Status(ctx context.Context) error {
-	sb, err := sandbox.New(buildLog(), sandbox.FromEnv(os.Getenv)...)
+	sb, err := sandbox.New(targetLog(), sandbox.FromEnv(os.Getenv)...)
 	if err != nil {
 		return err
 	}
@@ -235,20 +222,6 @@ func devDB(force *bool) devdb.Options {
 	return devdb.Options{Root: root(), Dir: migrationsDir(), Getenv: os.Getenv, Force: force != nil && *force, Stdout: os.Stdout}
 }
 
-// BenchLint times lintMigrations on 500 generated migrations, and squawk on the same files.
-// -squawk is the squawk binary (default: squawk on PATH); -files the number of files.
-func BenchLint(ctx context.Context, squawk *string, files *int) error {
-	opts := lint.BenchOptions{Stdout: os.Stdout}
-	if squawk != nil {
-		opts.Squawk = *squawk
-	}
-	if files != nil {
-		opts.Files = *files
-	}
-	_, err := lint.Bench(ctx, opts)
-	return err
-}
-
 // ---- server ----
 
 // Provision does the one-time server set-up over SSH: service user, folders, env file template, units, socket.
@@ -265,7 +238,7 @@ func Provision(ctx context.Context) error {
 	}
 	for _, host := range o.Hosts {
 		fmt.Fprintf(os.Stdout, "provision %s\n", host)
-		c, err := remote.Dial(ctx, remote.Options{Alias: host, ConfigPath: o.SSHConfig, Log: buildLog()})
+		c, err := remote.Dial(ctx, remote.Options{Alias: host, ConfigPath: o.SSHConfig, Log: targetLog()})
 		if err != nil {
 			return err
 		}
@@ -276,22 +249,6 @@ func Provision(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// BenchRestart counts failed requests and p50/p99 latency over 10 deploys under load, against stop-copy-start without a socket.
-// It boots a sandbox of its own (root, Linux), builds the app and deploys it
-// in both set-ups under the same constant load. -deploys sets the deploys per
-// scenario, -rate the requests per second (default 200).
-func BenchRestart(ctx context.Context, deploys, rate *int) error {
-	o := service.SandboxBenchOptions{Root: root(), Sandbox: sandbox.FromEnv(os.Getenv), Out: os.Stdout, Log: buildLog()}
-	if deploys != nil {
-		o.Deploys = *deploys
-	}
-	if rate != nil {
-		o.Rate = *rate
-	}
-	_, err := service.BenchOnSandbox(ctx, o)
-	return err
 }
 
 // CreateAdmin creates the first admin on $DEPLOY_HOST's database: createAdmin you@example.com [-reset].
@@ -309,7 +266,7 @@ func CreateAdmin(ctx context.Context, email string, reset *bool) error {
 		return err
 	}
 	// Every host shares one database: the first one is enough.
-	c, err := remote.Dial(ctx, remote.Options{Alias: o.Hosts[0], ConfigPath: o.SSHConfig, Log: buildLog()})
+	c, err := remote.Dial(ctx, remote.Options{Alias: o.Hosts[0], ConfigPath: o.SSHConfig, Log: targetLog()})
 	if err != nil {
 		return err
 	}
@@ -355,19 +312,27 @@ func Status(ctx context.Context) error {
 	return deploy.Status(ctx, o, 10)
 }
 
-// BenchUpload times the 20 MiB upload of deploy (go-scp) against OpenSSH scp to $DEPLOY_HOST, and a redeploy's bytes.
-// Try it on the sandbox: DEPLOY_HOST=sandbox DEPLOY_SSH_CONFIG=<its ssh_config>.
-// -runs sets the runs per method (default 5).
-func BenchUpload(ctx context.Context, runs *int) error {
-	o, err := deployOptions()
-	if err != nil {
-		return err
-	}
-	b := deploy.BenchOptions{Options: o}
+// deployOptions reads the DEPLOY_* and APP_* settings.
+func deployOptions() (deploy.Options, error) {
+	o, err := deploy.FromEnv(os.Getenv)
+	o.Stdout, o.Log = os.Stdout, targetLog()
+	return o, err
+}
+
+// ---- benchmarks ----
+
+// Bench measures Slipway against its baselines, each in one run on this
+// machine (internal/bench): bench:build, bench:lint, bench:upload, bench:deploy.
+type Bench mg.Namespace
+
+// Build times buildApp against the plain go build it wraps and compares binary sizes.
+// -goarch as for buildApp; -runs sets the timed runs per command (default 5).
+func (Bench) Build(ctx context.Context, goarch *string, runs *int) error {
+	o := bench.BuildOptions{GOARCH: targetArch(goarch), Log: targetLog()}
 	if runs != nil {
-		b.Runs = *runs
+		o.Runs = *runs
 	}
-	res, err := deploy.BenchUpload(ctx, b)
+	res, err := bench.Build(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -375,29 +340,63 @@ func BenchUpload(ctx context.Context, runs *int) error {
 	return nil
 }
 
-// BenchDeploy compares deploy with the seed's scp-and-restart on its own sandbox: wall time (new and unchanged binary), bytes sent, failed requests and p50/p99 over 10 deploys under load.
-// It boots a sandbox (root, Linux), builds the app, and measures both flows
-// there in the same run, then stops the sandbox. -deploys sets the deploys
-// under load per flow, -rate the requests per second on /readyz (default 100).
-func BenchDeploy(ctx context.Context, deploys, rate *int) error {
-	o := deploybench.Options{Root: root(), SandboxOptions: sandbox.FromEnv(os.Getenv), Log: buildLog()}
+// Lint times lintMigrations on 500 generated migrations, and squawk on the same files.
+// -squawk is the squawk binary (default: squawk on PATH); -files the number of files.
+func (Bench) Lint(ctx context.Context, squawk *string, files *int) error {
+	var o bench.LintOptions
+	if squawk != nil {
+		o.Squawk = *squawk
+	}
+	if files != nil {
+		o.Files = *files
+	}
+	res, err := bench.Lint(ctx, o)
+	if err != nil {
+		return err
+	}
+	res.Print(os.Stdout)
+	return nil
+}
+
+// Upload times the 20 MiB upload of deploy (go-scp) against OpenSSH scp to $DEPLOY_HOST.
+// Try it on the sandbox: DEPLOY_HOST=sandbox DEPLOY_SSH_CONFIG=<its ssh_config>.
+// -runs sets the runs per method (default 5). What a redeploy sends is
+// bench:deploy's "unchanged" column.
+func (Bench) Upload(ctx context.Context, runs *int) error {
+	d, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	o := bench.UploadOptions{Host: d.Hosts[0], SSHConfig: d.SSHConfig, Binary: d.Binary, Log: d.Log}
+	if runs != nil {
+		o.Runs = *runs
+	}
+	res, err := bench.Upload(ctx, o)
+	if err != nil {
+		return err
+	}
+	res.Print(os.Stdout)
+	return nil
+}
+
+// Deploy compares deploy with the seed's scp-and-restart and with restarts with and without the socket, under load on its own sandbox.
+// It boots a sandbox (root, Linux), builds the app, and runs every scenario
+// there in the same run: wall time (new and unchanged binary) and bytes sent
+// for deploy and the seed's flow; failed requests and p50/p99/max over 10
+// deploys under load for each. -deploys sets the deploys under load per
+// scenario, -rate the requests per second on /readyz (default 100).
+func (Bench) Deploy(ctx context.Context, deploys, rate *int) error {
+	o := bench.DeployOptions{RigOptions: bench.RigOptions{Root: root(), SandboxOptions: sandbox.FromEnv(os.Getenv), Log: targetLog()}}
 	if deploys != nil {
 		o.Deploys = *deploys
 	}
 	if rate != nil {
 		o.Rate = *rate
 	}
-	res, err := deploybench.Run(ctx, o)
+	res, err := bench.Deploy(ctx, o)
 	if err != nil {
 		return err
 	}
 	res.Print(os.Stdout)
 	return nil
-}
-
-// deployOptions reads the DEPLOY_* and APP_* settings.
-func deployOptions() (deploy.Options, error) {
-	o, err := deploy.FromEnv(os.Getenv)
-	o.Stdout, o.Log = os.Stdout, buildLog()
-	return o, err
 }

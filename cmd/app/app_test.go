@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/pgtest"
 )
 
@@ -29,8 +31,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	appBin = filepath.Join(dir, "app")
-	if out, err := exec.Command("go", "build", "-o", appBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build app: %v\n%s", err, out)
+	if _, err := build.Run(context.Background(), build.Options{Dir: "../..", GOARCH: runtime.GOARCH, Output: appBin, Version: "test", Commit: "test"}); err != nil {
+		fmt.Fprintf(os.Stderr, "build app: %v\n", err)
 		os.Exit(1)
 	}
 	code := pgtest.Main(m)

@@ -9,6 +9,7 @@ package build
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"debug/buildinfo"
@@ -21,13 +22,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Package is the main package buildApp builds, relative to the repository root.
 const Package = "./cmd/app"
 
-// versionPkg receives the stamp through -ldflags -X.
-const versionPkg = "github.com/slipway-dev/slipway/internal/version"
+// VersionPackage receives the stamp through -ldflags -X, relative to the
+// repository root. Its import path is asked of the go command in Dir, not
+// spelled here: a copy of Slipway under another module path (gonew) stamps
+// its own.
+const VersionPackage = "./internal/version"
 
 // Options configures Run. The zero value builds bin/app for linux/amd64 from
 // the current directory.
@@ -39,6 +44,14 @@ type Options struct {
 	// Output is the binary's path, relative to Dir unless absolute; "" is
 	// bin/app. The checksum goes to Output + ".sha256".
 	Output string
+	// Package is the main package, relative to Dir; "" is Package. Any main
+	// package importing VersionPackage gets the stamp (the tests' releases
+	// that never become ready do).
+	Package string
+	// Version and Commit, set together, are stamped instead of the git
+	// checkout's: tests stamp releases they tell apart, and dev builds from
+	// a tree that needn't be a checkout. Empty, Run reads them with Stamp.
+	Version, Commit string
 	// Env is added to the go command's environment (e.g. GOCACHE). It can't
 	// override the variables the build pins: see Env.
 	Env []string
@@ -77,6 +90,9 @@ func (o Options) withDefaults() Options {
 	if o.Output == "" {
 		o.Output = filepath.Join("bin", "app")
 	}
+	if o.Package == "" {
+		o.Package = Package
+	}
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
@@ -99,21 +115,18 @@ func (o Options) outputPath() string {
 // file behind, so a .sha256 only ever vouches for a verified binary.
 func Run(ctx context.Context, opts Options) (Result, error) {
 	opts = opts.withDefaults()
-	if err := checkArch(opts.GOARCH); err != nil {
-		return Result{}, err
-	}
-	version, commit, err := Stamp(ctx, opts.Dir)
+	out := opts.outputPath()
+	cmd, version, commit, err := command(ctx, opts, out)
 	if err != nil {
 		return Result{}, err
 	}
-	out := opts.outputPath()
 	if err := os.Remove(out + ".sha256"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return Result{}, fmt.Errorf("remove old checksum: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return Result{}, fmt.Errorf("create output dir: %w", err)
 	}
-	if err := goBuild(ctx, opts, Args(version, commit, out)); err != nil {
+	if err := goBuild(opts, cmd); err != nil {
 		return Result{}, err
 	}
 	if err := Verify(out, opts.GOARCH); err != nil {
@@ -138,14 +151,65 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	return res, nil
 }
 
-// Args returns the go command arguments that build the stamped binary to out.
-// Each flag is passed explicitly rather than trusted to the machine's go env:
-// -trimpath drops the checkout path, -buildvcs=false leaves the stamping to
-// us (its vcs.time would be a timestamp), -mod=readonly turns an untidy
-// go.mod into an error, -s -w strip the symbol table and DWARF.
-func Args(version, commit, out string) []string {
+// Command is the go command Run runs for opts, stamp included, not started:
+// bench:build's baseline. Run adds the verification and the checksum.
+func Command(ctx context.Context, opts Options) (*exec.Cmd, error) {
+	opts = opts.withDefaults()
+	cmd, _, _, err := command(ctx, opts, opts.outputPath())
+	return cmd, err
+}
+
+// command stamps and returns the go command that builds to out.
+func command(ctx context.Context, opts Options, out string) (cmd *exec.Cmd, version, commit string, err error) {
+	if err := checkArch(opts.GOARCH); err != nil {
+		return nil, "", "", err
+	}
+	if (opts.Version == "") != (opts.Commit == "") {
+		return nil, "", "", fmt.Errorf("build: set both Version and Commit (got %q, %q), or neither to read them from git", opts.Version, opts.Commit)
+	}
+	// Concurrently: both run before every build, even the ones the go
+	// command finds up to date in ~0.1 s.
+	var (
+		wg     sync.WaitGroup
+		pkg    string
+		pkgErr error
+	)
+	wg.Go(func() { pkg, pkgErr = importPath(ctx, opts.Dir, VersionPackage) })
+	version, commit = opts.Version, opts.Commit
+	if version == "" {
+		version, commit, err = Stamp(ctx, opts.Dir)
+	}
+	wg.Wait()
+	if err = cmp.Or(err, pkgErr); err != nil {
+		return nil, "", "", err
+	}
+	cmd = exec.CommandContext(ctx, "go", args(pkg, version, commit, out, opts.Package)...)
+	cmd.Dir = opts.Dir
+	cmd.Env = Env(opts.GOARCH, opts.Env)
+	return cmd, version, commit, nil
+}
+
+// args are the go command's arguments. Each flag is passed explicitly
+// rather than trusted to the machine's go env: -trimpath drops the checkout
+// path, -buildvcs=false leaves the stamping to us (its vcs.time would be a
+// timestamp), -mod=readonly turns an untidy go.mod into an error, -s -w
+// strip the symbol table and DWARF.
+func args(versionPkg, version, commit, out, pkg string) []string {
 	ldflags := fmt.Sprintf("-s -w -X %s.Version=%s -X %s.Commit=%s", versionPkg, version, versionPkg, commit)
-	return []string{"build", "-trimpath", "-mod=readonly", "-buildvcs=false", "-ldflags", ldflags, "-o", out, Package}
+	return []string{"build", "-trimpath", "-mod=readonly", "-buildvcs=false", "-ldflags", ldflags, "-o", out, pkg}
+}
+
+// importPath asks the go command in dir for the import path of the package
+// at rel (./internal/version): whatever module path go.mod declares.
+func importPath(ctx context.Context, dir, rel string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "list", "-f", "{{.ImportPath}}", rel)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build: go list %s: %w: %s", rel, err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(stdout.String()), nil
 }
 
 // Env returns the go command's environment for goarch: the process
@@ -167,10 +231,7 @@ func Env(goarch string, extra []string) []string {
 
 // goBuild runs the go command and passes its own message through on failure
 // (e.g. "go: updates to go.mod needed").
-func goBuild(ctx context.Context, opts Options, args []string) error {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = opts.Dir
-	cmd.Env = Env(opts.GOARCH, opts.Env)
+func goBuild(opts Options, cmd *exec.Cmd) error {
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	opts.Log.Debug("go build", "dir", opts.Dir, "goarch", opts.GOARCH, "cmd", shellJoin(cmd.Args))
@@ -192,6 +253,17 @@ func hashFile(path string) (sum string, size int64, err error) {
 		return "", 0, fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), size, nil
+}
+
+// WriteChecksum hashes the file at path and writes path.sha256 the way Run
+// does: for a binary changed after its build (a test's, a benchmark's
+// variant) that deploy must accept. It returns the hex sha256.
+func WriteChecksum(path string) (string, error) {
+	sum, _, err := hashFile(path)
+	if err != nil {
+		return "", err
+	}
+	return sum, writeChecksum(path, sum)
 }
 
 // writeChecksum writes path.sha256 in sha256sum format with the bare file

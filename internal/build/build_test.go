@@ -159,3 +159,10 @@ func assertVersionOutput(t *testing.T, bin string, res Result) {
 		t.Fatalf("%s version printed %q, want %q", bin, out, want)
 	}
 }
+
+func TestVersionWithoutCommitIsRefused(t *testing.T) {
+	_, err := Run(context.Background(), Options{Dir: t.TempDir(), Version: "v1"})
+	if err == nil || !strings.Contains(err.Error(), "set both Version and Commit") {
+		t.Fatalf("got %v, want a refusal naming both fields", err)
+	}
+}

@@ -2,15 +2,14 @@ package deploy
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -43,29 +42,11 @@ func buildBinary(t *testing.T, pkg, version, commit string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "app")
-	ldflags := fmt.Sprintf("-s -w -X github.com/slipway-dev/slipway/internal/version.Version=%s -X github.com/slipway-dev/slipway/internal/version.Commit=%s -X main.commit=%s", version, commit, commit)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "-ldflags", ldflags, pkg)
-	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	if _, err := build.Run(context.Background(), build.Options{Dir: "../..", Package: pkg, Output: out, Version: version, Commit: commit}); err != nil {
+		t.Fatal(err)
 	}
-	writeSum(t, out)
 	buildCache[key] = out
 	return out
-}
-
-func writeSum(t *testing.T, path string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	line := hex.EncodeToString(sum[:]) + "  app\n"
-	if err := os.WriteFile(path+".sha256", []byte(line), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func appBinary(t *testing.T, version, commit string) string {

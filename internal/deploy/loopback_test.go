@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 )
@@ -96,7 +97,9 @@ func TestArchitectureMismatchRefused(t *testing.T) {
 	if err := os.WriteFile(bin, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeSum(t, bin)
+	if _, err := build.WriteChecksum(bin); err != nil {
+		t.Fatal(err)
+	}
 	srv := sshdtest.Start(t)
 	dp := filepath.Join(t.TempDir(), "dp")
 	var out bytes.Buffer

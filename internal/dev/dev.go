@@ -13,9 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/pgcluster"
 )
 
@@ -74,9 +76,9 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}()
 	bin := filepath.Join(o.Root, ".dev", "app")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/app")
-	build.Dir, build.Stdout, build.Stderr = o.Root, o.Stdout, o.Stderr
-	if err := build.Run(); err != nil {
+	// The release build for this machine, unstamped as a dev build is: the
+	// tree needn't be a git checkout.
+	if _, err := build.Run(ctx, build.Options{Dir: o.Root, GOARCH: runtime.GOARCH, Output: bin, Version: "dev", Commit: "unknown", Stdout: o.Stdout}); err != nil {
 		return fmt.Errorf("build app: %w", err)
 	}
 	addr := o.Getenv("ADDR")

@@ -19,6 +19,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
+	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 	"github.com/slipway-dev/slipway/internal/sandbox"
@@ -176,7 +178,7 @@ func TestReleaseJourney(t *testing.T) {
 		w.r.mustMage(t, "fixMigrations")
 		v2 = w.r.commit(t, "add note tag")
 		w.r.mustMage(t, "buildApp")
-		load := service.StartLoad(context.Background(), w.base+"/readyz", 100)
+		load := loadgen.Start(context.Background(), w.base+"/readyz", 100)
 		time.Sleep(500 * time.Millisecond)
 		w.r.mustMage(t, "deploy")
 		time.Sleep(500 * time.Millisecond)
@@ -363,11 +365,8 @@ func login(t *testing.T, base string) string {
 func buildNotReady(t *testing.T) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "app")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./internal/deploy/testdata/notready")
-	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build notready: %v\n%s", err, b)
+	if _, err := build.Run(context.Background(), build.Options{Dir: "../..", Package: "./internal/deploy/testdata/notready", Output: out, Version: "notready", Commit: "notready"}); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -2,14 +2,14 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/build"
 )
 
 // repo is a private copy of this repository (tracked files plus untracked,
@@ -141,8 +141,7 @@ func (r *repo) writeBinary(t *testing.T, bin string) {
 	if err := os.WriteFile(filepath.Join(r.dir, "bin", "app"), b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(b)
-	if err := os.WriteFile(filepath.Join(r.dir, "bin", "app.sha256"), []byte(hex.EncodeToString(sum[:])+"  app\n"), 0o644); err != nil {
+	if _, err := build.WriteChecksum(filepath.Join(r.dir, "bin", "app")); err != nil {
 		t.Fatal(err)
 	}
 }

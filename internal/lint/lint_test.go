@@ -235,29 +235,3 @@ func TestRepoMigrations(t *testing.T) {
 	}
 	assertFindings(t, got)
 }
-
-func TestBenchCorpusParses(t *testing.T) {
-	dir := t.TempDir()
-	names, err := writeCorpus(dir, len(corpusTemplates))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := Dir(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Only the last template is unsafe, and in these ways.
-	last := filepath.Join(dir, names[len(names)-1])
-	var rules []string
-	for _, f := range got {
-		if f.Path != last {
-			t.Errorf("unexpected finding: %v", f)
-		}
-		rules = append(rules, f.Rule)
-	}
-	wantRules := []string{ruleAddColumnVolatileDefault, ruleMissingLockTimeout, ruleRenameColumn,
-		ruleMissingLockTimeout, ruleCreateIndex}
-	if !slices.Equal(rules, wantRules) {
-		t.Errorf("rules = %v, want %v", rules, wantRules)
-	}
-}

@@ -1,14 +1,16 @@
 package remote
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/pem"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 )
 
 // x/crypto signs with SHA-1 ssh-rsa when the server sends no server-sig-algs
@@ -16,7 +18,17 @@ import (
 // own sshd always lists them, so this is checked on the signers we hand it.
 func TestRSAUserKeysNeverSignWithSHA1(t *testing.T) {
 	key := filepath.Join(t.TempDir(), "id_rsa")
-	sshdtest.WriteKey(t, key, "rsa")
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(rk, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	got, closer, err := signers(Config{Alias: "x", IdentityFiles: []string{key}, IdentitiesOnly: true}, func(string) string { return "" }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/remote"
 )
 
 // Instance is a running sandbox: how to reach it over ssh and how to run
@@ -172,4 +175,25 @@ func (i *Instance) DatabaseURL() (string, error) {
 // Stop brings the instance down (see Sandbox.Down).
 func (i *Instance) Stop(ctx context.Context) error {
 	return i.sb.Down(ctx)
+}
+
+// ConfigVia writes, in dir, an ssh config whose alias reaches this sandbox
+// through another port on 127.0.0.1 (a proxy in front of its sshd), and the
+// known_hosts it checks: the sandbox's host key recorded under that port, so
+// host key checking stays strict. It returns the config's path.
+func (i *Instance) ConfigVia(dir, alias string, port int) (string, error) {
+	known, err := os.ReadFile(i.KnownHostsPath)
+	if err != nil {
+		return "", err
+	}
+	from, to := fmt.Sprintf("[127.0.0.1]:%d ", i.Port), fmt.Sprintf("[127.0.0.1]:%d ", port)
+	if !strings.Contains(string(known), from) {
+		return "", fmt.Errorf("%s holds no host key for %s", i.KnownHostsPath, strings.TrimSpace(from))
+	}
+	knownPath := filepath.Join(dir, alias+".known_hosts")
+	if err := os.WriteFile(knownPath, []byte(strings.ReplaceAll(string(known), from, to)), 0o600); err != nil {
+		return "", err
+	}
+	cfgPath := filepath.Join(dir, alias+".ssh_config")
+	return cfgPath, os.WriteFile(cfgPath, []byte(remote.HostEntry(alias, port, "admin", i.KeyPath, knownPath)), 0o600)
 }

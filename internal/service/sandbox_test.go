@@ -5,14 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
+	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
@@ -22,16 +23,8 @@ import (
 func buildApp(t *testing.T, version string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "app")
-	root, err := filepath.Abs("../..")
-	if err != nil {
+	if _, err := build.Run(context.Background(), build.Options{Dir: "../..", GOARCH: runtime.GOARCH, Output: out, Version: version, Commit: "test-" + version}); err != nil {
 		t.Fatal(err)
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out,
-		"-ldflags", "-s -w -X github.com/slipway-dev/slipway/internal/version.Version="+version, "./cmd/app")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	return out
 }
@@ -168,7 +161,7 @@ func TestServiceOnSandbox(t *testing.T) {
 	})
 
 	t.Run("20 restarts under load lose no request", func(t *testing.T) {
-		load := StartLoad(ctx, url+"/healthz", 200)
+		load := loadgen.Start(ctx, url+"/healthz", 200)
 		time.Sleep(300 * time.Millisecond)
 		for i := range 20 {
 			if err := Restart(ctx, r, c); err != nil {
@@ -188,7 +181,7 @@ func TestServiceOnSandbox(t *testing.T) {
 	})
 
 	t.Run("deploying a new binary under load loses no request", func(t *testing.T) {
-		load := StartLoad(ctx, url+"/healthz", 200)
+		load := loadgen.Start(ctx, url+"/healthz", 200)
 		time.Sleep(300 * time.Millisecond)
 		if err := installRelease(ctx, r, c, "r2", v2); err != nil {
 			load.Stop()

@@ -17,18 +17,15 @@ var templates = template.Must(template.New("").Option("missingkey=error").ParseF
 // unitData is what the templates see.
 type unitData struct {
 	Config
-	// Socket is false only for the benchmark's baseline: no socket unit, the
-	// app binds ADDR itself.
-	Socket                                       bool
 	Binary, EnvFile, ReleasesDir, CurrentLink    string
 	ServiceUnit, SocketUnit                      string
 	StartTimeoutSec, StopTimeoutSec, WatchdogSec string
 	Hardening                                    []string
 }
 
-func newUnitData(c Config, socket bool) unitData {
+func newUnitData(c Config) unitData {
 	d := unitData{
-		Config: c, Socket: socket,
+		Config: c,
 		Binary: c.Binary(), EnvFile: c.EnvFile(), ReleasesDir: c.ReleasesDir(), CurrentLink: c.CurrentLink(),
 		ServiceUnit: c.ServiceUnit(), SocketUnit: c.SocketUnit(),
 		StartTimeoutSec: seconds(c.StartTimeout), StopTimeoutSec: seconds(c.StopTimeout),
@@ -51,7 +48,7 @@ func Units(c Config) (map[string][]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	d := newUnitData(c, true)
+	d := newUnitData(c)
 	svc, err := render("app.service.tmpl", d)
 	if err != nil {
 		return nil, err
@@ -63,15 +60,9 @@ func Units(c Config) (map[string][]byte, error) {
 	return map[string][]byte{c.ServiceUnit(): svc, c.SocketUnit(): sock}, nil
 }
 
-// baselineUnit is the service without socket activation: what a plain
-// set-up runs, kept only as the benchmark's point of comparison.
-func baselineUnit(c Config) ([]byte, error) {
-	return render("app.service.tmpl", newUnitData(c, false))
-}
-
 // envTemplate is the env file provision writes when there is none.
 func envTemplate(c Config) ([]byte, error) {
-	return render("app.env.tmpl", newUnitData(c, true))
+	return render("app.env.tmpl", newUnitData(c))
 }
 
 func render(name string, d unitData) ([]byte, error) {

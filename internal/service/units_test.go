@@ -144,16 +144,6 @@ func TestUnitsFollowConfig(t *testing.T) {
 	}
 }
 
-func TestBaselineHasNoSocket(t *testing.T) {
-	b, err := baselineUnit(DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := string(b); strings.Contains(s, ".socket") || !strings.Contains(s, "Environment=ADDR=127.0.0.1:8080") {
-		t.Errorf("baseline unit:\n%s", s)
-	}
-}
-
 func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{"APP_NAME": "shop", "DEPLOY_PATH": "/srv/shop/", "APP_LISTEN": "127.0.0.1:9000", "APP_WATCHDOG": "30s"}
 	c, err := ConfigFromEnv(func(k string) string { return env[k] })

@@ -9,17 +9,20 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Proxy forwards loopback TCP connections to a target, counting the bytes
 // sent upstream, and can cut every connection after a number of them: a
-// network that fails mid-transfer, under the test's control.
+// network that fails mid-transfer, under the test's control. The benchmarks
+// use it as a meter of what a client sends to sshd, whatever the client.
 type Proxy struct {
 	Port     int
 	target   string
 	l        net.Listener
 	up       atomic.Int64
 	cutAfter atomic.Int64
+	active   atomic.Int64
 	mu       sync.Mutex
 	conns    []net.Conn
 }
@@ -28,14 +31,38 @@ type Proxy struct {
 // (host:port) until the test ends.
 func StartProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := Listen(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Port: l.Addr().(*net.TCPAddr).Port, target: target, l: l}
-	t.Cleanup(func() { l.Close(); p.Cut() })
-	go p.serve()
+	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+// Listen starts a Proxy to target outside a test; Close stops it.
+func Listen(target string) (*Proxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	p := &Proxy{Port: l.Addr().(*net.TCPAddr).Port, target: target, l: l}
+	go p.serve()
+	return p, nil
+}
+
+// Close stops listening and closes every open connection.
+func (p *Proxy) Close() error {
+	err := p.l.Close()
+	p.Cut()
+	return err
+}
+
+// WaitIdle waits (up to a second) until every connection has closed: a
+// client may exit before the proxy has copied its last bytes.
+func (p *Proxy) WaitIdle() {
+	for deadline := time.Now().Add(time.Second); p.active.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // BytesUp is the total sent from clients to the target so far.
@@ -69,8 +96,12 @@ func (p *Proxy) serve() {
 		p.mu.Lock()
 		p.conns = append(p.conns, c, u)
 		p.mu.Unlock()
+		p.active.Add(1)
 		go func() { _, _ = io.Copy(c, u); c.Close() }()
-		go p.pipeUp(c, u)
+		go func() {
+			defer p.active.Add(-1)
+			p.pipeUp(c, u)
+		}()
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/testenv"
 )
 
@@ -181,15 +182,7 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 
 // HostEntry is an ssh config `Host alias` block reaching this server.
 func (s *Server) HostEntry(alias string) string {
-	return fmt.Sprintf(`Host %s
-  HostName 127.0.0.1
-  Port %d
-  User %s
-  IdentityFile %s
-  IdentitiesOnly yes
-  UserKnownHostsFile %s
-  StrictHostKeyChecking yes
-`, alias, s.Port, s.User, s.KeyPath, s.KnownHostsPath)
+	return remote.HostEntry(alias, s.Port, s.User, s.KeyPath, s.KnownHostsPath)
 }
 
 // KnownHostsLine is the known_hosts line for the host key of type typ.

@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"os"
 	"time"
-)
 
-var commit = "notready"
+	"github.com/slipway-dev/slipway/internal/version"
+)
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Printf("version notready\ncommit %s\ngo go1\n", commit)
+		// Stamped by internal/build like the app.
+		fmt.Printf("version %s\ncommit %s\ngo go1\n", version.Version, version.Commit)
 		return
 	}
 	fmt.Fprintln(os.Stderr, "notready: starting, and never getting there")

@@ -10,7 +10,7 @@ import (
 
 // installRelease uploads binary as releases/<id>/app and switches current to
 // it atomically (rename of a new symlink over the old one), as deploy does.
-// The benchmark and the tests use it; deploy has its own, with checksums.
+// The tests use it; deploy has its own, with checksums.
 func installRelease(ctx context.Context, r Runner, c Config, id, binary string) error {
 	f, err := os.Open(binary)
 	if err != nil {

@@ -1,8 +1,7 @@
-package deploybench
+package bench
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -15,9 +14,10 @@ import (
 	"github.com/slipway-dev/slipway/internal/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m)) }
-
-func TestRunComparesSlipwayWithTheSeedFlowOnOneSandbox(t *testing.T) {
+// A short bench:deploy on the package's sandbox: every scenario runs, the
+// socket keeps every request while stop-copy-start refuses some, and the
+// meter sees a redeploy send far less than the binary.
+func TestDeployMeasuresEveryScenarioOnOneSandbox(t *testing.T) {
 	_, err := exec.LookPath("scp")
 	testenv.Need(t, err == nil, "the seed flow runs OpenSSH scp: apt-get install openssh-client")
 	sb := sandboxtest.Get(t)
@@ -26,7 +26,8 @@ func TestRunComparesSlipwayWithTheSeedFlowOnOneSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res, err := Run(t.Context(), Options{Binary: bin, Sandbox: sb, Deploys: 2, Rate: 20, Runs: 1, Gap: 300 * time.Millisecond})
+	res, err := Deploy(t.Context(), DeployOptions{RigOptions: RigOptions{Binary: bin, Sandbox: sb},
+		Deploys: 3, Rate: 200, Runs: 1, Gap: 500 * time.Millisecond})
 	var out bytes.Buffer
 	res.Print(&out)
 	t.Logf("\n%s", out.String())
@@ -34,14 +35,26 @@ func TestRunComparesSlipwayWithTheSeedFlowOnOneSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, row := range []string{"\nSlipway deploy ", "\nseed: ssh stop, scp, ssh start ", "\nratio Slipway / seed "} {
-		if !strings.Contains(out.String(), row) {
-			t.Errorf("table lacks the row %q", strings.TrimSpace(row))
+	for _, row := range []string{ScenarioSeed, ScenarioStopCopyStart, ScenarioRestart, ScenarioSlipway, "ratio Slipway / seed"} {
+		if !strings.Contains(out.String(), "\n"+row+" ") {
+			t.Errorf("table lacks the row %q", row)
 		}
 	}
-	s, seed := res.Slipway, res.Seed
-	if s.Load.Failed != 0 || s.Load.Sent == 0 {
-		t.Errorf("Slipway under load: %s; want requests and none failed", s.Load)
+	get := func(name string) DeployRow {
+		row, ok := res.Row(name)
+		if !ok {
+			t.Fatalf("no %s row", name)
+		}
+		return row
+	}
+	s, seed, restart, baseline := get(ScenarioSlipway), get(ScenarioSeed), get(ScenarioRestart), get(ScenarioStopCopyStart)
+	for _, row := range []DeployRow{s, restart} {
+		if row.Load.Failed != 0 || row.Load.Sent < 400 {
+			t.Errorf("%s under load: %s; want at least 400 requests and none failed", row.Name, row.Load)
+		}
+	}
+	if baseline.Load.Failed == 0 {
+		t.Errorf("%s: %s, want failures (stop-copy-start refuses connections)", baseline.Name, baseline.Load)
 	}
 	if seed.Load.Sent == 0 {
 		t.Errorf("seed under load sent nothing")
@@ -63,5 +76,9 @@ func TestRunComparesSlipwayWithTheSeedFlowOnOneSandbox(t *testing.T) {
 	}
 	if out := sandboxtest.Run(t, sb, "sh", "-c", "ls /etc/systemd/system/app-seed.service /home/admin/app 2>&1 || true"); strings.Count(out, "No such file") != 2 {
 		t.Errorf("the seed's unit or binary is left on the server:\n%s", out)
+	}
+	// Slipway's units serve again after the baseline replaced them.
+	if got := sandboxtest.Run(t, sb, "sh", "-c", "systemctl is-active app.socket app.service; systemctl is-enabled app.service"); got != "active\nactive\nenabled\n" {
+		t.Errorf("after the bench: %q", got)
 	}
 }

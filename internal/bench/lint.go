@@ -1,4 +1,4 @@
-package lint
+package bench
 
 import (
 	"bufio"
@@ -10,15 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/lint"
 )
 
-// BenchOptions configures Bench.
-type BenchOptions struct {
+// LintOptions configures Lint.
+type LintOptions struct {
 	// Files is the number of generated migrations; 0 is 500.
 	Files int
 	// Runs is the number of timed warm runs per tool; 0 is 5.
@@ -29,13 +29,11 @@ type BenchOptions struct {
 	// under node_modules/@squawk-cli/<platform>/bin/squawk to time squawk
 	// and not node.
 	Squawk string
-	// Stdout receives the table; nil discards it.
-	Stdout io.Writer
 }
 
-// BenchResult is what Bench measured. Peak memory is resident set size,
+// LintResult is what Lint measured. Peak memory is resident set size,
 // since the WebAssembly parser's memory lives outside the Go heap.
-type BenchResult struct {
+type LintResult struct {
 	Files, Findings int
 	// Cold is the first lint in this process: it includes compiling and
 	// instantiating the parser, the cost every `go run mage.go` pays once.
@@ -50,31 +48,28 @@ type BenchResult struct {
 	SquawkPeakRSS int64
 }
 
-// Bench lints generated migrations in a temporary directory, times the same
-// files with squawk when available, and prints a table. Run it in a fresh
-// process (`go run mage.go benchLint`): an earlier parse in the process
-// would hide the parser's start-up cost.
-func Bench(ctx context.Context, opts BenchOptions) (BenchResult, error) {
+// Lint lints generated migrations in a temporary directory and times the
+// same files with squawk when available. Run it in a fresh process (`go run
+// mage.go bench:lint`): an earlier parse in the process would hide the
+// parser's start-up cost.
+func Lint(ctx context.Context, opts LintOptions) (LintResult, error) {
 	if opts.Files <= 0 {
 		opts.Files = 500
 	}
 	if opts.Runs <= 0 {
 		opts.Runs = 5
 	}
-	if opts.Stdout == nil {
-		opts.Stdout = io.Discard
-	}
 	tmp, err := os.MkdirTemp("", "slipway-benchlint-")
 	if err != nil {
-		return BenchResult{}, fmt.Errorf("bench: %w", err)
+		return LintResult{}, fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	paths, err := writeCorpus(tmp, opts.Files)
 	if err != nil {
-		return BenchResult{}, err
+		return LintResult{}, err
 	}
 
-	res := BenchResult{Files: opts.Files}
+	res := LintResult{Files: opts.Files}
 	res.BaseRSS, _ = peakRSS()
 	// squawk first, while this process is small: see runSquawk.
 	squawk := opts.Squawk
@@ -91,10 +86,10 @@ func Bench(ctx context.Context, opts BenchOptions) (BenchResult, error) {
 			times = append(times, d)
 			res.SquawkPeakRSS = max(res.SquawkPeakRSS, rss)
 		}
-		res.Squawk, res.SquawkTime = squawk, median(times)
+		res.Squawk, res.SquawkTime = squawk, Median(times)
 	}
 	start := time.Now()
-	findings, err := Dir(ctx, tmp)
+	findings, err := lint.Dir(ctx, tmp)
 	if err != nil {
 		return res, err
 	}
@@ -103,17 +98,15 @@ func Bench(ctx context.Context, opts BenchOptions) (BenchResult, error) {
 	var warm []time.Duration
 	for range opts.Runs {
 		start := time.Now()
-		if _, err := Dir(ctx, tmp); err != nil {
+		if _, err := lint.Dir(ctx, tmp); err != nil {
 			return res, err
 		}
 		warm = append(warm, time.Since(start))
 	}
-	res.Warm = median(warm)
+	res.Warm = Median(warm)
 	if res.PeakRSS, err = peakRSS(); err != nil {
 		return res, err
 	}
-
-	printBench(opts.Stdout, res)
 	return res, nil
 }
 
@@ -156,30 +149,33 @@ func runSquawk(ctx context.Context, squawk, dir string, paths []string) (time.Du
 // gnuTime measures a child's peak memory without this process's.
 const gnuTime = "/usr/bin/time"
 
-func printBench(w io.Writer, r BenchResult) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "tool\tfiles\twall\tpeak RSS\t\n")
-	fmt.Fprintf(tw, "lintMigrations, cold\t%d\t%s\t%s\t\n", r.Files, ms(r.Cold), mb(r.PeakRSS))
-	fmt.Fprintf(tw, "lintMigrations, warm\t%d\t%s\t\t\n", r.Files, ms(r.Warm))
+// Print writes the table.
+func (r LintResult) Print(w io.Writer) {
+	t := Table{
+		Title:  fmt.Sprintf("bench:lint: %d generated migrations", r.Files),
+		Header: []string{"tool", "files", "wall", "peak RSS"},
+	}
+	t.Add("lintMigrations, cold", fmt.Sprint(r.Files), ms(r.Cold), mb(r.PeakRSS))
+	t.Add("lintMigrations, warm", fmt.Sprint(r.Files), ms(r.Warm), "")
 	if r.Squawk != "" {
 		rss := "n/a (needs " + gnuTime + ")"
 		if r.SquawkPeakRSS > 0 {
 			rss = mb(r.SquawkPeakRSS)
 		}
-		fmt.Fprintf(tw, "squawk\t%d\t%s\t%s\t\n", r.Files, ms(r.SquawkTime), rss)
+		t.Add("squawk", fmt.Sprint(r.Files), ms(r.SquawkTime), rss)
 	}
-	tw.Flush()
-	fmt.Fprintf(w, "findings: %d; RSS before linting: %s\n", r.Findings, mb(r.BaseRSS))
-	if r.Squawk == "" {
-		fmt.Fprintln(w, "squawk: not found (npm install squawk-cli, then -squawk=<path>)")
-		return
+	t.Note("findings: %d; RSS before linting: %s", r.Findings, mb(r.BaseRSS))
+	switch {
+	case r.Squawk == "":
+		t.Note("squawk: not found (npm install squawk-cli, then -squawk=<path>)")
+	case r.SquawkPeakRSS > 0:
+		t.Note("ratio lintMigrations/squawk: cold %.1fx, warm %.2fx time; %.1fx peak memory",
+			r.Cold.Seconds()/r.SquawkTime.Seconds(), r.Warm.Seconds()/r.SquawkTime.Seconds(), float64(r.PeakRSS)/float64(r.SquawkPeakRSS))
+	default:
+		t.Note("ratio lintMigrations/squawk: cold %.1fx, warm %.2fx time",
+			r.Cold.Seconds()/r.SquawkTime.Seconds(), r.Warm.Seconds()/r.SquawkTime.Seconds())
 	}
-	fmt.Fprintf(w, "ratio lintMigrations/squawk: cold %.1fx, warm %.2fx time",
-		r.Cold.Seconds()/r.SquawkTime.Seconds(), r.Warm.Seconds()/r.SquawkTime.Seconds())
-	if r.SquawkPeakRSS > 0 {
-		fmt.Fprintf(w, "; %.1fx peak memory", float64(r.PeakRSS)/float64(r.SquawkPeakRSS))
-	}
-	fmt.Fprintln(w)
+	t.Print(w)
 }
 
 // peakRSS reads the process's high-water resident set size.
@@ -200,12 +196,6 @@ func peakRSS() (int64, error) {
 		}
 	}
 	return 0, errors.New("peak rss: no VmHWM in /proc/self/status")
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }

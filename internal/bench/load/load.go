@@ -1,4 +1,8 @@
-package service
+// Package load is the benchmarks' and tests' load generator: GET requests
+// to one URL at a fixed rate, summed up as sent, failed and latency
+// percentiles. It imports nothing of Slipway's, so a product package's tests
+// can use it as well as internal/bench.
+package load
 
 import (
 	"context"
@@ -23,8 +27,8 @@ type Load struct {
 	errs      map[string]int
 }
 
-// LoadResult sums up a Load.
-type LoadResult struct {
+// Result sums up a Load.
+type Result struct {
 	Sent, Failed  int
 	P50, P99, Max time.Duration // over successful requests
 	// Errors counts failures by message (status code or client error).
@@ -32,7 +36,7 @@ type LoadResult struct {
 }
 
 // String is one line for logs and test failures.
-func (r LoadResult) String() string {
+func (r Result) String() string {
 	s := fmt.Sprintf("%d sent, %d failed, p50 %s, p99 %s, max %s", r.Sent, r.Failed, ms(r.P50), ms(r.P99), ms(r.Max))
 	if len(r.Errors) > 0 {
 		s += fmt.Sprintf(", errors %v", r.Errors)
@@ -40,12 +44,10 @@ func (r LoadResult) String() string {
 	return s
 }
 
-func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
-
-// StartLoad starts sending rate requests per second to url. A request fails
+// Start starts sending rate requests per second to url. A request fails
 // on any client error or a status other than 200; none times out before 60s,
 // longer than any restart.
-func StartLoad(ctx context.Context, url string, rate int) *Load {
+func Start(ctx context.Context, url string, rate int) *Load {
 	ctx, cancel := context.WithCancel(ctx)
 	l := &Load{cancel: cancel, done: make(chan struct{}), errs: map[string]int{}}
 	// Keep-alive like a reverse proxy does: each restart then also tests
@@ -95,18 +97,20 @@ func (l *Load) one(client *http.Client, url string) {
 }
 
 // Stop stops sending, waits for the requests in flight and sums up.
-func (l *Load) Stop() LoadResult {
+func (l *Load) Stop() Result {
 	l.cancel()
 	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := LoadResult{Sent: len(l.latencies) + l.failed, Failed: l.failed, Errors: l.errs}
+	r := Result{Sent: len(l.latencies) + l.failed, Failed: l.failed, Errors: l.errs}
 	if len(l.latencies) > 0 {
 		s := slices.Sorted(slices.Values(l.latencies))
 		r.P50, r.P99, r.Max = percentile(s, 50), percentile(s, 99), s[len(s)-1]
 	}
 	return r
 }
+
+func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
 
 // percentile uses the nearest-rank method on sorted s.
 func percentile(s []time.Duration, p int) time.Duration {

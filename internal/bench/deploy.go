@@ -1,0 +1,254 @@
+package bench
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/bench/load"
+)
+
+// DeployOptions configures Deploy.
+type DeployOptions struct {
+	RigOptions
+	// Deploys under load per scenario (default 10); Rate the load in
+	// requests per second on /readyz (default 100); Runs how many times each
+	// quiet deploy of a timed scenario is timed, medians reported (default
+	// 3); Gap the steady load before each deploy and after the last
+	// (default 1s).
+	Deploys, Rate, Runs int
+	Gap                 time.Duration
+	// Scenarios run in this order; nil is DeployScenarios().
+	Scenarios []Scenario
+}
+
+func (o DeployOptions) withDefaults() DeployOptions {
+	if o.Deploys <= 0 {
+		o.Deploys = 10
+	}
+	if o.Rate <= 0 {
+		o.Rate = 100
+	}
+	if o.Runs <= 0 {
+		o.Runs = 3
+	}
+	if o.Gap <= 0 {
+		o.Gap = time.Second
+	}
+	if o.Scenarios == nil {
+		o.Scenarios = DeployScenarios()
+	}
+	return o
+}
+
+// Scenario is one way of deploying, run under the shared load: one row of
+// bench:deploy's table.
+type Scenario struct {
+	// Name is the row's name.
+	Name string
+	// Timed scenarios are also timed deploying a binary the server has not
+	// seen and the same binary again, with the bytes sent to sshd counted:
+	// their deploys must go through Rig.MeteredConfig.
+	Timed bool
+	// Start sets the scenario up on the rig and says how it deploys.
+	Start func(ctx context.Context, r *Rig) (Flow, error)
+}
+
+// Flow is a started scenario.
+type Flow struct {
+	// URL is the app's base URL, for the load.
+	URL string
+	// Deploy deploys bin and returns once the new binary answers /readyz,
+	// with the bytes of binary it sent.
+	Deploy func(ctx context.Context, bin string) (int64, error)
+	// Stop removes what Start installed (nil: nothing to remove). It runs
+	// even when a deploy failed.
+	Stop func(ctx context.Context) error
+}
+
+// DeployResult holds every scenario's figures, in the order they ran.
+type DeployResult struct {
+	Deploys, Rate, Runs int
+	// BinarySize is the deployed binary's size.
+	BinarySize int64
+	Rows       []DeployRow
+}
+
+// DeployRow is one scenario, measured.
+type DeployRow struct {
+	Name  string
+	Timed bool
+	// Cold is the median wall time of deploying a binary the server has
+	// never seen; Unchanged of deploying the same binary again. Both end
+	// when the new binary answers /readyz. Timed scenarios only.
+	Cold, Unchanged time.Duration
+	// ColdBinary and UnchangedBinary are the bytes of binary sent.
+	ColdBinary, UnchangedBinary int64
+	// ColdSSH and UnchangedSSH are all bytes sent to the server's sshd
+	// (handshakes, commands, the binary), counted on the TCP connections.
+	ColdSSH, UnchangedSSH int64
+	// Load is the load over Deploys deploys, each of a new binary.
+	Load load.Result
+}
+
+// Row returns the row named name.
+func (r DeployResult) Row(name string) (DeployRow, bool) {
+	i := slices.IndexFunc(r.Rows, func(row DeployRow) bool { return row.Name == name })
+	if i < 0 {
+		return DeployRow{}, false
+	}
+	return r.Rows[i], true
+}
+
+// Deploy runs every scenario on one rig, one after the other, under the
+// same load, and returns their rows. With RigOptions.Sandbox set it leaves
+// Slipway's service there, serving.
+func Deploy(ctx context.Context, o DeployOptions) (res DeployResult, err error) {
+	o = o.withDefaults()
+	res = DeployResult{Deploys: o.Deploys, Rate: o.Rate, Runs: o.Runs}
+	r, err := NewRig(ctx, o.RigOptions)
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, r.Close()) }()
+	st, err := os.Stat(r.Binary)
+	if err != nil {
+		return res, err
+	}
+	res.BinarySize = st.Size()
+	for _, s := range o.Scenarios {
+		row, err := measure(ctx, o, r, s)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", s.Name, err)
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	return res, nil
+}
+
+// measure starts s, times its quiet deploys when it is Timed, then deploys
+// Deploys new binaries under load, and stops it.
+func measure(ctx context.Context, o DeployOptions, r *Rig, s Scenario) (row DeployRow, err error) {
+	row = DeployRow{Name: s.Name, Timed: s.Timed}
+	f, err := s.Start(ctx, r)
+	if err != nil {
+		return row, err
+	}
+	if f.Stop != nil {
+		defer func() { err = errors.Join(err, f.Stop(context.WithoutCancel(ctx))) }()
+	}
+	// The first deploy of a scenario (migrations, first release) is not
+	// what a release costs: leave it out.
+	bin, err := r.Variant()
+	if err != nil {
+		return row, err
+	}
+	if _, err := f.Deploy(ctx, bin); err != nil {
+		return row, fmt.Errorf("first deploy: %w", err)
+	}
+	if s.Timed {
+		if err := timeQuiet(ctx, o, r, s.Name, f, &row); err != nil {
+			return row, err
+		}
+	}
+	l := load.Start(ctx, f.URL+"/readyz", o.Rate)
+	for i := 1; i <= o.Deploys; i++ {
+		bin, err := r.Variant()
+		if err != nil {
+			l.Stop()
+			return row, err
+		}
+		time.Sleep(o.Gap)
+		d, err := timed(func() error { _, err := f.Deploy(ctx, bin); return err })
+		if err != nil {
+			l.Stop()
+			return row, fmt.Errorf("deploy %d under load: %w", i, err)
+		}
+		r.Log.Info("bench: deployed", "scenario", s.Name, "kind", "under load", "deploy", i, "took", d.Round(time.Millisecond))
+	}
+	time.Sleep(o.Gap)
+	row.Load = l.Stop()
+	r.Log.Info("bench: load", "scenario", s.Name, "result", row.Load.String())
+	return row, nil
+}
+
+// timeQuiet times Runs deploys of a new binary, each followed by the same
+// binary again, with no load.
+func timeQuiet(ctx context.Context, o DeployOptions, r *Rig, name string, f Flow, row *DeployRow) error {
+	var cold, unchanged []time.Duration
+	var coldBin, unchangedBin, coldSSH, unchangedSSH []int64
+	for i := range o.Runs {
+		bin, err := r.Variant()
+		if err != nil {
+			return err
+		}
+		for _, m := range []struct {
+			kind     string
+			d        *[]time.Duration
+			bin, ssh *[]int64
+		}{{"cold", &cold, &coldBin, &coldSSH}, {"unchanged", &unchanged, &unchangedBin, &unchangedSSH}} {
+			before := r.Meter.BytesUp()
+			var sent int64
+			d, err := timed(func() (err error) { sent, err = f.Deploy(ctx, bin); return err })
+			if err != nil {
+				return fmt.Errorf("%s deploy %d: %w", m.kind, i+1, err)
+			}
+			r.Meter.WaitIdle()
+			*m.d, *m.bin, *m.ssh = append(*m.d, d), append(*m.bin, sent), append(*m.ssh, r.Meter.BytesUp()-before)
+			r.Log.Info("bench: deployed", "scenario", name, "kind", m.kind, "run", i+1, "took", d.Round(time.Millisecond))
+		}
+	}
+	row.Cold, row.Unchanged = Median(cold), Median(unchanged)
+	row.ColdBinary, row.UnchangedBinary = Median(coldBin), Median(unchangedBin)
+	row.ColdSSH, row.UnchangedSSH = Median(coldSSH), Median(unchangedSSH)
+	return nil
+}
+
+// Print writes one row per scenario, the ratios of Slipway's deploy to the
+// seed's, then the most frequent reasons requests failed.
+func (r DeployResult) Print(w io.Writer) {
+	t := Table{
+		Title: fmt.Sprintf("bench:deploy: a %s binary; every scenario on one sandbox, in this run", Size(r.BinarySize)),
+		About: []string{
+			fmt.Sprintf("cold: a binary the server has not seen; unchanged: the same binary again (medians of %d; wall time until it answers /readyz)", r.Runs),
+			fmt.Sprintf("under load: %d deploys per scenario, a new binary each, with %d requests/s on GET /readyz (keep-alive)", r.Deploys, r.Rate),
+		},
+		Header: []string{"scenario", "cold", "unchanged", "binary sent (cold / unchanged)", "sent to sshd (cold / unchanged)", "requests", "failed", "p50", "p99", "max"},
+	}
+	for _, row := range r.Rows {
+		cells := []string{row.Name, "", "", "", ""}
+		if row.Timed {
+			cells = []string{row.Name, Dur(row.Cold), Dur(row.Unchanged),
+				Size(row.ColdBinary) + " / " + Size(row.UnchangedBinary), Size(row.ColdSSH) + " / " + Size(row.UnchangedSSH)}
+		}
+		l := row.Load
+		t.Add(append(cells, fmt.Sprint(l.Sent), fmt.Sprint(l.Failed), Dur(l.P50), Dur(l.P99), Dur(l.Max))...)
+	}
+	s, okS := r.Row(ScenarioSlipway)
+	b, okB := r.Row(ScenarioSeed)
+	if okS && okB {
+		t.Add("ratio Slipway / seed", Ratio(s.Cold, b.Cold), Ratio(s.Unchanged, b.Unchanged),
+			Ratio(s.ColdBinary, b.ColdBinary)+" / "+Ratio(s.UnchangedBinary, b.UnchangedBinary),
+			Ratio(s.ColdSSH, b.ColdSSH)+" / "+Ratio(s.UnchangedSSH, b.UnchangedSSH),
+			Ratio(s.Load.Sent, b.Load.Sent), Ratio(s.Load.Failed, b.Load.Failed),
+			Ratio(s.Load.P50, b.Load.P50), Ratio(s.Load.P99, b.Load.P99), Ratio(s.Load.Max, b.Load.Max))
+	}
+	for _, row := range r.Rows {
+		errs := row.Load.Errors
+		msgs := slices.SortedFunc(maps.Keys(errs), func(a, b string) int { return cmp.Or(cmp.Compare(errs[b], errs[a]), cmp.Compare(a, b)) })
+		for i, msg := range msgs {
+			if i == 3 {
+				t.Note("  %s: %d more kinds of failure", row.Name, len(msgs)-i)
+				break
+			}
+			t.Note("  %s failed: %d× %s", row.Name, errs[msg], msg)
+		}
+	}
+	t.Print(w)
+}

@@ -1,0 +1,243 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/build"
+	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
+	"github.com/slipway-dev/slipway/internal/sandbox"
+	"github.com/slipway-dev/slipway/internal/service"
+)
+
+// RigOptions configures NewRig.
+type RigOptions struct {
+	// Root is the repository the app is built from ("" is ".").
+	Root string
+	// Binary, when set, is used instead of a build of Root: a static linux
+	// binary of the app for this machine's architecture.
+	Binary string
+	// Sandbox is a running sandbox to measure on. Nil boots one of the rig's
+	// own, with SandboxOptions, stopped by Close.
+	Sandbox        *sandbox.Instance
+	SandboxOptions []sandbox.Option
+	// Log receives progress; nil discards it.
+	Log *slog.Logger
+}
+
+// Rig is what the deploy benchmarks run on: a sandbox, the app built, and
+// Slipway's service provisioned there with its env file pointed at the
+// sandbox's database. Scenarios add their own units and remove them.
+type Rig struct {
+	Inst *sandbox.Instance
+	// Binary is the app binary to deploy.
+	Binary string
+	// Client is an SSH connection for set-up and clean-up, outside what
+	// scenarios count.
+	Client *remote.Client
+	// Service is Slipway's service on the sandbox, on a free port.
+	Service service.Config
+	// Meter counts every byte clients send to the sandbox's sshd through
+	// MeteredConfig, an ssh config whose alias Inst.Alias goes through it:
+	// the same meter for deploy's Go SSH client and OpenSSH's ssh and scp.
+	Meter         *sshdtest.Proxy
+	MeteredConfig string
+	// Dir is a scratch folder on this machine, removed by Close.
+	Dir string
+	Log *slog.Logger
+
+	closers []func() error // run by Close, last first
+	ports   []int          // handed out by FreePort
+	base    []byte         // Binary's bytes, read by the first Variant
+	n       int            // variants written
+	prev    string         // the last variant's folder, removed with the next
+}
+
+// NewRig boots (or takes) the sandbox, builds the app, provisions the
+// service and writes its env file. Close undoes what the rig started.
+func NewRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
+	if o.Root == "" {
+		o.Root = "."
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	r := &Rig{Binary: o.Binary, Log: o.Log, Inst: o.Sandbox}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, r.Close())
+		}
+	}()
+	if r.Dir, err = os.MkdirTemp("", "slipway-bench-"); err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, func() error { return os.RemoveAll(r.Dir) })
+	if r.Binary == "" {
+		r.Binary = filepath.Join(r.Dir, "app")
+		if _, err := build.Run(ctx, build.Options{Dir: o.Root, GOARCH: runtime.GOARCH, Output: r.Binary, Log: o.Log}); err != nil {
+			return nil, err
+		}
+	}
+	if r.Inst == nil {
+		if r.Inst, err = boot(ctx, o, r.Dir); err != nil {
+			return nil, err
+		}
+		r.closers = append(r.closers, func() error {
+			// A fresh context: ctx may be what ended the run.
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			return r.Inst.Stop(sctx)
+		})
+	}
+	if r.Client, err = remote.Dial(ctx, remote.Options{Alias: r.Inst.Alias, ConfigPath: r.Inst.ConfigPath, Log: o.Log}); err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, r.Client.Close)
+	port, err := r.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	r.Service = service.DefaultConfig()
+	r.Service.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
+	if _, err := service.Provision(ctx, r.Client, r.Service, io.Discard); err != nil {
+		return nil, err
+	}
+	dbURL, err := r.Inst.DatabaseURL()
+	if err != nil {
+		return nil, err
+	}
+	// The secret goes through stdin, never argv.
+	if err := r.WriteRoot(ctx, r.Service.EnvFile(), "DATABASE_URL="+dbURL+"\n", "077"); err != nil {
+		return nil, err
+	}
+	if r.Meter, err = sshdtest.Listen(fmt.Sprintf("%s:%d", r.Inst.Host, r.Inst.Port)); err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, r.Meter.Close)
+	if r.MeteredConfig, err = r.Inst.ConfigVia(r.Dir, r.Inst.Alias, r.Meter.Port); err != nil {
+		return nil, err
+	}
+	o.Log.Info("bench: sandbox provisioned", "listen", r.Service.ListenAddr)
+	return r, nil
+}
+
+// boot starts a sandbox of the rig's own.
+func boot(ctx context.Context, o RigOptions, tmp string) (*sandbox.Instance, error) {
+	opts := slices.Concat(o.SandboxOptions, []sandbox.Option{
+		sandbox.WithName("bench-" + strconv.Itoa(os.Getpid())),
+		sandbox.WithStateDir(filepath.Join(tmp, "sandbox")),
+		sandbox.WithStopOnExit(),
+	})
+	sb, err := sandbox.New(o.Log, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return sb.Up(ctx)
+}
+
+// Close removes what the rig set up on this machine and stops its own
+// sandbox. The service it provisioned stays on a given sandbox.
+func (r *Rig) Close() error {
+	var errs []error
+	for _, c := range slices.Backward(r.closers) {
+		errs = append(errs, c())
+	}
+	r.closers = nil
+	return errors.Join(errs...)
+}
+
+// FreePort is a free port on 127.0.0.1, which the sandbox shares, not yet
+// handed out by this rig.
+func (r *Rig) FreePort() (int, error) {
+	for {
+		p, err := sandbox.FreePort()
+		if err != nil {
+			return 0, err
+		}
+		if !slices.Contains(r.ports, p) {
+			r.ports = append(r.ports, p)
+			return p, nil
+		}
+	}
+}
+
+// RunRoot runs a command as root on the sandbox and says which one failed.
+func (r *Rig) RunRoot(ctx context.Context, format string, args ...any) error {
+	cmd := fmt.Sprintf(format, args...)
+	if out, err := r.Client.RunRoot(ctx, cmd, nil); err != nil {
+		return fmt.Errorf("%s: %w: %s", cmd, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// WriteRoot writes content to path on the sandbox as root, through stdin,
+// with the umask given (e.g. "077" for a secret).
+func (r *Rig) WriteRoot(ctx context.Context, path, content, umask string) error {
+	cmd := fmt.Sprintf("umask %s; cat > %s.tmp && mv -f %[2]s.tmp %[2]s", umask, remote.Quote(path))
+	if out, err := r.Client.RunRoot(ctx, cmd, strings.NewReader(content)); err != nil {
+		return fmt.Errorf("write %s: %w: %s", path, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Variant writes a binary the server has not seen: Binary with a few bytes
+// appended (an ELF ignores what follows its segments), with its checksum
+// file, as <Dir>/v<n>/app so that scp names it app. The previous variant is
+// removed.
+func (r *Rig) Variant() (string, error) {
+	if r.base == nil {
+		b, err := os.ReadFile(r.Binary)
+		if err != nil {
+			return "", err
+		}
+		r.base = b
+	}
+	r.n++
+	dir := filepath.Join(r.Dir, "v"+strconv.Itoa(r.n))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	bin := append(r.base[:len(r.base):len(r.base)], fmt.Sprintf("\x00slipway bench variant %d\n", r.n)...)
+	if err := os.WriteFile(filepath.Join(dir, "app"), bin, 0o755); err != nil {
+		return "", err
+	}
+	if _, err := build.WriteChecksum(filepath.Join(dir, "app")); err != nil {
+		return "", err
+	}
+	if r.prev != "" {
+		os.RemoveAll(r.prev)
+	}
+	r.prev = dir
+	return filepath.Join(dir, "app"), nil
+}
+
+// InstallRelease uploads bin as releases/<id>/app of the rig's service and
+// switches current to it by renaming a new symlink over the old one, as
+// deploy does, without deploy's checks: the restart scenarios' release.
+func (r *Rig) InstallRelease(ctx context.Context, id, bin string) error {
+	dir := path.Join(r.Service.ReleasesDir(), id)
+	if out, err := r.Client.Run(ctx, "mkdir -p "+remote.Quote(dir), nil); err != nil {
+		return fmt.Errorf("install release %s: %w: %s", id, err, out)
+	}
+	if err := r.Client.Upload(ctx, bin, dir+"/app.new", 0o755, nil); err != nil {
+		return err
+	}
+	cmd := fmt.Sprintf("set -e; mv -f %[1]s/app.new %[1]s/app; ln -sfn %[2]s %[3]s.tmp; mv -fT %[3]s.tmp %[3]s",
+		remote.Quote(dir), remote.Quote("releases/"+id), remote.Quote(r.Service.CurrentLink()))
+	if out, err := r.Client.Run(ctx, cmd, nil); err != nil {
+		return fmt.Errorf("install release %s: %w: %s", id, err, out)
+	}
+	return nil
+}
