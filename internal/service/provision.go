@@ -20,11 +20,11 @@ user=$1 deploy=$2 owner=$3 group=$4 envdir=$5 envfile=$6
 # The GECOS field marks the account as Slipway's (service.UserMarker); one
 # made by an older Slipway gets the mark.
 if ! id -u "$user" >/dev/null 2>&1; then
-  useradd --system --user-group --comment slipway --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$user"
+  useradd --system --user-group --comment ` + UserMarker + ` --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$user"
   echo "changed: created system user $user"
-elif [ "$(getent passwd "$user" | cut -d: -f5)" != slipway ]; then
-  usermod --comment slipway "$user"
-  echo "changed: marked user $user as Slipway's (GECOS slipway)"
+elif [ "$(getent passwd "$user" | cut -d: -f5 | cut -d, -f1)" != ` + UserMarker + ` ]; then
+  usermod --comment ` + UserMarker + ` "$user"
+  echo "changed: marked user $user as Slipway's (GECOS ` + UserMarker + `)"
 else
   echo "ok: user $user exists"
 fi
