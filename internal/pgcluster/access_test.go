@@ -3,6 +3,7 @@ package pgcluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
@@ -41,6 +42,8 @@ func TestAnotherLocalUserCannotConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Stop() })
+	_, err = os.Stat(filepath.Join(c.bin, "psql"))
+	testenv.Need(t, err == nil, "psql beside initdb: apt-get install postgresql-client")
 
 	// The test process (root) gets in through the URL everyone is given.
 	if out, err := psqlAs(t, c, nil, c.URL("postgres")); err != nil || out != Superuser {
