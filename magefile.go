@@ -38,9 +38,11 @@ func Dev(ctx context.Context) error {
 }
 
 // Test runs gofmt, go vet and staticcheck (magefile included), then every test with -race.
-// -run limits the tests to a pattern, as go test -run does.
-func Test(ctx context.Context, run *string) error {
-	o := testsuite.Options{Root: root(), Stdout: os.Stdout, Stderr: os.Stderr}
+// -run limits the tests to a pattern, as go test -run does. -short is the
+// fast loop: the same checks, then the tests that need no sandbox, without
+// -race and with go test's cache. CI runs the full test.
+func Test(ctx context.Context, run *string, short *bool) error {
+	o := testsuite.Options{Root: root(), Stdout: os.Stdout, Stderr: os.Stderr, Short: short != nil && *short}
 	if run != nil {
 		o.Run = *run
 	}

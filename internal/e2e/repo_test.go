@@ -22,6 +22,20 @@ type repo struct {
 
 func copyRepo(t *testing.T) *repo {
 	t.Helper()
+	// The local PostgreSQL that fixMigrations starts runs as the postgres
+	// user when we are root: the folder must be enterable (t.TempDir isn't).
+	dir, err := os.MkdirTemp("", "slipway-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return copyRepoInto(t, dir)
+}
+
+// copyRepoInto makes the copy in dir (created, and removed when the test
+// ends). Files keep their modification times, so the go command's test
+// cache recognises what a previous copy at the same path already passed.
+func copyRepoInto(t *testing.T, dir string) *repo {
+	t.Helper()
 	src, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -30,10 +44,7 @@ func copyRepo(t *testing.T) *repo {
 	if err != nil {
 		t.Fatalf("git ls-files: %v", err)
 	}
-	// The local PostgreSQL that fixMigrations starts runs as the postgres
-	// user when we are root: the folder must be enterable (t.TempDir isn't).
-	dir, err := os.MkdirTemp("", "slipway-e2e-")
-	if err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
@@ -56,6 +67,24 @@ func copyRepo(t *testing.T) *repo {
 		if err := os.WriteFile(dst, b, st.Mode().Perm()); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.Chtimes(dst, st.ModTime(), st.ModTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Folders too: a file or folder changed in the last seconds keeps a
+	// test's result out of the cache.
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if st, err := os.Stat(filepath.Join(src, rel)); err == nil {
+			return os.Chtimes(p, st.ModTime(), st.ModTime())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	r := &repo{dir: dir}
 	r.git(t, "init", "-q", "-b", "main")

@@ -18,6 +18,9 @@ import (
 // into it: a skip locally, a failure in CI.
 func needSandbox(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("boots sandboxes (booted Debian servers): skipped with -short")
+	}
 	if err := CheckPrereqs(); err != nil {
 		testenv.Need(t, false, err.Error())
 	}

@@ -59,13 +59,17 @@ func Main(m *testing.M) int {
 }
 
 // Get returns the package's sandbox, booting it on first use (seconds with a
-// cached base, about a minute more the first time on a machine). Without
+// cached base, about a minute more the first time on a machine). With -short
+// the test is skipped: the fast loop is everything but the sandbox. Without
 // root, Linux, debootstrap or systemd-nspawn the test is skipped, or fails
 // in CI; any other failure to boot fails the test.
 func Get(t testing.TB) *sandbox.Instance {
 	t.Helper()
 	if !mainRunning {
 		t.Fatal("sandboxtest.Get needs TestMain to call sandboxtest.Main, which stops the sandbox")
+	}
+	if testing.Short() {
+		t.Skip("needs the sandbox (a booted Debian server): skipped with -short")
 	}
 	once.Do(start)
 	var pe *sandbox.PrereqError
