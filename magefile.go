@@ -78,8 +78,9 @@ func targetArch(flag *string) string {
 	return os.Getenv("GOARCH")
 }
 
-// targetLog is every target's logger: progress at info, details (the exact
-// go command, the ssh steps) with mage -v.
+// targetLog is every target's logger, for details: the exact go command,
+// each ssh step, shown with mage -v. Progress is not logged: targets print it
+// as sentences on stdout (deploy, provision, sandbox:*, bench:*).
 func targetLog() *slog.Logger {
 	level := slog.LevelInfo
 	if mg.Verbose() {
@@ -97,7 +98,7 @@ type Sandbox mg.Namespace
 // Up boots the sandbox (debootstrap once, then systemd-nspawn) and prints how to ssh and deploy to it.
 // Running it again while the sandbox is up changes nothing.
 func (Sandbox) Up(ctx context.Context) error {
-	sb, err := sandbox.New(targetLog(), sandbox.FromEnv(os.Getenv)...)
+	sb, err := newSandbox()
 	if err != nil {
 		return err
 	}
@@ -111,7 +112,7 @@ func (Sandbox) Up(ctx context.Context) error {
 
 // Down stops the sandbox and checks it left no process, mount or port behind.
 func (Sandbox) Down(ctx context.Context) error {
-	sb, err := sandbox.New(targetLog(), sandbox.FromEnv(os.Getenv)...)
+	sb, err := newSandbox()
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func (Sandbox) Down(ctx context.Context) error {
 
 // Status says whether the sandbox runs and how to reach it.
 func (Sandbox) Status(ctx context.Context) error {
-	sb, err := sandbox.New(targetLog(), sandbox.FromEnv(os.Getenv)...)
+	sb, err := newSandbox()
 	if err != nil {
 		return err
 	}
@@ -134,6 +135,12 @@ func (Sandbox) Status(ctx context.Context) error {
 	}
 	_, err = os.Stdout.WriteString(inst.Usage() + "\n")
 	return err
+}
+
+// newSandbox is the sandbox the sandbox:* targets manage, with its progress
+// on stdout.
+func newSandbox() (*sandbox.Sandbox, error) {
+	return sandbox.New(targetLog(), append(sandbox.FromEnv(os.Getenv), sandbox.WithStdout(os.Stdout))...)
 }
 
 // ---- migrations ----
@@ -388,7 +395,7 @@ func (Bench) Upload(ctx context.Context, runs *int) error {
 // deploys under load for each. -deploys sets the deploys under load per
 // scenario, -rate the requests per second on /readyz (default 100).
 func (Bench) Deploy(ctx context.Context, deploys, rate *int) error {
-	o := bench.DeployOptions{RigOptions: bench.RigOptions{Root: root(), SandboxOptions: sandbox.FromEnv(os.Getenv), Log: targetLog()}}
+	o := bench.DeployOptions{RigOptions: bench.RigOptions{Root: root(), SandboxOptions: sandbox.FromEnv(os.Getenv), Stdout: os.Stdout, Log: targetLog()}}
 	if deploys != nil {
 		o.Deploys = *deploys
 	}

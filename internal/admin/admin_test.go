@@ -12,7 +12,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,6 +19,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/admin"
 	"github.com/slipway-dev/slipway/internal/password"
 	"github.com/slipway-dev/slipway/internal/pgtest"
+	"github.com/slipway-dev/slipway/internal/syncbuf"
 	"github.com/slipway-dev/slipway/internal/users"
 	"github.com/slipway-dev/slipway/internal/version"
 	"github.com/slipway-dev/slipway/internal/web"
@@ -38,7 +38,7 @@ var cheap = password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyL
 type site struct {
 	srv  *httptest.Server
 	pool *pgxpool.Pool
-	logs *strings.Builder
+	logs *syncbuf.Buffer
 }
 
 // newSite serves the app's real routes over a fresh database with one admin.
@@ -57,8 +57,9 @@ func newSite(t *testing.T, useTLS bool) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &strings.Builder{}
-	log := slog.New(slog.NewTextHandler(&syncWriter{w: logs}, nil))
+	// The server's goroutines log concurrently.
+	logs := &syncbuf.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	handler := web.NewServer(web.Deps{Log: log, Ready: func(context.Context) error { return nil },
 		Version: version.Info{Version: "v9.9.9", Commit: "cafebabe"}, Admin: admin.New(auth, pool, log, version.Info{Version: "v9.9.9", Commit: "cafebabe"})})
 	s := &site{pool: pool, logs: logs}
@@ -69,18 +70,6 @@ func newSite(t *testing.T, useTLS bool) *site {
 	}
 	t.Cleanup(s.srv.Close)
 	return s
-}
-
-// syncWriter serialises the server goroutines' log writes.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // browser is a client with cookies that doesn't follow redirects.

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,22 +29,10 @@ func TestMedianTakesTheMiddleOrTheMeanOfTheTwoMiddles(t *testing.T) {
 		if got := Median(c.in); got != c.want {
 			t.Errorf("Median(%v) = %v, want %v", c.in, got, c.want)
 		}
-		if !slicesEqual(in, c.in) {
+		if !slices.Equal(in, c.in) {
 			t.Errorf("Median reordered its input: %v, was %v", c.in, in)
 		}
 	}
-}
-
-func slicesEqual[T comparable](a, b []T) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestTableAlignsColumnsAndDashesEmptyCells(t *testing.T) {

@@ -170,11 +170,11 @@ func measure(ctx context.Context, o DeployOptions, r *Rig, s Scenario) (row Depl
 			l.Stop()
 			return row, fmt.Errorf("deploy %d under load: %w", i, err)
 		}
-		r.Log.Info("bench: deployed", "scenario", s.Name, "kind", "under load", "deploy", i, "took", d.Round(time.Millisecond))
+		r.Printf("bench: %s: deploy %d of %d under load took %s", s.Name, i, o.Deploys, d.Round(time.Millisecond))
 	}
 	time.Sleep(o.Gap)
 	row.Load = l.Stop()
-	r.Log.Info("bench: load", "scenario", s.Name, "result", row.Load.String())
+	r.Printf("bench: %s: %s", s.Name, row.Load)
 	return row, nil
 }
 
@@ -201,7 +201,7 @@ func timeQuiet(ctx context.Context, o DeployOptions, r *Rig, name string, f Flow
 			}
 			r.Meter.WaitIdle()
 			*m.d, *m.bin, *m.ssh = append(*m.d, d), append(*m.bin, sent), append(*m.ssh, r.Meter.BytesUp()-before)
-			r.Log.Info("bench: deployed", "scenario", name, "kind", m.kind, "run", i+1, "took", d.Round(time.Millisecond))
+			r.Printf("bench: %s: %s deploy %d of %d took %s", name, m.kind, i+1, o.Runs, d.Round(time.Millisecond))
 		}
 	}
 	row.Cold, row.Unchanged = Median(cold), Median(unchanged)

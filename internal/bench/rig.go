@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/build"
+	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 	"github.com/slipway-dev/slipway/internal/sandbox"
@@ -33,8 +34,10 @@ type RigOptions struct {
 	// own, with SandboxOptions, stopped by Close.
 	Sandbox        *sandbox.Instance
 	SandboxOptions []sandbox.Option
-	// Log receives progress; nil discards it.
-	Log *slog.Logger
+	// Stdout receives the progress sentences (the sandbox's, each deploy);
+	// Log the details at debug level. Nil discards them.
+	Stdout io.Writer
+	Log    *slog.Logger
 }
 
 // Rig is what the deploy benchmarks run on: a sandbox, the app built, and
@@ -55,8 +58,9 @@ type Rig struct {
 	Meter         *sshdtest.Proxy
 	MeteredConfig string
 	// Dir is a scratch folder on this machine, removed by Close.
-	Dir string
-	Log *slog.Logger
+	Dir    string
+	Stdout io.Writer
+	Log    *slog.Logger
 
 	closers []func() error // run by Close, last first
 	ports   []int          // handed out by FreePort
@@ -74,7 +78,10 @@ func NewRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &Rig{Binary: o.Binary, Log: o.Log, Inst: o.Sandbox}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	r := &Rig{Binary: o.Binary, Log: o.Log, Stdout: o.Stdout, Inst: o.Sandbox}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, r.Close())
@@ -129,7 +136,7 @@ func NewRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 	if r.MeteredConfig, err = r.Inst.ConfigVia(r.Dir, r.Inst.Alias, r.Meter.Port); err != nil {
 		return nil, err
 	}
-	o.Log.Info("bench: sandbox provisioned", "listen", r.Service.ListenAddr)
+	r.Printf("bench: sandbox %s provisioned, the app on %s", r.Inst.Name, r.Service.ListenAddr)
 	return r, nil
 }
 
@@ -139,6 +146,7 @@ func boot(ctx context.Context, o RigOptions, tmp string) (*sandbox.Instance, err
 		sandbox.WithName("bench-" + strconv.Itoa(os.Getpid())),
 		sandbox.WithStateDir(filepath.Join(tmp, "sandbox")),
 		sandbox.WithStopOnExit(),
+		sandbox.WithStdout(o.Stdout),
 	})
 	sb, err := sandbox.New(o.Log, opts...)
 	if err != nil {
@@ -158,11 +166,16 @@ func (r *Rig) Close() error {
 	return errors.Join(errs...)
 }
 
+// Printf prints one progress sentence.
+func (r *Rig) Printf(format string, args ...any) {
+	fmt.Fprintf(r.Stdout, format+"\n", args...)
+}
+
 // FreePort is a free port on 127.0.0.1, which the sandbox shares, not yet
 // handed out by this rig.
 func (r *Rig) FreePort() (int, error) {
 	for {
-		p, err := sandbox.FreePort()
+		p, err := freeport.Pick()
 		if err != nil {
 			return 0, err
 		}

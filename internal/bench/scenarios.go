@@ -89,10 +89,6 @@ Restart=on-failure
 	return Flow{
 		URL: url,
 		Deploy: func(ctx context.Context, bin string) (int64, error) {
-			st, err := os.Stat(bin)
-			if err != nil {
-				return 0, err
-			}
 			for _, args := range [][]string{
 				ssh("stop"),
 				{"scp", "-q", "-F", r.MeteredConfig, "-o", "BatchMode=yes", bin, r.Inst.Alias + ":" + path.Dir(binary)},
@@ -102,7 +98,7 @@ Restart=on-failure
 					return 0, fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 				}
 			}
-			return st.Size(), waitReady(ctx, url+"/readyz", time.Minute)
+			return sentWhenReady(ctx, bin, url)
 		},
 		Stop: func(ctx context.Context) error {
 			return r.RunRoot(ctx, "systemctl stop %[1]s; rm -f %[2]s %[3]s && systemctl daemon-reload",
@@ -159,11 +155,7 @@ func startStopCopyStart(ctx context.Context, r *Rig) (Flow, error) {
 			if err := r.RunRoot(ctx, "systemctl reset-failed %[1]s; systemctl start %[1]s", remote.Quote(c.ServiceUnit())); err != nil {
 				return 0, err
 			}
-			st, err := os.Stat(bin)
-			if err != nil {
-				return 0, err
-			}
-			return st.Size(), waitReady(ctx, "http://"+c.ListenAddr+"/readyz", time.Minute)
+			return sentWhenReady(ctx, bin, "http://"+c.ListenAddr)
 		},
 		Stop: func(ctx context.Context) error {
 			if err := r.RunRoot(ctx, "systemctl stop %s", remote.Quote(c.ServiceUnit())); err != nil {
@@ -223,11 +215,7 @@ func startRestart(ctx context.Context, r *Rig) (Flow, error) {
 			if err := service.Restart(ctx, r.Client, c); err != nil {
 				return 0, err
 			}
-			st, err := os.Stat(bin)
-			if err != nil {
-				return 0, err
-			}
-			return st.Size(), waitReady(ctx, "http://"+c.ListenAddr+"/readyz", time.Minute)
+			return sentWhenReady(ctx, bin, "http://"+c.ListenAddr)
 		},
 		// Keep the serving release only.
 		Stop: func(ctx context.Context) error {
@@ -252,6 +240,16 @@ func startSlipway(ctx context.Context, r *Rig) (Flow, error) {
 			return res[0].Sent, nil
 		},
 	}, nil
+}
+
+// sentWhenReady waits for the app at base to answer /readyz and returns
+// bin's size: the scenarios that always send the whole binary.
+func sentWhenReady(ctx context.Context, bin, base string) (int64, error) {
+	st, err := os.Stat(bin)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), waitReady(ctx, base+"/readyz", time.Minute)
 }
 
 // waitReady polls url until it answers 200.

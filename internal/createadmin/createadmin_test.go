@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/slipway-dev/slipway/internal/build"
+	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/remote"
-	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
@@ -61,7 +61,7 @@ func TestCreateAdminOnTheSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	port, err := sandbox.FreePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/version"
 )
 
 // errNotReady is a release that didn't become ready in time.
@@ -81,14 +82,10 @@ func (s *Server) serving(ctx context.Context) (Version, error) {
 	if code != 200 {
 		return Version{}, fmt.Errorf("/version answered %d", code)
 	}
-	var v struct {
-		Version string `json:"version"`
-		Commit  string `json:"commit"`
-		Go      string `json:"go_version"`
-	}
+	var v version.Info // the app's own type: one schema for /version
 	if err := json.Unmarshal(body, &v); err != nil {
 		return Version{}, fmt.Errorf("/version: %w", err)
 	}
 	// JSON's \u001b escapes decode to raw ESC: clean after decoding.
-	return Version{Version: remote.Clean(v.Version), Commit: remote.Clean(v.Commit), Go: remote.Clean(v.Go)}, nil
+	return Version{Version: remote.Clean(v.Version), Commit: remote.Clean(v.Commit), Go: remote.Clean(v.GoVersion)}, nil
 }

@@ -6,10 +6,8 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 	"github.com/slipway-dev/slipway/internal/sandbox"
@@ -42,7 +41,7 @@ func provisioned(t *testing.T) sandboxEnv {
 func provisionedAs(t *testing.T, svc service.Config) sandboxEnv {
 	t.Helper()
 	sb := sandboxtest.Get(t)
-	port, err := sandbox.FreePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,16 +78,7 @@ func (e sandboxEnv) options(out *bytes.Buffer, bin string) Options {
 // servingCommit asks the app directly (the sandbox shares our network).
 func (e sandboxEnv) servingCommit(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get("http://" + e.svc.ListenAddr + "/version")
-	if err != nil {
-		t.Fatalf("app not answering: %v", err)
-	}
-	defer resp.Body.Close()
-	var v struct{ Commit string }
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		t.Fatal(err)
-	}
-	return v.Commit
+	return sandboxtest.Serving(t, e.svc.ListenAddr).Commit
 }
 
 func (e sandboxEnv) sh(t *testing.T, script string) string {
@@ -360,20 +350,9 @@ func TestMultiHostStopsAtFirstFailure(t *testing.T) {
 // sandbox through a proxy on port, with the host key recorded for it.
 func flakyConfig(t *testing.T, sb *sandbox.Instance, port int) string {
 	t.Helper()
-	dir := t.TempDir()
-	kh, err := os.ReadFile(sb.KnownHostsPath)
+	cfg, err := sb.ConfigVia(t.TempDir(), "sandbox-flaky", port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	khPath := filepath.Join(dir, "known_hosts")
-	line := strings.Replace(string(kh), fmt.Sprintf("[127.0.0.1]:%d", sb.Port), fmt.Sprintf("[127.0.0.1]:%d", port), 1)
-	if err := os.WriteFile(khPath, []byte(line), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf("Host sandbox-flaky\n  HostName 127.0.0.1\n  Port %d\n  User admin\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n", port, sb.KeyPath, khPath)
-	p := filepath.Join(dir, "config")
-	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return cfg
 }

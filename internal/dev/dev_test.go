@@ -1,20 +1,19 @@
 package dev
 
 import (
-	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/pgcluster"
+	"github.com/slipway-dev/slipway/internal/syncbuf"
 	"github.com/slipway-dev/slipway/internal/testenv"
 )
 
@@ -108,23 +107,6 @@ func exec1(t *testing.T, url, sql string) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRunServesReadyThenStopsEverything is `go run mage.go dev` minus mage:
 // the app answers /readyz 200, and cancelling (Ctrl-C) stops the app and
 // the cluster.
@@ -140,15 +122,13 @@ func TestRunServesReadyThenStopsEverything(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{Root: root, Getenv: func(k string) string {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/slipway-dev/slipway/internal/migfiles"
+	"github.com/slipway-dev/slipway/internal/migfiles/migfilestest"
 	"github.com/slipway-dev/slipway/internal/migrate"
 	"github.com/slipway-dev/slipway/internal/pgtest"
 )
@@ -44,14 +45,12 @@ ALTER TABLE orders DROP COLUMN total_cents;
 // hash recorded in migrations.sum, plus extra files (name → content).
 func tree(t *testing.T, extra map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
 	b, err := os.ReadFile(filepath.Join("..", "..", "migrations", "00001_create_users.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, filepath.Join(dir, "00001_create_users.sql"), string(b))
 	// The embed file sits in the real folder too: goose must skip it.
-	write(t, filepath.Join(dir, "migrations.go"), "package migrations\n")
+	dir := migfilestest.Folder(t, map[string]string{"00001_create_users.sql": string(b), "migrations.go": "package migrations\n"})
 	p, err := migfiles.PlanFix(dir, true)
 	if err != nil {
 		t.Fatal(err)
@@ -72,17 +71,27 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-func ls(t *testing.T, dir string) []string {
+// applied is a migrations folder holding files, and a fresh database that
+// applied them: where a branch's developer stands before fixMigrations.
+func applied(t *testing.T, files map[string]string) (dir, url string, db *sql.DB) {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
+	dir = tree(t, files)
+	url = pgtest.EmptyURL(t)
+	db = pgtest.SQLDB(t, url)
+	migrateUp(t, db, dir)
+	return dir, url, db
+}
+
+// unchanged fails the test unless dir still holds the files before and db
+// the version rows rowsBefore: a refusal changed nothing.
+func unchanged(t *testing.T, dir string, db *sql.DB, before []string, rowsBefore []int64) {
+	t.Helper()
+	if after := migfilestest.Names(t, dir); !slices.Equal(before, after) {
+		t.Errorf("folder changed: %v -> %v", before, after)
 	}
-	var out []string
-	for _, e := range entries {
-		out = append(out, e.Name())
+	if got := versions(t, db); !slices.Equal(got, rowsBefore) {
+		t.Errorf("rows changed: %v -> %v", rowsBefore, got)
 	}
-	return out
 }
 
 // opts points the targets at dbURL (as DATABASE_URL) and dir.
@@ -140,7 +149,7 @@ const unreachable = "postgres://postgres@127.0.0.1:1/slipway?sslmode=disable&con
 
 func TestFixOnACleanTreeChangesNothingAndSaysSo(t *testing.T) {
 	dir := tree(t, nil)
-	before := ls(t, dir)
+	before := migfilestest.Names(t, dir)
 	o, out := opts(t, unreachable, dir)
 	if err := Fix(context.Background(), o, false); err != nil {
 		t.Fatalf("Fix = %v (the database must not even be opened)", err)
@@ -148,7 +157,7 @@ func TestFixOnACleanTreeChangesNothingAndSaysSo(t *testing.T) {
 	if !strings.Contains(out.String(), "nothing to do") {
 		t.Errorf("output: %q", out)
 	}
-	if after := ls(t, dir); !slices.Equal(before, after) {
+	if after := migfilestest.Names(t, dir); !slices.Equal(before, after) {
 		t.Errorf("folder changed: %v -> %v", before, after)
 	}
 }
@@ -159,7 +168,7 @@ func TestFixNumbersMixedIDsOnAFreshDatabase(t *testing.T) {
 	if err := Fix(context.Background(), o, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := ls(t, dir); !slices.Equal(got, []string{"00001_create_users.sql", "00002_add_orders.sql", "00003_add_order_total.sql", "migrations.go", migfiles.SumFile}) {
+	if got := migfilestest.Names(t, dir); !slices.Equal(got, []string{"00001_create_users.sql", "00002_add_orders.sql", "00003_add_order_total.sql", "migrations.go", migfiles.SumFile}) {
 		t.Fatalf("folder: %v", got)
 	}
 	for _, want := range []string{tsOrders + " -> 00002_add_orders.sql", "migrations.sum: recorded 00002_add_orders.sql, 00003_add_order_total.sql", "nothing to remap (no goose_db_version table"} {
@@ -175,10 +184,7 @@ func TestFixNumbersMixedIDsOnAFreshDatabase(t *testing.T) {
 
 func TestFixRemapsVersionsTheDatabaseApplied(t *testing.T) {
 	ctx := context.Background()
-	dir := tree(t, map[string]string{tsOrders: addOrders, tsTotal: addOrderTotal})
-	url := pgtest.EmptyURL(t)
-	db := pgtest.SQLDB(t, url)
-	migrateUp(t, db, dir)
+	dir, url, db := applied(t, map[string]string{tsOrders: addOrders, tsTotal: addOrderTotal})
 	if _, err := db.Exec(`INSERT INTO users (email, password_hash) VALUES ('dev@example.com', 'x');
 		INSERT INTO orders (user_id, total_cents) SELECT id, 1250 FROM users`); err != nil {
 		t.Fatal(err)
@@ -216,7 +222,7 @@ func TestFixRemapsVersionsTheDatabaseApplied(t *testing.T) {
 	}
 
 	// Idempotent: a second run changes nothing and says so.
-	before := ls(t, dir)
+	before := migfilestest.Names(t, dir)
 	o, out = opts(t, url, dir)
 	if err := Fix(ctx, o, false); err != nil {
 		t.Fatal(err)
@@ -224,7 +230,7 @@ func TestFixRemapsVersionsTheDatabaseApplied(t *testing.T) {
 	if !strings.Contains(out.String(), "nothing to do") {
 		t.Errorf("second run: %q", out)
 	}
-	if after := ls(t, dir); !slices.Equal(before, after) {
+	if after := migfilestest.Names(t, dir); !slices.Equal(before, after) {
 		t.Errorf("second run changed the folder: %v -> %v", before, after)
 	}
 	if got := versions(t, db); !slices.Equal(got, []int64{1, 2, 3}) {
@@ -243,37 +249,26 @@ func TestFixRemapsVersionsTheDatabaseApplied(t *testing.T) {
 
 func TestFixRefusesRowsItCannotMapAndPointsToResetDB(t *testing.T) {
 	ctx := context.Background()
-	dir := tree(t, map[string]string{tsOrders: addOrders})
-	url := pgtest.EmptyURL(t)
-	db := pgtest.SQLDB(t, url)
-	migrateUp(t, db, dir)
+	dir, url, db := applied(t, map[string]string{tsOrders: addOrders})
 	// A version applied from another branch, whose file isn't here.
 	if _, err := db.Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (20251231000000, true)"); err != nil {
 		t.Fatal(err)
 	}
-	before, rowsBefore := ls(t, dir), versions(t, db)
+	before, rowsBefore := migfilestest.Names(t, dir), versions(t, db)
 
 	o, _ := opts(t, url, dir)
 	err := Fix(ctx, o, false)
 	if err == nil || !strings.Contains(err.Error(), "version 20251231000000 is applied but no migration file has it") || !strings.Contains(err.Error(), "resetDB") {
 		t.Fatalf("Fix = %v, want the unknown version and resetDB", err)
 	}
-	if after := ls(t, dir); !slices.Equal(before, after) {
-		t.Errorf("files renamed: %v -> %v", before, after)
-	}
-	if got := versions(t, db); !slices.Equal(got, rowsBefore) {
-		t.Errorf("rows changed: %v -> %v", rowsBefore, got)
-	}
+	unchanged(t, dir, db, before, rowsBefore)
 }
 
 func TestFixRefusesAHoleAfterNumbering(t *testing.T) {
 	// main merged 00002 while the branch had applied its timestamp version:
 	// once numbered 00003 is applied but 00002 isn't.
 	ctx := context.Background()
-	dir := tree(t, map[string]string{tsOrders: addOrders})
-	url := pgtest.EmptyURL(t)
-	db := pgtest.SQLDB(t, url)
-	migrateUp(t, db, dir)
+	dir, url, _ := applied(t, map[string]string{tsOrders: addOrders})
 	write(t, filepath.Join(dir, "00002_from_main.sql"), "-- +goose Up\nSELECT 1;\n")
 	o, _ := opts(t, url, dir, "APP_ENV", "development")
 	err := Fix(ctx, o, true)
@@ -287,13 +282,10 @@ func TestFixRefusesAHoleAfterNumbering(t *testing.T) {
 
 func TestFixReportsDuplicatesAndBadNamesTogetherAndChangesNothing(t *testing.T) {
 	ctx := context.Background()
-	dir := tree(t, map[string]string{tsOrders: addOrders})
-	url := pgtest.EmptyURL(t)
-	db := pgtest.SQLDB(t, url)
-	migrateUp(t, db, dir)
+	dir, url, db := applied(t, map[string]string{tsOrders: addOrders})
 	write(t, filepath.Join(dir, "20260101100000_add_items.sql"), addOrderTotal) // same version as tsOrders
 	write(t, filepath.Join(dir, "add orders.sql"), addOrderTotal)
-	before, rowsBefore := ls(t, dir), versions(t, db)
+	before, rowsBefore := migfilestest.Names(t, dir), versions(t, db)
 
 	o, _ := opts(t, url, dir)
 	err := Fix(ctx, o, false)
@@ -306,20 +298,12 @@ func TestFixReportsDuplicatesAndBadNamesTogetherAndChangesNothing(t *testing.T) 
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
-	if after := ls(t, dir); !slices.Equal(before, after) {
-		t.Errorf("folder changed: %v -> %v", before, after)
-	}
-	if got := versions(t, db); !slices.Equal(got, rowsBefore) {
-		t.Errorf("rows changed: %v -> %v", rowsBefore, got)
-	}
+	unchanged(t, dir, db, before, rowsBefore)
 }
 
 func TestFixRemapRefusedForProductionUnlessForced(t *testing.T) {
 	ctx := context.Background()
-	dir := tree(t, map[string]string{tsOrders: addOrders})
-	url := pgtest.EmptyURL(t)
-	db := pgtest.SQLDB(t, url)
-	migrateUp(t, db, dir)
+	dir, url, db := applied(t, map[string]string{tsOrders: addOrders})
 	o, _ := opts(t, url, dir, "APP_ENV", "production")
 	if err := Fix(ctx, o, false); err == nil || !strings.Contains(err.Error(), "APP_ENV=production") {
 		t.Fatalf("Fix = %v", err)

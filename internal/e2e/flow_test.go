@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 
 	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/build"
+	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 	"github.com/slipway-dev/slipway/internal/sandbox"
@@ -57,16 +57,7 @@ func (w *world) dbVersion(t *testing.T) int {
 // serving is the commit the app on the server reports.
 func (w *world) serving(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get(w.base + "/version")
-	if err != nil {
-		t.Fatalf("app not answering: %v", err)
-	}
-	defer resp.Body.Close()
-	var v struct{ Commit string }
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		t.Fatal(err)
-	}
-	return v.Commit
+	return sandboxtest.Serving(t, strings.TrimPrefix(w.base, "http://")).Commit
 }
 
 func (w *world) current(t *testing.T) string {
@@ -85,7 +76,7 @@ func (w *world) strayFiles(t *testing.T) string {
 // step after the other; a failed step stops the journey.
 func TestReleaseJourney(t *testing.T) {
 	sb := sandboxtest.Get(t)
-	port, err := sandbox.FreePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,12 +366,11 @@ func buildNotReady(t *testing.T) string {
 // through a local port, its real host key recorded for that port.
 func aliasThrough(t *testing.T, sb *sandbox.Instance, alias string, port int) string {
 	t.Helper()
-	kh, err := os.ReadFile(sb.KnownHostsPath)
+	cfg, err := sb.ConfigVia(t.TempDir(), alias, port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries := strings.ReplaceAll(string(kh), fmt.Sprintf("[127.0.0.1]:%d", sb.Port), fmt.Sprintf("[127.0.0.1]:%d", port))
-	return writeConfig(t, alias, port, sb.KeyPath, entries)
+	return cfg
 }
 
 // aliasWithNewHostKey writes an ssh config for the sandbox whose known_hosts
@@ -412,7 +402,7 @@ func writeConfig(t *testing.T, alias string, port int, keyPath, knownHosts strin
 	if err := os.WriteFile(kh, []byte(knownHosts), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("Host %s\n  HostName 127.0.0.1\n  Port %d\n  User admin\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n", alias, port, keyPath, kh)
+	cfg := remote.HostEntry(alias, port, "admin", keyPath, kh)
 	p := filepath.Join(dir, "config")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

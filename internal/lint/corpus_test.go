@@ -244,13 +244,13 @@ func TestCorpus(t *testing.T) {
 	for _, c := range corpus {
 		covered[c.rule] = len(c.bad) > 0 && len(c.good) > 0
 		for _, sql := range c.bad {
-			got := File("m.sql", []byte(upFile(sql)))
+			got := lintFile("m.sql", []byte(upFile(sql)))
 			if !slices.Contains(rulesOf(got), c.rule) {
 				t.Errorf("%s not flagged in:\n%s\ngot %v", c.rule, sql, got)
 			}
 		}
 		for _, sql := range c.good {
-			if got := File("m.sql", []byte(upFile(sql))); len(got) > 0 {
+			if got := lintFile("m.sql", []byte(upFile(sql))); len(got) > 0 {
 				t.Errorf("safe rewrite for %s flagged:\n%s\ngot %v", c.rule, sql, got)
 			}
 		}

@@ -38,22 +38,9 @@ func (f Finding) String() string {
 	return fmt.Sprintf("%s:%d: %s: %s", f.Path, f.Line, f.Rule, f.Message)
 }
 
-// FindingsError is what Check returns when a migration is unsafe, for callers
-// that gate on the lint and want the details too.
-type FindingsError struct {
-	Findings []Finding
-}
-
-func (e *FindingsError) Error() string {
-	if len(e.Findings) == 1 {
-		return "1 migration finding: " + e.Findings[0].String()
-	}
-	return fmt.Sprintf("%d migration findings, first: %s", len(e.Findings), e.Findings[0])
-}
-
-// File lints one goose migration. path only labels the findings. A file the
-// parser or goose rejects gives a single "syntax" finding.
-func File(path string, src []byte) []Finding {
+// lintFile lints one goose migration. path only labels the findings. A
+// file the parser or goose rejects gives a single "syntax" finding.
+func lintFile(path string, src []byte) []Finding {
 	return newChecker().file(path, src)
 }
 
@@ -63,25 +50,8 @@ func Dir(ctx context.Context, dir string) ([]Finding, error) {
 	return lintFS(ctx, os.DirFS(dir), func(name string) string { return filepath.Join(dir, name) })
 }
 
-// FS lints every .sql file at the top level of fsys, such as the embed.FS the
-// app migrates from, in goose version order. Findings name files as in fsys.
-func FS(ctx context.Context, fsys fs.FS) ([]Finding, error) {
-	return lintFS(ctx, fsys, func(name string) string { return name })
-}
-
-// Check lints dir and returns a *FindingsError when anything is found: the
-// one call a deploy gate needs.
-func Check(ctx context.Context, dir string) error {
-	findings, err := Dir(ctx, dir)
-	if err != nil {
-		return err
-	}
-	if len(findings) > 0 {
-		return &FindingsError{Findings: findings}
-	}
-	return nil
-}
-
+// lintFS lints every .sql file at the top level of fsys in goose version
+// order, naming files with label.
 func lintFS(ctx context.Context, fsys fs.FS, label func(string) string) ([]Finding, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {

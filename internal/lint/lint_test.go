@@ -45,7 +45,7 @@ TRUNCATE sessions;
 -- +goose Down
 TRUNCATE users;
 `
-	got := File("migrations/00002_plan.sql", []byte(src))
+	got := lintFile("migrations/00002_plan.sql", []byte(src))
 	assertFindings(t, got,
 		want{6, ruleAddColumnNotNull},
 		want{7, ruleDropColumn},
@@ -82,17 +82,17 @@ ALTER TABLE users ADD COLUMN org_id bigint NOT NULL REFERENCES orgs (id);
 ALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email <> '');
 ALTER TABLE users ALTER COLUMN email SET NOT NULL;
 ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();`)
-	assertFindings(t, File("m.sql", []byte(src)))
+	assertFindings(t, lintFile("m.sql", []byte(src)))
 }
 
 func TestOtherSchemaIsAnotherTable(t *testing.T) {
 	src := upFile("CREATE TABLE audit.users (id int);\nCREATE INDEX users_id_idx ON users (id);")
-	assertFindings(t, File("m.sql", []byte(src)), want{3, ruleCreateIndex})
+	assertFindings(t, lintFile("m.sql", []byte(src)), want{3, ruleCreateIndex})
 }
 
 func TestDownIsNotLinted(t *testing.T) {
 	src := "-- +goose Up\nCREATE TABLE t (a int);\n-- +goose Down\nDROP TABLE users;\nTRUNCATE x;\nnot even sql\n"
-	assertFindings(t, File("m.sql", []byte(src)))
+	assertFindings(t, lintFile("m.sql", []byte(src)))
 }
 
 func TestOptOut(t *testing.T) {
@@ -124,7 +124,7 @@ func TestOptOut(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assertFindings(t, File("m.sql", []byte(upFile(tt.body))), tt.wants...)
+			assertFindings(t, lintFile("m.sql", []byte(upFile(tt.body))), tt.wants...)
 		})
 	}
 }
@@ -145,7 +145,7 @@ func TestSyntaxErrorsAreFindings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := File("m.sql", []byte(tt.src))
+			got := lintFile("m.sql", []byte(tt.src))
 			assertFindings(t, got, want{tt.line, ruleSyntax})
 			if got[0].Message == "" {
 				t.Error("syntax finding without a message")
@@ -157,17 +157,17 @@ func TestSyntaxErrorsAreFindings(t *testing.T) {
 func TestGooseAnnotations(t *testing.T) {
 	t.Run("case-insensitive, NO TRANSACTION anywhere", func(t *testing.T) {
 		src := "-- +goose up\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON users (a);\n-- +goose no transaction\n"
-		assertFindings(t, File("m.sql", []byte(src)))
+		assertFindings(t, lintFile("m.sql", []byte(src)))
 	})
 	t.Run("ENVSUB placeholders parse without the environment", func(t *testing.T) {
 		src := "-- +goose Up\n-- +goose ENVSUB ON\nCREATE ROLE ${APP_ROLE} LOGIN PASSWORD '${APP_PASSWORD}';\n" +
 			"GRANT SELECT ON users TO $APP_ROLE;\n-- +goose ENVSUB OFF\n" +
 			"-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int AS $body$ SELECT 1 $body$ LANGUAGE sql;\n" +
 			"-- +goose StatementEnd\nTRUNCATE cache;\n"
-		assertFindings(t, File("m.sql", []byte(src)), want{9, ruleTruncate})
+		assertFindings(t, lintFile("m.sql", []byte(src)), want{9, ruleTruncate})
 	})
 	t.Run("empty Up", func(t *testing.T) {
-		assertFindings(t, File("m.sql", []byte("-- +goose Up\n\n-- +goose Down\nDROP TABLE users;\n")))
+		assertFindings(t, lintFile("m.sql", []byte("-- +goose Up\n\n-- +goose Down\nDROP TABLE users;\n")))
 	})
 }
 
@@ -195,23 +195,17 @@ func TestDir(t *testing.T) {
 		t.Fatalf("Dir = %v, want one truncate finding in 00011_truncate.sql", got)
 	}
 
-	err = Check(context.Background(), dir)
-	var fe *FindingsError
-	if !errors.As(err, &fe) || len(fe.Findings) != 1 {
-		t.Fatalf("Check = %v, want a *FindingsError with 1 finding", err)
-	}
-
 	if _, err := Dir(context.Background(), filepath.Join(dir, "missing")); err == nil {
 		t.Error("Dir on a missing folder: no error")
 	}
 }
 
-func TestFS(t *testing.T) {
+func TestLintFSNamesFilesAsInTheFS(t *testing.T) {
 	fsys := fstest.MapFS{
 		"00001_users.sql": {Data: []byte(upFile("CREATE TABLE users (id bigint PRIMARY KEY);"))},
 		"00002_drop.sql":  {Data: []byte(upFile("DROP TABLE users;"))},
 	}
-	got, err := FS(context.Background(), fsys)
+	got, err := lintFS(context.Background(), fsys, func(name string) string { return name })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +216,7 @@ func TestFS(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := FS(ctx, fsys); !errors.Is(err, context.Canceled) {
+	if _, err := lintFS(ctx, fsys, func(name string) string { return name }); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled FS = %v, want context.Canceled", err)
 	}
 }

@@ -9,34 +9,23 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/migfiles/migfilestest"
 )
 
 const upDown = "-- +goose Up\nSELECT 1;\n\n-- +goose Down\nSELECT 1;\n"
 
-// folder writes files (name → content) into a new temp folder.
-func folder(t *testing.T, files map[string]string) string {
+// fix numbers dir and records migrations.sum, as fixMigrations -rehash
+// does, failing the test on any error.
+func fix(t *testing.T, dir string) {
 	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-// names lists the folder's entries.
-func names(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
+	p, err := PlanFix(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, e := range entries {
-		out = append(out, e.Name())
+	if err := p.Apply(nil); err != nil {
+		t.Fatal(err)
 	}
-	return out
 }
 
 func read(t *testing.T, path string) string {
@@ -104,13 +93,13 @@ func TestCreateRefusesBadNames(t *testing.T) {
 			t.Errorf("Create(%q): want one line, got %q", name, err)
 		}
 	}
-	if n := names(t, dir); len(n) != 0 {
+	if n := migfilestest.Names(t, dir); len(n) != 0 {
 		t.Errorf("refused names created files: %v", n)
 	}
 }
 
 func TestPlanFixNumbersTimestampsAfterTheLastNumbered(t *testing.T) {
-	dir := folder(t, map[string]string{
+	dir := migfilestest.Folder(t, map[string]string{
 		"00001_create_users.sql":        upDown,
 		"20260102000000_add_orders.sql": upDown + "-- orders\n",
 		"20260101000000_add_items.sql":  upDown + "-- items\n",
@@ -130,7 +119,7 @@ func TestPlanFixNumbersTimestampsAfterTheLastNumbered(t *testing.T) {
 	if err := p.Apply(nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := names(t, dir); !slices.Equal(got, []string{"00001_create_users.sql", "00002_add_items.sql", "00003_add_orders.sql", "migrations.go", SumFile}) {
+	if got := migfilestest.Names(t, dir); !slices.Equal(got, []string{"00001_create_users.sql", "00002_add_items.sql", "00003_add_orders.sql", "migrations.go", SumFile}) {
 		t.Fatalf("folder after fix: %v", got)
 	}
 	if read(t, filepath.Join(dir, "00003_add_orders.sql")) != upDown+"-- orders\n" {
@@ -147,19 +136,13 @@ func TestPlanFixNumbersTimestampsAfterTheLastNumbered(t *testing.T) {
 }
 
 func TestPlanFixKeepsRecordedHashesAndAddsNewOnes(t *testing.T) {
-	dir := folder(t, map[string]string{"00001_a.sql": upDown})
-	p, err := PlanFix(dir, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Apply(nil); err != nil {
-		t.Fatal(err)
-	}
+	dir := migfilestest.Folder(t, map[string]string{"00001_a.sql": upDown})
+	fix(t, dir)
 	// Edit the numbered file, add a timestamp one: fix records the new file
 	// and leaves the edited one to checkMigrations.
 	os.WriteFile(filepath.Join(dir, "00001_a.sql"), []byte(upDown+"-- edited\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "20260101000000_b.sql"), []byte(upDown), 0o644)
-	p, err = PlanFix(dir, false)
+	p, err := PlanFix(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +168,8 @@ func TestPlanFixReportsEveryProblemAndRenamesNothing(t *testing.T) {
 		"20261399000000_typo.sql":    upDown, // not a timestamp
 		"20260105000000_clash_z.sql": upDown,
 	}
-	dir := folder(t, files)
-	before := names(t, dir)
+	dir := migfilestest.Folder(t, files)
+	before := migfilestest.Names(t, dir)
 	_, err := PlanFix(dir, false)
 	var pe *ProblemsError
 	if !errors.As(err, &pe) {
@@ -201,13 +184,13 @@ func TestPlanFixReportsEveryProblemAndRenamesNothing(t *testing.T) {
 	if len(pe.Problems) != 4 {
 		t.Errorf("%d problems, want 4:\n%s", len(pe.Problems), msg)
 	}
-	if after := names(t, dir); !slices.Equal(before, after) {
+	if after := migfilestest.Names(t, dir); !slices.Equal(before, after) {
 		t.Errorf("folder changed: %v -> %v", before, after)
 	}
 }
 
 func TestPlanFixRefusesATakenName(t *testing.T) {
-	dir := folder(t, map[string]string{"00001_a.sql": upDown, "20260101000000_b.sql": upDown})
+	dir := migfilestest.Folder(t, map[string]string{"00001_a.sql": upDown, "20260101000000_b.sql": upDown})
 	os.Mkdir(filepath.Join(dir, "00002_b.sql"), 0o755) // not a migration, but in the way
 	if _, err := PlanFix(dir, false); err == nil || !strings.Contains(err.Error(), "would become 00002_b.sql, which already exists") {
 		t.Fatalf("PlanFix = %v, want the clash reported", err)
@@ -215,17 +198,17 @@ func TestPlanFixRefusesATakenName(t *testing.T) {
 }
 
 func TestApplyUndoesEverythingWhenCommitFails(t *testing.T) {
-	dir := folder(t, map[string]string{"00001_a.sql": upDown, "20260101000000_b.sql": upDown, "20260102000000_c.sql": upDown})
+	dir := migfilestest.Folder(t, map[string]string{"00001_a.sql": upDown, "20260101000000_b.sql": upDown, "20260102000000_c.sql": upDown})
 	p, err := PlanFix(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := names(t, dir)
+	before := migfilestest.Names(t, dir)
 	boom := errors.New("commit failed")
 	if err := p.Apply(func() error { return boom }); !errors.Is(err, boom) {
 		t.Fatalf("Apply = %v, want the commit error", err)
 	}
-	if after := names(t, dir); !slices.Equal(before, after) {
+	if after := migfilestest.Names(t, dir); !slices.Equal(before, after) {
 		t.Errorf("folder not restored: %v -> %v", before, after)
 	}
 }
@@ -241,14 +224,8 @@ func TestCheckAcceptsTheRepoMigrations(t *testing.T) {
 }
 
 func TestCheckNamesFileAndFixOnEachLine(t *testing.T) {
-	dir := folder(t, map[string]string{"00001_a.sql": upDown, "00002_b.sql": upDown})
-	p, err := PlanFix(dir, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Apply(nil); err != nil {
-		t.Fatal(err)
-	}
+	dir := migfilestest.Folder(t, map[string]string{"00001_a.sql": upDown, "00002_b.sql": upDown})
+	fix(t, dir)
 	os.WriteFile(filepath.Join(dir, "00002_b.sql"), []byte(upDown+"-- edited\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "20260101000000_c.sql"), []byte(upDown), 0o644)
 	os.WriteFile(filepath.Join(dir, "00004_d.sql"), []byte("-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\n-- +goose Down\nSELECT 1;\n"), 0o644)
@@ -286,15 +263,9 @@ func TestCheckNamesFileAndFixOnEachLine(t *testing.T) {
 }
 
 func TestRehashAcceptsAnIntendedEdit(t *testing.T) {
-	dir := folder(t, map[string]string{"00001_a.sql": upDown})
+	dir := migfilestest.Folder(t, map[string]string{"00001_a.sql": upDown})
 	for range 2 {
-		p, err := PlanFix(dir, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Apply(nil); err != nil {
-			t.Fatal(err)
-		}
+		fix(t, dir)
 		os.WriteFile(filepath.Join(dir, "00001_a.sql"), []byte(upDown+"-- edited\n"), 0o644)
 	}
 	if problems, _ := Check(context.Background(), dir); len(problems) != 0 {
@@ -303,9 +274,8 @@ func TestRehashAcceptsAnIntendedEdit(t *testing.T) {
 }
 
 func TestSumEditedByHandIsCaught(t *testing.T) {
-	dir := folder(t, map[string]string{"00001_a.sql": upDown})
-	p, _ := PlanFix(dir, true)
-	p.Apply(nil)
+	dir := migfilestest.Folder(t, map[string]string{"00001_a.sql": upDown})
+	fix(t, dir)
 	sumPath := filepath.Join(dir, SumFile)
 	// Record a hand edit of the file in the sum, without the total.
 	os.WriteFile(filepath.Join(dir, "00001_a.sql"), []byte(upDown+"-- edited\n"), 0o644)

@@ -44,9 +44,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 type config struct {
 	logger   *slog.Logger
-	lockID   int64
 	lockWait time.Duration
-	opts     []goose.ProviderOption
 }
 
 // Option configures a Migrator.
@@ -75,12 +73,6 @@ func WithLockWait(d time.Duration) Option {
 	}
 }
 
-// WithLockID overrides LockID; only tests that need independent lock domains
-// on one server should use it.
-func WithLockID(id int64) Option {
-	return func(c *config) error { c.lockID = id; return nil }
-}
-
 // Migrator runs the migrations of one fs.FS against one database.
 type Migrator struct {
 	p   *goose.Provider
@@ -90,17 +82,15 @@ type Migrator struct {
 // New builds a Migrator over db (which it never closes) for the *.sql files
 // at the top level of fsys.
 func New(db *sql.DB, fsys fs.FS, opts ...Option) (*Migrator, error) {
-	c := config{logger: slog.New(slog.DiscardHandler), lockID: LockID, lockWait: 10 * time.Minute}
+	c := config{logger: slog.New(slog.DiscardHandler), lockWait: 10 * time.Minute}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
 		}
 	}
 	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
-		append([]goose.ProviderOption{
-			goose.WithSessionLocker(advisoryLocker{id: c.lockID, wait: c.lockWait}),
-			goose.WithDisableGlobalRegistry(true),
-		}, c.opts...)...)
+		goose.WithSessionLocker(advisoryLocker{id: LockID, wait: c.lockWait}),
+		goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
@@ -183,9 +173,6 @@ func (m *Migrator) Status(ctx context.Context) ([]*goose.MigrationStatus, error)
 	}
 	return st, nil
 }
-
-// Sources lists the migration files known to the Migrator, by version.
-func (m *Migrator) Sources() []*goose.Source { return m.p.ListSources() }
 
 func (m *Migrator) current(ctx context.Context) (int64, error) {
 	v, _, err := m.p.GetVersions(ctx)

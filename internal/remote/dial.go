@@ -260,9 +260,6 @@ func (c *Client) keepAlive(every time.Duration) {
 // Config returns the resolved configuration the client connected with.
 func (c *Client) Config() Config { return c.cfg }
 
-// SSH returns the underlying connection, e.g. for go-scp.
-func (c *Client) SSH() *ssh.Client { return c.ssh }
-
 // Close closes the connection and the jump hosts' connections.
 func (c *Client) Close() error {
 	var err error

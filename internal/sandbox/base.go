@@ -98,7 +98,7 @@ func (s *Sandbox) ensureBase(ctx context.Context) (string, error) {
 	}
 	tmp := filepath.Join(s.cacheDir, fmt.Sprintf("%s.tmp-%d", key, os.Getpid()))
 	logPath := filepath.Join(s.cacheDir, key+".build.log")
-	s.log.Info("building sandbox base root (debootstrap, about a minute)", "suite", suite, "mirror", mirror, "dir", dir, "log", logPath)
+	s.printf("sandbox: building the base root with debootstrap, about a minute (%s from %s into %s, log %s)", suite, mirror, dir, logPath)
 	start := time.Now()
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -120,7 +120,7 @@ func (s *Sandbox) ensureBase(ctx context.Context) (string, error) {
 		_ = removeTree(tmp)
 		return "", fmt.Errorf("build base: %w", err)
 	}
-	s.log.Info("sandbox base root built", "dir", dir, "took", time.Since(start).Round(time.Second))
+	s.printf("sandbox: base root built in %s (%s)", time.Since(start).Round(time.Second), dir)
 	return dir, nil
 }
 

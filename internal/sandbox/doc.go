@@ -15,5 +15,5 @@
 // The container shares the host's network namespace: its loopback is the
 // host's loopback. sshd listens on 127.0.0.1 at a port picked free at up
 // time; PostgreSQL listens on its unix socket only; an app inside the sandbox
-// must likewise pick a port free on the host (see FreePort).
+// must likewise pick a port free on the host (internal/freeport).
 package sandbox

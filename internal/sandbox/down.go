@@ -16,7 +16,7 @@ func (s *Sandbox) Down(ctx context.Context) error {
 		return err
 	}
 	if _, err := os.Stat(s.Dir()); errors.Is(err, os.ErrNotExist) {
-		s.log.Info("sandbox not running", "name", s.name)
+		s.printf("sandbox %s: not running", s.name)
 		return nil
 	}
 	unlock, err := lockFile(ctx, s.path(lockName))
@@ -26,7 +26,7 @@ func (s *Sandbox) Down(ctx context.Context) error {
 	defer unlock()
 	inst, err := s.load()
 	if errors.Is(err, os.ErrNotExist) {
-		s.log.Info("sandbox not running", "name", s.name)
+		s.printf("sandbox %s: not running", s.name)
 		s.clean()
 		return nil
 	}
@@ -37,7 +37,7 @@ func (s *Sandbox) Down(ctx context.Context) error {
 		return err
 	}
 	s.clean()
-	s.log.Info("sandbox down", "name", s.name, "pid", inst.PID)
+	s.printf("sandbox %s: down (pid %d stopped)", s.name, inst.PID)
 	return nil
 }
 
@@ -51,7 +51,7 @@ func (i *Instance) stop(ctx context.Context) error {
 			return fmt.Errorf("stop sandbox pid %d: %w", st.PID, err)
 		}
 		if !waitGone(ctx, st.PID, st.StartTime, time.Minute) {
-			i.sb.log.Warn("sandbox did not shut down in time, killing it", "pid", st.PID)
+			i.sb.printf("sandbox %s: pid %d did not shut down in time, killing it", i.sb.name, st.PID)
 		}
 	}
 	for _, p := range []struct {

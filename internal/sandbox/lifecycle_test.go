@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -36,7 +35,7 @@ func newTestSandbox(t *testing.T, name string) *Sandbox {
 		WithName(fmt.Sprintf("test-%s-%d", name, os.Getpid())),
 		WithStateDir(t.TempDir()),
 		WithStopOnExit())
-	sb, err := New(slog.New(slog.NewTextHandler(t.Output(), nil)), opts...)
+	sb, err := New(nil, append(opts, WithStdout(t.Output()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,18 +124,6 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// FreePort returns a TCP port free on 127.0.0.1 right now. The sandbox shares
-// the host's network namespace, so anything listening inside it (sshd, the
-// app) needs a port free on the host: pick it with this.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // portFree reports whether nothing listens on 127.0.0.1:port.
 func portFree(port int) bool {
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ var ErrNotRunning = errors.New("sandbox not running")
 // container's pid, port, keys and generated ssh config.
 type Sandbox struct {
 	log         *slog.Logger
+	out         io.Writer
 	name        string
 	stateDir    string
 	cacheDir    string
@@ -127,6 +129,13 @@ func FromEnv(getenv func(string) string) []Option {
 	return opts
 }
 
+// WithStdout sends the progress sentences (building the base, up, down) to
+// w, as every target prints its progress; without it they are discarded.
+// Details (each command) go to the logger at debug level.
+func WithStdout(w io.Writer) Option {
+	return func(s *Sandbox) error { s.out = w; return nil }
+}
+
 // New returns a Sandbox for one instance; nothing is started.
 func New(log *slog.Logger, opts ...Option) (*Sandbox, error) {
 	s := &Sandbox{
@@ -144,7 +153,15 @@ func New(log *slog.Logger, opts ...Option) (*Sandbox, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.out == nil {
+		s.out = io.Discard
+	}
 	return s, nil
+}
+
+// printf prints one progress sentence.
+func (s *Sandbox) printf(format string, args ...any) {
+	fmt.Fprintf(s.out, format+"\n", args...)
 }
 
 // Dir is the instance's state dir: state.json, ssh config, keys, log.

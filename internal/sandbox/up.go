@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/slipway-dev/slipway/internal/freeport"
 )
 
 // Up boots the instance and waits until it is ready: multi-user.target
@@ -43,10 +45,10 @@ func (s *Sandbox) Up(ctx context.Context) (*Instance, error) {
 		if err := inst.checkSSH(ctx); err != nil {
 			return nil, fmt.Errorf("sandbox %q runs (pid %d) but does not answer over ssh (run sandbox:down): %w", s.name, inst.PID, err)
 		}
-		s.log.Info("sandbox already running", "name", s.name, "pid", inst.PID, "port", inst.Port)
+		s.printf("sandbox %s: already running (pid %d, ssh port %d)", s.name, inst.PID, inst.Port)
 		return inst, nil
 	case err == nil:
-		s.log.Info("clearing stale sandbox state", "name", s.name, "pid", inst.PID)
+		s.printf("sandbox %s: clearing the stale state of pid %d", s.name, inst.PID)
 		if err := inst.stop(ctx); err != nil {
 			return nil, err
 		}
@@ -59,7 +61,7 @@ func (s *Sandbox) Up(ctx context.Context) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +92,7 @@ func (s *Sandbox) Up(ctx context.Context) (*Instance, error) {
 		}
 		return nil, fmt.Errorf("sandbox %q not ready: %w\n%s", s.name, err, logTail)
 	}
-	s.log.Info("sandbox up", "name", s.name, "pid", inst.PID, "port", port, "boot", time.Since(start).Round(100*time.Millisecond))
+	s.printf("sandbox %s: up in %s (pid %d, ssh port %d)", s.name, time.Since(start).Round(100*time.Millisecond), inst.PID, port)
 	return inst, nil
 }
 
@@ -144,7 +146,7 @@ func (s *Sandbox) chownToSudoUser(paths ...string) {
 	}
 	for _, p := range paths {
 		if err := os.Lchown(p, uid, gid); err != nil {
-			s.log.Warn("cannot hand file to sudo user", "path", p, "err", err)
+			s.printf("sandbox %s: warning: cannot hand %s to the sudo user: %v", s.name, p, err)
 		}
 	}
 }

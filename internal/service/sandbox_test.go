@@ -14,6 +14,7 @@ import (
 
 	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/build"
+	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
@@ -41,7 +42,7 @@ func onSandbox(t *testing.T, name, deployPath string) (*sandbox.Instance, Runner
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cl.Close() })
-	port, err := sandbox.FreePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}

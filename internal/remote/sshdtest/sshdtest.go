@@ -27,6 +27,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/testenv"
 )
@@ -128,7 +129,11 @@ func Start(t testing.TB, opts ...Options) *Server {
 			hostKeyLines = append(hostKeyLines, "HostCertificate "+p+"-cert.pub")
 		}
 	}
-	s.Port = freePort(t)
+	port, err := freeport.Pick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Port = port
 	sshdCfg := fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
 %s
@@ -264,13 +269,3 @@ func (s *Server) Authorize(t testing.TB, pub ssh.PublicKey) {
 }
 
 func marshalAuthorized(k ssh.PublicKey) []byte { return ssh.MarshalAuthorizedKey(k) }
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}

@@ -17,9 +17,10 @@ package sandboxtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/testenv"
+	"github.com/slipway-dev/slipway/internal/version"
 )
 
 var (
@@ -93,6 +95,23 @@ func Run(t testing.TB, sb *sandbox.Instance, name string, arg ...string) string 
 	return out
 }
 
+// Serving is what the app listening at addr (host:port: the sandbox shares
+// this machine's network) reports at /version; the test fails if it doesn't
+// answer.
+func Serving(t testing.TB, addr string) version.Info {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/version")
+	if err != nil {
+		t.Fatalf("app not answering: %v", err)
+	}
+	defer resp.Body.Close()
+	var v version.Info
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("/version at %s: %v", addr, err)
+	}
+	return v
+}
+
 func start() {
 	if startErr = sandbox.CheckPrereqs(); startErr != nil {
 		return
@@ -106,9 +125,9 @@ func start() {
 	opts := append(sandbox.FromEnv(os.Getenv),
 		sandbox.WithName(fmt.Sprintf("test-%d", os.Getpid())),
 		sandbox.WithStateDir(stateDir),
-		sandbox.WithStopOnExit())
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	sb, err := sandbox.New(log, opts...)
+		sandbox.WithStopOnExit(),
+		sandbox.WithStdout(os.Stderr))
+	sb, err := sandbox.New(nil, opts...)
 	if err != nil {
 		startErr = err
 		return
