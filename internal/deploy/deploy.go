@@ -186,8 +186,13 @@ func (s *Server) recover(ctx context.Context, o Options, before State, failed Re
 		return fmt.Errorf("release %s on %s: %w\nno earlier release to roll back to; last log lines of %s:\n%s",
 			failed.ID, s.Alias, cause, s.svc.ServiceUnit(), indent(logs))
 	}
-	o.printf("release %s failed (%v): rolling back to %s", failed.ID, cause, before.Current)
 	old, _ := before.Release(before.Current)
+	if err := s.verifyBinary(ctx, before.Current, old.SHA256); err != nil {
+		logLine(OutcomeFailed, "rollback=refused")
+		return fmt.Errorf("release %s on %s: %w\nnot rolled back to %s: %v\nlast log lines of %s:\n%s",
+			failed.ID, s.Alias, cause, before.Current, err, s.svc.ServiceUnit(), indent(logs))
+	}
+	o.printf("release %s failed (%v): rolling back to %s", failed.ID, cause, before.Current)
 	if err := s.switchTo(ctx, before.Current, before.Previous); err != nil {
 		logLine(OutcomeFailed, "rollback=failed")
 		return fmt.Errorf("release %s on %s: %w; ROLLBACK FAILED, switch back to %s: %v\nlast log lines:\n%s", failed.ID, s.Alias, cause, before.Current, err, indent(logs))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipway-dev/slipway/internal/service"
 )
@@ -49,5 +50,22 @@ func TestAChangedReleaseBinaryIsNeitherReusedNorRolledBackTo(t *testing.T) {
 	}
 	if got := e.servingCommit(t); got != "c0ffee01" {
 		t.Errorf("serving commit %s after the refused rollback, want c0ffee01", got)
+	}
+
+	// The automatic rollback of a release that never gets ready must not
+	// start a changed binary either.
+	// It is running, so it is replaced rather than written to.
+	a := rel(again.Release) + "/app"
+	e.sh(t, "cp "+a+" "+a+".t && printf tampered >> "+a+".t && mv "+a+".t "+a)
+	bad := buildBinary(t, "./internal/deploy/testdata/notready", "notready", "badbad01")
+	out.Reset()
+	o := e.options(&out, bad)
+	o.ReadyTimeout = 15 * time.Second
+	_, err = Deploy(context.Background(), o, false)
+	if err == nil || !strings.Contains(err.Error(), "not rolled back to "+again.Release) || !strings.Contains(err.Error(), "changed since it was installed") {
+		t.Errorf("deploy of a never-ready release over a changed one: %v, want no rollback to %s\n%s", err, again.Release, out.String())
+	}
+	if cur := e.current(t); cur == "releases/"+again.Release {
+		t.Errorf("current went back to the changed release %s", again.Release)
 	}
 }
