@@ -227,7 +227,7 @@ func TestAgentKeyMatchingIdentityFileFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = agent.Process.Kill(); _ = agent.Wait() })
-	waitFile(t, sock)
+	waitListening(t, sock)
 	for i := range 6 {
 		p := filepath.Join(dir, fmt.Sprintf("k%d", i))
 		sshdtest.WriteKey(t, p, "ed25519")
@@ -290,15 +290,18 @@ func readFile(t *testing.T, p string) string {
 	return string(b)
 }
 
-func waitFile(t *testing.T, p string) {
+// waitListening waits until the unix socket p accepts connections: the
+// file exists from bind(), but connecting is refused until listen().
+func waitListening(t *testing.T, p string) {
 	t.Helper()
 	for range 200 {
-		if _, err := os.Stat(p); err == nil {
+		if c, err := net.Dial("unix", p); err == nil {
+			c.Close()
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("%s never appeared", p)
+	t.Fatalf("%s never accepted a connection", p)
 }
 
 func sshAdd(t *testing.T, sock, key string) {
