@@ -22,17 +22,18 @@ import (
 
 // Command is the shell command run as root on the server. systemd-run
 // starts the release's binary in a transient unit with the same user, env
-// file and home protection as the service, so the command sees exactly what
-// the app sees; --pipe forwards stdin (the password) and the output.
+// file and sandboxing (service.Hardening) as the service, so the command
+// sees exactly what the app sees and can do no more; --pipe forwards stdin
+// (the password) and the output.
 func Command(c service.Config, email string, reset bool) string {
 	words := []string{"systemd-run", "--quiet", "--pipe", "--wait", "--collect", "--service-type=exec",
 		"--uid=" + c.ServiceUser, "--gid=" + c.ServiceUser,
-		"-p", "EnvironmentFile=" + c.EnvFile(),
-		"-p", "ProtectHome=tmpfs",
-		"-p", "BindReadOnlyPaths=" + c.ReleasesDir() + " " + c.CurrentLink(),
-		"-p", "NoNewPrivileges=yes",
-		"-p", "PrivateTmp=yes",
-		c.Binary(), "admin", "create", "-email", email}
+		"-p", "EnvironmentFile=" + c.EnvFile()}
+	for _, p := range service.Hardening(c) {
+		words = append(words, "-p", p)
+	}
+	words = append(words, "-p", service.CurrentBind(c))
+	words = append(words, c.Binary(), "admin", "create", "-email", email)
 	if reset {
 		words = append(words, "-reset-password")
 	}

@@ -129,3 +129,29 @@ func buildApp(t *testing.T) string {
 	}
 	return out
 }
+
+// TestCommandRunsWithTheServicesHardening: the transient unit gets every
+// sandboxing property the service has (they come from one list in
+// internal/service), so the admin command can do no more than the app.
+func TestCommandRunsWithTheServicesHardening(t *testing.T) {
+	c := service.DefaultConfig()
+	cmd := Command(c, "ada@example.com", false)
+	props := service.Hardening(c)
+	if len(props) < 20 {
+		t.Fatalf("service.Hardening has %d properties: %v", len(props), props)
+	}
+	for _, p := range props {
+		if !strings.Contains(cmd, "-p "+remote.Quote(p)+" ") {
+			t.Errorf("transient unit lacks %s:\n%s", p, cmd)
+		}
+	}
+	units, err := service.Units(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range props {
+		if !strings.Contains(string(units[c.TemplateUnit()]), "\n"+p+"\n") {
+			t.Errorf("the service unit lacks %s", p)
+		}
+	}
+}

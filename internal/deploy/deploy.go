@@ -272,8 +272,12 @@ printf '%s\n' "$v"`
 // the server against the local checksum and installed.
 func (s *Server) ship(ctx context.Context, o Options, st State, art Artifact) (Release, bool, error) {
 	if r, ok := st.BySHA(art.SHA256); ok {
-		o.printf("%s already holds this binary as release %s (%s): no upload", s.Alias, r.ID, r.Version)
-		return r, false, nil
+		if err := s.verifyBinary(ctx, r.ID, art.SHA256); err != nil {
+			o.printf("warning: %v; uploading this binary as a new release", err)
+		} else {
+			o.printf("%s already holds this binary as release %s (%s): no upload", s.Alias, r.ID, r.Version)
+			return r, false, nil
+		}
 	}
 	id := ReleaseID(time.Now(), art.SHA256)
 	if _, err := s.run(ctx, "mkdir", `mkdir -p "$1/releases"`, s.svc.DeployPath); err != nil {

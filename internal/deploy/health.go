@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/version"
 )
 
@@ -27,7 +28,7 @@ func (s *Server) answering(ctx context.Context) (Version, string, error) {
 	case err != nil:
 		return v, err.Error(), nil
 	case code != 200:
-		return v, fmt.Sprintf("/readyz answered %d: %s", code, strings.TrimSpace(string(body))), nil
+		return v, fmt.Sprintf("/readyz answered %d: %s", code, remote.Clean(strings.TrimSpace(string(body)))), nil
 	}
 	return v, "", nil
 }
@@ -45,5 +46,6 @@ func (s *Server) serving(ctx context.Context) (Version, error) {
 	if err := json.Unmarshal(body, &v); err != nil {
 		return Version{}, fmt.Errorf("/version: %w", err)
 	}
-	return Version{Version: v.Version, Commit: v.Commit, Go: v.GoVersion}, nil
+	// JSON's \u001b escapes decode to raw ESC: clean after decoding.
+	return Version{Version: remote.Clean(v.Version), Commit: remote.Clean(v.Commit), Go: remote.Clean(v.GoVersion)}, nil
 }

@@ -81,7 +81,8 @@ func (s *Server) acquireLock(ctx context.Context, who, what string, wait time.Du
 	go func() {
 		sc := bufio.NewScanner(p.Stdout)
 		for sc.Scan() {
-			lines <- sc.Text()
+			// The holder line is the server's text, printed to the operator.
+			lines <- remote.Clean(sc.Text())
 		}
 		close(lines)
 	}()

@@ -52,6 +52,9 @@ func rollbackHost(ctx context.Context, o Options, host, release string) error {
 	if err != nil {
 		return err
 	}
+	if err := s.verifyBinary(ctx, target.ID, target.SHA256); err != nil {
+		return err
+	}
 	from, _ := st.Release(st.Current)
 	o.printf("rolling %s back from %s (%s) to %s (%s): starting it beside the live one", host, orNone(st.Current), from.Version, target.ID, target.Version)
 	prefix := s.logPrefix("rollback", o.Who, target, target.SHA256) + " from=" + orDash(st.Current)

@@ -34,12 +34,18 @@ type sandboxEnv struct {
 // port and its DATABASE_URL written.
 func provisioned(t *testing.T) sandboxEnv {
 	t.Helper()
+	return provisionedAs(t, service.DefaultConfig())
+}
+
+// provisionedAs is provisioned for the app svc describes (its own name and
+// deploy path keep it apart from the other tests' app on the shared sandbox).
+func provisionedAs(t *testing.T, svc service.Config) sandboxEnv {
+	t.Helper()
 	sb := sandboxtest.Get(t)
 	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.DefaultConfig()
 	svc.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
 	ctx := context.Background()
 	c, err := remote.Dial(ctx, remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath, Getenv: func(string) string { return "" }})

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/slipway-dev/slipway/internal/postgres"
 )
 
 // Guard refuses to let a development tool drop or write a database that may
@@ -22,7 +24,7 @@ func Guard(dbURL string, getenv func(string) string, force bool) error {
 	}
 	cfg, err := pgconn.ParseConfig(dbURL)
 	if err != nil {
-		return fmt.Errorf("parse database URL: %w", err)
+		return postgres.BadURL("DATABASE_URL")
 	}
 	hosts := []string{cfg.Host}
 	for _, fb := range cfg.Fallbacks {

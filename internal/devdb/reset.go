@@ -10,6 +10,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver goose runs on
 
 	"github.com/slipway-dev/slipway/internal/migrate"
+	"github.com/slipway-dev/slipway/internal/postgres"
 )
 
 // ResetDB drops and recreates the local database (ending its other
@@ -38,7 +39,7 @@ func ResetDB(ctx context.Context, o Options) error {
 func Reset(ctx context.Context, url, dir string) (migrate.Result, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return migrate.Result{}, fmt.Errorf("parse database URL: %w", err)
+		return migrate.Result{}, postgres.BadURL("DATABASE_URL")
 	}
 	name := cfg.Database
 	switch name {

@@ -1,9 +1,12 @@
 // Package pgcluster runs a private PostgreSQL cluster from the machine's own
 // server binaries: throwaway ones for tests, a persistent one for `dev`.
 //
-// The cluster listens on 127.0.0.1 on a free port and on a unix socket in its
-// own folder, never on the default port or socket, so it can't collide with
-// a PostgreSQL the machine already runs. fsync is off: the data of a
+// The cluster listens only on a unix socket in its own 0700 folder, owned by
+// the server's OS user, never on TCP: authentication is `trust`, so whoever
+// reaches the socket is superuser (and COPY ... TO PROGRAM runs commands as
+// the server's user). The folder's mode is what keeps other local users out;
+// root still gets in. Being private, the socket can't collide with a
+// PostgreSQL the machine already runs. fsync is off: the data of a
 // development cluster is not worth the disk flushes.
 package pgcluster
 
@@ -24,12 +27,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/slipway-dev/slipway/internal/freeport"
 )
 
 // Superuser is the cluster's superuser role. Local connections are trusted:
-// the cluster only listens on loopback and a private socket folder.
+// the cluster only listens on a socket in a folder only its owner can enter.
 const Superuser = "postgres"
 
 // InstallHint says how to get the server binaries.
@@ -113,6 +114,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, err
 		}
 		if err := os.Mkdir(c.root, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+		// A folder made by an older Slipway, or by hand, may be open to all.
+		if err := os.Chmod(c.root, 0o700); err != nil {
 			return nil, err
 		}
 		if err := c.reachable(filepath.Dir(c.root)); err != nil {
@@ -212,6 +217,9 @@ func (c *Cluster) pickSocketDir() error {
 	} else if err := os.MkdirAll(c.sock, 0o700); err != nil {
 		return err
 	}
+	if err := os.Chmod(c.sock, 0o700); err != nil {
+		return err
+	}
 	return c.chown(c.sock)
 }
 
@@ -240,37 +248,33 @@ func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
 }
 
 func (c *Cluster) initdb(ctx context.Context) error {
-	return c.run(ctx, "initdb", "-D", c.data, "-U", Superuser, "-A", "trust",
+	// TCP is off (listen_addresses=''), and refused by pg_hba.conf too, in
+	// case someone turns it on in postgresql.conf.
+	return c.run(ctx, "initdb", "-D", c.data, "-U", Superuser, "--auth-local=trust", "--auth-host=reject",
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
 }
 
 func (c *Cluster) start(ctx context.Context) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		if c.port, err = freeport.Pick(); err != nil {
-			return err
-		}
-		opts := strings.Join([]string{
-			"-p", strconv.Itoa(c.port),
-			"-k", c.sock,
-			"-c", "listen_addresses=127.0.0.1",
-			"-c", "fsync=off",
-			"-c", "synchronous_commit=off",
-			"-c", "full_page_writes=off",
-			"-c", "max_connections=300",
-		}, " ")
-		err = c.run(ctx, "pg_ctl", "-D", c.data, "-l", c.logFile, "-o", opts, "-w", "-t", "60", "start")
-		if err == nil {
-			return os.WriteFile(filepath.Join(c.root, "port"), []byte(strconv.Itoa(c.port)), 0o644)
-		}
-		// Another process may have taken the port between our probe and the
-		// server's bind: try another one.
-		if !strings.Contains(err.Error(), "could not bind") && !strings.Contains(err.Error(), "Address already in use") {
-			return err
-		}
+	c.port = socketPort
+	opts := strings.Join([]string{
+		"-p", strconv.Itoa(c.port),
+		"-k", c.sock,
+		"-c", "listen_addresses=''",
+		"-c", "unix_socket_permissions=0700",
+		"-c", "fsync=off",
+		"-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off",
+		"-c", "max_connections=300",
+	}, " ")
+	if err := c.run(ctx, "pg_ctl", "-D", c.data, "-l", c.logFile, "-o", opts, "-w", "-t", "60", "start"); err != nil {
+		return err
 	}
-	return err
+	return os.WriteFile(filepath.Join(c.root, "port"), []byte(strconv.Itoa(c.port)), 0o600)
 }
+
+// socketPort only names the socket file (.s.PGSQL.5432): the folder is the
+// cluster's own, so the default can't collide with another server.
+const socketPort = 5432
 
 // running reports whether a server already runs in the cluster folder (a
 // `dev` started earlier) and on which port.
@@ -298,8 +302,11 @@ func (c *Cluster) logTail() string {
 	return strings.Join(lines, "\n")
 }
 
-// Port is the TCP port the server listens on at 127.0.0.1.
+// Port is the port number in the socket's file name.
 func (c *Cluster) Port() int { return c.port }
+
+// SocketDir is the folder holding the server's unix socket.
+func (c *Cluster) SocketDir() string { return c.sock }
 
 // Reused reports whether Start found the server already running (started by
 // another process, such as a running `dev`) rather than starting it.
@@ -310,7 +317,8 @@ func (c *Cluster) Dir() string { return c.root }
 
 // URL is a connection URL for database db as the superuser.
 func (c *Cluster) URL(db string) string {
-	u := url.URL{Scheme: "postgres", User: url.User(Superuser), Host: fmt.Sprintf("127.0.0.1:%d", c.port), Path: "/" + db, RawQuery: "sslmode=disable"}
+	q := url.Values{"host": {c.sock}, "port": {strconv.Itoa(c.port)}}
+	u := url.URL{Scheme: "postgres", User: url.User(Superuser), Path: "/" + db, RawQuery: q.Encode()}
 	return u.String()
 }
 

@@ -22,8 +22,7 @@ import (
 func Open(ctx context.Context, databaseURL string, wait time.Duration, log *slog.Logger) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		// pgx redacts the password in parse errors.
-		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL URL: %w", err)
+		return nil, BadURL("DATABASE_URL")
 	}
 	where := net.JoinHostPort(cfg.ConnConfig.Host, fmt.Sprint(cfg.ConnConfig.Port))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -63,6 +62,14 @@ func Open(ctx context.Context, databaseURL string, wait time.Duration, log *slog
 		}
 		delay = min(delay*2, 2*time.Second)
 	}
+}
+
+// BadURL is the error for a database URL that doesn't parse, named by its
+// variable. pgx's own message quotes the URL with the password masked, but
+// it finds the password by the first '@' and ':', so part of a password
+// holding those would be shown: the value is never repeated.
+func BadURL(variable string) error {
+	return fmt.Errorf("%s is not a valid PostgreSQL URL (its value is not shown, it may hold a password): use postgres://user:password@host:port/db with @ : / %% in the password percent-encoded", variable)
 }
 
 // cause is the innermost useful message: "connect: connection refused"

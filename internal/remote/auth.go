@@ -42,7 +42,7 @@ func signers(cfg Config, getenv func(string) string, log *slog.Logger) ([]ssh.Si
 	used := map[string]bool{}
 	add := func(s ssh.Signer) {
 		k := string(s.PublicKey().Marshal())
-		if !used[k] {
+		if s = withoutSHA1(s); s != nil && !used[k] {
 			used[k] = true
 			out = append(out, s)
 		}
@@ -124,4 +124,22 @@ func readPub(path string) (ssh.PublicKey, error) {
 	}
 	pub, _, _, _, err := ssh.ParseAuthorizedKey(b)
 	return pub, err
+}
+
+// withoutSHA1 restricts an rsa signer to rsa-sha2-512/256: x/crypto falls
+// back to SHA-1 ssh-rsa when the server lists no SHA-2 algorithm (OpenSSH
+// refuses ssh-rsa by default since 8.8). nil: the key can only do SHA-1.
+func withoutSHA1(s ssh.Signer) ssh.Signer {
+	if s.PublicKey().Type() != ssh.KeyAlgoRSA {
+		return s
+	}
+	as, ok := s.(ssh.AlgorithmSigner)
+	if !ok {
+		return nil
+	}
+	m, err := ssh.NewSignerWithAlgorithms(as, []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256})
+	if err != nil {
+		return nil
+	}
+	return m
 }

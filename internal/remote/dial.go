@@ -211,7 +211,8 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, o Options) (*Clie
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, fmt.Errorf("log in to %s as %s: the server accepted none of the %d keys offered (check IdentityFile and the server's authorized_keys): %w", cfg.Alias, cfg.User, len(keys), err)
 		}
-		return nil, fmt.Errorf("ssh handshake with %s (%s): %w", cfg.Alias, cfg.Addr(), err)
+		// x/crypto quotes what the server sent (algorithm lists, banners).
+		return nil, fmt.Errorf("ssh handshake with %s (%s): %w", cfg.Alias, cfg.Addr(), cleanError{err})
 	}
 	c := &Client{cfg: cfg, ssh: ssh.NewClient(sc, chans, reqs), log: o.Log, done: make(chan struct{})}
 	go c.keepAlive(cfg.ServerAliveInterval)

@@ -76,8 +76,10 @@ func (e *HostKeyChangedError) Error() string {
 // hostKeys builds the host key callback for cfg and the host key algorithms
 // to offer: only those known_hosts holds keys of for this host, so the
 // server presents the key we can check (x/crypto would otherwise prefer
-// ecdsa/rsa while OpenSSH usually recorded only ed25519). record is called
-// with the new known_hosts line when accept-new records a key.
+// ecdsa/rsa while OpenSSH usually recorded only ed25519), with the
+// certificate algorithms first when a `@cert-authority` line covers the
+// host, as OpenSSH does. record is called with the new known_hosts line
+// when accept-new records a key.
 func hostKeys(cfg Config, record func(file, line string)) (ssh.HostKeyCallback, []string, error) {
 	var files []string
 	for _, f := range append(append([]string{}, cfg.UserKnownHostsFiles...), cfg.GlobalKnownHostsFiles...) {
@@ -86,10 +88,14 @@ func hostKeys(cfg Config, record func(file, line string)) (ssh.HostKeyCallback, 
 		}
 	}
 	db := func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }
+	var cas caLines
 	if len(files) > 0 {
 		var err error
 		if db, err = knownhosts.New(files...); err != nil {
 			return nil, nil, fmt.Errorf("read known_hosts: %w", err)
+		}
+		if cas, err = readCALines(files); err != nil {
+			return nil, nil, err
 		}
 	}
 	host := cfg.HostName
@@ -97,24 +103,36 @@ func hostKeys(cfg Config, record func(file, line string)) (ssh.HostKeyCallback, 
 	if cfg.HostKeyAlias != "" {
 		host, port = cfg.HostKeyAlias, 22
 	}
-	name := knownhosts.Normalize(joinHostPort(host, port))
+	// knownhosts wants host:port even for port 22 (it normalises itself);
+	// messages and recorded lines use known_hosts' own spelling.
+	hostPort := joinHostPort(host, port)
+	name := knownhosts.Normalize(hostPort)
 	// knownhosts only uses the address when no name is given.
 	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
 
-	known, err := knownKeys(db, name, addr)
+	known, err := knownKeys(db, hostPort, addr, cas)
 	if err != nil {
 		return nil, nil, err
 	}
-	algos := algorithmsFor(known)
+	hasCA, err := cas.cover(hostPort, addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	algos := algorithmsFor(known, hasCA)
 
 	userFile := ""
 	if len(cfg.UserKnownHostsFiles) > 0 {
 		userFile = cfg.UserKnownHostsFiles[0]
 	}
 	cb := func(_ string, _ net.Addr, key ssh.PublicKey) error {
-		err := db(name, addr, key)
+		err := db(hostPort, addr, key)
 		var ke *knownhosts.KeyError
 		var re *knownhosts.RevokedError
+		if errors.As(err, &ke) {
+			// A CA is not a host key: a host known only by its CA and
+			// showing a plain key is unknown, not changed.
+			ke.Want = cas.without(ke.Want)
+		}
 		switch {
 		case err == nil:
 			return nil
@@ -130,7 +148,11 @@ func hostKeys(cfg Config, record func(file, line string)) (ssh.HostKeyCallback, 
 			if userFile == "" {
 				return fmt.Errorf("host key of %s: accept-new, but no UserKnownHostsFile to record it in", cfg.Alias)
 			}
-			line := knownhosts.Line([]string{name}, key)
+			recorded := name
+			if cfg.HashKnownHosts {
+				recorded = knownhosts.HashHostname(name)
+			}
+			line := knownhosts.Line([]string{recorded}, key)
 			if err := appendLine(userFile, line); err != nil {
 				return fmt.Errorf("record host key of %s: %w", cfg.Alias, err)
 			}
@@ -138,6 +160,8 @@ func hostKeys(cfg Config, record func(file, line string)) (ssh.HostKeyCallback, 
 				record(userFile, line)
 			}
 			return nil
+		case err != nil && hasCA && isCert(key):
+			return fmt.Errorf("host certificate of %s (%s) refused: %w", cfg.Alias, name, err)
 		default:
 			return fmt.Errorf("check host key of %s: %w", cfg.Alias, err)
 		}
@@ -145,36 +169,58 @@ func hostKeys(cfg Config, record func(file, line string)) (ssh.HostKeyCallback, 
 	return cb, algos, nil
 }
 
-// knownKeys returns the keys known_hosts holds for name: checking a key
-// nobody has makes knownhosts list them in the KeyError.
-func knownKeys(db ssh.HostKeyCallback, name string, addr net.Addr) ([]knownhosts.KnownKey, error) {
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	probe, err := ssh.NewPublicKey(pub)
+func isCert(k ssh.PublicKey) bool {
+	_, ok := k.(*ssh.Certificate)
+	return ok
+}
+
+// knownKeys returns the host keys known_hosts holds for name (CA lines
+// left out): checking a key nobody has makes knownhosts list them in the
+// KeyError.
+func knownKeys(db ssh.HostKeyCallback, name string, addr net.Addr, cas caLines) ([]knownhosts.KnownKey, error) {
+	probe, _, err := probeKey()
 	if err != nil {
 		return nil, err
 	}
 	var ke *knownhosts.KeyError
 	if err := db(name, addr, probe); errors.As(err, &ke) {
-		return ke.Want, nil
+		return cas.without(ke.Want), nil
 	}
 	return nil, nil
 }
 
-// preferred is the order OpenSSH offers host key algorithms in.
-var preferred = []string{
-	ssh.KeyAlgoED25519,
-	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
-	ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256,
-	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA,
+func probeKey() (ssh.PublicKey, ed25519.PrivateKey, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := ssh.NewPublicKey(pub)
+	return k, priv, err
 }
 
+// certPreferred and preferred are the orders OpenSSH offers host key
+// algorithms in (`ssh -G` hostkeyalgorithms), minus SHA-1 ssh-rsa, which
+// OpenSSH has refused by default since 8.8.
+var (
+	certPreferred = []string{
+		ssh.CertAlgoED25519v01,
+		ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01, ssh.CertAlgoECDSA521v01,
+		ssh.CertAlgoSKED25519v01, ssh.CertAlgoSKECDSA256v01,
+		ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01,
+	}
+	preferred = []string{
+		ssh.KeyAlgoED25519,
+		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+		ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256,
+		ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+	}
+)
+
 // algorithmsFor lists the host key algorithms matching the known key types,
-// in OpenSSH's order; for an unknown host, all of them in that order (so
-// accept-new records the key OpenSSH would have recorded).
-func algorithmsFor(known []knownhosts.KnownKey) []string {
+// in OpenSSH's order, after the certificate ones when a CA covers the host;
+// for an unknown host, all of them in that order (so accept-new records the
+// key OpenSSH would have recorded).
+func algorithmsFor(known []knownhosts.KnownKey, hasCA bool) []string {
 	have := map[string]bool{}
 	for _, k := range known {
 		t := k.Key.Type()
@@ -185,15 +231,20 @@ func algorithmsFor(known []knownhosts.KnownKey) []string {
 		}
 	}
 	var out []string
+	if hasCA {
+		out = append(out, certPreferred...)
+	}
 	for _, a := range preferred {
 		if len(have) == 0 || have[a] {
 			out = append(out, a)
 		}
 	}
 	if len(out) == 0 {
-		// Key types we don't rank: offer them as they are.
+		// Key types we don't rank: offer them as they are, never SHA-1 rsa.
 		for t := range have {
-			out = append(out, t)
+			if t != ssh.KeyAlgoRSA {
+				out = append(out, t)
+			}
 		}
 	}
 	return out

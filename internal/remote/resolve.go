@@ -38,6 +38,8 @@ type Config struct {
 	// StrictHostKeyChecking in ssh -G's spelling: "true" (yes), "accept-new",
 	// "false" (no/off) or "ask" (the default; we cannot ask, so it refuses).
 	StrictHostKeyChecking string
+	// HashKnownHosts makes accept-new record the host hashed (|1|salt|hash).
+	HashKnownHosts bool
 	// HostKeyAlias replaces the host name in known_hosts lookups ("" none).
 	HostKeyAlias string
 	// ProxyJump is "" (none) or a comma-separated list of hops.
@@ -186,6 +188,8 @@ func parseG(alias string, out []byte, src ConfigSource) (Config, error) {
 			c.GlobalKnownHostsFiles = strings.Fields(val)
 		case "stricthostkeychecking":
 			c.StrictHostKeyChecking = val
+		case "hashknownhosts":
+			c.HashKnownHosts = val == "yes"
 		case "hostkeyalias":
 			c.HostKeyAlias = val
 		case "proxyjump":

@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -45,17 +44,18 @@ func summary(cmd string) string {
 }
 
 // Run runs a shell command as the SSH user with stdin (nil for none) and
-// returns its stdout. A non-zero exit is an *ExitError carrying the last
-// lines of stderr. Cancelling ctx kills the command.
+// returns its stdout, made safe to print (Clean) and cut at MaxOutput. A
+// non-zero exit is an *ExitError carrying the last lines of stderr, cleaned
+// too. Cancelling ctx kills the command.
 func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error) {
 	s, err := c.ssh.NewSession()
 	if err != nil {
 		return nil, fmt.Errorf("open ssh session to %s: %w", c.cfg.Alias, err)
 	}
 	defer s.Close()
-	var stdout bytes.Buffer
+	stdout := &capBuffer{max: MaxOutput}
 	stderr := &tailBuffer{max: 4096}
-	s.Stdin, s.Stdout, s.Stderr = stdin, &stdout, stderr
+	s.Stdin, s.Stdout, s.Stderr = stdin, stdout, stderr
 	if err := s.Start(cmd); err != nil {
 		return nil, fmt.Errorf("start remote command %q: %w", summary(cmd), err)
 	}
@@ -70,9 +70,9 @@ func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader) ([]byte, 
 		return nil, fmt.Errorf("remote command %q: %w", summary(cmd), ctx.Err())
 	}
 	if err != nil {
-		return stdout.Bytes(), exitError(cmd, err, stderr.String())
+		return []byte(stdout.text()), exitError(cmd, err, stderr.String())
 	}
-	return stdout.Bytes(), nil
+	return []byte(stdout.text()), nil
 }
 
 func exitError(cmd string, err error, stderr string) error {
@@ -164,8 +164,9 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String is the tail, cleaned (Clean): it ends up in error messages.
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.b)
+	return Clean(string(t.b))
 }

@@ -45,7 +45,8 @@ func (c *Client) Upload(ctx context.Context, local, remotePath string, mode os.F
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 		}
-		return fmt.Errorf("upload %s to %s:%s: %w", local, c.cfg.Alias, remotePath, err)
+		// go-scp's errors carry the server's scp messages.
+		return fmt.Errorf("upload %s to %s:%s: %w", local, c.cfg.Alias, remotePath, cleanError{err})
 	}
 	return nil
 }

@@ -30,12 +30,22 @@ func Ensure(ctx context.Context, r Runner, c Config) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	var moved bool
+	var stale []string
 	for _, name := range names {
 		sum := sha256.Sum256(units[name])
-		if installed[name] == hex.EncodeToString(sum[:]) {
-			continue
+		if installed[name] != hex.EncodeToString(sum[:]) {
+			stale = append(stale, name)
 		}
+	}
+	if len(stale) == 0 {
+		return false, nil
+	}
+	// Only Slipway's own units are replaced, checked on the server first.
+	if err := checkServer(ctx, r, c, stale); err != nil {
+		return false, err
+	}
+	var moved bool
+	for _, name := range stale {
 		dst := path.Join(UnitDir, name)
 		if name == c.SocketUnit() && installed[name] != "" {
 			// grep exits 1 when the installed socket listens elsewhere.

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -15,11 +17,16 @@ import (
 // root:root 0600. Each step prints "ok: ..." or "changed: ...".
 const prepareScript = `set -eu
 user=$1 deploy=$2 owner=$3 group=$4 envdir=$5 envfile=$6
-if id -u "$user" >/dev/null 2>&1; then
-  echo "ok: user $user exists"
-else
-  useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$user"
+# The GECOS field marks the account as Slipway's (service.UserMarker); one
+# made by an older Slipway gets the mark.
+if ! id -u "$user" >/dev/null 2>&1; then
+  useradd --system --user-group --comment ` + UserMarker + ` --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$user"
   echo "changed: created system user $user"
+elif [ "$(getent passwd "$user" | cut -d: -f5 | cut -d, -f1)" != ` + UserMarker + ` ]; then
+  usermod --comment ` + UserMarker + ` "$user"
+  echo "changed: marked user $user as Slipway's (GECOS ` + UserMarker + `)"
+else
+  echo "ok: user $user exists"
 fi
 # dir PATH OWNER GROUP MODE: create it, or fix owner and mode.
 dir() {
@@ -102,6 +109,13 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changed 
 	}
 	env, err := envTemplate(c)
 	if err != nil {
+		return false, err
+	}
+	units, err := Units(c)
+	if err != nil {
+		return false, err
+	}
+	if err := checkServer(ctx, r, c, slices.Sorted(maps.Keys(units))); err != nil {
 		return false, err
 	}
 	args := quoteAll(c.ServiceUser, c.DeployPath, who[0], who[1], c.EnvDir(), c.EnvFile())

@@ -47,7 +47,9 @@ type Server struct {
 	KnownHostsPath string
 	// HostKeys are the server's public host keys, by type.
 	HostKeys map[string]ssh.PublicKey
-	LogPath  string
+	// CA signed the host certificates (Options.HostCA), else nil.
+	CA      ssh.PublicKey
+	LogPath string
 
 	cmd *exec.Cmd
 }
@@ -64,6 +66,9 @@ type Options struct {
 	ExtraConfig string
 	// SSHDConfig is appended to sshd's config.
 	SSHDConfig string
+	// HostCA makes a certificate authority (Server.CA) sign every host key
+	// (ssh-keygen -s, principal 127.0.0.1) and sshd present the certificates.
+	HostCA bool
 }
 
 // Start starts sshd for the test. Without root or /usr/sbin/sshd the test
@@ -111,6 +116,18 @@ func Start(t testing.TB, opts ...Options) *Server {
 		p := filepath.Join(dir, "ssh_host_"+typ+"_key")
 		s.HostKeys[typ] = writeKey(t, p, typ)
 		hostKeyLines = append(hostKeyLines, "HostKey "+p)
+	}
+	if o.HostCA {
+		ca := filepath.Join(dir, "host_ca")
+		s.CA = writeKey(t, ca, "ed25519")
+		for _, typ := range o.HostKeyTypes {
+			p := filepath.Join(dir, "ssh_host_"+typ+"_key")
+			cmd := exec.Command("ssh-keygen", "-q", "-s", ca, "-I", "sshdtest", "-h", "-n", "127.0.0.1", p+".pub")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("sshdtest: sign host key: %v: %s", err, out)
+			}
+			hostKeyLines = append(hostKeyLines, "HostCertificate "+p+"-cert.pub")
+		}
 	}
 	port, err := freeport.Pick()
 	if err != nil {
@@ -176,6 +193,12 @@ func (s *Server) HostEntry(alias string) string {
 // KnownHostsLine is the known_hosts line for the host key of type typ.
 func (s *Server) KnownHostsLine(typ string) string {
 	return knownhosts.Line([]string{fmt.Sprintf("[127.0.0.1]:%d", s.Port)}, s.HostKeys[typ]) + "\n"
+}
+
+// CertAuthorityLine is the known_hosts line trusting the host CA
+// (Options.HostCA) for this server.
+func (s *Server) CertAuthorityLine() string {
+	return fmt.Sprintf("@cert-authority [127.0.0.1]:%d %s", s.Port, ssh.MarshalAuthorizedKey(s.CA))
 }
 
 // Addr is host:port.
