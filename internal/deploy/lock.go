@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/service"
 )
 
 // ErrLocked means another deploy holds the server's deploy lock.
@@ -29,6 +30,7 @@ var ErrLocked = errors.New("deploy lock held")
 // died (only the lock holder uploads), so it is removed, whether the next
 // deploy comes or not.
 const lockScript = `dp=$1 wait=$2 info=$3 handover=$4
+` + service.AwaitHandoverGone + `
 mkdir -p "$dp" || exit 1
 exec 9>>"$dp/.deploy.lock" || exit 1
 if ! flock -n 9; then
@@ -39,8 +41,8 @@ stale=$(cat "$dp/.deploy.lock.info" 2>/dev/null)
 printf '%s\n' "$info" > "$dp/.deploy.lock.info"
 if systemctl -q is-active "$handover" 2>/dev/null; then
   echo "handover"
-  while systemctl -q is-active "$handover"; do sleep 0.5; done
 fi
+handover_gone "$handover"
 clean() { rm -rf "$dp"/releases/.upload-* "$dp"/releases/.new-*; }
 clean
 echo "locked $stale"

@@ -77,6 +77,11 @@ type account struct {
 // account it didn't create or one with privileges. units are the unit files
 // about to be written.
 func checkServer(ctx context.Context, r Runner, c Config, units []string) error {
+	// The old layout's single service is never written but is retired (stopped,
+	// disabled, removed) by provision and the handover: it must be ours too.
+	units = append(slices.Clone(units), c.ServiceUnit())
+	slices.Sort(units)
+	units = slices.Compact(units)
 	args := quoteAll(append([]string{c.AppName, c.ServiceUser, c.EnvDir(), c.EnvFile()}, units...)...)
 	out, err := r.RunRoot(ctx, "sh -c "+quote(guardScript)+" guard "+args, nil)
 	if err != nil {

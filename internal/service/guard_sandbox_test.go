@@ -67,7 +67,7 @@ func TestProvisionAdoptsTheUserAnOlderSlipwayMade(t *testing.T) {
 	// What provision did before accounts were marked: an unmarked system
 	// user, and a unit of ours running as it.
 	runRoot(t, r, "useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin olduser")
-	units, err := Units(c)
+	units, err := LegacyUnits(c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,6 +150,7 @@ exit 0`
 const followScript = `set -u
 u=$1 tag=$2 maxsec=$3 desc=$4
 shift 4
+` + AwaitHandoverGone + `
 # The script goes in a file, not in systemd-run's argv: systemd would expand
 # its ${...} as environment variables.
 f=/run/slipway-handover-$tag.sh
@@ -163,7 +164,7 @@ while :; do
   out=$(lines)
   case "$out" in
   "result "*|*"
-result "*) printf '%s\n' "$out"; exit 0 ;;
+result "*) printf '%s\n' "$out"; handover_gone "$u"; exit 0 ;;
   esac
   if ! systemctl -q is-active "$u"; then
     gone=$((gone + 1))
@@ -175,6 +176,24 @@ result "*) printf '%s\n' "$out"; exit 0 ;;
   fi
   sleep 0.3
 done`
+
+// AwaitHandoverGone defines the shell function handover_gone UNIT: it
+// returns once the handover's transient unit is gone from systemd, so the
+// next deploy's systemd-run can create it again. The script prints its
+// result line a moment before it exits, and a unit that is deactivating or
+// not yet collected still holds its name ("Unit ... was already loaded").
+// Active, it is waited for (its RuntimeMaxSec bounds that); inactive but
+// still loaded after 10 s, its failed state is reset, which unloads it.
+const AwaitHandoverGone = `handover_gone() {
+  while systemctl -q is-active "$1" 2>/dev/null; do sleep 0.2; done
+  n=0
+  while [ "$(systemctl show -p LoadState --value "$1" 2>/dev/null)" = loaded ]; do
+    n=$((n + 1))
+    if [ "$n" -gt 50 ]; then systemctl reset-failed "$1" 2>/dev/null; break; fi
+    if systemctl -q is-active "$1" 2>/dev/null; then n=0; fi
+    sleep 0.2
+  done
+}`
 
 var releaseRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$`)
 
