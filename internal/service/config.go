@@ -170,9 +170,17 @@ func (c Config) InstancePattern() string { return c.AppName + "@*.service" }
 // the instance of the release the current symlink names.
 func (c Config) CurrentUnit() string { return c.AppName + "-current.service" }
 
-// HandoverUnit is the transient unit a deploy's switch runs in on the server,
-// e.g. app-handover.service: it outlives the deploy's SSH session.
-func (c Config) HandoverUnit() string { return c.AppName + "-handover.service" }
+// HandoverUnit matches the transient units a deploy's switch runs in on the
+// server, e.g. app-handover-*.service (a pattern for systemctl and
+// journalctl -u): each outlives the deploy's SSH session.
+func (c Config) HandoverUnit() string { return c.AppName + "-handover-*.service" }
+
+// HandoverUnitFor is one handover's unit, e.g.
+// app-handover-<release>-<nanoseconds>.service: a name of its own, which
+// systemd-run never finds taken by an earlier handover not yet unloaded.
+func (c Config) HandoverUnitFor(tag string) string {
+	return c.AppName + "-handover-" + tag + ".service"
+}
 
 // SocketUnit is the socket's unit name, e.g. app.socket.
 func (c Config) SocketUnit() string { return c.AppName + ".socket" }

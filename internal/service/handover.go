@@ -164,7 +164,7 @@ while :; do
   out=$(lines)
   case "$out" in
   "result "*|*"
-result "*) printf '%s\n' "$out"; handover_gone "$u"; exit 0 ;;
+result "*) printf '%s\n' "$out"; exit 0 ;;
   esac
   if ! systemctl -q is-active "$u"; then
     gone=$((gone + 1))
@@ -177,20 +177,14 @@ result "*) printf '%s\n' "$out"; handover_gone "$u"; exit 0 ;;
   sleep 0.3
 done`
 
-// AwaitHandoverGone defines the shell function handover_gone UNIT: it
-// returns once the handover's transient unit is gone from systemd, so the
-// next deploy's systemd-run can create it again. The script prints its
-// result line a moment before it exits, and a unit that is deactivating or
-// not yet collected still holds its name ("Unit ... was already loaded").
-// Active, it is waited for (its RuntimeMaxSec bounds that); inactive but
-// still loaded after 10 s, its failed state is reset, which unloads it.
+// AwaitHandoverGone defines the shell function handover_gone PATTERN: it
+// returns once no handover unit matching PATTERN is running (active,
+// activating or deactivating), each bounded by its RuntimeMaxSec. Every
+// handover runs in a unit of its own name (Config.HandoverUnitFor): a fixed
+// name was refused by systemd-run ("Unit ... was already loaded") for a
+// while after the previous handover had ended, until systemd unloaded it.
 const AwaitHandoverGone = `handover_gone() {
-  while systemctl -q is-active "$1" 2>/dev/null; do sleep 0.2; done
-  n=0
-  while [ "$(systemctl show -p LoadState --value "$1" 2>/dev/null)" = loaded ]; do
-    n=$((n + 1))
-    if [ "$n" -gt 50 ]; then systemctl reset-failed "$1" 2>/dev/null; break; fi
-    if systemctl -q is-active "$1" 2>/dev/null; then n=0; fi
+  while systemctl list-units --all --plain --no-legend --state=active,activating,deactivating "$1" 2>/dev/null | grep -q .; do
     sleep 0.2
   done
 }`
@@ -251,13 +245,13 @@ func Handover(ctx context.Context, r Runner, c Config, req HandoverRequest) (Han
 	maxSec := tmo + 3*int64(c.StopTimeout/time.Second) + 60
 	tag := req.Release + "-" + strconv.FormatInt(time.Now().UnixNano(), 10)
 	cmd := "sh -c " + quote(followScript) + " follow " + quoteAll(
-		c.HandoverUnit(), tag, strconv.FormatInt(maxSec, 10), c.AppName+": handover to release "+req.Release,
+		c.HandoverUnitFor(tag), tag, strconv.FormatInt(maxSec, 10), c.AppName+": handover to release "+req.Release,
 		c.AppName, c.DeployPath, req.Release, dash(req.Commit),
 		strconv.FormatInt(tmo, 10), dash(req.LogLine), strconv.FormatInt(start.UnixNano(), 10))
 	out, err := r.RunRoot(ctx, cmd, strings.NewReader(handoverScript))
 	if err != nil {
 		if bytes.Contains(out, []byte("already")) {
-			return HandoverResult{}, fmt.Errorf("another handover is running on the server (%s): wait for it, then deploy again: %s", c.HandoverUnit(), bytes.TrimSpace(out))
+			return HandoverResult{}, fmt.Errorf("systemd refused the handover's unit %s: %s", c.HandoverUnitFor(tag), bytes.TrimSpace(out))
 		}
 		return HandoverResult{}, fmt.Errorf("handover to %s: %w: %s", req.Release, err, bytes.TrimSpace(out))
 	}
