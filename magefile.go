@@ -345,10 +345,14 @@ func Rollback(ctx context.Context, release *string) error {
 }
 
 // Status shows each $DEPLOY_HOST's current release, served version, which instance runs which release, releases, lock and last deploys.
-func Status(ctx context.Context) error {
+// -json prints the same as one JSON document (field names in docs/deploy.md).
+func Status(ctx context.Context, json *bool) error {
 	o, err := deployOptions()
 	if err != nil {
 		return err
+	}
+	if json != nil && *json {
+		return deploy.StatusJSON(ctx, o, 10)
 	}
 	return deploy.Status(ctx, o, 10)
 }

@@ -6,6 +6,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -303,6 +304,36 @@ func TestDeployOnSandbox(t *testing.T) {
 			}
 		}
 		t.Logf("status:\n%s", s)
+
+		var js bytes.Buffer
+		if err := StatusJSON(context.Background(), e.options(&js, ""), 5); err != nil {
+			t.Fatal(err)
+		}
+		var r StatusReport
+		if err := json.Unmarshal(js.Bytes(), &r); err != nil || len(r.Hosts) != 1 {
+			t.Fatalf("status -json: %v, want one host:\n%s", err, js.String())
+		}
+		h := r.Hosts[0]
+		var marked []string
+		for _, rel := range h.Releases {
+			if rel.Current {
+				marked = append(marked, rel.ID)
+			}
+		}
+		live := 0
+		for _, in := range h.Instances {
+			if in.Live {
+				live++
+				if in.Release != cur || in.MainPID <= 0 || !strings.Contains(in.Status, "commit=c0ffee04") {
+					t.Errorf("status -json: the live instance is not the current release's: %+v", in)
+				}
+			}
+		}
+		if h.Host != "sandbox" || h.Current != cur || !h.Serving.Ready || h.Serving.Version.Version != "v4" || h.Serving.Version.Commit != "c0ffee04" ||
+			live != 1 || h.Lock != "" || len(marked) != 1 || marked[0] != cur ||
+			h.Previous == "" || len(h.DeployLog) == 0 || len(h.Journal) == 0 {
+			t.Errorf("status -json does not say what status says:\n%s", js.String())
+		}
 	})
 
 	t.Run("old releases are pruned, never current or previous", func(t *testing.T) {
