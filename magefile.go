@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/slipway-dev/slipway/internal/appexec"
 	"github.com/slipway-dev/slipway/internal/bench"
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/createadmin"
@@ -311,6 +313,34 @@ func CreateAdmin(ctx context.Context, email string, reset *bool) error {
 	}
 	defer c.Close()
 	return createadmin.Run(ctx, c, o.Service, createadmin.Options{Email: email, Password: pw, Reset: reset != nil && *reset, Stdout: os.Stdout})
+}
+
+// Exec runs the live release's binary on $DEPLOY_HOST's first host: exec -- migrate status.
+// ARGS go after `--`; the command runs as the service user with the
+// service's env file and sandboxing, stdin forwarded; its exit status is
+// the target's (`go run` reports it as "exit status N" and exits 1).
+func Exec(ctx context.Context) error {
+	var args []string
+	if v := os.Getenv("SLIPWAY_EXEC_ARGS"); v != "" {
+		if err := json.Unmarshal([]byte(v), &args); err != nil {
+			return fmt.Errorf("SLIPWAY_EXEC_ARGS: %v", err)
+		}
+	}
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	c, err := remote.Dial(ctx, remote.Options{Alias: o.Hosts[0], ConfigPath: o.SSHConfig, Log: targetLog()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	err = appexec.Run(ctx, c, o.Service, args, os.Stdin, os.Stdout, os.Stderr)
+	var ee *appexec.ExitError
+	if errors.As(err, &ee) {
+		return mg.Fatal(ee.Status, err)
+	}
+	return err
 }
 
 // ---- deploy ----

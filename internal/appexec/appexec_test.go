@@ -1,0 +1,122 @@
+package appexec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/slipway-dev/slipway/internal/build"
+	"github.com/slipway-dev/slipway/internal/freeport"
+	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/service"
+)
+
+func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m)) }
+
+const pepper = "sandbox-pepper-exec-0123456789"
+
+func TestCommandRunsTheCurrentBinaryAsTheServiceWithEveryHardeningProperty(t *testing.T) {
+	c := service.DefaultConfig()
+	cmd := Command(c, "migrate", "status")
+	for _, want := range append(service.Hardening(c), "--uid=app", "--pipe", "--wait", "EnvironmentFile=/etc/app/app.env", service.CurrentBind(c), "/home/admin/current/app migrate status") {
+		if !strings.Contains(cmd, remote.Quote(want)) && !strings.Contains(cmd, want) {
+			t.Errorf("command lacks %s:\n%s", want, cmd)
+		}
+	}
+}
+
+func TestNoArgsIsOneLineSayingWhatToRun(t *testing.T) {
+	err := Run(context.Background(), nil, service.DefaultConfig(), nil, nil, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "exec -- help") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// TestExecOnTheSandbox installs the real app as the current release, then
+// runs its commands through exec: output, stdin and exit status.
+func TestExecOnTheSandbox(t *testing.T) {
+	sb := sandboxtest.Get(t)
+	ctx := context.Background()
+	cl, err := remote.Dial(ctx, remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	port, err := freeport.Pick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := service.DefaultConfig()
+	c.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
+	var out bytes.Buffer
+	if _, err := service.Provision(ctx, cl, c, &out); err != nil {
+		t.Fatalf("provision: %v\n%s", err, out.String())
+	}
+	dbURL, err := sb.DatabaseURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := fmt.Sprintf("DATABASE_URL=%s\nPASSWORD_PEPPER=%s\nLOG_FORMAT=json\n", dbURL, pepper)
+	if o, err := cl.RunRoot(ctx, "umask 077; cat > "+c.EnvFile(), strings.NewReader(env)); err != nil {
+		t.Fatalf("env file: %v\n%s", err, o)
+	}
+	bin := filepath.Join(t.TempDir(), "app")
+	if _, err := build.Run(ctx, build.Options{Dir: "../..", GOARCH: runtime.GOARCH, Output: bin, Version: "vexec", Commit: "e0e0e0e0"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if o, err := cl.Run(ctx, "set -e; mkdir -p /home/admin/releases/r1; cat > /home/admin/releases/r1/app; chmod 755 /home/admin/releases/r1/app; ln -sfn releases/r1 /home/admin/current; chmod 700 /home/admin", f); err != nil {
+		t.Fatalf("install: %v\n%s", err, o)
+	}
+
+	run := func(stdin string, args ...string) (string, string, error) {
+		var o, e bytes.Buffer
+		err := Run(ctx, cl, c, args, strings.NewReader(stdin), &o, &e)
+		return o.String(), e.String(), err
+	}
+
+	t.Run("output comes back", func(t *testing.T) {
+		o, e, err := run("", "version")
+		if err != nil || !strings.Contains(o, "version vexec\ncommit e0e0e0e0\n") {
+			t.Errorf("exec -- version: %v\nstdout %q\nstderr %q", err, o, e)
+		}
+	})
+	t.Run("the service's env file is read", func(t *testing.T) {
+		if o, e, err := run("", "migrate", "up"); err != nil {
+			t.Fatalf("exec -- migrate up: %v\n%s%s", err, o, e)
+		}
+		o, e, err := run("", "migrate", "status")
+		if err != nil || !strings.Contains(o, "applied") {
+			t.Errorf("exec -- migrate status: %v\nstdout %q\nstderr %q", err, o, e)
+		}
+	})
+	t.Run("stdin is forwarded", func(t *testing.T) {
+		o, e, err := run("correct horse battery staple\n", "admin", "create", "-email", "exec@example.com")
+		if err != nil || !strings.Contains(o, "created admin exec@example.com") {
+			t.Errorf("exec -- admin create: %v\nstdout %q\nstderr %q", err, o, e)
+		}
+	})
+	t.Run("the exit status is the command's", func(t *testing.T) {
+		o, e, err := run("", "no-such-command")
+		var ee *ExitError
+		if !errors.As(err, &ee) || ee.Status != 1 || !strings.Contains(o+e, `unknown command "no-such-command"`) {
+			t.Errorf("exec -- no-such-command: %v (%T)\nstdout %q\nstderr %q", err, err, o, e)
+		}
+	})
+	journal := sandboxtest.Run(t, sb, "journalctl", "--no-pager", "-o", "cat")
+	if strings.Contains(journal, pepper) || strings.Contains(journal, "correct horse") {
+		t.Error("a secret reached the server's journal")
+	}
+}
