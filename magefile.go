@@ -17,6 +17,7 @@ import (
 	"github.com/magefile/mage/mg"
 
 	"github.com/slipway-dev/slipway/internal/appexec"
+	"github.com/slipway-dev/slipway/internal/applogs"
 	"github.com/slipway-dev/slipway/internal/bench"
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/createadmin"
@@ -341,6 +342,39 @@ func Exec(ctx context.Context) error {
 		return mg.Fatal(ee.Status, err)
 	}
 	return err
+}
+
+// Logs prints the app's journal from every $DEPLOY_HOST, each line prefixed with its host, in time order: logs [-f] [-n=N] [-since=T] [-grep=RE].
+// -n lines per host (default 50), -since as journalctl's --since ("-10min",
+// "2026-01-02 10:00"), -grep a Go regexp on the message, -f follows until Ctrl-C.
+func Logs(ctx context.Context, f *bool, n *int, since, grep *string) error {
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	lo := applogs.Options{Follow: f != nil && *f}
+	if n != nil {
+		lo.Lines = *n
+	}
+	if since != nil {
+		lo.Since = *since
+	}
+	if grep != nil {
+		lo.Grep = *grep
+	}
+	if err := lo.Check(); err != nil {
+		return err
+	}
+	var hosts []applogs.Host
+	for _, h := range o.Hosts {
+		c, err := remote.Dial(ctx, remote.Options{Alias: h, ConfigPath: o.SSHConfig, Log: targetLog()})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		hosts = append(hosts, applogs.Host{Alias: h, Conn: c})
+	}
+	return applogs.Run(ctx, hosts, o.Service, lo, os.Stdout)
 }
 
 // ---- deploy ----
