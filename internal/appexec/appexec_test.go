@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/freeport"
@@ -45,11 +46,7 @@ func TestNoArgsIsOneLineSayingWhatToRun(t *testing.T) {
 func TestExecOnTheSandbox(t *testing.T) {
 	sb := sandboxtest.Get(t)
 	ctx := context.Background()
-	cl, err := remote.Dial(ctx, remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := sandboxtest.Dial(t, sb)
 	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +74,10 @@ func TestExecOnTheSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if o, err := cl.Run(ctx, "set -e; mkdir -p /home/admin/releases/r1; cat > /home/admin/releases/r1/app; chmod 755 /home/admin/releases/r1/app; ln -sfn releases/r1 /home/admin/current; chmod 700 /home/admin", f); err != nil {
+	// A release of this run's own: the sandbox may run an earlier one.
+	run36 := strconv.FormatInt(time.Now().UnixNano(), 36)
+	rel := "/home/admin/releases/x" + run36
+	if o, err := cl.Run(ctx, "set -e; mkdir -p "+rel+"; cat > "+rel+"/app; chmod 755 "+rel+"/app; ln -sfn "+rel+" /home/admin/current; chmod 700 /home/admin", f); err != nil {
 		t.Fatalf("install: %v\n%s", err, o)
 	}
 
@@ -103,8 +103,9 @@ func TestExecOnTheSandbox(t *testing.T) {
 		}
 	})
 	t.Run("stdin is forwarded", func(t *testing.T) {
-		o, e, err := run("correct horse battery staple\n", "admin", "create", "-email", "exec@example.com")
-		if err != nil || !strings.Contains(o, "created admin exec@example.com") {
+		email := "exec-" + run36 + "@example.com"
+		o, e, err := run("correct horse battery staple\n", "admin", "create", "-email", email)
+		if err != nil || !strings.Contains(o, "created admin "+email) {
 			t.Errorf("exec -- admin create: %v\nstdout %q\nstderr %q", err, o, e)
 		}
 	})

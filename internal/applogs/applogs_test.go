@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/syncbuf"
@@ -30,17 +30,16 @@ func TestBadOptionsAreRefusedBeforeConnecting(t *testing.T) {
 func TestLogsOnTheSandbox(t *testing.T) {
 	sb := sandboxtest.Get(t)
 	ctx := context.Background()
-	cl, err := remote.Dial(ctx, remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := sandboxtest.Dial(t, sb)
 	c := service.DefaultConfig()
-	c.AppName = "logt" // units of its own: logt@r1, logt@r2
+	// Units of this run's own (logtN@r1, logtN@r2): the sandbox's journal
+	// outlives a run.
+	c.AppName = "logt" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	unit := func(r string) string { return c.AppName + "@" + r }
 	// Interleaved between the two instances, with a terminal escape.
 	for _, cmd := range []string{
-		`systemd-run --quiet --collect --unit=logt@r1 sh -c 'echo first; sleep 1; echo third; sleep 1; printf "esc \033[2J here\n"'`,
-		`sleep 0.5; systemd-run --quiet --wait --collect --unit=logt@r2 sh -c 'echo second; sleep 1; echo fourth'`,
+		"systemd-run --quiet --collect --unit=" + unit("r1") + ` sh -c 'echo first; sleep 1; echo third; sleep 1; printf "esc \033[2J here\n"'`,
+		"sleep 0.5; systemd-run --quiet --wait --collect --unit=" + unit("r2") + ` sh -c 'echo second; sleep 1; echo fourth'`,
 		`sleep 2; journalctl --sync`,
 	} {
 		if out, err := cl.RunRoot(ctx, cmd, nil); err != nil {
@@ -68,7 +67,7 @@ func TestLogsOnTheSandbox(t *testing.T) {
 	if strings.ContainsRune(out.String(), 0x1b) || !strings.Contains(out.String(), `esc \x1b[2J here`) {
 		t.Errorf("the escape was not cleaned:\n%q", out.String())
 	}
-	if !strings.Contains(out.String(), " logt@r2.service: second") {
+	if !strings.Contains(out.String(), " "+unit("r2")+".service: second") {
 		t.Errorf("lines lack their unit:\n%s", out.String())
 	}
 
@@ -85,7 +84,14 @@ func TestLogsOnTheSandbox(t *testing.T) {
 		var mu syncbuf.Buffer
 		done := make(chan error, 1)
 		go func() { done <- Run(fctx, hosts[:1], c, Options{Follow: true, Lines: 1}, &mu) }()
-		if out, err := cl.RunRoot(ctx, `sleep 1; systemd-run --quiet --wait --collect --unit=logt@r3 sh -c 'echo followed'`, nil); err != nil {
+		// Following once the last line is shown: journalctl runs.
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(mu.String(), "esc "); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("-f -n 1 never showed the last line:\n%s", mu.String())
+			}
+		}
+		// A process that outlives its line, so journald can attribute it.
+		if out, err := cl.RunRoot(ctx, "systemd-run --quiet --wait --collect --unit="+unit("r3")+" sh -c 'echo followed; sleep 1'", nil); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(mu.String(), ": followed"); time.Sleep(100 * time.Millisecond) {

@@ -56,11 +56,7 @@ func TestWeakPasswordRefusedBeforeConnecting(t *testing.T) {
 func TestCreateAdminOnTheSandbox(t *testing.T) {
 	sb := sandboxtest.Get(t)
 	ctx := context.Background()
-	cl, err := remote.Dial(ctx, remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := sandboxtest.Dial(t, sb)
 	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-
-	"golang.org/x/crypto/ssh"
 )
 
 // StreamRoot runs cmd as root like RunRoot, but streams: stdin is
@@ -40,14 +38,9 @@ func (c *Client) StreamRoot(ctx context.Context, cmd string, stdin io.Reader, st
 	if err := s.Start(cmd); err != nil {
 		return fmt.Errorf("start remote command %q: %w", summary(cmd), err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Wait() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		_ = s.Signal(ssh.SIGKILL)
-		s.Close()
-		return fmt.Errorf("remote command %q: %w", summary(cmd), ctx.Err())
+	cancelled, err := wait(ctx, s, cmd)
+	if cancelled {
+		return err
 	}
 	out.flush()
 	errw.flush()
