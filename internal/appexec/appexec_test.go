@@ -4,17 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/internal/build"
-	"github.com/slipway-dev/slipway/internal/freeport"
+	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -44,42 +40,9 @@ func TestNoArgsIsOneLineSayingWhatToRun(t *testing.T) {
 // TestExecOnTheSandbox installs the real app as the current release, then
 // runs its commands through exec: output, stdin and exit status.
 func TestExecOnTheSandbox(t *testing.T) {
-	sb := sandboxtest.Get(t)
 	ctx := context.Background()
-	cl := sandboxtest.Dial(t, sb)
-	port, err := freeport.Pick()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := service.DefaultConfig()
-	c.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
-	var out bytes.Buffer
-	if _, err := service.Provision(ctx, cl, c, &out); err != nil {
-		t.Fatalf("provision: %v\n%s", err, out.String())
-	}
-	dbURL, err := sb.DatabaseURL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := fmt.Sprintf("DATABASE_URL=%s\nPASSWORD_PEPPER=%s\nLOG_FORMAT=json\n", dbURL, pepper)
-	if o, err := cl.RunRoot(ctx, "umask 077; cat > "+c.EnvFile(), strings.NewReader(env)); err != nil {
-		t.Fatalf("env file: %v\n%s", err, o)
-	}
-	bin := filepath.Join(t.TempDir(), "app")
-	if _, err := build.Run(ctx, build.Options{Dir: "../..", GOARCH: runtime.GOARCH, Output: bin, Version: "vexec", Commit: "e0e0e0e0"}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	// A release of this run's own: the sandbox may run an earlier one.
+	cl, c := appexectest.Installed(t, "../..", "vexec", "e0e0e0e0", "PASSWORD_PEPPER="+pepper, "LOG_FORMAT=json")
 	run36 := strconv.FormatInt(time.Now().UnixNano(), 36)
-	rel := "/home/admin/releases/x" + run36
-	if o, err := cl.Run(ctx, "set -e; mkdir -p "+rel+"; cat > "+rel+"/app; chmod 755 "+rel+"/app; ln -sfn "+rel+" /home/admin/current; chmod 700 /home/admin", f); err != nil {
-		t.Fatalf("install: %v\n%s", err, o)
-	}
 
 	run := func(stdin string, args ...string) (string, string, error) {
 		var o, e bytes.Buffer
@@ -116,7 +79,7 @@ func TestExecOnTheSandbox(t *testing.T) {
 			t.Errorf("exec -- no-such-command: %v (%T)\nstdout %q\nstderr %q", err, err, o, e)
 		}
 	})
-	journal := sandboxtest.Run(t, sb, "journalctl", "--no-pager", "-o", "cat")
+	journal := sandboxtest.Run(t, sandboxtest.Get(t), "journalctl", "--no-pager", "-o", "cat")
 	if strings.Contains(journal, pepper) || strings.Contains(journal, "correct horse") {
 		t.Error("a secret reached the server's journal")
 	}
