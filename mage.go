@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -19,6 +20,16 @@ func main() {
 	// magefile are compiled: deploy reports its wall time from there.
 	if os.Getenv("SLIPWAY_COMMAND_START") == "" {
 		os.Setenv("SLIPWAY_COMMAND_START", strconv.FormatInt(commandStart().UnixNano(), 10))
+	}
+	// Mage has no variadic targets: `exec -- ARGS` hands ARGS over in the
+	// environment (JSON), and mage sees `exec` alone.
+	for i, a := range os.Args {
+		if a == "--" {
+			b, _ := json.Marshal(os.Args[i+1:])
+			os.Setenv("SLIPWAY_EXEC_ARGS", string(b))
+			os.Args = os.Args[:i]
+			break
+		}
 	}
 	os.Exit(mage.Main())
 }

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/slipway-dev/slipway/internal/appexec"
+	"github.com/slipway-dev/slipway/internal/applogs"
 	"github.com/slipway-dev/slipway/internal/bench"
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/createadmin"
@@ -313,6 +316,67 @@ func CreateAdmin(ctx context.Context, email string, reset *bool) error {
 	return createadmin.Run(ctx, c, o.Service, createadmin.Options{Email: email, Password: pw, Reset: reset != nil && *reset, Stdout: os.Stdout})
 }
 
+// Exec runs the live release's binary on $DEPLOY_HOST's first host: exec -- migrate status.
+// ARGS go after `--`; the command runs as the service user with the
+// service's env file and sandboxing, stdin forwarded; its exit status is
+// the target's (`go run` reports it as "exit status N" and exits 1).
+func Exec(ctx context.Context) error {
+	var args []string
+	if v := os.Getenv("SLIPWAY_EXEC_ARGS"); v != "" {
+		if err := json.Unmarshal([]byte(v), &args); err != nil {
+			return fmt.Errorf("SLIPWAY_EXEC_ARGS: %v", err)
+		}
+	}
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	c, err := remote.Dial(ctx, remote.Options{Alias: o.Hosts[0], ConfigPath: o.SSHConfig, Log: targetLog()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	err = appexec.Run(ctx, c, o.Service, args, os.Stdin, os.Stdout, os.Stderr)
+	var ee *appexec.ExitError
+	if errors.As(err, &ee) {
+		return mg.Fatal(ee.Status, err)
+	}
+	return err
+}
+
+// Logs prints the app's journal from every $DEPLOY_HOST, each line prefixed with its host, in time order: logs [-f] [-n=N] [-since=T] [-grep=RE].
+// -n lines per host (default 50), -since as journalctl's --since ("-10min",
+// "2026-01-02 10:00"), -grep a Go regexp on the message, -f follows until Ctrl-C.
+func Logs(ctx context.Context, f *bool, n *int, since, grep *string) error {
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	lo := applogs.Options{Follow: f != nil && *f}
+	if n != nil {
+		lo.Lines = *n
+	}
+	if since != nil {
+		lo.Since = *since
+	}
+	if grep != nil {
+		lo.Grep = *grep
+	}
+	if err := lo.Check(); err != nil {
+		return err
+	}
+	var hosts []applogs.Host
+	for _, h := range o.Hosts {
+		c, err := remote.Dial(ctx, remote.Options{Alias: h, ConfigPath: o.SSHConfig, Log: targetLog()})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		hosts = append(hosts, applogs.Host{Alias: h, Conn: c})
+	}
+	return applogs.Run(ctx, hosts, o.Service, lo, os.Stdout)
+}
+
 // ---- deploy ----
 
 // Deploy ships bin/app to $DEPLOY_HOST (ssh config aliases, comma-separated: one at a time), without a stall.
@@ -345,10 +409,14 @@ func Rollback(ctx context.Context, release *string) error {
 }
 
 // Status shows each $DEPLOY_HOST's current release, served version, which instance runs which release, releases, lock and last deploys.
-func Status(ctx context.Context) error {
+// -json prints the same as one JSON document (field names in docs/deploy.md).
+func Status(ctx context.Context, json *bool) error {
 	o, err := deployOptions()
 	if err != nil {
 		return err
+	}
+	if json != nil && *json {
+		return deploy.StatusJSON(ctx, o, 10)
 	}
 	return deploy.Status(ctx, o, 10)
 }

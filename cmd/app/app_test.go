@@ -76,7 +76,9 @@ func startApp(t *testing.T, env ...string) *proc {
 	t.Helper()
 	p := &proc{addr: freeAddr(t), stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(appBin)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "ADDR=" + p.addr, "LOG_FORMAT=json"}, env...)
+	// METRICS_ADDR off unless a test sets it: the default port is one for
+	// the whole machine, which parallel test processes would fight over.
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "ADDR=" + p.addr, "LOG_FORMAT=json", "METRICS_ADDR=off"}, env...)
 	p.cmd.Stderr = p.stderr
 	p.cmd.Stdout = p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/admin"
 	"github.com/slipway-dev/slipway/internal/config"
 	"github.com/slipway-dev/slipway/internal/logging"
+	"github.com/slipway-dev/slipway/internal/metrics"
 	"github.com/slipway-dev/slipway/internal/migrate"
 	"github.com/slipway-dev/slipway/internal/password"
 	"github.com/slipway-dev/slipway/internal/postgres"
@@ -109,12 +110,19 @@ func serve(ctx context.Context, args []string, cfg config.Config, getenv func(st
 	}
 	defer d.Close()
 	pool, m := d.pool, d.m
+	met := metrics.New(version.Get())
+	met.WatchPool(pool)
 	// Pings systemd's watchdog (WatchdogSec=) only while the database answers.
 	go watchdog.Run(ctx, pool.Ping, log)
 	if *noMigrate {
 		log.Info("startup migration skipped (NO_MIGRATE / -no-migrate)")
-	} else if _, err := m.Up(ctx); err != nil {
-		return err
+	} else {
+		start := time.Now()
+		res, err := m.Up(ctx)
+		if err != nil {
+			return err
+		}
+		met.Migrated(len(res.Applied), time.Since(start))
 	}
 	ln, activated, err := web.Listen(cfg.Addr)
 	if err != nil {
@@ -160,12 +168,20 @@ func serve(ctx context.Context, args []string, cfg config.Config, getenv func(st
 		}
 		return nil
 	}
-	h := web.NewServer(web.Deps{
+	h := met.Instrument(web.NewServer(web.Deps{
 		Log:     log,
 		Admin:   adm,
 		Version: version.Get(),
 		Ready:   ready,
-	})
+	}))
+	if cfg.MetricsAddr == "" {
+		log.Info("metrics off (METRICS_ADDR=off)")
+	} else {
+		if !loopback(cfg.MetricsAddr) {
+			log.Warn("metrics served beyond loopback: restrict who reaches METRICS_ADDR (firewall)", "addr", cfg.MetricsAddr)
+		}
+		go metrics.Serve(ctx, cfg.MetricsAddr, met.Handler(), log)
+	}
 	o := web.ServeOptions{
 		Log: log, ShutdownTimeout: cfg.ShutdownTimeout, DrainDelay: 250 * time.Millisecond,
 		Status: readyStatus(version.Get(), getenv("SLIPWAY_RELEASE")),
@@ -177,6 +193,16 @@ func serve(ctx context.Context, args []string, cfg config.Config, getenv func(st
 		o.Ready = ready
 	}
 	return web.Serve(ctx, ln, h, o)
+}
+
+// loopback reports whether addr's host is a loopback IP or localhost.
+func loopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // readyStatus is the STATUS= line sent with READY=1; deploy matches its

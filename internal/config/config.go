@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,13 @@ type Config struct {
 	// LoginHashConcurrency (LOGIN_HASH_CONCURRENCY): password hashes that
 	// may run at once, 64 MiB each.
 	LoginHashConcurrency int
+	// MetricsAddr (METRICS_ADDR): where /metrics listens; "" when off.
+	MetricsAddr string
 }
+
+// DefaultMetricsAddr keeps /metrics on loopback: exposing it further must
+// be asked for by name.
+const DefaultMetricsAddr = "127.0.0.1:9090"
 
 // DefaultLoginHashConcurrency keeps login hashing within 128 MiB.
 const DefaultLoginHashConcurrency = 2
@@ -48,6 +55,7 @@ var Vars = []struct{ Name, Default, Doc string }{
 	{"PASSWORD_PEPPER", "unset: admin area off", "secret (16+ chars) mixed into password hashes; keep it in the service's env file"},
 	{"TRUSTED_PROXIES", "none", "CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed, e.g. 127.0.0.1/32,::1/128"},
 	{"LOGIN_HASH_CONCURRENCY", strconv.Itoa(DefaultLoginHashConcurrency), "password hashes at once (64 MiB each); more attempts wait briefly, then get 503"},
+	{"METRICS_ADDR", DefaultMetricsAddr, "listen address of /metrics (Prometheus); off disables it; another host than loopback only when set"},
 	{"COOKIE_INSECURE", "false", "true drops Secure and __Host- from cookies: plain http on loopback only (set by the dev target)"},
 }
 
@@ -84,6 +92,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.TrustedProxies, err = clientip.ParseProxies(getenv("TRUSTED_PROXIES")); err != nil {
 		errs = append(errs, err)
 	}
+	if c.MetricsAddr, err = metricsAddr(getenv("METRICS_ADDR")); err != nil {
+		errs = append(errs, err)
+	}
 	if v := getenv("LOGIN_HASH_CONCURRENCY"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 256 {
@@ -114,6 +125,21 @@ func (c Config) RequireDatabase() error {
 		return errors.New("DATABASE_URL is not set: export DATABASE_URL=postgres://user@host:5432/dbname")
 	}
 	return nil
+}
+
+// metricsAddr checks METRICS_ADDR: host:port, or off.
+func metricsAddr(v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "":
+		return DefaultMetricsAddr, nil
+	case "off":
+		return "", nil
+	}
+	_, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("METRICS_ADDR=%q: use host:port such as %s, or off", v, DefaultMetricsAddr)
+	}
+	return v, nil
 }
 
 func or(v, def string) string {

@@ -14,34 +14,21 @@ import (
 	"os"
 	"strings"
 
+	"github.com/slipway-dev/slipway/internal/appexec"
 	"github.com/slipway-dev/slipway/internal/password"
-	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/users"
 )
 
-// Command is the shell command run as root on the server. systemd-run
-// starts the release's binary in a transient unit with the same user, env
-// file and sandboxing (service.Hardening) as the service, so the command
-// sees exactly what the app sees and can do no more; --pipe forwards stdin
-// (the password) and the output.
+// Command is the shell command run as root on the server: the app's
+// `admin create` through appexec (the service's user, env and sandbox);
+// the password travels on stdin.
 func Command(c service.Config, email string, reset bool) string {
-	words := []string{"systemd-run", "--quiet", "--pipe", "--wait", "--collect", "--service-type=exec",
-		"--uid=" + c.ServiceUser, "--gid=" + c.ServiceUser,
-		"-p", "EnvironmentFile=" + c.EnvFile()}
-	for _, p := range service.Hardening(c) {
-		words = append(words, "-p", p)
-	}
-	words = append(words, "-p", service.CurrentBind(c))
-	words = append(words, c.Binary(), "admin", "create", "-email", email)
+	args := []string{"admin", "create", "-email", email}
 	if reset {
-		words = append(words, "-reset-password")
+		args = append(args, "-reset-password")
 	}
-	q := make([]string, len(words))
-	for i, w := range words {
-		q[i] = remote.Quote(w)
-	}
-	return strings.Join(q, " ")
+	return appexec.Command(c, args...)
 }
 
 // Options configures Run.

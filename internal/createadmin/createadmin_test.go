@@ -3,18 +3,12 @@ package createadmin
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/internal/build"
-	"github.com/slipway-dev/slipway/internal/freeport"
+	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -56,38 +50,8 @@ func TestWeakPasswordRefusedBeforeConnecting(t *testing.T) {
 func TestCreateAdminOnTheSandbox(t *testing.T) {
 	sb := sandboxtest.Get(t)
 	ctx := context.Background()
-	cl, err := remote.Dial(ctx, remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	port, err := freeport.Pick()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := service.DefaultConfig()
-	c.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
+	cl, c := appexectest.Installed(t, "../..", "", "", "PASSWORD_PEPPER="+pepper)
 	var out bytes.Buffer
-	if _, err := service.Provision(ctx, cl, c, &out); err != nil {
-		t.Fatalf("provision: %v\n%s", err, out.String())
-	}
-	dbURL, err := sb.DatabaseURL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := fmt.Sprintf("DATABASE_URL=%s\nPASSWORD_PEPPER=%s\n", dbURL, pepper)
-	mustRun(t, cl.RunRoot, "umask 077; cat > /etc/app/app.env", env)
-	bin := buildApp(t)
-	f, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if o, err := cl.Run(ctx, "set -e; mkdir -p /home/admin/releases/r1; cat > /home/admin/releases/r1/app; chmod 755 /home/admin/releases/r1/app; ln -sfn releases/r1 /home/admin/current; chmod 700 /home/admin", f); err != nil {
-		t.Fatalf("install: %v\n%s", err, o)
-	}
-
-	out.Reset()
 	if err := Run(ctx, cl, c, Options{Email: "Ada@Example.com", Password: pw, Stdout: &out}); err != nil {
 		t.Fatalf("createAdmin: %v\n%s", err, out.String())
 	}
@@ -112,22 +76,6 @@ func TestCreateAdminOnTheSandbox(t *testing.T) {
 	if strings.Contains(hash, pw) {
 		t.Error("plain password stored")
 	}
-}
-
-func mustRun(t *testing.T, run func(context.Context, string, io.Reader) ([]byte, error), cmd, stdin string) {
-	t.Helper()
-	if out, err := run(context.Background(), cmd, strings.NewReader(stdin)); err != nil {
-		t.Fatalf("%s: %v\n%s", cmd, err, out)
-	}
-}
-
-func buildApp(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "app")
-	if _, err := build.Run(context.Background(), build.Options{Dir: "../..", GOARCH: runtime.GOARCH, Output: out}); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // TestCommandRunsWithTheServicesHardening: the transient unit gets every

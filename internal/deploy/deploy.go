@@ -52,6 +52,7 @@ func Deploy(ctx context.Context, o Options, dryRun bool) ([]Result, error) {
 			return nil, err
 		}
 	}
+	defer o.notified()
 	var results []Result
 	for i, host := range o.Hosts {
 		if len(o.Hosts) > 1 {
@@ -59,6 +60,7 @@ func Deploy(ctx context.Context, o Options, dryRun bool) ([]Result, error) {
 		}
 		res, err := deployHost(ctx, o, host, art)
 		results = append(results, res)
+		o.notify(ctx, "deploy", host, res.Release, res.Version, res.Outcome, err)
 		if err != nil {
 			if rest := o.Hosts[i+1:]; len(rest) > 0 {
 				err = fmt.Errorf("%w\nstopped: %s not deployed", err, strings.Join(rest, ", "))

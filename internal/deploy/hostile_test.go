@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -64,6 +65,35 @@ func TestStatusAndLockEscapeAHostileServersText(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `mallory\x1b]0;owned`) || !strings.Contains(out.String(), `v9\x1b[2J`) {
 		t.Errorf("status does not show the escaped lock holder:\n%s", out.String())
+	}
+
+	// status -json: the same facts, the same escaping, for a program.
+	var js bytes.Buffer
+	o.Stdout = &js
+	if err := StatusJSON(context.Background(), o, 10); err != nil {
+		t.Fatalf("status -json: %v\n%s", err, js.String())
+	}
+	var r StatusReport
+	if err := json.Unmarshal(js.Bytes(), &r); err != nil {
+		t.Fatalf("status -json is not JSON: %v\n%s", err, js.String())
+	}
+	if len(r.Hosts) != 1 {
+		t.Fatalf("status -json: %d hosts, want 1:\n%s", len(r.Hosts), js.String())
+	}
+	h := r.Hosts[0]
+	if h.Host != srv.Alias || h.Current != id || !strings.Contains(h.Lock, `mallory\x1b]0;owned\x07\x1b[2J`) ||
+		!h.Serving.Answering || h.Serving.Ready || !strings.HasPrefix(h.Serving.NotReady, "/readyz answered 503: not ready") ||
+		h.Serving.Version.Version != `v9\x1b[2J` || len(h.Releases) != 1 || h.Releases[0].ID != id || !h.Releases[0].Current ||
+		len(h.DeployLog) != 1 || !strings.Contains(h.DeployLog[0], "deploy ") {
+		t.Errorf("status -json does not say what status says:\n%s", js.String())
+	}
+	if strings.ContainsRune(fmt.Sprintf("%+v", r), 0x1b) {
+		t.Errorf("status -json carries the server's escapes raw (they decode to ESC):\n%s", js.String())
+	}
+	for _, field := range []string{`"host"`, `"current"`, `"current_version"`, `"serving"`, `"instances"`, `"previous"`, `"releases"`, `"lock"`, `"deploy_log"`, `"journal"`} {
+		if !strings.Contains(js.String(), field+":") {
+			t.Errorf("status -json lacks the documented field %s", field)
+		}
 	}
 
 	// A holder that is still there: the refusal names it, escaped.

@@ -18,7 +18,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 )
@@ -87,25 +86,13 @@ func TestRefusedBeforeUpload(t *testing.T) {
 
 // A binary built for another architecture is refused before the upload.
 func TestArchitectureMismatchRefused(t *testing.T) {
-	src := appBinary(t, "v1", "c1")
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[18], b[19] = 0xb7, 0x00 // e_machine = EM_AARCH64
-	bin := filepath.Join(t.TempDir(), "app")
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := build.WriteChecksum(bin); err != nil {
-		t.Fatal(err)
-	}
+	bin := armBinary(t)
 	srv := sshdtest.Start(t)
 	dp := filepath.Join(t.TempDir(), "dp")
 	var out bytes.Buffer
 	o := testOptions([]string{srv.Alias}, srv.ConfigPath, dp, &out)
 	o.Binary = bin
-	_, err = Deploy(context.Background(), o, false)
+	_, err := Deploy(context.Background(), o, false)
 	if err == nil || !strings.Contains(err.Error(), "built for arm64") || !strings.Contains(err.Error(), "-goarch=amd64") {
 		t.Fatalf("want an architecture refusal, got %v", err)
 	}

@@ -17,6 +17,7 @@
 package deploy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/notify"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -77,6 +79,9 @@ type Options struct {
 	// "switched" (the server reported). The kill tests pause a client
 	// process there to kill it.
 	Step func(name string)
+	// Notify, when set (DEPLOY_NOTIFY_URL), hears how each host's deploy or
+	// rollback ended.
+	Notify *notify.Notifier
 }
 
 func (o Options) step(name string) {
@@ -86,7 +91,7 @@ func (o Options) step(name string) {
 }
 
 // FromEnv reads DEPLOY_HOST, DEPLOY_PATH, DEPLOY_SSH_CONFIG,
-// DEPLOY_READY_TIMEOUT, DEPLOY_LOCK_WAIT, DEPLOY_KEEP and the service's
+// DEPLOY_READY_TIMEOUT, DEPLOY_LOCK_WAIT, DEPLOY_KEEP, DEPLOY_NOTIFY_URL and the service's
 // APP_* settings, reporting every bad value at once.
 func FromEnv(getenv func(string) string) (Options, error) {
 	o := Options{
@@ -129,6 +134,11 @@ func FromEnv(getenv func(string) string) (Options, error) {
 	if v := getenv("SLIPWAY_COMMAND_START"); v != "" {
 		if ns, err := strconv.ParseInt(v, 10, 64); err == nil && ns > 0 {
 			o.Start = time.Unix(0, ns)
+		}
+	}
+	if v := getenv("DEPLOY_NOTIFY_URL"); v != "" {
+		if o.Notify, err = notify.New(v); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if v := getenv("DEPLOY_KEEP"); v != "" {
@@ -185,4 +195,29 @@ func whoAmI() string {
 
 func (o Options) printf(format string, args ...any) {
 	fmt.Fprintf(o.Stdout, format+"\n", args...)
+}
+
+// notify posts how kind (deploy or rollback) ended on host, in the
+// background: Deploy and Rollback wait for it (bounded) before returning.
+func (o Options) notify(ctx context.Context, kind, host, release string, v Version, outcome string, err error) {
+	if o.Notify == nil {
+		return
+	}
+	if err != nil && (outcome == "" || outcome == OutcomeOK) {
+		outcome = OutcomeFailed
+	}
+	e := notify.Event{Kind: kind, Host: host, Outcome: outcome, Version: v.Version, Commit: v.Commit, Release: release,
+		Duration: since(o.Start).Seconds(), Who: o.Who}
+	if err != nil {
+		e.Cause = err.Error()
+	}
+	e.Text = notify.Summary(e)
+	o.Notify.Go(ctx, e)
+}
+
+// notified waits for the notifications sent and prints why any failed.
+func (o Options) notified() {
+	for _, w := range o.Notify.Wait() {
+		o.printf("warning: %s", w)
+	}
 }

@@ -19,11 +19,14 @@ func Rollback(ctx context.Context, o Options, release string) error {
 	if err := o.Service.Validate(); err != nil {
 		return err
 	}
+	defer o.notified()
 	for i, host := range o.Hosts {
 		if len(o.Hosts) > 1 {
 			o.printf("==> %s (%d/%d)", host, i+1, len(o.Hosts))
 		}
-		if err := rollbackHost(ctx, o, host, release); err != nil {
+		target, outcome, err := rollbackHost(ctx, o, host, release)
+		o.notify(ctx, "rollback", host, target.ID, target.Version, outcome, err)
+		if err != nil {
 			if rest := o.Hosts[i+1:]; len(rest) > 0 {
 				err = fmt.Errorf("%w\nstopped: %s not rolled back", err, strings.Join(rest, ", "))
 			}
@@ -33,36 +36,39 @@ func Rollback(ctx context.Context, o Options, release string) error {
 	return nil
 }
 
-func rollbackHost(ctx context.Context, o Options, host, release string) error {
+// rollbackHost returns the release it rolled back to (once known) and the
+// handover's outcome.
+func rollbackHost(ctx context.Context, o Options, host, release string) (Release, string, error) {
 	s, err := connect(ctx, o, host)
 	if err != nil {
-		return err
+		return Release{}, "", err
 	}
 	defer s.Close()
 	lk, err := s.acquireLock(ctx, o.Who, "rolling back", o.LockWait, func(m string) { o.printf("%s", m) })
 	if err != nil {
-		return err
+		return Release{}, "", err
 	}
 	defer lk.release(context.WithoutCancel(ctx))
 	st, err := s.inspect(ctx)
 	if err != nil {
-		return err
+		return Release{}, "", err
 	}
 	target, err := pickTarget(st, release, host)
 	if err != nil {
-		return err
+		return Release{}, "", err
 	}
 	if err := s.verifyBinary(ctx, target.ID, target.SHA256); err != nil {
-		return err
+		return target, "", err
 	}
 	from, _ := st.Release(st.Current)
 	o.printf("rolling %s back from %s (%s) to %s (%s): starting it beside the live one", host, orNone(st.Current), from.Version, target.ID, target.Version)
 	prefix := s.logPrefix("rollback", o.Who, target, target.SHA256) + " from=" + orDash(st.Current)
-	if _, err := s.handover(ctx, o, target, prefix); err != nil {
-		return err
+	outcome, err := s.handover(ctx, o, target, prefix)
+	if err != nil {
+		return target, outcome, err
 	}
 	o.printf("%s serves %s (release %s)", host, target.Version, target.ID)
-	return nil
+	return target, outcome, nil
 }
 
 // pickTarget is the named release, or previous.

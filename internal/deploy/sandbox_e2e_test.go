@@ -6,6 +6,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -103,12 +104,18 @@ func deployOK(t *testing.T, o Options) Result {
 func TestDeployOnSandbox(t *testing.T) {
 	e := provisioned(t)
 	v1, v2, v3 := appBinary(t, "v1", "c0ffee01"), appBinary(t, "v2", "c0ffee02"), appBinary(t, "v3", "c0ffee03")
+	hook := newReceiver(t)
 
 	t.Run("first deploy uploads, switches, restarts and serves the new commit", func(t *testing.T) {
 		var out bytes.Buffer
-		res := deployOK(t, e.options(&out, v1))
+		o := e.options(&out, v1)
+		o.Notify = hook.notifier(t)
+		res := deployOK(t, o)
 		if !res.Uploaded || res.Outcome != OutcomeOK || res.Version.Commit != "c0ffee01" {
 			t.Errorf("result %+v", res)
+		}
+		if n := hook.one(t, "deploy", OutcomeOK); n.Host != "sandbox" || n.Version != "v1" || n.Commit != "c0ffee01" || n.Release != res.Release || n.Cause != "" {
+			t.Errorf("notification %+v, want the deploy of v1 as release %s", n, res.Release)
 		}
 		if got := e.servingCommit(t); got != "c0ffee01" {
 			t.Errorf("serving %s", got)
@@ -227,8 +234,12 @@ func TestDeployOnSandbox(t *testing.T) {
 			var out bytes.Buffer
 			o := e.options(&out, bad)
 			o.ReadyTimeout = 15 * time.Second
+			o.Notify = hook.notifier(t)
 			res, err := Deploy(context.Background(), o, false)
 			lr := load.Stop()
+			if n := hook.one(t, "deploy", OutcomeRolledBack); n.Release != res[0].Release || !strings.Contains(n.Cause, "not ready") {
+				t.Errorf("the automatic rollback's notification %+v lacks its release or cause", n)
+			}
 			if err == nil {
 				t.Fatalf("deploy of a release that never gets ready succeeded:\n%s", out.String())
 			}
@@ -271,11 +282,15 @@ func TestDeployOnSandbox(t *testing.T) {
 	t.Run("rollback goes to the previous release, or a named one", func(t *testing.T) {
 		var out bytes.Buffer
 		o := e.options(&out, "")
+		o.Notify = hook.notifier(t)
 		if err := Rollback(context.Background(), o, ""); err != nil {
 			t.Fatalf("rollback: %v\n%s", err, out.String())
 		}
 		if got := e.servingCommit(t); got != "c0ffee03" {
 			t.Errorf("after rollback serving %s, want c0ffee03", got)
+		}
+		if n := hook.one(t, "rollback", OutcomeOK); n.Version != "v3" || n.Commit != "c0ffee03" || n.Release == "" {
+			t.Errorf("rollback notification %+v, want v3", n)
 		}
 		// Named by a unique prefix of its id: the v4 release.
 		id := strings.TrimPrefix(e.sh(t, "readlink "+e.svc.DeployPath+"/previous"), "releases/")
@@ -285,8 +300,12 @@ func TestDeployOnSandbox(t *testing.T) {
 		if got := e.servingCommit(t); got != "c0ffee04" {
 			t.Errorf("after named rollback serving %s", got)
 		}
+		hook.events()
 		if err := Rollback(context.Background(), o, "nosuch"); err == nil || !strings.Contains(err.Error(), "no release") {
 			t.Errorf("unknown release: %v", err)
+		}
+		if n := hook.one(t, "rollback", OutcomeFailed); !strings.Contains(n.Cause, "no release") {
+			t.Errorf("refused rollback notification %+v lacks its cause", n)
 		}
 	})
 
@@ -303,6 +322,36 @@ func TestDeployOnSandbox(t *testing.T) {
 			}
 		}
 		t.Logf("status:\n%s", s)
+
+		var js bytes.Buffer
+		if err := StatusJSON(context.Background(), e.options(&js, ""), 5); err != nil {
+			t.Fatal(err)
+		}
+		var r StatusReport
+		if err := json.Unmarshal(js.Bytes(), &r); err != nil || len(r.Hosts) != 1 {
+			t.Fatalf("status -json: %v, want one host:\n%s", err, js.String())
+		}
+		h := r.Hosts[0]
+		var marked []string
+		for _, rel := range h.Releases {
+			if rel.Current {
+				marked = append(marked, rel.ID)
+			}
+		}
+		live := 0
+		for _, in := range h.Instances {
+			if in.Live {
+				live++
+				if in.Release != cur || in.MainPID <= 0 || !strings.Contains(in.Status, "commit=c0ffee04") {
+					t.Errorf("status -json: the live instance is not the current release's: %+v", in)
+				}
+			}
+		}
+		if h.Host != "sandbox" || h.Current != cur || !h.Serving.Ready || h.Serving.Version.Version != "v4" || h.Serving.Version.Commit != "c0ffee04" ||
+			live != 1 || h.Lock != "" || len(marked) != 1 || marked[0] != cur ||
+			h.Previous == "" || len(h.DeployLog) == 0 || len(h.Journal) == 0 {
+			t.Errorf("status -json does not say what status says:\n%s", js.String())
+		}
 	})
 
 	t.Run("old releases are pruned, never current or previous", func(t *testing.T) {

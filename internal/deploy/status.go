@@ -2,91 +2,218 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
+// StatusReport is what `status -json` prints: one entry per host, in
+// DEPLOY_HOST order. Its JSON field names are a stable interface (see
+// docs/deploy.md): add fields, never rename or remove one.
+type StatusReport struct {
+	Hosts []HostStatus `json:"hosts"`
+}
+
+// HostStatus is one host's status. Every text field comes from the server
+// and went through remote.Clean.
+type HostStatus struct {
+	Host    string `json:"host"`    // the ssh alias, as in DEPLOY_HOST
+	User    string `json:"user"`    // the ssh user connected as
+	Address string `json:"address"` // host:port dialled
+	Uname   string `json:"uname"`
+	// Current is the current release's id, "" before the first deploy.
+	Current        string           `json:"current"`
+	CurrentVersion VersionStatus    `json:"current_version"`
+	Serving        ServingStatus    `json:"serving"`
+	Instances      []InstanceStatus `json:"instances"`
+	Previous       string           `json:"previous"` // "" when none
+	ReleasesDir    string           `json:"releases_dir"`
+	Releases       []ReleaseStatus  `json:"releases"` // newest first
+	Lock           string           `json:"lock"`     // the holder's "who what", "" when free
+	DeployLog      []string         `json:"deploy_log"`
+	Journal        []string         `json:"journal"`
+	// JournalError says why Journal is empty when journalctl failed.
+	JournalError string `json:"journal_error,omitempty"`
+}
+
+// VersionStatus is a build stamp.
+type VersionStatus struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	GoVersion string `json:"go_version"`
+}
+
+// ServingStatus is what answers on the app's socket.
+type ServingStatus struct {
+	Answering bool          `json:"answering"`
+	Error     string        `json:"error,omitempty"` // why it doesn't answer
+	Ready     bool          `json:"ready"`
+	NotReady  string        `json:"not_ready,omitempty"` // /readyz's answer when not ready
+	Version   VersionStatus `json:"version"`
+}
+
+// InstanceStatus is one app@<release> instance.
+type InstanceStatus struct {
+	Unit    string `json:"unit"`
+	Release string `json:"release"`
+	State   string `json:"state"` // ActiveState/SubState, e.g. active/running
+	Live    bool   `json:"live"`
+	MainPID int    `json:"main_pid"`
+	Status  string `json:"status"` // the app's STATUS= line
+}
+
+// ReleaseStatus is one release on disk.
+type ReleaseStatus struct {
+	ID       string        `json:"id"`
+	SHA256   string        `json:"sha256"`
+	Version  VersionStatus `json:"version"`
+	Current  bool          `json:"current"`
+	Previous bool          `json:"previous"`
+}
+
+func versionStatus(v Version) VersionStatus {
+	return VersionStatus{Version: v.Version, Commit: v.Commit, GoVersion: v.Go}
+}
+
 // Status prints, for each host: where it is, the current release and what
 // the running app reports, the releases on disk, the lock holder and the
 // last deploy log lines. It changes nothing.
 func Status(ctx context.Context, o Options, logLines int) error {
+	return status(ctx, o, logLines, func(i int, h HostStatus) { printStatus(o.withDefaults(), i, h, logLines) })
+}
+
+// StatusJSON writes the same as Status as one JSON document
+// (StatusReport), once every host answered.
+func StatusJSON(ctx context.Context, o Options, logLines int) error {
+	var r StatusReport
+	if err := status(ctx, o, logLines, func(_ int, h HostStatus) { r.Hosts = append(r.Hosts, h) }); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(o.withDefaults().Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func status(ctx context.Context, o Options, logLines int, each func(int, HostStatus)) error {
 	o = o.withDefaults()
 	if logLines <= 0 {
 		logLines = 10
 	}
 	for i, host := range o.Hosts {
-		if i > 0 {
-			o.printf("")
-		}
-		if err := statusHost(ctx, o, host, logLines); err != nil {
+		h, err := statusHost(ctx, o, host, logLines)
+		if err != nil {
 			return err
 		}
+		each(i, h)
 	}
 	return nil
 }
 
-func statusHost(ctx context.Context, o Options, host string, logLines int) error {
+func statusHost(ctx context.Context, o Options, host string, logLines int) (HostStatus, error) {
 	s, err := connect(ctx, o, host)
 	if err != nil {
-		return err
+		return HostStatus{}, err
 	}
 	defer s.Close()
 	cfg := s.c.Config()
 	st, err := s.inspect(ctx)
 	if err != nil {
-		return err
+		return HostStatus{}, err
 	}
-	o.printf("host      %s (%s@%s, %s)", host, cfg.User, cfg.Addr(), orDash(st.Uname))
 	cur, _ := st.Release(st.Current)
-	o.printf("current   %s %s", orNone(st.Current), cur.Version)
+	h := HostStatus{
+		Host: host, User: cfg.User, Address: cfg.Addr(), Uname: st.Uname,
+		Current: st.Current, CurrentVersion: versionStatus(cur.Version), Previous: st.Previous,
+		ReleasesDir: o.Service.DeployPath + "/releases",
+		Instances:   []InstanceStatus{}, Releases: []ReleaseStatus{}, DeployLog: []string{}, Journal: []string{},
+	}
 	if v, notReady, err := s.answering(ctx); err != nil {
-		o.printf("serving   not answering on %s: %v", o.Service.ListenAddr, err)
-	} else if notReady != "" {
-		o.printf("serving   %s, NOT READY: %s", v, notReady)
+		h.Serving.Error = err.Error()
 	} else {
-		o.printf("serving   %s, ready", v)
+		h.Serving = ServingStatus{Answering: true, Ready: notReady == "", NotReady: notReady, Version: versionStatus(v)}
 	}
 	instances, err := service.Instances(ctx, s.c, o.Service)
 	if err != nil {
-		return err
+		return HostStatus{}, err
 	}
-	o.printf("instances %d", len(instances))
 	for _, in := range instances {
-		o.printf("  %s  %s  pid %d  %s", in.Unit, in.State, in.MainPID, or(in.Status, "-"))
+		h.Instances = append(h.Instances, InstanceStatus{Unit: in.Unit, Release: in.Release, State: in.State, Live: in.Live(), MainPID: in.MainPID, Status: in.Status})
 	}
-	o.printf("previous  %s", orNone(st.Previous))
-	o.printf("releases  %d in %s/releases", len(st.Releases), o.Service.DeployPath)
 	for i := len(st.Releases) - 1; i >= 0; i-- {
 		r := st.Releases[i]
-		mark := " "
-		switch r.ID {
-		case st.Current:
-			mark = "*"
-		case st.Previous:
-			mark = "-"
-		}
-		o.printf("  %s %s  sha256 %s  %s", mark, r.ID, short(r.SHA256), r.Version)
+		h.Releases = append(h.Releases, ReleaseStatus{ID: r.ID, SHA256: r.SHA256, Version: versionStatus(r.Version), Current: r.ID == st.Current, Previous: r.ID == st.Previous})
 	}
-	holder, err := s.lockHolder(ctx)
-	if err != nil {
-		return err
+	if h.Lock, err = s.lockHolder(ctx); err != nil {
+		return HostStatus{}, err
 	}
-	o.printf("lock      %s", or(holder, "free"))
 	out, err := s.run(ctx, "log", `tail -n "$2" "$1/deploy.log" 2>/dev/null || true`, o.Service.DeployPath, fmt.Sprint(logLines))
 	if err != nil {
-		return err
+		return HostStatus{}, err
 	}
+	h.DeployLog = lines(out)
+	if logs, err := service.Logs(ctx, s.c, o.Service, logLines); err != nil {
+		h.JournalError = err.Error()
+	} else {
+		h.Journal = lines(logs)
+	}
+	return h, nil
+}
+
+// lines splits output into its lines, [] (not null in JSON) when empty.
+func lines(out string) []string {
+	out = strings.TrimSpace(out)
+	if out == "" {
+		return []string{}
+	}
+	return strings.Split(out, "\n")
+}
+
+func printStatus(o Options, i int, h HostStatus, logLines int) {
+	if i > 0 {
+		o.printf("")
+	}
+	o.printf("host      %s (%s@%s, %s)", h.Host, h.User, h.Address, orDash(h.Uname))
+	o.printf("current   %s %s", orNone(h.Current), h.CurrentVersion.text())
+	switch sv := h.Serving; {
+	case !sv.Answering:
+		o.printf("serving   not answering on %s: %s", o.Service.ListenAddr, sv.Error)
+	case !sv.Ready:
+		o.printf("serving   %s, NOT READY: %s", sv.Version.text(), sv.NotReady)
+	default:
+		o.printf("serving   %s, ready", sv.Version.text())
+	}
+	o.printf("instances %d", len(h.Instances))
+	for _, in := range h.Instances {
+		o.printf("  %s  %s  pid %d  %s", in.Unit, in.State, in.MainPID, or(in.Status, "-"))
+	}
+	o.printf("previous  %s", orNone(h.Previous))
+	o.printf("releases  %d in %s", len(h.Releases), h.ReleasesDir)
+	for _, r := range h.Releases {
+		mark := " "
+		switch {
+		case r.Current:
+			mark = "*"
+		case r.Previous:
+			mark = "-"
+		}
+		o.printf("  %s %s  sha256 %s  %s", mark, r.ID, short(r.SHA256), r.Version.text())
+	}
+	o.printf("lock      %s", or(h.Lock, "free"))
 	o.printf("deploy.log (last %d):", logLines)
-	fmt.Fprintln(o.Stdout, indent(strings.TrimSpace(out)))
-	logs, err := service.Logs(ctx, s.c, o.Service, logLines)
-	if err != nil {
-		logs = "unavailable: " + err.Error()
-	}
+	fmt.Fprintln(o.Stdout, indent(strings.Join(h.DeployLog, "\n")))
 	o.printf("journalctl -u %s (last %d):", o.Service.InstancePattern(), logLines)
-	fmt.Fprintln(o.Stdout, indent(strings.TrimSpace(logs)))
-	return nil
+	journal := strings.Join(h.Journal, "\n")
+	if h.JournalError != "" {
+		journal = "unavailable: " + h.JournalError
+	}
+	fmt.Fprintln(o.Stdout, indent(journal))
+}
+
+// text is the version as the text status shows it.
+func (v VersionStatus) text() string {
+	return Version{Version: v.Version, Commit: v.Commit, Go: v.GoVersion}.String()
 }
 
 func or(s, def string) string {

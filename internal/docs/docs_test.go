@@ -472,6 +472,9 @@ type use struct {
 func parseUse(words []string) use {
 	u := use{target: words[0]}
 	for _, w := range words[1:] {
+		if w == "--" { // what follows is the app's (exec -- ARGS), not the target's flags
+			break
+		}
 		w = strings.Trim(w, "[]")
 		if name, ok := strings.CutPrefix(w, "-"); ok {
 			name, _, _ = strings.Cut(name, "=")

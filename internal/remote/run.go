@@ -59,20 +59,28 @@ func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader) ([]byte, 
 	if err := s.Start(cmd); err != nil {
 		return nil, fmt.Errorf("start remote command %q: %w", summary(cmd), err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Wait() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		_ = s.Signal(ssh.SIGKILL)
-		s.Close()
+	if cancelled, err := wait(ctx, s, cmd); cancelled {
 		// The session may still write to stdout: don't touch it again.
-		return nil, fmt.Errorf("remote command %q: %w", summary(cmd), ctx.Err())
-	}
-	if err != nil {
+		return nil, err
+	} else if err != nil {
 		return []byte(stdout.text()), exitError(cmd, err, stderr.String())
 	}
 	return []byte(stdout.text()), nil
+}
+
+// wait waits for the started session s, or kills it when ctx ends first
+// (cancelled true, err saying so).
+func wait(ctx context.Context, s *ssh.Session, cmd string) (cancelled bool, err error) {
+	done := make(chan error, 1)
+	go func() { done <- s.Wait() }()
+	select {
+	case err := <-done:
+		return false, err
+	case <-ctx.Done():
+		_ = s.Signal(ssh.SIGKILL)
+		s.Close()
+		return true, fmt.Errorf("remote command %q: %w", summary(cmd), ctx.Err())
+	}
 }
 
 func exitError(cmd string, err error, stderr string) error {

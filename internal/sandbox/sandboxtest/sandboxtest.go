@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/testenv"
 	"github.com/slipway-dev/slipway/internal/version"
@@ -93,6 +94,18 @@ func Run(t testing.TB, sb *sandbox.Instance, name string, arg ...string) string 
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Dial connects to the sandbox over SSH as its admin user, with its own
+// ssh config and known_hosts; the connection closes when the test ends.
+func Dial(t testing.TB, sb *sandbox.Instance) *remote.Client {
+	t.Helper()
+	c, err := remote.Dial(context.Background(), remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // Serving is what the app listening at addr (host:port: the sandbox shares

@@ -1,0 +1,123 @@
+package applogs
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/syncbuf"
+)
+
+func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m)) }
+
+func TestBadOptionsAreRefusedBeforeConnecting(t *testing.T) {
+	for o, want := range map[Options]string{{Grep: "a(b"}: "-grep", {Lines: -1}: "-n=-1"} {
+		if err := Run(context.Background(), []Host{{Alias: "x"}}, service.DefaultConfig(), o, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: got %v, want an error naming %s", o, err, want)
+		}
+	}
+}
+
+// TestLogsOnTheSandbox writes lines into two instances' journals and reads
+// them through two aliases of the sandbox (two hosts): prefixed, merged in
+// time order, filtered, escapes cleaned.
+func TestLogsOnTheSandbox(t *testing.T) {
+	sb := sandboxtest.Get(t)
+	ctx := context.Background()
+	cl := sandboxtest.Dial(t, sb)
+	c := service.DefaultConfig()
+	// Units of this run's own (logtN@r1, logtN@r2): the sandbox's journal
+	// outlives a run.
+	c.AppName = "logt" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	unit := func(r string) string { return c.AppName + "@" + r }
+	// Interleaved between the two instances, with a terminal escape.
+	for _, cmd := range []string{
+		"systemd-run --quiet --collect --unit=" + unit("r1") + ` sh -c 'echo first; sleep 1; echo third; sleep 1; printf "esc \033[2J here\n"'`,
+		"sleep 0.5; systemd-run --quiet --wait --collect --unit=" + unit("r2") + ` sh -c 'echo second; sleep 1; echo fourth'`,
+		`sleep 2; journalctl --sync`,
+	} {
+		if out, err := cl.RunRoot(ctx, cmd, nil); err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, out)
+		}
+	}
+	hosts := []Host{{Alias: "one", Conn: cl}, {Alias: "two", Conn: cl}}
+	var out bytes.Buffer
+	if err := Run(ctx, hosts, c, Options{Lines: 100}, &out); err != nil {
+		t.Fatalf("logs: %v\n%s", err, out.String())
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		for _, w := range []string{"first", "second", "third", "fourth"} {
+			if strings.HasSuffix(l, ": "+w) {
+				got = append(got, strings.Fields(l)[0]+" "+w)
+			}
+		}
+	}
+	// Each host's copy of a line has the same time: "one" before "two" (stable).
+	want := "one first,two first,one second,two second,one third,two third,one fourth,two fourth"
+	if strings.Join(got, ",") != want {
+		t.Errorf("lines in order %v, want %s\n%s", got, want, out.String())
+	}
+	if strings.ContainsRune(out.String(), 0x1b) || !strings.Contains(out.String(), `esc \x1b[2J here`) {
+		t.Errorf("the escape was not cleaned:\n%q", out.String())
+	}
+	if !strings.Contains(out.String(), " "+unit("r2")+".service: second") {
+		t.Errorf("lines lack their unit:\n%s", out.String())
+	}
+
+	out.Reset()
+	if err := Run(ctx, hosts[:1], c, Options{Grep: "^(first|fourth)$"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.TrimSpace(out.String()); strings.Count(s, "\n") != 1 || !strings.HasSuffix(s, ": fourth") || !strings.HasPrefix(s, "one ") {
+		t.Errorf("-grep: %q", s)
+	}
+
+	t.Run("-f follows until cancelled", func(t *testing.T) {
+		fctx, cancel := context.WithCancel(ctx)
+		var mu syncbuf.Buffer
+		done := make(chan error, 1)
+		go func() { done <- Run(fctx, hosts[:1], c, Options{Follow: true, Lines: 1}, &mu) }()
+		// Following once the last line is shown: journalctl runs.
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(mu.String(), "esc "); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("-f -n 1 never showed the last line:\n%s", mu.String())
+			}
+		}
+		// A process that outlives its line, so journald can attribute it.
+		if out, err := cl.RunRoot(ctx, "systemd-run --quiet --wait --collect --unit="+unit("r3")+" sh -c 'echo followed; sleep 1'", nil); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(mu.String(), ": followed"); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("-f never showed the new line:\n%s", mu.String())
+			}
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("-f ended with %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("-f did not end after cancel")
+		}
+		// [j]: the pattern must not match the shell running pgrep.
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			n, _ := cl.RunRoot(ctx, "pgrep -fc '[j]ournalctl --no-pager -o json' || true", nil)
+			if strings.TrimSpace(string(n)) == "0" {
+				break
+			}
+			if time.Now().After(deadline) {
+				ps, _ := cl.RunRoot(ctx, "ps -ef | grep '[j]ournalctl'", nil)
+				t.Fatalf("the remote journalctl still runs after Ctrl-C:\n%s", ps)
+			}
+		}
+	})
+}
