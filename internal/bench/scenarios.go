@@ -166,7 +166,7 @@ func startStopCopyStart(ctx context.Context, r *Rig, _ DeployOptions) (Flow, err
 					return 0, fmt.Errorf("copy binary: %w: %s", err, out)
 				}
 			}
-			// Deploys must not trip the start rate limit (see service.Restart).
+			// Deploys must not trip the start rate limit (see restartInPlace).
 			if err := r.RunRoot(ctx, "systemctl reset-failed %[1]s; systemctl start %[1]s", remote.Quote(c.ServiceUnit())); err != nil {
 				return 0, err
 			}
@@ -248,7 +248,7 @@ func startRestart(ctx context.Context, r *Rig, o DeployOptions) (Flow, error) {
 			if err := r.InstallRelease(ctx, id, bin); err != nil {
 				return 0, err
 			}
-			err := service.Restart(ctx, r.Client, c)
+			err := restartInPlace(ctx, r.Client, c)
 			if err == nil {
 				err = waitReady(ctx, "http://"+c.ListenAddr+"/readyz", o.readyTimeout())
 			}
@@ -257,7 +257,7 @@ func startRestart(ctx context.Context, r *Rig, o DeployOptions) (Flow, error) {
 				if rerr := r.SwitchCurrent(ctx, live); rerr != nil {
 					return 0, errors.Join(err, rerr)
 				}
-				return 0, errors.Join(err, service.Restart(ctx, r.Client, c))
+				return 0, errors.Join(err, restartInPlace(ctx, r.Client, c))
 			}
 			if err != nil {
 				return 0, err
@@ -363,4 +363,19 @@ func waitReady(ctx context.Context, url string, timeout time.Duration) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// restartInPlace restarts the old layout's single service (what every deploy
+// did before instances) and returns once the new process has sent READY=1.
+// The socket stays up meanwhile, so no connection is refused, but requests
+// wait while the new process migrates. It first clears the start rate limit
+// (StartLimitBurst), which would refuse the eleventh restart in a minute.
+func restartInPlace(ctx context.Context, r *remote.Client, c service.Config) error {
+	unit := remote.Quote(c.ServiceUnit())
+	out, err := r.RunRoot(ctx, "systemctl reset-failed "+unit+" 2>/dev/null; systemctl restart "+unit, nil)
+	if err == nil {
+		return nil
+	}
+	logs, _ := service.Logs(ctx, r, c, 20)
+	return fmt.Errorf("restart %s: %w: %s\nlast log lines:\n%s", c.ServiceUnit(), err, bytes.TrimSpace(out), logs)
 }

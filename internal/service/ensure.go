@@ -93,25 +93,6 @@ func remoteSums(ctx context.Context, r Runner, names []string) (map[string]strin
 	return sums, nil
 }
 
-// Restart restarts the old layout's single service in place (what every
-// deploy did before instances, kept as the benchmark's baseline) and returns
-// once the new process has sent READY=1. The socket stays up meanwhile, so
-// no connection is refused, but requests wait while the new process
-// migrates. On failure the error carries the last log lines.
-//
-// A restart is a deliberate act: it first clears the start rate limit
-// (StartLimitBurst), which counts every start and otherwise refuses the
-// eleventh deploy within a minute as if it were a crash loop.
-func Restart(ctx context.Context, r Runner, c Config) error {
-	unit := quote(c.ServiceUnit())
-	out, err := r.RunRoot(ctx, "systemctl reset-failed "+unit+" 2>/dev/null; systemctl restart "+unit, nil)
-	if err == nil {
-		return nil
-	}
-	logs, _ := Logs(ctx, r, c, 20)
-	return fmt.Errorf("restart %s: %w: %s\nlast log lines:\n%s", c.ServiceUnit(), err, bytes.TrimSpace(out), logs)
-}
-
 // Logs returns the app's last lines from the journal, of every instance
 // (and of the old layout's single service): the app's JSON log records,
 // one per line.

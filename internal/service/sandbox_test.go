@@ -332,9 +332,7 @@ func TestProvisionMovesTheOldLayout(t *testing.T) {
 	if err := switchCurrent(ctx, r, c, "r1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := Restart(ctx, r, c); err != nil {
-		t.Fatal(err)
-	}
+	runRoot(t, r, "systemctl restart "+c.ServiceUnit())
 	if v := getVersion(t, url); v != "v1" {
 		t.Fatalf("old layout serves %q", v)
 	}
