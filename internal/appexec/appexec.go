@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/slipway-dev/slipway/internal/remote"
@@ -20,14 +21,28 @@ import (
 // command sees exactly what the app sees and can do no more; --pipe
 // forwards stdin and the output, --wait propagates the exit status.
 func Command(c service.Config, args ...string) string {
+	return command(c, c.Binary(), []string{service.CurrentBind(c)}, args)
+}
+
+// ReleaseCommand is Command for the binary of one release folder, which
+// need not be current (deploy asks a release about to start whether it has
+// migrations pending): like an instance, it binds no current symlink.
+// props are more unit properties, e.g. RuntimeMaxSec=20.
+func ReleaseCommand(c service.Config, release string, props []string, args ...string) string {
+	return command(c, path.Join(c.ReleasesDir(), release, "app"), props, args)
+}
+
+func command(c service.Config, binary string, extra, args []string) string {
 	words := []string{"systemd-run", "--quiet", "--pipe", "--wait", "--collect", "--service-type=exec",
 		"--uid=" + c.ServiceUser, "--gid=" + c.ServiceUser,
 		"-p", "EnvironmentFile=" + c.EnvFile()}
 	for _, p := range service.Hardening(c) {
 		words = append(words, "-p", p)
 	}
-	words = append(words, "-p", service.CurrentBind(c))
-	words = append(words, c.Binary())
+	for _, p := range extra {
+		words = append(words, "-p", p)
+	}
+	words = append(words, binary)
 	words = append(words, args...)
 	q := make([]string, len(words))
 	for i, w := range words {

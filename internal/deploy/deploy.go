@@ -140,9 +140,14 @@ func deployHost(ctx context.Context, o Options, host string, art Artifact) (Resu
 		}
 		o.printf("%s is current but not running: starting it", rel.ID)
 	}
+	bk, err := s.backupBeforeMigrations(ctx, o, st, rel)
+	if err != nil {
+		res.Outcome = OutcomeFailed
+		return res, err
+	}
 	o.printf("starting %s beside the live release, waiting up to %s for it to be ready with commit %s",
 		s.svc.InstanceUnit(rel.ID), o.ReadyTimeout, short(rel.Version.Commit))
-	res.Outcome, err = s.handover(ctx, o, rel, s.logPrefix("deploy", o.Who, rel, art.SHA256))
+	res.Outcome, err = s.handover(ctx, o, rel, s.logPrefix("deploy", o.Who, rel, art.SHA256)+bk)
 	if err != nil {
 		return res, err
 	}

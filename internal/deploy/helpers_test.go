@@ -112,6 +112,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(clientEnv); spec != "" {
 		os.Exit(runClient(spec))
 	}
+	if spec := os.Getenv(restoreClientEnv); spec != "" {
+		os.Exit(runRestoreClient(spec))
+	}
 	code := sandboxMain(m)
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

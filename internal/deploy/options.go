@@ -82,6 +82,11 @@ type Options struct {
 	// Notify, when set (DEPLOY_NOTIFY_URL), hears how each host's deploy or
 	// rollback ended.
 	Notify *notify.Notifier
+	// NoBackup (DEPLOY_BACKUP=off) skips the backup before migrations;
+	// KeepBackups (DEPLOY_KEEP_BACKUPS, 0: backup.DefaultKeep) is how many
+	// stay on the server.
+	NoBackup    bool
+	KeepBackups int
 }
 
 func (o Options) step(name string) {
@@ -91,7 +96,8 @@ func (o Options) step(name string) {
 }
 
 // FromEnv reads DEPLOY_HOST, DEPLOY_PATH, DEPLOY_SSH_CONFIG,
-// DEPLOY_READY_TIMEOUT, DEPLOY_LOCK_WAIT, DEPLOY_KEEP, DEPLOY_NOTIFY_URL and the service's
+// DEPLOY_READY_TIMEOUT, DEPLOY_LOCK_WAIT, DEPLOY_KEEP, DEPLOY_NOTIFY_URL,
+// DEPLOY_BACKUP, DEPLOY_KEEP_BACKUPS and the service's
 // APP_* settings, reporting every bad value at once.
 func FromEnv(getenv func(string) string) (Options, error) {
 	o := Options{
@@ -146,6 +152,7 @@ func FromEnv(getenv func(string) string) (Options, error) {
 			errs = append(errs, fmt.Errorf("DEPLOY_KEEP=%q: use a number of releases, at least 2", v))
 		}
 	}
+	errs = append(errs, backupFromEnv(getenv, &o)...)
 	return o, errors.Join(errs...)
 }
 

@@ -1,0 +1,208 @@
+package backup
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/service"
+)
+
+// Kinds of backup, in the .meta and the id.
+const (
+	KindDeploy     = "deploy"
+	KindManual     = "manual"
+	KindPreRestore = "pre-restore"
+)
+
+// DefaultKeep is how many backups stay on the server (DEPLOY_KEEP_BACKUPS).
+const DefaultKeep = 5
+
+// maxRun bounds a backup's transient unit on the server.
+const maxRun = 6 * time.Hour
+
+var idRE = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[a-z0-9-]{1,60}$`)
+
+// Info is one backup on the server.
+type Info struct {
+	ID       string
+	When     time.Time
+	Size     int64
+	Schema   int64  // goose version of the database dumped
+	Release  string // the release serving when it was taken ("" unknown)
+	Kind     string
+	Duration time.Duration // of pg_dump and its check
+	Database string
+}
+
+// NewID is the id of a backup taken now that no release names.
+func NewID(now time.Time, kind string) string {
+	return now.UTC().Format("20060102T150405Z") + "-" + kind
+}
+
+// Server is the app on one server.
+type Server struct {
+	Alias string
+	R     service.Runner
+	C     service.Config
+}
+
+// Take dumps the database as backups/<id>.dump and prunes to the newest
+// keep. release is the one serving. A refusal (no pg_dump, an older
+// pg_dump than the server, low disk space) or a failure is one line and
+// leaves no file behind.
+func (s Server) Take(ctx context.Context, id, release, kind string, keep int) (Info, error) {
+	if !idRE.MatchString(id) {
+		return Info{}, fmt.Errorf("backup id %q: want <UTC time>-<letters, digits, ->", id)
+	}
+	if keep < 1 {
+		keep = DefaultKeep
+	}
+	out, err := service.Detached(ctx, s.R, s.C, "backup-"+id, "backup "+id, maxRun, takeScript,
+		s.C.AppName, s.C.DeployPath, s.C.EnvFile(), s.C.ServiceUser, id, dash(release), kind, strconv.Itoa(keep), s.Alias)
+	if err != nil {
+		return Info{}, fmt.Errorf("backup on %s: %w", s.Alias, err)
+	}
+	kv, err := result(out)
+	if err != nil {
+		return Info{}, fmt.Errorf("backup on %s: %w", s.Alias, err)
+	}
+	b := Info{ID: id, Release: release, Kind: kind, When: time.Now().UTC()}
+	b.Size, _ = strconv.ParseInt(kv["size"], 10, 64)
+	b.Schema, _ = strconv.ParseInt(kv["schema"], 10, 64)
+	msec, _ := strconv.ParseInt(kv["duration_ms"], 10, 64)
+	b.Duration = time.Duration(msec) * time.Millisecond
+	return b, nil
+}
+
+// LogFields are the backup's key=value fields on a deploy.log line.
+func (b Info) LogFields() string {
+	return fmt.Sprintf("backup=%s backup_size=%d backup_schema=%d backup_duration=%s", b.ID, b.Size, b.Schema, b.Duration)
+}
+
+// FreeID is id, or id-2, id-3... when a backup already holds it: a release
+// deployed twice (the first start failed half-way through its migrations)
+// must not overwrite the backup of the data before them.
+func FreeID(list []Info, id string) string {
+	taken := map[string]bool{}
+	for _, b := range list {
+		taken[b.ID] = true
+	}
+	cand := id
+	for n := 2; taken[cand]; n++ {
+		cand = id + "-" + strconv.Itoa(n)
+	}
+	return cand
+}
+
+// List returns the server's backups, newest first.
+func (s Server) List(ctx context.Context) ([]Info, error) {
+	out, err := s.R.Run(ctx, "sh -c "+quote(listScript)+" list "+quote(s.C.DeployPath), nil)
+	if err != nil {
+		return nil, fmt.Errorf("list backups on %s: %w", s.Alias, err)
+	}
+	return parseList(out), nil
+}
+
+func parseList(out []byte) []Info {
+	var list []Info
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || f[0] != "backup" {
+			continue
+		}
+		b := Info{ID: f[1]}
+		for _, w := range f[2:] {
+			k, v, _ := strings.Cut(w, "=")
+			switch k {
+			case "file_size", "size":
+				b.Size, _ = strconv.ParseInt(v, 10, 64)
+			case "when":
+				b.When, _ = time.Parse(time.RFC3339, v)
+			case "schema":
+				b.Schema, _ = strconv.ParseInt(v, 10, 64)
+			case "release":
+				b.Release = strings.TrimPrefix(v, "-")
+			case "kind":
+				b.Kind = v
+			case "duration_ms":
+				ms, _ := strconv.ParseInt(v, 10, 64)
+				b.Duration = time.Duration(ms) * time.Millisecond
+			case "database":
+				b.Database = v
+			}
+		}
+		list = append(list, b)
+	}
+	return list
+}
+
+// Find returns the backup with that id; an unknown one is one line that
+// lists the valid ids.
+func Find(list []Info, id, host string) (Info, error) {
+	var ids []string
+	for _, b := range list {
+		if b.ID == id {
+			return b, nil
+		}
+		ids = append(ids, b.ID)
+	}
+	if len(ids) == 0 {
+		return Info{}, fmt.Errorf("%s has no backup %q, and no backups at all: take one with `go run mage.go backup`", host, id)
+	}
+	return Info{}, fmt.Errorf("%s has no backup %q: valid ids are %s (see `go run mage.go backups`)", host, id, strings.Join(ids, ", "))
+}
+
+// Path is the dump's path on the server.
+func (s Server) Path(id string) string { return s.C.DeployPath + "/backups/" + id + ".dump" }
+
+// result reads the script's last "result ok k=v..." line; "result failed
+// MSG" is the error MSG.
+func result(out []byte) (map[string]string, error) {
+	var last string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if r, ok := strings.CutPrefix(sc.Text(), "result "); ok {
+			last = r
+		}
+	}
+	outcome, rest, _ := strings.Cut(last, " ")
+	switch outcome {
+	case "ok":
+		kv := map[string]string{}
+		for _, w := range strings.Fields(rest) {
+			k, v, _ := strings.Cut(w, "=")
+			kv[k] = v
+		}
+		return kv, nil
+	case "failed":
+		return nil, errors.New(rest)
+	}
+	return nil, fmt.Errorf("no result in the server's output:\n%s", bytes.TrimSpace(out))
+}
+
+// steps are the script's "step ..." lines.
+func steps(out []byte) []string {
+	var list []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if r, ok := strings.CutPrefix(sc.Text(), "step "); ok {
+			list = append(list, r)
+		}
+	}
+	return list
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

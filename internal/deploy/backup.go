@@ -1,0 +1,286 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/backup"
+)
+
+// backupFromEnv reads DEPLOY_BACKUP and DEPLOY_KEEP_BACKUPS into o.
+func backupFromEnv(getenv func(string) string, o *Options) []error {
+	var errs []error
+	switch v := strings.ToLower(getenv("DEPLOY_BACKUP")); v {
+	case "", "on":
+	case "off":
+		o.NoBackup = true
+	default:
+		errs = append(errs, fmt.Errorf("DEPLOY_BACKUP=%q: use on (the default) or off", v))
+	}
+	if v := getenv("DEPLOY_KEEP_BACKUPS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("DEPLOY_KEEP_BACKUPS=%q: use a number of backups, at least 1", v))
+		}
+		o.KeepBackups = n
+	}
+	return errs
+}
+
+func (o Options) keepBackups() int {
+	if o.KeepBackups < 1 {
+		return backup.DefaultKeep
+	}
+	return o.KeepBackups
+}
+
+func (s *Server) backups() backup.Server {
+	return backup.Server{Alias: s.Alias, R: s.c, C: s.svc}
+}
+
+// backupBeforeMigrations takes a backup when rel has migrations pending
+// against the server's database, while the live release keeps serving. An
+// error refuses the deploy: nothing was stopped yet. It returns the fields
+// the deploy's deploy.log line gets (" backup=..." or "").
+func (s *Server) backupBeforeMigrations(ctx context.Context, o Options, st State, rel Release) (string, error) {
+	if o.NoBackup {
+		o.printf("DEPLOY_BACKUP=off: no backup before release %s, whatever its migrations do", rel.ID)
+		return " backup=off", nil
+	}
+	b := s.backups()
+	m, err := b.Migrations(ctx, rel.ID)
+	switch {
+	case err != nil:
+		o.printf("warning: %v; backing up in case it has migrations", err)
+	case m.Pending == 0:
+		o.printf("no migrations pending (database at version %d): no backup", m.Applied)
+		return "", nil
+	default:
+		o.printf("release %s has %d migration(s) pending (database at version %d, release at %d): backing up first", rel.ID, m.Pending, m.Applied, m.Latest)
+	}
+	list, err := b.List(ctx)
+	if err != nil {
+		return "", err
+	}
+	o.step("backup")
+	info, err := b.Take(ctx, backup.FreeID(list, rel.ID), st.Current, backup.KindDeploy, o.keepBackups())
+	if err != nil {
+		return "", fmt.Errorf("%w: not deployed, nothing was stopped (DEPLOY_BACKUP=off deploys without a backup)", err)
+	}
+	o.printf("backup %s: %.1f MiB, schema version %d, in %s (%s)", info.ID, mib(info.Size), info.Schema, info.Duration, b.Path(info.ID))
+	return " " + info.LogFields(), nil
+}
+
+// Backup takes a backup on each host now, under the deploy lock.
+func Backup(ctx context.Context, o Options) ([]backup.Info, error) {
+	o = o.withDefaults()
+	var out []backup.Info
+	for _, host := range o.Hosts {
+		info, err := withLocked(ctx, o, host, "backing up", func(s *Server, st State) (backup.Info, error) {
+			return s.backups().Take(ctx, backup.NewID(time.Now(), backup.KindManual), st.Current, backup.KindManual, o.keepBackups())
+		})
+		if err != nil {
+			return out, err
+		}
+		o.printf("%s: backup %s, %.1f MiB, schema version %d, in %s", host, info.ID, mib(info.Size), info.Schema, info.Duration)
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Backups lists each host's backups, newest first.
+func Backups(ctx context.Context, o Options) (map[string][]backup.Info, error) {
+	o = o.withDefaults()
+	all := map[string][]backup.Info{}
+	for _, host := range o.Hosts {
+		s, err := connect(ctx, o, host)
+		if err != nil {
+			return all, err
+		}
+		list, err := s.backups().List(ctx)
+		s.Close()
+		if err != nil {
+			return all, err
+		}
+		all[host] = list
+	}
+	return all, nil
+}
+
+// withLocked runs fn on host under the deploy lock, with the layout read
+// under it.
+func withLocked[T any](ctx context.Context, o Options, host, what string, fn func(*Server, State) (T, error)) (T, error) {
+	var zero T
+	s, err := connect(ctx, o, host)
+	if err != nil {
+		return zero, err
+	}
+	defer s.Close()
+	lk, err := s.acquireLock(ctx, o.Who, what, o.LockWait, func(m string) { o.printf("%s", m) })
+	if err != nil {
+		return zero, err
+	}
+	defer lk.release(context.WithoutCancel(ctx))
+	st, err := s.inspect(ctx)
+	if err != nil {
+		return zero, err
+	}
+	return fn(s, st)
+}
+
+// RestoreOptions says which backup to restore and how to confirm.
+type RestoreOptions struct {
+	Backup string
+	// Confirm is asked once everything is known and before anything
+	// changes; false cancels. nil confirms (-yes).
+	Confirm func(question string) (bool, error)
+}
+
+// ErrCancelled is a restore the user said no to.
+var ErrCancelled = errors.New("restore cancelled: nothing changed")
+
+// RestoreResult is what a restore did.
+type RestoreResult struct {
+	Backup, PreRestore, Release string
+	Downtime                    time.Duration
+}
+
+// Restore brings the host's database back to a backup: a backup of the
+// database as it is now first (a restore is undoable too), the restore
+// into a fresh database beside the live one, then the swap, with the
+// release whose migrations match the backup's schema version made live.
+// Until the swap nothing the app sees changes, whatever happens to this
+// client; the swap runs to its end on the server once begun.
+func Restore(ctx context.Context, o Options, r RestoreOptions) (RestoreResult, error) {
+	o = o.withDefaults()
+	if len(o.Hosts) != 1 {
+		return RestoreResult{}, fmt.Errorf("restore one host at a time: set DEPLOY_HOST to one alias (it is %s)", strings.Join(o.Hosts, ","))
+	}
+	host := o.Hosts[0]
+	return withLocked(ctx, o, host, "restoring "+r.Backup, func(s *Server, st State) (RestoreResult, error) {
+		res := RestoreResult{Backup: r.Backup}
+		bs := s.backups()
+		list, err := bs.List(ctx)
+		if err != nil {
+			return res, err
+		}
+		b, err := backup.Find(list, r.Backup, host)
+		if err != nil {
+			return res, err
+		}
+		target, err := s.releaseForSchema(ctx, st, b.Schema)
+		if err != nil {
+			return res, err
+		}
+		res.Release = target.ID
+		switchTo := "keeps release " + target.ID
+		if target.ID != st.Current {
+			switchTo = fmt.Sprintf("switches from release %s to %s (%s), whose migrations end at version %d", orNone(st.Current), target.ID, target.Version, b.Schema)
+		}
+		q := fmt.Sprintf("Restore the database on %s to backup %s (taken %s, schema version %d)? This replaces its data now, and %s.",
+			host, b.ID, b.When.Format(time.RFC3339), b.Schema, switchTo)
+		if r.Confirm != nil {
+			ok, err := r.Confirm(q)
+			if err != nil {
+				return res, err
+			}
+			if !ok {
+				return res, ErrCancelled
+			}
+		}
+		o.step("confirmed")
+		pre, err := bs.Take(ctx, backup.NewID(time.Now(), backup.KindPreRestore), st.Current, backup.KindPreRestore, len(list)+1)
+		if err != nil {
+			return res, fmt.Errorf("%w: not restored, nothing changed", err)
+		}
+		res.PreRestore = pre.ID
+		o.printf("backed up the database as it is now: %s (%.1f MiB, schema %d); `restore -backup=%s` undoes this restore", pre.ID, mib(pre.Size), pre.Schema, pre.ID)
+		o.step("preparing")
+		d, err := bs.Prepare(ctx, b)
+		if err != nil {
+			return res, err
+		}
+		o.printf("restored %s into a fresh database and checked it (schema version %d) in %s; the live database is untouched so far", b.ID, b.Schema, d)
+		o.step("swapping")
+		prefix := fmt.Sprintf("%s restore host=%s by=%s backup=%s schema=%d pre_restore=%s from=%s",
+			time.Now().UTC().Format(time.RFC3339), host, o.Who, b.ID, b.Schema, pre.ID, orDash(st.Current))
+		sw, err := bs.Swap(ctx, target.ID, prefix)
+		for _, step := range sw.Steps {
+			o.printf("  %s", step)
+		}
+		if err != nil {
+			return res, err
+		}
+		res.Downtime = sw.Downtime
+		o.printf("%s serves backup %s with release %s: the app was down %s during the swap (connections waited on the socket)", host, b.ID, target.ID, sw.Downtime)
+		return res, nil
+	})
+}
+
+// releaseForSchema is the release whose migrations end at version: the
+// current one if it does, else the newest on disk that does.
+func (s *Server) releaseForSchema(ctx context.Context, st State, version int64) (Release, error) {
+	order := []Release{}
+	if r, ok := st.Release(st.Current); ok {
+		order = append(order, r)
+	}
+	for i := len(st.Releases) - 1; i >= 0; i-- {
+		if st.Releases[i].ID != st.Current {
+			order = append(order, st.Releases[i])
+		}
+	}
+	var seen []string
+	for _, r := range order {
+		m, err := s.backups().Migrations(ctx, r.ID)
+		if err != nil {
+			seen = append(seen, r.ID+" (unknown)")
+			continue
+		}
+		if m.Latest == version {
+			return r, nil
+		}
+		seen = append(seen, fmt.Sprintf("%s (%d)", r.ID, m.Latest))
+	}
+	return Release{}, fmt.Errorf("%s has no release whose migrations end at version %d, the backup's: releases (their last migration) %s; deploy a build of that version first, then restore",
+		s.Alias, version, strings.Join(seen, ", "))
+}
+
+// FetchBackup copies a backup of the first host to dst: the one named id,
+// the newest ("" id), or, with fresh, one taken now. It returns its id.
+func FetchBackup(ctx context.Context, o Options, id string, fresh bool, dst string) (string, error) {
+	o = o.withDefaults()
+	host := o.Hosts[0]
+	if fresh {
+		got, err := Backup(ctx, Options{Hosts: []string{host}, SSHConfig: o.SSHConfig, Service: o.Service, Getenv: o.Getenv,
+			Stdout: o.Stdout, Log: o.Log, Who: o.Who, LockWait: o.LockWait, KeepBackups: o.KeepBackups})
+		if err != nil {
+			return "", err
+		}
+		id = got[0].ID
+	}
+	s, err := connect(ctx, o, host)
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	list, err := s.backups().List(ctx)
+	if err != nil {
+		return "", err
+	}
+	if id == "" {
+		if len(list) == 0 {
+			return "", fmt.Errorf("%s has no backups yet: pass -fresh to take one now", host)
+		}
+		id = list[0].ID
+	}
+	b, err := backup.Find(list, id, host)
+	if err != nil {
+		return "", err
+	}
+	o.printf("fetching backup %s (%.1f MiB, schema version %d) from %s", b.ID, mib(b.Size), b.Schema, host)
+	return b.ID, s.backups().Fetch(ctx, s.c, b, dst)
+}

@@ -1,0 +1,283 @@
+package deploy
+
+// Backups on the sandbox: taken by deploys whose release has migrations
+// pending, restored with the release that matches, whatever happens to the
+// client meanwhile.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/backup"
+	"github.com/slipway-dev/slipway/internal/service"
+)
+
+// extraMigrationBinary builds the app with one more migration file.
+func extraMigrationBinary(t *testing.T, version, commit, name, sql string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	key := "extra|" + version + "|" + commit + "|" + name
+	if p, ok := buildCache[key]; ok {
+		return p
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	cp := exec.Command("sh", "-c", `mkdir -p "$1" && tar -C ../.. --exclude=./.git --exclude=./bin -cf - . | tar -C "$1" -xf -`, "copy", src)
+	if b, err := cp.CombinedOutput(); err != nil {
+		t.Fatalf("copy the tree: %v\n%s", err, b)
+	}
+	if err := os.WriteFile(filepath.Join(src, "migrations", name), []byte(sql), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := buildIn(t, src, "./cmd/app", version, commit)
+	buildCache[key] = p
+	return p
+}
+
+func (e sandboxEnv) backups(t *testing.T) []backup.Info {
+	t.Helper()
+	all, err := Backups(context.Background(), e.options(new(bytes.Buffer), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all[e.sb.Alias]
+}
+
+func (e sandboxEnv) users(t *testing.T, db string) string {
+	t.Helper()
+	return e.psql(t, db, "SELECT count(*) FROM users")
+}
+
+func TestBackupsOnSandbox(t *testing.T) {
+	e := provisioned(t)
+	const db = "bkdata"
+	e.useDatabase(t, db)
+	t.Cleanup(func() {
+		e.sh(t, "rm -rf "+e.svc.DeployPath+"/backups; runuser -u postgres -- psql -qc 'DROP DATABASE IF EXISTS bkdata_restore'")
+	})
+	first := appBinary(t, "bk1", "bb0de001")
+	same := appBinary(t, "bk2", "bb0de002")
+	wipe := extraMigrationBinary(t, "bk3", "bb0de003", "00004_wipe_users.sql",
+		"-- +goose Up\n-- slipway:allow destructive the test's bad migration\nDELETE FROM users;\n\n-- +goose Down\nSELECT 1;\n")
+
+	var a Result
+	t.Run("a deploy whose release has migrations pending backs up first", func(t *testing.T) {
+		var out bytes.Buffer
+		a = deployOK(t, e.options(&out, first))
+		list := e.backups(t)
+		if len(list) != 1 || list[0].ID != a.Release || list[0].Kind != backup.KindDeploy {
+			t.Fatalf("backups %+v, want one named after release %s\n%s", list, a.Release, out.String())
+		}
+		mode := e.sh(t, "stat -c '%a %U' "+e.svc.DeployPath+"/backups/"+a.Release+".dump")
+		if mode != "600 admin" {
+			t.Errorf("dump is %q, want 600 admin: the service user must not read it", mode)
+		}
+		if got := e.sh(t, "runuser -u app -- cat "+e.svc.DeployPath+"/backups/"+a.Release+".dump >/dev/null 2>&1 && echo readable || echo refused"); got != "refused" {
+			t.Errorf("the service user can read the dump")
+		}
+		log := e.sh(t, "tail -n 1 "+e.svc.DeployPath+"/deploy.log")
+		if !strings.Contains(log, "backup="+a.Release) || !strings.Contains(log, "backup_schema=0") || !strings.Contains(log, "backup_size=") {
+			t.Errorf("deploy.log's last line records no backup: %s", log)
+		}
+	})
+	e.psql(t, db, "INSERT INTO users (email, password_hash) SELECT 'u'||g||'@example.com', 'x' FROM generate_series(1, 25) g")
+
+	var b Result
+	t.Run("a deploy without pending migrations takes none", func(t *testing.T) {
+		var out bytes.Buffer
+		b = deployOK(t, e.options(&out, same))
+		if n := len(e.backups(t)); n != 1 {
+			t.Errorf("%d backups, want still 1\n%s", n, out.String())
+		}
+		if !strings.Contains(out.String(), "no migrations pending") {
+			t.Errorf("output does not say why no backup:\n%s", out.String())
+		}
+	})
+
+	var c Result
+	t.Run("a migration that deletes rows is backed up before it runs", func(t *testing.T) {
+		var out bytes.Buffer
+		c = deployOK(t, e.options(&out, wipe))
+		if got := e.users(t, db); got != "0" {
+			t.Fatalf("%s users after the wiping migration", got)
+		}
+		list := e.backups(t)
+		if len(list) != 2 || list[0].ID != c.Release || list[0].Schema != 3 || list[0].Release != b.Release {
+			t.Fatalf("backups %+v, want the newest %s at schema 3 taken while %s served\n%s", list, c.Release, b.Release, out.String())
+		}
+	})
+
+	t.Run("DEPLOY_BACKUP=off deploys without one and says so", func(t *testing.T) {
+		var out bytes.Buffer
+		o := e.options(&out, first)
+		o.NoBackup = true
+		deployOK(t, o)
+		if n := len(e.backups(t)); n != 2 || !strings.Contains(out.String(), "DEPLOY_BACKUP=off") {
+			t.Errorf("%d backups, output:\n%s", n, out.String())
+		}
+		// Back to the wiping release (already migrated: no backup).
+		deployOK(t, e.options(new(bytes.Buffer), wipe))
+	})
+
+	t.Run("an unknown backup id is one line naming the valid ones", func(t *testing.T) {
+		_, err := Restore(context.Background(), e.options(new(bytes.Buffer), ""), RestoreOptions{Backup: "nope"})
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), c.Release) {
+			t.Errorf("err = %v", err)
+		}
+	})
+
+	t.Run("a corrupt dump is refused and nothing changes", func(t *testing.T) {
+		bad := "20260101T000000Z-manual"
+		dir := e.svc.DeployPath + "/backups/"
+		e.sh(t, fmt.Sprintf("cd %s && head -c 2000 %s.dump > %s.dump && sed 's/^kind=.*/kind=manual/' %s.meta > %s.meta && chown admin %s.*", dir, c.Release, bad, c.Release, bad, bad))
+		t.Cleanup(func() { e.sh(t, "rm -f "+dir+bad+".*") })
+		var out bytes.Buffer
+		_, err := Restore(context.Background(), e.options(&out, ""), RestoreOptions{Backup: bad})
+		if err == nil || !strings.Contains(err.Error(), "damaged") {
+			t.Fatalf("restore of a truncated dump: %v\n%s", err, out.String())
+		}
+		e.settle(t, time.Minute)
+		e.consistent(t, c.Release)
+		if got := e.users(t, db); got != "0" {
+			t.Errorf("%s users: the live database changed", got)
+		}
+	})
+
+	t.Run("a restore whose client is killed -9 mid-way leaves the live database serving", func(t *testing.T) {
+		rc := startRestoreClient(t, e, c.Release, "swapping")
+		rc.waitStep(t, "preparing")
+		rc.kill(t)
+		e.settle(t, 2*time.Minute)
+		e.consistent(t, c.Release)
+		if got := e.users(t, db); got != "0" {
+			t.Errorf("%s users: the interrupted restore reached the live database", got)
+		}
+	})
+
+	t.Run("restore brings the deleted rows back with the release that matches", func(t *testing.T) {
+		var out bytes.Buffer
+		asked := ""
+		res, err := Restore(context.Background(), e.options(&out, ""), RestoreOptions{Backup: c.Release,
+			Confirm: func(q string) (bool, error) { asked = q; return true, nil }})
+		if err != nil {
+			t.Fatalf("restore: %v\n%s", err, out.String())
+		}
+		t.Logf("restore:\n%s", out.String())
+		if !strings.Contains(asked, c.Release) {
+			t.Errorf("confirmation %q names no backup", asked)
+		}
+		if got := e.users(t, db); got != "25" {
+			t.Errorf("%s users after the restore, want 25", got)
+		}
+		if res.Release != b.Release || res.Downtime <= 0 || res.PreRestore == "" {
+			t.Errorf("result %+v, want release %s (schema 3, newest) and a downtime", res, b.Release)
+		}
+		e.settle(t, time.Minute)
+		e.consistent(t, b.Release)
+		if got := e.servingCommit(t); got != "bb0de002" {
+			t.Errorf("serving %s", got)
+		}
+		if code := e.sh(t, "curl -s -o /dev/null -w '%{http_code}' http://"+e.svc.ListenAddr+"/readyz || true"); code != "200" && code != "" {
+			t.Errorf("/readyz %s after the restore", code)
+		}
+		list := e.backups(t)
+		if list[0].ID != res.PreRestore || list[0].Kind != backup.KindPreRestore || list[0].Schema != 4 {
+			t.Errorf("newest backup %+v, want the pre-restore one at schema 4", list[0])
+		}
+		if log := e.sh(t, "tail -n 1 "+e.svc.DeployPath+"/deploy.log"); !strings.Contains(log, "restore ") || !strings.Contains(log, "backup="+c.Release) || !strings.Contains(log, "downtime=") {
+			t.Errorf("deploy.log: %s", log)
+		}
+		if ps := e.sh(t, "grep -rl postgres://app /run/slipway-* 2>/dev/null || true"); ps != "" {
+			t.Errorf("the database URL left on the server in %s", ps)
+		}
+	})
+
+	t.Run("a backup can be fetched byte for byte", func(t *testing.T) {
+		local := filepath.Join(t.TempDir(), "x.dump")
+		id, err := FetchBackup(context.Background(), e.options(new(bytes.Buffer), ""), "", false, local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		remoteSum := e.sh(t, "sha256sum "+e.svc.DeployPath+"/backups/"+id+".dump | cut -d' ' -f1")
+		if hex.EncodeToString(sum[:]) != remoteSum {
+			t.Errorf("fetched %d bytes that differ from the server's %s", len(data), id)
+		}
+	})
+}
+
+// restoreClient is a restore in a process of its own, to be killed -9.
+type restoreClientSpec struct {
+	Alias, SSHConfig, DeployPath, Listen, Backup, Pause string
+}
+
+const restoreClientEnv = "SLIPWAY_TEST_RESTORE_CLIENT"
+
+func startRestoreClient(t *testing.T, e sandboxEnv, id, pause string) *client {
+	t.Helper()
+	spec, _ := json.Marshal(restoreClientSpec{Alias: e.sb.Alias, SSHConfig: e.sb.ConfigPath, DeployPath: e.svc.DeployPath,
+		Listen: e.svc.ListenAddr, Backup: id, Pause: pause})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), restoreClientEnv+"="+string(spec))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{cmd: cmd, steps: make(chan string, 16), out: new(bytes.Buffer), e: e}
+	cmd.Stderr = c.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(c.steps)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if name, ok := strings.CutPrefix(sc.Text(), "step "); ok {
+				c.steps <- name
+			}
+		}
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return c
+}
+
+func runRestoreClient(specJSON string) int {
+	var spec restoreClientSpec
+	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	svc := service.DefaultConfig()
+	svc.DeployPath, svc.ListenAddr = spec.DeployPath, spec.Listen
+	no := false
+	o := Options{
+		Hosts: []string{spec.Alias}, SSHConfig: spec.SSHConfig, Service: svc,
+		Getenv: func(string) string { return "" }, Stdout: os.Stderr, Progress: &no, Who: "killed@ci",
+		Step: func(name string) {
+			fmt.Printf("step %s\n", name)
+			for name == spec.Pause {
+				time.Sleep(time.Hour)
+			}
+		},
+	}
+	if _, err := Restore(context.Background(), o, RestoreOptions{Backup: spec.Backup}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
