@@ -18,6 +18,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/appexec"
 	"github.com/slipway-dev/slipway/internal/applogs"
+	dbbackup "github.com/slipway-dev/slipway/internal/backup"
 	"github.com/slipway-dev/slipway/internal/bench"
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/createadmin"
@@ -421,6 +422,68 @@ func Status(ctx context.Context, json *bool) error {
 	return deploy.Status(ctx, o, 10)
 }
 
+// ---- backups ----
+
+// Backup dumps $DEPLOY_HOST's database now, on the server, into DEPLOY_PATH/backups (see docs/backups.md).
+// Deploy takes one on its own before a release whose migrations are
+// pending; DEPLOY_KEEP_BACKUPS (default 5) stay.
+func Backup(ctx context.Context) error {
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	_, err = deploy.Backup(ctx, o)
+	return err
+}
+
+// Backups lists each $DEPLOY_HOST's backups, newest first: id, when, size, schema version, release.
+func Backups(ctx context.Context) error {
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	all, err := deploy.Backups(ctx, o)
+	if err != nil {
+		return err
+	}
+	for _, h := range o.Hosts {
+		dbbackup.Print(os.Stdout, h, all[h])
+	}
+	return nil
+}
+
+// Restore brings $DEPLOY_HOST's database back to a backup: restore -backup=ID [-yes].
+// It backs up the database as it is first (undo), restores into a fresh
+// database, checks it, swaps it in and starts the release whose migrations
+// match its schema version; it prints the downtime of the swap. It asks
+// first on a terminal; -yes confirms from a script.
+func Restore(ctx context.Context, backup *string, yes *bool) error {
+	if backup == nil || *backup == "" {
+		return errors.New("restore: name the backup with -backup=ID (`go run mage.go backups` lists them)")
+	}
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	_, err = deploy.Restore(ctx, o, deploy.RestoreOptions{Backup: *backup, Confirm: dbbackup.Confirm(os.Stdin, os.Stdout, yes != nil && *yes)})
+	return err
+}
+
+// PullDB replaces the local development database with $DEPLOY_HOST's newest backup: pullDB [-fresh] [-force].
+// -fresh takes a backup now and pulls that one. Refused, like resetDB, when
+// the local database isn't on this machine or APP_ENV=production, unless
+// -force. The data is production's: keep it on this machine.
+func PullDB(ctx context.Context, fresh, force *bool) error {
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	return devdb.PullDB(ctx, devDB(force), func(dst string) (string, error) {
+		id, err := deploy.FetchBackup(ctx, o, "", fresh != nil && *fresh, dst)
+		return "backup " + id + " of " + o.Hosts[0], err
+	})
+}
+
 // deployOptions reads the DEPLOY_* and APP_* settings.
 func deployOptions() (deploy.Options, error) {
 	o, err := deploy.FromEnv(os.Getenv)
@@ -431,8 +494,26 @@ func deployOptions() (deploy.Options, error) {
 // ---- benchmarks ----
 
 // Bench measures Slipway against its baselines, each in one run on this
-// machine (internal/bench): bench:build, bench:lint, bench:upload, bench:deploy, bench:login.
+// machine (internal/bench): bench:build, bench:lint, bench:upload, bench:deploy, bench:login, bench:backup.
 type Bench mg.Namespace
+
+// Backup measures backup and restore of a 300 MB database on its own sandbox, and what the backup adds to a migrating deploy.
+// Seconds per GiB of database for pg_dump and the restore, the swap's
+// downtime and the longest wait of a /readyz probe during restore, and a
+// migrating deploy with its backup against DEPLOY_BACKUP=off in the same
+// run. -sizeMB changes the data generated.
+func (Bench) Backup(ctx context.Context, sizeMB *int) error {
+	o := bench.BackupOptions{RigOptions: bench.RigOptions{Root: root(), SandboxOptions: sandbox.FromEnv(os.Getenv), Stdout: os.Stdout, Log: targetLog()}}
+	if sizeMB != nil {
+		o.SizeMB = *sizeMB
+	}
+	res, err := bench.Backup(ctx, o)
+	if err != nil {
+		return err
+	}
+	res.Print(os.Stdout)
+	return nil
+}
 
 // Login fires 200 concurrent logins at the app built from main (before) and from this tree (after): peak RSS and response codes.
 // Both run against a throwaway PostgreSQL in the same run; main's binary is

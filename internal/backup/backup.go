@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/service"
@@ -205,4 +207,22 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// Print writes host's backups as a table.
+func Print(w io.Writer, host string, list []Info) {
+	fmt.Fprintf(w, "%s: %d backup(s) in its backups/\n", host, len(list))
+	if len(list) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ID\tWHEN (UTC)\tSIZE\tSCHEMA\tRELEASE\tKIND")
+	for _, b := range list {
+		when := "-"
+		if !b.When.IsZero() {
+			when = b.When.UTC().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%.1f MiB\t%d\t%s\t%s\n", b.ID, when, float64(b.Size)/(1<<20), b.Schema, dash(b.Release), dash(b.Kind))
+	}
+	tw.Flush()
 }

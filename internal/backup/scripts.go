@@ -20,7 +20,7 @@ die() { say "result failed $*"; exit 1; }
 now() { date +%s%N; }
 ms() { echo $(( ($(now) - $1) / 1000000 )); }
 as_app() { runuser -u "$user" -- "$@"; }
-as_pg() { runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@"; }
+as_pg() { env -u PGPASSWORD -u PGSSLMODE PGUSER=postgres PGDATABASE=postgres runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 tmpd=$(mktemp -d /run/slipway-backup.XXXXXX) || die "mktemp failed"
 trap 'rm -rf "$tmpd"' EXIT
 err() { tail -n 3 "$tmpd/err" 2>/dev/null | tr '\n' ' ' | cut -c1-400; }
@@ -126,7 +126,8 @@ install -d -m 700 -o "${owner%:*}" -g "${owner#*:}" "$bk" || die "cannot create 
 last=$(ls -t "$bk"/*.dump 2>/dev/null | head -n 1)
 if [ -n "$last" ]; then
   lsz=$(stat -c %s "$last")
-  free=$(df -Pk "$bk" | awk 'NR == 2 {print $4 * 1024}')
+  # Bytes as digits: awk would print them in exponent notation.
+  free=$(df -B1 --output=avail "$bk" | tail -n 1 | tr -d ' ')
   [ "$free" -ge $((2 * lsz)) ] || die "only $((free / 1048576)) MiB free on the disk of $bk, below twice the last backup ($(basename "$last"), $((lsz / 1048576)) MiB): free space or remove old backups there, or set DEPLOY_BACKUP=off"
 fi
 schema=$(schema_of "$db")

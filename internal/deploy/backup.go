@@ -146,7 +146,9 @@ var ErrCancelled = errors.New("restore cancelled: nothing changed")
 // RestoreResult is what a restore did.
 type RestoreResult struct {
 	Backup, PreRestore, Release string
-	Downtime                    time.Duration
+	// Prepared is how long the restore into the fresh database and its
+	// check took; Downtime the swap's, from the instances' stop to ready.
+	Prepared, Downtime time.Duration
 }
 
 // Restore brings the host's database back to a backup: a backup of the
@@ -204,6 +206,7 @@ func Restore(ctx context.Context, o Options, r RestoreOptions) (RestoreResult, e
 		if err != nil {
 			return res, err
 		}
+		res.Prepared = d
 		o.printf("restored %s into a fresh database and checked it (schema version %d) in %s; the live database is untouched so far", b.ID, b.Schema, d)
 		o.step("swapping")
 		prefix := fmt.Sprintf("%s restore host=%s by=%s backup=%s schema=%d pre_restore=%s from=%s",

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,8 +189,10 @@ func TestBackupsOnSandbox(t *testing.T) {
 		if got := e.servingCommit(t); got != "bb0de002" {
 			t.Errorf("serving %s", got)
 		}
-		if code := e.sh(t, "curl -s -o /dev/null -w '%{http_code}' http://"+e.svc.ListenAddr+"/readyz || true"); code != "200" && code != "" {
-			t.Errorf("/readyz %s after the restore", code)
+		if resp, err := http.Get("http://" + e.svc.ListenAddr + "/readyz"); err != nil || resp.StatusCode != 200 {
+			t.Errorf("/readyz after the restore: %v %v", err, resp)
+		} else {
+			resp.Body.Close()
 		}
 		list := e.backups(t)
 		if list[0].ID != res.PreRestore || list[0].Kind != backup.KindPreRestore || list[0].Schema != 4 {

@@ -20,6 +20,7 @@ import (
 	"unicode"
 
 	"github.com/slipway-dev/slipway/internal/admin"
+	"github.com/slipway-dev/slipway/internal/backup"
 	"github.com/slipway-dev/slipway/internal/config"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/password"
@@ -151,6 +152,7 @@ func TestSettingsTablesShowTheCodesDefaults(t *testing.T) {
 		"DEPLOY_HOST":          deploy.DefaultHost,
 		"DEPLOY_READY_TIMEOUT": short(deploy.DefaultReadyTimeout),
 		"DEPLOY_KEEP":          strconv.Itoa(deploy.DefaultKeep),
+		"DEPLOY_KEEP_BACKUPS":  strconv.Itoa(backup.DefaultKeep),
 		"SANDBOX_NAME":         sandbox.DefaultName,
 		"SANDBOX_DIR":          sandbox.DefaultStateDir,
 		"SANDBOX_CACHE_DIR":    sandbox.DefaultCacheDir,
