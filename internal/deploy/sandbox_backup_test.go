@@ -20,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/admin/admintest"
 	"github.com/slipway-dev/slipway/internal/backup"
+	"github.com/slipway-dev/slipway/internal/createadmin"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -63,7 +66,19 @@ func (e sandboxEnv) users(t *testing.T, db string) string {
 func TestBackupsOnSandbox(t *testing.T) {
 	e := provisioned(t)
 	const db = "bkdata"
-	e.useDatabase(t, db)
+	ctx := context.Background()
+	dbURL, err := e.sb.FreshDatabase(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The admin area on, so that a login proves the app serves the users.
+	cmd := e.sb.Command(ctx, "sh", "-c", "umask 077; cat > "+e.svc.EnvFile())
+	cmd.Stdin = strings.NewReader("DATABASE_URL=" + dbURL + "\nPASSWORD_PEPPER=backup-test-pepper-0123456789abcdef\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("write env file: %v: %s", err, out)
+	}
+	const email, pw = "ops@example.com", "correct horse battery staple"
+	base := "http://" + e.svc.ListenAddr
 	t.Cleanup(func() {
 		e.sh(t, "rm -rf "+e.svc.DeployPath+"/backups; runuser -u postgres -- psql -qc 'DROP DATABASE IF EXISTS bkdata_restore'")
 	})
@@ -92,7 +107,13 @@ func TestBackupsOnSandbox(t *testing.T) {
 			t.Errorf("deploy.log's last line records no backup: %s", log)
 		}
 	})
-	e.psql(t, db, "INSERT INTO users (email, password_hash) SELECT 'u'||g||'@example.com', 'x' FROM generate_series(1, 25) g")
+	if err := createadmin.Run(ctx, sandboxtest.Dial(t, e.sb), e.svc, createadmin.Options{Email: email, Password: pw, Stdout: new(bytes.Buffer)}); err != nil {
+		t.Fatal(err)
+	}
+	e.psql(t, db, "INSERT INTO users (email, password_hash) SELECT 'u'||g||'@example.com', 'x' FROM generate_series(1, 24) g")
+	if ok, page := admintest.Login(t, base, email, pw); !ok {
+		t.Fatalf("the admin can't log in before anything happened:\n%s", page)
+	}
 
 	var b Result
 	t.Run("a deploy without pending migrations takes none", func(t *testing.T) {
@@ -112,6 +133,9 @@ func TestBackupsOnSandbox(t *testing.T) {
 		c = deployOK(t, e.options(&out, wipe))
 		if got := e.users(t, db); got != "0" {
 			t.Fatalf("%s users after the wiping migration", got)
+		}
+		if ok, _ := admintest.Login(t, base, email, pw); ok {
+			t.Error("the admin still logs in after the migration deleted every user")
 		}
 		list := e.backups(t)
 		if len(list) != 2 || list[0].ID != c.Release || list[0].Schema != 3 || list[0].Release != b.Release {
@@ -181,6 +205,9 @@ func TestBackupsOnSandbox(t *testing.T) {
 		if got := e.users(t, db); got != "25" {
 			t.Errorf("%s users after the restore, want 25", got)
 		}
+		if ok, page := admintest.Login(t, base, email, pw); !ok {
+			t.Errorf("the restored admin can't log in:\n%s", page)
+		}
 		if res.Release != b.Release || res.Downtime <= 0 || res.PreRestore == "" {
 			t.Errorf("result %+v, want release %s (schema 3, newest) and a downtime", res, b.Release)
 		}
@@ -203,6 +230,31 @@ func TestBackupsOnSandbox(t *testing.T) {
 		}
 		if ps := e.sh(t, "grep -rl postgres://app /run/slipway-* 2>/dev/null || true"); ps != "" {
 			t.Errorf("the database URL left on the server in %s", ps)
+		}
+	})
+
+	t.Run("a restore whose client is killed -9 during the swap is finished by the server", func(t *testing.T) {
+		// Undo the restore: back to the pre-restore backup (schema 4, no users).
+		pre := e.backups(t)[0]
+		rc := startRestoreClient(t, e, pre.ID, "")
+		rc.waitStep(t, "swapping")
+		time.Sleep(100 * time.Millisecond)
+		rc.kill(t)
+		e.settle(t, 2*time.Minute)
+		e.consistent(t, c.Release)
+		if got := e.users(t, db); got != "0" {
+			t.Errorf("%s users, want the pre-restore database's 0", got)
+		}
+	})
+
+	t.Run("the database password is in no log and no file left behind", func(t *testing.T) {
+		pass := strings.TrimPrefix(strings.SplitN(dbURL, "@", 2)[0], "postgres://app:")
+		if len(pass) < 8 {
+			t.Fatalf("no password in the URL")
+		}
+		leak := e.sh(t, "{ journalctl -o cat --no-pager; cat "+e.svc.DeployPath+"/deploy.log "+e.svc.DeployPath+"/backups/*.meta; ls /run; } | grep -c -F -- "+shellQuote(pass)+" || true")
+		if leak != "0" {
+			t.Errorf("the password shows %s time(s) in the journal, deploy.log or .meta files", leak)
 		}
 	})
 
