@@ -218,10 +218,10 @@ for u in $(instances); do systemctl stop "$u"; done
 say "step instances stopped, the socket queues new connections"
 term
 if ! as_pg -c "ALTER DATABASE \"$db\" RENAME TO \"$old\"" 2>"$tmpd/err"; then
-  systemctl start "$app@$cur.service"
+  [ -n "$cur" ] && systemctl start "$app@$cur.service"
   die "rename $db: $(err); nothing changed"
 fi
-as_pg -c "ALTER DATABASE \"$fresh\" RENAME TO \"$db\"" 2>"$tmpd/err" || { as_pg -c "ALTER DATABASE \"$old\" RENAME TO \"$db\""; systemctl start "$app@$cur.service"; die "rename $fresh: $(err); nothing changed"; }
+as_pg -c "ALTER DATABASE \"$fresh\" RENAME TO \"$db\"" 2>"$tmpd/err" || { as_pg -c "ALTER DATABASE \"$old\" RENAME TO \"$db\""; [ -n "$cur" ] && systemctl start "$app@$cur.service"; die "rename $fresh: $(err); nothing changed"; }
 say "step $db is the restored database ($old kept until $new is ready)"
 if [ "$new" != "$cur" ]; then
   [ "$prev" = "$new" ] && rm -f previous

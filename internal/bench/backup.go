@@ -126,6 +126,11 @@ ALTER TABLE bench_fill OWNER TO %s;`, rows, r.Service.ServiceUser)
 		return res, err
 	}
 	res.Restore, res.Downtime = rr.Prepared, rr.Downtime
+	// The restored database must hold what the backup did.
+	out, err = r.Client.RunRoot(ctx, "runuser -u postgres -- psql -X -At -d "+db+" -c "+quoteSQL("SELECT count(*) FROM bench_fill"), nil)
+	if got := strings.TrimSpace(string(out)); err != nil || got != strconv.Itoa(rows) {
+		return res, fmt.Errorf("bench: the restored %s holds %q rows of bench_fill, want %d: %v", db, got, rows, err)
+	}
 	return res, nil
 }
 

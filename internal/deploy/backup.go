@@ -75,6 +75,14 @@ func (s *Server) backupBeforeMigrations(ctx context.Context, o Options, st State
 	return " " + info.LogFields(), nil
 }
 
+// backupStep is the dry run's line for the backup before migrations.
+func backupStep(o Options, dp, id string) string {
+	if o.NoBackup {
+		return "DEPLOY_BACKUP=off: no backup before the release's migrations"
+	}
+	return fmt.Sprintf("ask releases/%s/app (migrate status) for pending migrations; if any: pg_dump the database to %s/backups/%s.dump, checked, keep %d", id, dp, id, o.keepBackups())
+}
+
 // Backup takes a backup on each host now, under the deploy lock.
 func Backup(ctx context.Context, o Options) ([]backup.Info, error) {
 	o = o.withDefaults()

@@ -31,6 +31,7 @@ func dryRunPlan(ctx context.Context, o Options, art Artifact) error {
 			fmt.Sprintf("take the deploy lock %s/.deploy.lock (wait %s)", dp, o.LockWait),
 			fmt.Sprintf("if a release holds sha256 %s: reuse it, else upload %s (%.1f MiB) to %s/releases/.upload-%s", short(art.SHA256), art.Path, mib(art.Size), dp, id),
 			fmt.Sprintf("verify sha256 on the server, install as %s/releases/%s", dp, id),
+			backupStep(o, dp, id),
 			fmt.Sprintf("install changed units; hand the switch to a unit on the server (%s), which goes on if this client dies:", o.Service.HandoverUnit()),
 			fmt.Sprintf("start %s beside the live release on %s; it accepts nothing before its migrations ran and it is ready (wait up to %s)", o.Service.InstanceUnit(id), o.Service.ListenAddr, o.ReadyTimeout),
 			"ready with the new commit (systemd STATUS= of that instance): switch current (previous -> the old release), stop the old instance, it drains",

@@ -74,10 +74,11 @@ type Options struct {
 	// Deploy or Rollback was called.
 	Start time.Time
 	// Step, when set, hears each step a deploy reaches on a host, in order:
-	// "locked", "uploading" (half the binary sent), "shipped", "handover"
-	// (about to hand the switch over) and
-	// "switched" (the server reported). The kill tests pause a client
-	// process there to kill it.
+	// "locked", "uploading" (half the binary sent), "shipped", "backup"
+	// (one is being taken), "handover" (about to hand the switch over) and
+	// "switched" (the server reported); a restore's "confirmed",
+	// "preparing" and "swapping". The kill tests pause a client process
+	// there to kill it.
 	Step func(name string)
 	// Notify, when set (DEPLOY_NOTIFY_URL), hears how each host's deploy or
 	// rollback ended.
