@@ -62,9 +62,17 @@ func buildIn(t *testing.T, root, pkg, version, commit string) string {
 // from a copy of the working tree that holds the extra file.
 func slowBinary(t *testing.T, version, commit string, secs int) string {
 	t.Helper()
+	mig := fmt.Sprintf("-- +goose Up\nCREATE TABLE IF NOT EXISTS slow_runs (at timestamptz NOT NULL DEFAULT now());\nINSERT INTO slow_runs DEFAULT VALUES;\nSELECT pg_sleep(%d);\n\n-- +goose Down\nDROP TABLE slow_runs;\n", secs)
+	return extraMigrationBinary(t, version, commit, "00090_slow_backfill.sql", mig)
+}
+
+// extraMigrationBinary builds the app with one more migration file, from a
+// copy of the working tree that holds it.
+func extraMigrationBinary(t *testing.T, version, commit, name, sql string) string {
+	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	key := fmt.Sprintf("slow|%s|%s|%d", version, commit, secs)
+	key := "extra|" + version + "|" + commit + "|" + name + "|" + sql
 	if p, ok := buildCache[key]; ok {
 		return p
 	}
@@ -73,8 +81,7 @@ func slowBinary(t *testing.T, version, commit string, secs int) string {
 	if b, err := cp.CombinedOutput(); err != nil {
 		t.Fatalf("copy the tree: %v\n%s", err, b)
 	}
-	mig := fmt.Sprintf("-- +goose Up\nCREATE TABLE IF NOT EXISTS slow_runs (at timestamptz NOT NULL DEFAULT now());\nINSERT INTO slow_runs DEFAULT VALUES;\nSELECT pg_sleep(%d);\n\n-- +goose Down\nDROP TABLE slow_runs;\n", secs)
-	if err := os.WriteFile(filepath.Join(src, "migrations", "00090_slow_backfill.sql"), []byte(mig), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(src, "migrations", name), []byte(sql), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := buildIn(t, src, "./cmd/app", version, commit)
@@ -111,9 +118,6 @@ func TestMain(m *testing.M) {
 	// Re-executed as a deploy client that a test kills -9 (startClient).
 	if spec := os.Getenv(clientEnv); spec != "" {
 		os.Exit(runClient(spec))
-	}
-	if spec := os.Getenv(restoreClientEnv); spec != "" {
-		os.Exit(runRestoreClient(spec))
 	}
 	code := sandboxMain(m)
 	if buildDir != "" {

@@ -5,16 +5,13 @@ package deploy
 // client meanwhile.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,30 +21,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/backup"
 	"github.com/slipway-dev/slipway/internal/createadmin"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
-	"github.com/slipway-dev/slipway/internal/service"
 )
-
-// extraMigrationBinary builds the app with one more migration file.
-func extraMigrationBinary(t *testing.T, version, commit, name, sql string) string {
-	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	key := "extra|" + version + "|" + commit + "|" + name
-	if p, ok := buildCache[key]; ok {
-		return p
-	}
-	src := filepath.Join(t.TempDir(), "src")
-	cp := exec.Command("sh", "-c", `mkdir -p "$1" && tar -C ../.. --exclude=./.git --exclude=./bin -cf - . | tar -C "$1" -xf -`, "copy", src)
-	if b, err := cp.CombinedOutput(); err != nil {
-		t.Fatalf("copy the tree: %v\n%s", err, b)
-	}
-	if err := os.WriteFile(filepath.Join(src, "migrations", name), []byte(sql), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := buildIn(t, src, "./cmd/app", version, commit)
-	buildCache[key] = p
-	return p
-}
 
 func (e sandboxEnv) backups(t *testing.T) []backup.Info {
 	t.Helper()
@@ -276,63 +250,9 @@ func TestBackupsOnSandbox(t *testing.T) {
 	})
 }
 
-// restoreClient is a restore in a process of its own, to be killed -9.
-type restoreClientSpec struct {
-	Alias, SSHConfig, DeployPath, Listen, Backup, Pause string
-}
-
-const restoreClientEnv = "SLIPWAY_TEST_RESTORE_CLIENT"
-
+// startRestoreClient is a restore in a process of its own, to be killed -9.
 func startRestoreClient(t *testing.T, e sandboxEnv, id, pause string) *client {
 	t.Helper()
-	spec, _ := json.Marshal(restoreClientSpec{Alias: e.sb.Alias, SSHConfig: e.sb.ConfigPath, DeployPath: e.svc.DeployPath,
-		Listen: e.svc.ListenAddr, Backup: id, Pause: pause})
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), restoreClientEnv+"="+string(spec))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{cmd: cmd, steps: make(chan string, 16), out: new(bytes.Buffer), e: e}
-	cmd.Stderr = c.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(c.steps)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if name, ok := strings.CutPrefix(sc.Text(), "step "); ok {
-				c.steps <- name
-			}
-		}
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return c
-}
-
-func runRestoreClient(specJSON string) int {
-	var spec restoreClientSpec
-	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	svc := service.DefaultConfig()
-	svc.DeployPath, svc.ListenAddr = spec.DeployPath, spec.Listen
-	no := false
-	o := Options{
-		Hosts: []string{spec.Alias}, SSHConfig: spec.SSHConfig, Service: svc,
-		Getenv: func(string) string { return "" }, Stdout: os.Stderr, Progress: &no, Who: "killed@ci",
-		Step: func(name string) {
-			fmt.Printf("step %s\n", name)
-			for name == spec.Pause {
-				time.Sleep(time.Hour)
-			}
-		},
-	}
-	if _, err := Restore(context.Background(), o, RestoreOptions{Backup: spec.Backup}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
+	return startProcess(t, e, clientEnv, clientSpec{Alias: e.sb.Alias, SSHConfig: e.sb.ConfigPath,
+		DeployPath: e.svc.DeployPath, Listen: e.svc.ListenAddr, Backup: id, Pause: pause})
 }

@@ -361,16 +361,25 @@ type client struct {
 type clientSpec struct {
 	Alias, SSHConfig, DeployPath, Listen, Binary, Pause string
 	ReadyTimeout                                        time.Duration
+	// Backup, when set, makes the client a restore of that backup.
+	Backup string
 }
 
 const clientEnv = "SLIPWAY_TEST_DEPLOY_CLIENT"
 
 func startClient(t *testing.T, e sandboxEnv, bin string, ready time.Duration, pause string) *client {
 	t.Helper()
-	spec, _ := json.Marshal(clientSpec{Alias: e.sb.Alias, SSHConfig: e.sb.ConfigPath, DeployPath: e.svc.DeployPath,
+	return startProcess(t, e, clientEnv, clientSpec{Alias: e.sb.Alias, SSHConfig: e.sb.ConfigPath, DeployPath: e.svc.DeployPath,
 		Listen: e.svc.ListenAddr, Binary: bin, Pause: pause, ReadyTimeout: ready})
+}
+
+// startProcess re-executes this test binary as a client process with spec
+// (JSON) in env, its "step <name>" lines on c.steps.
+func startProcess(t *testing.T, e sandboxEnv, env string, spec any) *client {
+	t.Helper()
+	js, _ := json.Marshal(spec)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), clientEnv+"="+string(spec))
+	cmd.Env = append(os.Environ(), env+"="+string(js))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -423,7 +432,7 @@ func (c *client) kill(t *testing.T) {
 	_ = c.cmd.Wait()
 }
 
-// runClient is the client process: a deploy that prints "step <name>" as it
+// runClient is the client process: a deploy (or a restore) that prints "step <name>" as it
 // goes and stops dead at spec.Pause until it is killed.
 func runClient(specJSON string) int {
 	var spec clientSpec
@@ -445,7 +454,13 @@ func runClient(specJSON string) int {
 			}
 		},
 	}
-	if _, err := Deploy(context.Background(), o, false); err != nil {
+	var err error
+	if spec.Backup != "" {
+		_, err = Restore(context.Background(), o, RestoreOptions{Backup: spec.Backup})
+	} else {
+		_, err = Deploy(context.Background(), o, false)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

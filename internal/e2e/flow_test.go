@@ -3,14 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/slipway-dev/slipway/internal/admin/admintest"
 	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/freeport"
@@ -325,47 +321,14 @@ func TestReleaseJourney(t *testing.T) {
 	_ = v2c
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-// httpsJar keeps cookies as a browser behind a TLS-terminating proxy does:
-// the test reaches the app over plain http, the browser would use https,
-// so the app's Secure __Host- cookies are kept and sent back.
-type httpsJar struct{ http.CookieJar }
-
-func asHTTPS(u *url.URL) *url.URL {
-	c := *u
-	c.Scheme = "https"
-	return &c
-}
-
-func (j httpsJar) SetCookies(u *url.URL, cs []*http.Cookie) { j.CookieJar.SetCookies(asHTTPS(u), cs) }
-func (j httpsJar) Cookies(u *url.URL) []*http.Cookie        { return j.CookieJar.Cookies(asHTTPS(u)) }
-
 // login logs the admin in through the form and returns the dashboard.
 func login(t *testing.T, base string) string {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: httpsJar{jar}, Timeout: 10 * time.Second}
-	resp, err := c.Get(base + "/admin/login")
-	if err != nil {
-		t.Fatal(err)
+	ok, page := admintest.Login(t, base, adminEmail, adminPW)
+	if !ok {
+		t.Fatalf("login did not reach the dashboard:\n%s", page)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfField.FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("login form (%d) has no CSRF field:\n%s", resp.StatusCode, b)
-	}
-	resp, err = c.PostForm(base+"/admin/login", url.Values{"email": {adminEmail}, "password": {adminPW}, "csrf": {string(m[1])}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Request.URL.Path != "/admin" {
-		t.Fatalf("login ended at %s with %d:\n%s", resp.Request.URL.Path, resp.StatusCode, b)
-	}
-	return string(b)
+	return page
 }
 
 // buildNotReady builds a release that answers `version` but never becomes
