@@ -17,10 +17,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/slipway-dev/slipway/internal/admin/admintest"
 	"github.com/slipway-dev/slipway/internal/backup"
 	"github.com/slipway-dev/slipway/internal/createadmin"
+	"github.com/slipway-dev/slipway/internal/dev"
+	"github.com/slipway-dev/slipway/internal/devdb"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/testenv"
 )
 
 func (e sandboxEnv) backups(t *testing.T) []backup.Info {
@@ -38,7 +44,10 @@ func (e sandboxEnv) users(t *testing.T, db string) string {
 }
 
 func TestBackupsOnSandbox(t *testing.T) {
-	e := provisioned(t)
+	// An app of its own: the other tests' deploy.log and releases stay theirs.
+	svc := service.DefaultConfig()
+	svc.AppName, svc.DeployPath = "bkapp", "/home/admin/bk"
+	e := provisionedAs(t, svc)
 	const db = "bkdata"
 	ctx := context.Background()
 	dbURL, err := e.sb.FreshDatabase(ctx, db)
@@ -54,7 +63,7 @@ func TestBackupsOnSandbox(t *testing.T) {
 	const email, pw = "ops@example.com", "correct horse battery staple"
 	base := "http://" + e.svc.ListenAddr
 	t.Cleanup(func() {
-		e.sh(t, "rm -rf "+e.svc.DeployPath+"/backups; runuser -u postgres -- psql -qc 'DROP DATABASE IF EXISTS bkdata_restore'")
+		e.sh(t, "for u in $(systemctl list-units --plain --no-legend --all 'bkapp@*' | awk '{print $1}'); do systemctl stop $u; done; rm -rf "+e.svc.DeployPath+"; runuser -u postgres -- psql -qc 'DROP DATABASE IF EXISTS bkdata_restore'")
 	})
 	first := appBinary(t, "bk1", "bb0de001")
 	same := appBinary(t, "bk2", "bb0de002")
@@ -128,6 +137,24 @@ func TestBackupsOnSandbox(t *testing.T) {
 		// Back to the wiping release (already migrated: no backup).
 		deployOK(t, e.options(new(bytes.Buffer), wipe))
 	})
+
+	t.Run("a backup that fails refuses the deploy before anything stops", func(t *testing.T) {
+		pid := e.pid(t, c.Release)
+		e.sh(t, "systemctl stop postgresql")
+		defer e.sh(t, "systemctl start postgresql")
+		var out bytes.Buffer
+		_, err := Deploy(ctx, e.options(&out, extraMigrationBinary(t, "bk4", "bb0de004", "00005_more.sql", "-- +goose Up\nSELECT 1;\n\n-- +goose Down\nSELECT 1;\n")), false)
+		if err == nil || !strings.Contains(err.Error(), "not deployed, nothing was stopped") || strings.Count(err.Error(), "\n") > 0 {
+			t.Fatalf("deploy with the database down: %v\n%s", err, out.String())
+		}
+		if got := e.pid(t, c.Release); got != pid {
+			t.Errorf("the live instance was restarted (pid %s, was %s)", got, pid)
+		}
+		if n := len(e.backups(t)); n != 2 {
+			t.Errorf("%d backups after a failed one, want 2 (nothing half-written)", n)
+		}
+	})
+	e.sh(t, "until runuser -u postgres -- psql -qAtc 'SELECT 1' >/dev/null 2>&1; do sleep 0.2; done")
 
 	t.Run("an unknown backup id is one line naming the valid ones", func(t *testing.T) {
 		_, err := Restore(context.Background(), e.options(new(bytes.Buffer), ""), RestoreOptions{Backup: "nope"})
@@ -232,6 +259,43 @@ func TestBackupsOnSandbox(t *testing.T) {
 		}
 	})
 
+	t.Run("pullDB loads the newest backup into the local database", func(t *testing.T) {
+		// The newest: the last restore's pre-restore backup, of the 25 users.
+		getenv := func(string) string { return "" }
+		// The cluster runs as postgres, which must enter the folder
+		// (t.TempDir's parent is private to root).
+		root, err := os.MkdirTemp("", "pulldb-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(root) })
+		if err := os.Chmod(root, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		local, err := dev.LocalDatabase(ctx, root, getenv)
+		if err != nil {
+			testenv.Need(t, false, fmt.Sprintf("a local PostgreSQL (postgresql server binaries): %v", err))
+		}
+		defer local.Release()
+		var out bytes.Buffer
+		err = devdb.PullDB(ctx, devdb.Options{Root: root, Getenv: getenv, Stdout: &out}, func(dst string) (string, error) {
+			id, err := FetchBackup(ctx, e.options(&out, ""), "", false, dst)
+			return "backup " + id, err
+		})
+		if err != nil {
+			t.Fatalf("pullDB: %v\n%s", err, out.String())
+		}
+		conn, err := pgx.Connect(ctx, local.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n); err != nil || n != 25 {
+			t.Errorf("local users: %d, %v; want the server's 25\n%s", n, err, out.String())
+		}
+	})
+
 	t.Run("a backup can be fetched byte for byte", func(t *testing.T) {
 		local := filepath.Join(t.TempDir(), "x.dump")
 		id, err := FetchBackup(context.Background(), e.options(new(bytes.Buffer), ""), "", false, local)
@@ -254,5 +318,5 @@ func TestBackupsOnSandbox(t *testing.T) {
 func startRestoreClient(t *testing.T, e sandboxEnv, id, pause string) *client {
 	t.Helper()
 	return startProcess(t, e, clientEnv, clientSpec{Alias: e.sb.Alias, SSHConfig: e.sb.ConfigPath,
-		DeployPath: e.svc.DeployPath, Listen: e.svc.ListenAddr, Backup: id, Pause: pause})
+		DeployPath: e.svc.DeployPath, Listen: e.svc.ListenAddr, Backup: id, Pause: pause, AppName: e.svc.AppName})
 }

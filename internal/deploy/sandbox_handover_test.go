@@ -181,6 +181,9 @@ func TestHandoverOnSandbox(t *testing.T) {
 		var out bytes.Buffer
 		o := e.options(&out, appBinary(t, "h4", "ab0de004"))
 		o.ReadyTimeout = 10 * time.Second
+		// The handover's own safety; with backups on, the backup refuses
+		// first (TestBackupsOnSandbox).
+		o.NoBackup = true
 		res, err := Deploy(context.Background(), o, false)
 		if err == nil {
 			t.Fatalf("deploy without a database succeeded:\n%s", out.String())
@@ -264,7 +267,8 @@ func TestHandoverOnSandbox(t *testing.T) {
 				ready := 15 * time.Second
 				cl := startClient(t, e, c.bin, ready, c.pause)
 				if c.during {
-					cl.waitServer(t, "systemctl is-active "+e.svc.HandoverUnit()+" || true", "active")
+					// The handover's unit, not a backup's (app-handover-backup-...).
+					cl.waitServer(t, "systemctl is-active "+strings.Replace(e.svc.HandoverUnit(), "*", "[0-9]*", 1)+" || true", "active")
 				} else {
 					cl.waitStep(t, c.pause)
 				}
@@ -362,7 +366,7 @@ type clientSpec struct {
 	Alias, SSHConfig, DeployPath, Listen, Binary, Pause string
 	ReadyTimeout                                        time.Duration
 	// Backup, when set, makes the client a restore of that backup.
-	Backup string
+	Backup, AppName string
 }
 
 const clientEnv = "SLIPWAY_TEST_DEPLOY_CLIENT"
@@ -442,6 +446,9 @@ func runClient(specJSON string) int {
 	}
 	svc := service.DefaultConfig()
 	svc.DeployPath, svc.ListenAddr = spec.DeployPath, spec.Listen
+	if spec.AppName != "" {
+		svc.AppName = spec.AppName
+	}
 	no := false
 	o := Options{
 		Hosts: []string{spec.Alias}, SSHConfig: spec.SSHConfig, Service: svc, Binary: spec.Binary,
