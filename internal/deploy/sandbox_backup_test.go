@@ -43,6 +43,16 @@ func (e sandboxEnv) users(t *testing.T, db string) string {
 	return e.psql(t, db, "SELECT count(*) FROM users")
 }
 
+// password is the one in a sandbox DatabaseURL.
+func password(t *testing.T, url string) string {
+	t.Helper()
+	pass := strings.TrimPrefix(strings.SplitN(url, "@", 2)[0], "postgres://app:")
+	if len(pass) < 8 {
+		t.Fatalf("no password in the URL")
+	}
+	return pass
+}
+
 func TestBackupsOnSandbox(t *testing.T) {
 	// An app of its own: the other tests' deploy.log and releases stay theirs.
 	svc := service.DefaultConfig()
@@ -180,14 +190,50 @@ func TestBackupsOnSandbox(t *testing.T) {
 		}
 	})
 
-	t.Run("a restore whose client is killed -9 mid-way leaves the live database serving", func(t *testing.T) {
-		rc := startRestoreClient(t, e, c.Release, "swapping")
+	t.Run("a restore whose client is killed -9 mid-pg_restore leaves the live database serving", func(t *testing.T) {
+		// A backup big enough that its pg_restore takes a while, of a table
+		// the live database then drops.
+		e.psql(t, db, "CREATE TABLE filler AS SELECT g AS id, repeat(md5(g::text), 32) AS body FROM generate_series(1, 100000) g; ALTER TABLE filler OWNER TO app")
+		// ps, sampled all along the backup, never shows the password.
+		stop, sampled := make(chan struct{}), make(chan string)
+		go func() {
+			var all strings.Builder
+			for {
+				select {
+				case <-stop:
+					sampled <- all.String()
+					return
+				default:
+				}
+				out, _ := e.sb.Run(ctx, "ps", "-eo", "args")
+				all.WriteString(out)
+			}
+		}()
+		big, err := Backup(ctx, e.options(new(bytes.Buffer), ""))
+		close(stop)
+		ps := <-sampled
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(ps, "pg_dump") {
+			t.Errorf("ps never caught pg_dump running: the check saw nothing")
+		}
+		if strings.Contains(ps, password(t, dbURL)) {
+			t.Errorf("ps showed the database password during a backup")
+		}
+		e.psql(t, db, "DROP TABLE filler")
+		rc := startRestoreClient(t, e, big[0].ID, "swapping")
 		rc.waitStep(t, "preparing")
+		prepare := e.svc.AppName + "-handover-restore-prepare-*"
+		rc.waitServer(t, "systemctl is-active '"+prepare+"' || true", "active")
 		rc.kill(t)
 		e.settle(t, 2*time.Minute)
 		e.consistent(t, c.Release)
 		if got := e.users(t, db); got != "0" {
 			t.Errorf("%s users: the interrupted restore reached the live database", got)
+		}
+		if got := e.psql(t, db, "SELECT count(*) FROM pg_tables WHERE tablename = 'filler'"); got != "0" {
+			t.Error("the interrupted restore's table is in the live database")
 		}
 	})
 
@@ -249,10 +295,7 @@ func TestBackupsOnSandbox(t *testing.T) {
 	})
 
 	t.Run("the database password is in no log and no file left behind", func(t *testing.T) {
-		pass := strings.TrimPrefix(strings.SplitN(dbURL, "@", 2)[0], "postgres://app:")
-		if len(pass) < 8 {
-			t.Fatalf("no password in the URL")
-		}
+		pass := password(t, dbURL)
 		leak := e.sh(t, "{ journalctl -o cat --no-pager; cat "+e.svc.DeployPath+"/deploy.log "+e.svc.DeployPath+"/backups/*.meta; ls /run; } | grep -c -F -- "+shellQuote(pass)+" || true")
 		if leak != "0" {
 			t.Errorf("the password shows %s time(s) in the journal, deploy.log or .meta files", leak)
