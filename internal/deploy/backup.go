@@ -52,12 +52,13 @@ func (s *Server) backupBeforeMigrations(ctx context.Context, o Options, st State
 		return " backup=off", nil
 	}
 	b := s.backups()
+	asked := time.Now()
 	m, err := b.Migrations(ctx, rel.ID)
 	switch {
 	case err != nil:
 		o.printf("warning: %v; backing up in case it has migrations", err)
 	case m.Pending == 0:
-		o.printf("no migrations pending (database at version %d): no backup", m.Applied)
+		o.printf("no migrations pending (database at version %d, asked in %s): no backup", m.Applied, since(asked))
 		return "", nil
 	default:
 		o.printf("release %s has %d migration(s) pending (database at version %d, release at %d): backing up first", rel.ID, m.Pending, m.Applied, m.Latest)

@@ -118,6 +118,7 @@ func TestBackupsOnSandbox(t *testing.T) {
 		if !strings.Contains(out.String(), "no migrations pending") {
 			t.Errorf("output does not say why no backup:\n%s", out.String())
 		}
+		t.Logf("deploy without pending migrations:\n%s", out.String())
 	})
 
 	var c Result
