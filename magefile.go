@@ -26,6 +26,8 @@ import (
 	"github.com/slipway-dev/slipway/internal/devdb"
 	"github.com/slipway-dev/slipway/internal/lint"
 	"github.com/slipway-dev/slipway/internal/migfiles"
+	"github.com/slipway-dev/slipway/internal/password"
+	"github.com/slipway-dev/slipway/internal/psql"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -338,6 +340,33 @@ func Exec(ctx context.Context) error {
 	defer c.Close()
 	err = appexec.Run(ctx, c, o.Service, args, os.Stdin, os.Stdout, os.Stderr)
 	var ee *appexec.ExitError
+	if errors.As(err, &ee) {
+		return mg.Fatal(ee.Status, err)
+	}
+	return err
+}
+
+// Psql opens psql on the app's database from $DEPLOY_HOST's first host, as the app's role: psql [-c=SQL].
+// It runs on the server as the service, with DATABASE_URL from its env
+// file (never in arguments or history). On a terminal it is interactive;
+// -c runs one command, and piped stdin runs as a script; the exit status
+// is psql's.
+func Psql(ctx context.Context, c *string) error {
+	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	po := psql.Options{Terminal: password.IsTerminal(os.Stdin) && password.IsTerminal(os.Stdout)}
+	if c != nil {
+		po.SQL = *c
+	}
+	cl, err := remote.Dial(ctx, remote.Options{Alias: o.Hosts[0], ConfigPath: o.SSHConfig, Log: targetLog()})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	err = psql.Run(ctx, cl, o.Service, po, os.Stdin, os.Stdout, os.Stderr)
+	var ee *psql.ExitError
 	if errors.As(err, &ee) {
 		return mg.Fatal(ee.Status, err)
 	}

@@ -75,11 +75,7 @@ func Command(c service.Config, o Options) string {
 		words = append(words, "-f")
 	}
 	words = append(words, "_SYSTEMD_SLICE=system-"+c.AppName+".slice", "+", "_SYSTEMD_UNIT="+c.ServiceUnit())
-	q := make([]string, len(words))
-	for i, w := range words {
-		q[i] = remote.Quote(w)
-	}
-	return strings.Join(q, " ")
+	return remote.QuoteAll(words)
 }
 
 // Line is one journal entry.
