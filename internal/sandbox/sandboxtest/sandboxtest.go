@@ -16,12 +16,16 @@
 package sandboxtest
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"io"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,4 +152,65 @@ func start() {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	inst, startErr = sb.Up(ctx)
+}
+
+// WatchArgv samples the command line of every process on the server c
+// reaches (ps, every 50 ms) until the returned stop is called; stop returns
+// the processes (pid and program) whose arguments held one of secrets. The
+// secrets reach the watcher on stdin and are compared by shell builtins, so
+// the watch puts none of them in an argv itself. A sample can miss a
+// process shorter than its period: run what you watch long enough, or
+// often.
+func WatchArgv(t testing.TB, c *remote.Client, secrets ...string) (stop func() []string) {
+	t.Helper()
+	// Each secret is a line of stdin, up to an empty one; "$s" in a case
+	// pattern is a literal. The watch ends with stdin (stop closes it).
+	script := `n=0; while IFS= read -r s && [ -n "$s" ]; do n=$((n+1)); eval "s$n=\$s"; done
+while :; do
+	ps -eww -o pid= -o comm= -o args= | while read -r pid comm args; do
+		i=1; while [ $i -le $n ]; do
+			eval "s=\$s$i"
+			case $args in *"$s"*) echo "$pid $comm" ;; esac
+			i=$((i+1))
+		done
+	done
+	sleep 0.05
+done &
+cat > /dev/null; kill $!`
+	p, err := c.Start("sh -c " + remote.Quote(script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(p.Stdin, strings.Join(secrets, "\n")+"\n\n"); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		hits []string
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(p.Stdout)
+		for sc.Scan() {
+			mu.Lock()
+			if !slices.Contains(hits, sc.Text()) {
+				hits = append(hits, sc.Text())
+			}
+			mu.Unlock()
+		}
+	}()
+	var once sync.Once
+	stop = func() []string {
+		once.Do(func() {
+			p.Stdin.Close()
+			<-done
+			p.Close()
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(hits)
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }
