@@ -375,13 +375,14 @@ func Psql(ctx context.Context, c *string) error {
 
 // Logs prints the app's journal from every $DEPLOY_HOST, each line prefixed with its host, in time order: logs [-f] [-n=N] [-since=T] [-grep=RE].
 // -n lines per host (default 50), -since as journalctl's --since ("-10min",
-// "2026-01-02 10:00"), -grep a Go regexp on the message, -f follows until Ctrl-C.
+// "2026-01-02 10:00"), -grep a Go regexp on the message, -f follows until
+// Ctrl-C. On a terminal the app's JSON lines show as `LEVEL msg key=value`.
 func Logs(ctx context.Context, f *bool, n *int, since, grep *string) error {
 	o, err := deployOptions()
 	if err != nil {
 		return err
 	}
-	lo := applogs.Options{Follow: f != nil && *f}
+	lo := applogs.Options{Follow: f != nil && *f, Pretty: password.IsTerminal(os.Stdout)}
 	if n != nil {
 		lo.Lines = *n
 	}

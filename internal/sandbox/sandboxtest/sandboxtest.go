@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,3 +215,36 @@ cat > /dev/null; kill $!`
 	t.Cleanup(func() { stop() })
 	return stop
 }
+
+// Another boots a second sandbox, for the tests of what runs on several
+// hosts at once (logs merges their journals): its own name, state dir and
+// sshd port, the same base; stopped when the test ends.
+func Another(t testing.TB) *sandbox.Instance {
+	t.Helper()
+	Get(t) // the same prerequisites and skips
+	opts := append(sandbox.FromEnv(os.Getenv),
+		sandbox.WithName(fmt.Sprintf("test-%d-%d", os.Getpid(), anotherN.Add(1))),
+		sandbox.WithStateDir(t.TempDir()),
+		sandbox.WithStopOnExit(),
+		sandbox.WithStdout(os.Stderr))
+	sb, err := sandbox.New(nil, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	i, err := sb.Up(ctx)
+	if err != nil {
+		t.Fatalf("sandboxtest: another sandbox: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := i.Stop(ctx); err != nil {
+			t.Errorf("sandboxtest: stop another sandbox: %v", err)
+		}
+	})
+	return i
+}
+
+var anotherN atomic.Int32
