@@ -329,6 +329,30 @@ func Exec(ctx context.Context) error {
 			return fmt.Errorf("SLIPWAY_EXEC_ARGS: %v", err)
 		}
 	}
+	return onFirstHost(ctx, func(o deploy.Options, c *remote.Client) error {
+		return appexec.Run(ctx, c, o.Service, args, os.Stdin, os.Stdout, os.Stderr)
+	})
+}
+
+// Psql opens psql on the app's database from $DEPLOY_HOST's first host, as the app's role: psql [-c=SQL].
+// It runs on the server as the service, with DATABASE_URL from its env
+// file (never in arguments or history). On a terminal it is interactive;
+// -c runs one command, and piped stdin runs as a script; the exit status
+// is psql's.
+func Psql(ctx context.Context, c *string) error {
+	po := psql.Options{Terminal: password.IsTerminal(os.Stdin) && password.IsTerminal(os.Stdout)}
+	if c != nil {
+		po.SQL = *c
+	}
+	return onFirstHost(ctx, func(o deploy.Options, cl *remote.Client) error {
+		return psql.Run(ctx, cl, o.Service, po, os.Stdin, os.Stdout, os.Stderr)
+	})
+}
+
+// onFirstHost runs f connected to $DEPLOY_HOST's first host (every host
+// shares the database); a command's exit status (ExitStatus) becomes the
+// target's.
+func onFirstHost(ctx context.Context, f func(deploy.Options, *remote.Client) error) error {
 	o, err := deployOptions()
 	if err != nil {
 		return err
@@ -338,37 +362,10 @@ func Exec(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	err = appexec.Run(ctx, c, o.Service, args, os.Stdin, os.Stdout, os.Stderr)
-	var ee *appexec.ExitError
+	err = f(o, c)
+	var ee interface{ ExitStatus() int }
 	if errors.As(err, &ee) {
-		return mg.Fatal(ee.Status, err)
-	}
-	return err
-}
-
-// Psql opens psql on the app's database from $DEPLOY_HOST's first host, as the app's role: psql [-c=SQL].
-// It runs on the server as the service, with DATABASE_URL from its env
-// file (never in arguments or history). On a terminal it is interactive;
-// -c runs one command, and piped stdin runs as a script; the exit status
-// is psql's.
-func Psql(ctx context.Context, c *string) error {
-	o, err := deployOptions()
-	if err != nil {
-		return err
-	}
-	po := psql.Options{Terminal: password.IsTerminal(os.Stdin) && password.IsTerminal(os.Stdout)}
-	if c != nil {
-		po.SQL = *c
-	}
-	cl, err := remote.Dial(ctx, remote.Options{Alias: o.Hosts[0], ConfigPath: o.SSHConfig, Log: targetLog()})
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	err = psql.Run(ctx, cl, o.Service, po, os.Stdin, os.Stdout, os.Stderr)
-	var ee *psql.ExitError
-	if errors.As(err, &ee) {
-		return mg.Fatal(ee.Status, err)
+		return mg.Fatal(ee.ExitStatus(), err)
 	}
 	return err
 }

@@ -61,6 +61,9 @@ type ExitError struct {
 	Status int
 }
 
+// ExitStatus is Status: what mage exits with.
+func (e *ExitError) ExitStatus() int { return e.Status }
+
 func (e *ExitError) Error() string {
 	return fmt.Sprintf("app %s on the server: exit status %d", strings.Join(e.Args, " "), e.Status)
 }

@@ -109,17 +109,7 @@ func TestLogsOnTheSandbox(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("-f did not end after cancel")
 		}
-		// [j]: the pattern must not match the shell running pgrep.
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			n, _ := cl.RunRoot(ctx, "pgrep -fc '[j]ournalctl --no-pager -o json' || true", nil)
-			if strings.TrimSpace(string(n)) == "0" {
-				break
-			}
-			if time.Now().After(deadline) {
-				ps, _ := cl.RunRoot(ctx, "ps -ef | grep '[j]ournalctl'", nil)
-				t.Fatalf("the remote journalctl still runs after Ctrl-C:\n%s", ps)
-			}
-		}
+		noJournalctl(t, cl)
 	})
 }
 
@@ -204,16 +194,24 @@ func TestLogsOfTwoSandboxes(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("-f did not end after cancel")
 		}
-		for _, cl := range []*remote.Client{ca, cb} {
-			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-				n, _ := cl.RunRoot(ctx, "pgrep -fc '[j]ournalctl --no-pager -o json' || true", nil)
-				if strings.TrimSpace(string(n)) == "0" {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("a remote journalctl still runs after Ctrl-C")
-				}
-			}
-		}
+		noJournalctl(t, ca)
+		noJournalctl(t, cb)
 	})
+}
+
+// noJournalctl fails the test unless logs' journalctl ends on the server cl
+// reaches within 20 s.
+func noJournalctl(t *testing.T, cl *remote.Client) {
+	t.Helper()
+	// [j]: the pattern must not match the shell running pgrep.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		n, _ := cl.RunRoot(context.Background(), "pgrep -fc '[j]ournalctl --no-pager -o json' || true", nil)
+		if strings.TrimSpace(string(n)) == "0" {
+			return
+		}
+		if time.Now().After(deadline) {
+			ps, _ := cl.RunRoot(context.Background(), "ps -ef | grep '[j]ournalctl'", nil)
+			t.Fatalf("the remote journalctl still runs after Ctrl-C:\n%s", ps)
+		}
+	}
 }

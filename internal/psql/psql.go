@@ -64,6 +64,9 @@ type Conn interface {
 // error in a script): Status is its exit status, for the caller's own.
 type ExitError struct{ Status int }
 
+// ExitStatus is Status: what mage exits with.
+func (e *ExitError) ExitStatus() int { return e.Status }
+
 func (e *ExitError) Error() string {
 	return fmt.Sprintf("psql on the server: exit status %d", e.Status)
 }
