@@ -100,16 +100,7 @@ func TestLogsOnTheSandbox(t *testing.T) {
 				t.Fatalf("-f never showed the new line:\n%s", mu.String())
 			}
 		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("-f ended with %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("-f did not end after cancel")
-		}
-		noJournalctl(t, cl)
+		ctrlC(t, cancel, done, cl)
 	})
 }
 
@@ -185,18 +176,27 @@ func TestLogsOfTwoSandboxes(t *testing.T) {
 				t.Fatalf("-f showed %s, want %s\n%s", order(buf.String()), want, buf.String())
 			}
 		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("-f ended with %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("-f did not end after cancel")
-		}
-		noJournalctl(t, ca)
-		noJournalctl(t, cb)
+		ctrlC(t, cancel, done, ca, cb)
 	})
+}
+
+// ctrlC cancels a running logs -f (its Run's result comes on done) and
+// fails the test unless Run returns cleanly and journalctl ends on every
+// server, each within 20 s.
+func ctrlC(t *testing.T, cancel func(), done <-chan error, servers ...*remote.Client) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("-f ended with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("-f did not end after cancel")
+	}
+	for _, cl := range servers {
+		noJournalctl(t, cl)
+	}
 }
 
 // noJournalctl fails the test unless logs' journalctl ends on the server cl
