@@ -71,7 +71,7 @@ func TestPsqlOnTheSandbox(t *testing.T) {
 			t.Errorf("psql < script: %v\nstdout %s\nstderr %s", err, out.String(), errw.String())
 		}
 	})
-	t.Run("on a terminal: an interactive session", func(t *testing.T) {
+	t.Run("on a terminal: an interactive session, Ctrl-C and resizing", func(t *testing.T) {
 		ptm, pts := openPTY(t)
 		var screen syncbuf.Buffer
 		go func() {
@@ -99,6 +99,42 @@ func TestPsqlOnTheSandbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor("42")
+		// Ctrl-C cancels the running query, and the session goes on.
+		if _, err := ptm.WriteString("select pg_sleep(60);\r"); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			n := sandboxtest.Run(t, sandboxtest.Get(t), "runuser", "-u", "postgres", "--", "psql", "-Atc",
+				"select count(*) from pg_stat_activity where query = 'select pg_sleep(60);'")
+			if strings.TrimSpace(n) == "1" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the query never ran:\n%s", screen.String())
+			}
+		}
+		if _, err := ptm.WriteString("\x03"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor("canceling statement due to user request")
+		// A resized terminal resizes the server's.
+		if err := unix.IoctlSetWinsize(int(pts.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 111}); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Kill(os.Getpid(), unix.SIGWINCH); err != nil {
+			t.Fatal(err)
+		}
+		// The new size travels on its own (a signal, an ssh request, sudo's and
+		// systemd-run's relays): ask until the server's terminal has it.
+		for i := 0; !strings.Contains(screen.String(), "33 111"); i++ {
+			if i == 30 {
+				t.Fatalf("the server's terminal was never resized:\n%s", screen.String())
+			}
+			if _, err := ptm.WriteString("\\! stty size\r"); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second)
+		}
 		if _, err := ptm.WriteString("\\q\r"); err != nil {
 			t.Fatal(err)
 		}
