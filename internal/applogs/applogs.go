@@ -26,8 +26,8 @@ const DefaultLines = 50
 
 // Window is how long logs -f holds each line before printing it: lines of
 // several hosts then print in journal time order though they arrive apart
-// (a host's backlog, a slower link). A line later than that by more than
-// Window may still print after a later one.
+// (a host's backlog, a slower link). A line that arrives more than Window
+// after one stamped later than it still prints after that one.
 const Window = 250 * time.Millisecond
 
 // Options selects the lines.
@@ -37,7 +37,8 @@ type Options struct {
 	Since  string // journalctl --since: "2026-01-02 10:00", "-10min", "today"
 	Grep   string // a Go regexp on the message, applied here (journalctl's -g needs PCRE2 on the server)
 	// Pretty shows the app's slog JSON lines as `LEVEL msg key=value...`
-	// (Pretty); for a terminal, raw JSON otherwise. -grep sees the raw line.
+	// (see Pretty): for a terminal; raw JSON is for programs. -grep sees
+	// the raw line either way.
 	Pretty bool
 }
 
@@ -161,9 +162,9 @@ func Run(ctx context.Context, hosts []Host, c service.Config, o Options, w io.Wr
 		wg    sync.WaitGroup
 		errs  = make([]error, len(hosts))
 	)
-	// print prints, in time order, the held lines up to the first one not
+	// flush prints, in time order, the held lines up to the first one not
 	// due at now; all of them when now is zero.
-	print := func(now time.Time) {
+	flush := func(now time.Time) {
 		mu.Lock()
 		defer mu.Unlock()
 		for queue.Len() > 0 && (now.IsZero() || !now.Before(queue[0].due)) {
@@ -213,7 +214,7 @@ func Run(ctx context.Context, hosts []Host, c service.Config, o Options, w io.Wr
 			for {
 				select {
 				case now := <-t.C:
-					print(now)
+					flush(now)
 				case <-stop:
 					return
 				}
@@ -221,7 +222,7 @@ func Run(ctx context.Context, hosts []Host, c service.Config, o Options, w io.Wr
 		}()
 	}
 	wg.Wait()
-	print(time.Time{})
+	flush(time.Time{})
 	return errors.Join(errs...)
 }
 

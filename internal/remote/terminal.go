@@ -48,7 +48,7 @@ func (c *Client) TerminalRoot(ctx context.Context, cmd string, in, out *os.File)
 	if err != nil {
 		return fmt.Errorf("raw terminal: %w", err)
 	}
-	defer term.Restore(int(in.Fd()), old) //nolint:errcheck // best effort on the way out
+	defer func() { _ = term.Restore(int(in.Fd()), old) }()
 	resized := make(chan os.Signal, 1)
 	signal.Notify(resized, syscall.SIGWINCH)
 	defer func() { signal.Stop(resized); close(resized) }()
