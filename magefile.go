@@ -27,6 +27,8 @@ import (
 	"github.com/slipway-dev/slipway/internal/devdb"
 	"github.com/slipway-dev/slipway/internal/lint"
 	"github.com/slipway-dev/slipway/internal/migfiles"
+	"github.com/slipway-dev/slipway/internal/password"
+	"github.com/slipway-dev/slipway/internal/psql"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -328,6 +330,30 @@ func Exec(ctx context.Context) error {
 			return fmt.Errorf("SLIPWAY_EXEC_ARGS: %v", err)
 		}
 	}
+	return onFirstHost(ctx, func(o deploy.Options, c *remote.Client) error {
+		return appexec.Run(ctx, c, o.Service, args, os.Stdin, os.Stdout, os.Stderr)
+	})
+}
+
+// Psql opens psql on the app's database from $DEPLOY_HOST's first host, as the app's role: psql [-c=SQL].
+// It runs on the server as the service, with DATABASE_URL from its env
+// file (never in arguments or history). On a terminal it is interactive;
+// -c runs one command, and piped stdin runs as a script; the exit status
+// is psql's.
+func Psql(ctx context.Context, c *string) error {
+	po := psql.Options{Terminal: password.IsTerminal(os.Stdin) && password.IsTerminal(os.Stdout)}
+	if c != nil {
+		po.SQL = *c
+	}
+	return onFirstHost(ctx, func(o deploy.Options, cl *remote.Client) error {
+		return psql.Run(ctx, cl, o.Service, po, os.Stdin, os.Stdout, os.Stderr)
+	})
+}
+
+// onFirstHost runs f connected to $DEPLOY_HOST's first host (every host
+// shares the database); a command's exit status (ExitStatus) becomes the
+// target's.
+func onFirstHost(ctx context.Context, f func(deploy.Options, *remote.Client) error) error {
 	o, err := deployOptions()
 	if err != nil {
 		return err
@@ -337,23 +363,24 @@ func Exec(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	err = appexec.Run(ctx, c, o.Service, args, os.Stdin, os.Stdout, os.Stderr)
-	var ee *appexec.ExitError
+	err = f(o, c)
+	var ee interface{ ExitStatus() int }
 	if errors.As(err, &ee) {
-		return mg.Fatal(ee.Status, err)
+		return mg.Fatal(ee.ExitStatus(), err)
 	}
 	return err
 }
 
 // Logs prints the app's journal from every $DEPLOY_HOST, each line prefixed with its host, in time order: logs [-f] [-n=N] [-since=T] [-grep=RE].
 // -n lines per host (default 50), -since as journalctl's --since ("-10min",
-// "2026-01-02 10:00"), -grep a Go regexp on the message, -f follows until Ctrl-C.
+// "2026-01-02 10:00"), -grep a Go regexp on the message, -f follows until
+// Ctrl-C. On a terminal the app's JSON lines show as `LEVEL msg key=value`.
 func Logs(ctx context.Context, f *bool, n *int, since, grep *string) error {
 	o, err := deployOptions()
 	if err != nil {
 		return err
 	}
-	lo := applogs.Options{Follow: f != nil && *f}
+	lo := applogs.Options{Follow: f != nil && *f, Pretty: password.IsTerminal(os.Stdout)}
 	if n != nil {
 		lo.Lines = *n
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -78,7 +79,7 @@ func hit(t *testing.T, u string, n int) {
 	}
 }
 
-func TestMetricsCountRequestsByRouteAndPassPromlint(t *testing.T) {
+func TestMetricsCountRequestsByRouteAndPassPromtoolCheckMetrics(t *testing.T) {
 	maddr := freeAddr(t)
 	p := startApp(t, "DATABASE_URL="+withPassword(t, pgtest.EmptyURL(t)), "METRICS_ADDR="+maddr)
 	p.waitReady(t, 30*time.Second)
@@ -141,6 +142,27 @@ func TestMetricsCountRequestsByRouteAndPassPromlint(t *testing.T) {
 	}
 	for _, pr := range problems {
 		t.Errorf("promlint: %s: %s", pr.Metric, pr.Text)
+	}
+	promtoolCheckMetrics(t, raw)
+}
+
+// promtool is the Prometheus release whose `promtool check metrics` the
+// metrics must pass. Built by go run: ~5 min on a new machine (a large
+// module), seconds from the build cache after; -short skips it.
+const promtool = "github.com/prometheus/prometheus/cmd/promtool@v0.316.0"
+
+// promtoolCheckMetrics fails the test with promtool's findings on raw.
+func promtoolCheckMetrics(t *testing.T, raw []byte) {
+	t.Helper()
+	if testing.Short() {
+		t.Log("promtool check metrics skipped with -short (promlint ran)")
+		return
+	}
+	cmd := exec.CommandContext(t.Context(), "go", "run", promtool, "check", "metrics")
+	cmd.Dir = t.TempDir() // outside this module: go run pkg@version
+	cmd.Stdin = bytes.NewReader(raw)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics (%s): %v\n%s", promtool, err, out)
 	}
 }
 

@@ -16,12 +16,11 @@ import (
 )
 
 // Command is the shell command run as root on the server. systemd-run
-// starts the current release's binary in a transient unit with the same
-// user, env file and sandboxing (service.Hardening) as the service, so the
-// command sees exactly what the app sees and can do no more; --pipe
-// forwards stdin and the output, --wait propagates the exit status.
+// starts the current release's binary in a transient unit as the service
+// (Unit), with stdin and the output forwarded (--pipe).
 func Command(c service.Config, args ...string) string {
-	return command(c, c.Binary(), []string{service.CurrentBind(c)}, args)
+	words := append(Unit(c, "--pipe"), "-p", service.CurrentBind(c))
+	return remote.QuoteAll(append(words, Verbatim(append([]string{c.Binary()}, args...))...))
 }
 
 // ReleaseCommand is Command for the binary of one release folder, which
@@ -29,26 +28,38 @@ func Command(c service.Config, args ...string) string {
 // migrations pending): like an instance, it binds no current symlink.
 // props are more unit properties, e.g. RuntimeMaxSec=20.
 func ReleaseCommand(c service.Config, release string, props []string, args ...string) string {
-	return command(c, path.Join(c.ReleasesDir(), release, "app"), props, args)
+	words := Unit(c, "--pipe")
+	for _, p := range props {
+		words = append(words, "-p", p)
+	}
+	bin := path.Join(c.ReleasesDir(), release, "app")
+	return remote.QuoteAll(append(words, Verbatim(append([]string{bin}, args...))...))
 }
 
-func command(c service.Config, binary string, extra, args []string) string {
-	words := []string{"systemd-run", "--quiet", "--pipe", "--wait", "--collect", "--service-type=exec",
+// Verbatim is a command line for systemd-run that reaches the program as
+// given: systemd expands $VAR, ${VAR} and $$ in a unit's command line, so
+// each $ is doubled (`exec -- ... 'a$b'`, SQL's $$ quotes).
+func Verbatim(words []string) []string {
+	v := make([]string, len(words))
+	for i, w := range words {
+		v[i] = strings.ReplaceAll(w, "$", "$$")
+	}
+	return v
+}
+
+// Unit is systemd-run's words, up to the command, for a transient unit with
+// the same user, env file and sandboxing (service.Hardening) as the
+// service, so what it runs sees exactly what the app sees and can do no
+// more; io is --pipe (stdin and output forwarded) or --pty (a terminal);
+// --wait propagates the exit status.
+func Unit(c service.Config, io string) []string {
+	words := []string{"systemd-run", "--quiet", io, "--wait", "--collect", "--service-type=exec",
 		"--uid=" + c.ServiceUser, "--gid=" + c.ServiceUser,
 		"-p", "EnvironmentFile=" + c.EnvFile()}
 	for _, p := range service.Hardening(c) {
 		words = append(words, "-p", p)
 	}
-	for _, p := range extra {
-		words = append(words, "-p", p)
-	}
-	words = append(words, binary)
-	words = append(words, args...)
-	q := make([]string, len(words))
-	for i, w := range words {
-		q[i] = remote.Quote(w)
-	}
-	return strings.Join(q, " ")
+	return words
 }
 
 // Streamer runs a root command with its input and output streamed
@@ -63,6 +74,9 @@ type ExitError struct {
 	Args   []string
 	Status int
 }
+
+// ExitStatus is Status: what mage exits with.
+func (e *ExitError) ExitStatus() int { return e.Status }
 
 func (e *ExitError) Error() string {
 	return fmt.Sprintf("app %s on the server: exit status %d", strings.Join(e.Args, " "), e.Status)

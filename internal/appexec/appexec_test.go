@@ -72,10 +72,10 @@ func TestExecOnTheSandbox(t *testing.T) {
 			t.Errorf("exec -- admin create: %v\nstdout %q\nstderr %q", err, o, e)
 		}
 	})
-	t.Run("the exit status is the command's", func(t *testing.T) {
-		o, e, err := run("", "no-such-command")
+	t.Run("the exit status is the command's, the arguments as given", func(t *testing.T) {
+		o, e, err := run("", "no-such-command-$HOME-$$")
 		var ee *ExitError
-		if !errors.As(err, &ee) || ee.Status != 1 || !strings.Contains(o+e, `unknown command "no-such-command"`) {
+		if !errors.As(err, &ee) || ee.Status != 1 || !strings.Contains(o+e, `unknown command "no-such-command-$HOME-$$"`) {
 			t.Errorf("exec -- no-such-command: %v (%T)\nstdout %q\nstderr %q", err, err, o, e)
 		}
 	})

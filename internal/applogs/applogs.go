@@ -5,13 +5,13 @@ package applogs
 import (
 	"bufio"
 	"cmp"
+	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,12 +24,22 @@ import (
 // DefaultLines is how many lines per host logs shows without -n.
 const DefaultLines = 50
 
+// Window is how long logs -f holds each line before printing it: lines of
+// several hosts then print in journal time order though they arrive apart
+// (a host's backlog, a slower link). A line that arrives more than Window
+// after one stamped later than it still prints after that one.
+const Window = 250 * time.Millisecond
+
 // Options selects the lines.
 type Options struct {
 	Follow bool
 	Lines  int    // per host; 0 is DefaultLines
 	Since  string // journalctl --since: "2026-01-02 10:00", "-10min", "today"
 	Grep   string // a Go regexp on the message, applied here (journalctl's -g needs PCRE2 on the server)
+	// Pretty shows the app's slog JSON lines as `LEVEL msg key=value...`
+	// (see Pretty): for a terminal; raw JSON is for programs. -grep sees
+	// the raw line either way.
+	Pretty bool
 }
 
 // Host is one server to read, by its alias.
@@ -75,11 +85,7 @@ func Command(c service.Config, o Options) string {
 		words = append(words, "-f")
 	}
 	words = append(words, "_SYSTEMD_SLICE=system-"+c.AppName+".slice", "+", "_SYSTEMD_UNIT="+c.ServiceUnit())
-	q := make([]string, len(words))
-	for i, w := range words {
-		q[i] = remote.Quote(w)
-	}
-	return strings.Join(q, " ")
+	return remote.QuoteAll(words)
 }
 
 // Line is one journal entry.
@@ -94,6 +100,19 @@ type Line struct {
 func (l Line) String() string {
 	return fmt.Sprintf("%s %s %s: %s", l.Host, l.Time.UTC().Format("2006-01-02T15:04:05.000000Z"), l.Unit, l.Text)
 }
+
+// format is l as printed: pretty (Pretty) when asked and the message is
+// slog JSON.
+func (l Line) format(pretty bool) string {
+	if pretty {
+		if p, ok := Pretty(l.Text); ok {
+			l.Text = remote.Clean(p)
+		}
+	}
+	return l.String()
+}
+
+func before(a, b Line) int { return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.host, b.host)) }
 
 // entry is what `journalctl -o json` writes per line. MESSAGE is a string,
 // or an array of bytes when it isn't UTF-8.
@@ -128,8 +147,9 @@ func parse(host string, pos int, raw string) (Line, bool) {
 }
 
 // Run prints the lines of every host to w. Without Follow they are merged
-// in time order once every host answered; with Follow they are printed as
-// they arrive, until ctx ends (Ctrl-C), which ends the remote readers.
+// in time order once every host answered; with Follow each is held for
+// Window and printed in time order, until ctx ends (Ctrl-C), which ends
+// the remote readers.
 func Run(ctx context.Context, hosts []Host, c service.Config, o Options, w io.Writer) error {
 	re, err := o.check()
 	if err != nil {
@@ -138,21 +158,28 @@ func Run(ctx context.Context, hosts []Host, c service.Config, o Options, w io.Wr
 	cmd := Command(c, o)
 	var (
 		mu    sync.Mutex
-		lines []Line
+		queue lineHeap
 		wg    sync.WaitGroup
 		errs  = make([]error, len(hosts))
 	)
+	// flush prints, in time order, the held lines up to the first one not
+	// due at now; all of them when now is zero.
+	flush := func(now time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		for queue.Len() > 0 && (now.IsZero() || !now.Before(queue[0].due)) {
+			fmt.Fprintln(w, heap.Pop(&queue).(held).Line.format(o.Pretty))
+		}
+	}
+	seq := 0
 	emit := func(l Line) {
 		if re != nil && !re.MatchString(l.Text) {
 			return
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if o.Follow {
-			fmt.Fprintln(w, l)
-			return
-		}
-		lines = append(lines, l)
+		seq++
+		heap.Push(&queue, held{Line: l, due: time.Now().Add(Window), seq: seq})
 	}
 	for i, h := range hosts {
 		pr, pw := io.Pipe()
@@ -178,10 +205,46 @@ func Run(ctx context.Context, hosts []Host, c service.Config, o Options, w io.Wr
 			}
 		}()
 	}
-	wg.Wait()
-	slices.SortStableFunc(lines, func(a, b Line) int { return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.host, b.host)) })
-	for _, l := range lines {
-		fmt.Fprintln(w, l)
+	if o.Follow {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			t := time.NewTicker(Window / 5)
+			defer t.Stop()
+			for {
+				select {
+				case now := <-t.C:
+					flush(now)
+				case <-stop:
+					return
+				}
+			}
+		}()
 	}
+	wg.Wait()
+	flush(time.Time{})
 	return errors.Join(errs...)
+}
+
+// held is a line waiting for its turn: printed once due.
+type held struct {
+	Line
+	due time.Time
+	seq int // arrival: keeps a host's lines of one instant in order
+}
+
+// lineHeap holds lines, earliest (before, then arrival) on top.
+type lineHeap []held
+
+func (h lineHeap) Len() int { return len(h) }
+func (h lineHeap) Less(i, j int) bool {
+	return cmp.Or(before(h[i].Line, h[j].Line), cmp.Compare(h[i].seq, h[j].seq)) < 0
+}
+func (h lineHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *lineHeap) Push(x any)   { *h = append(*h, x.(held)) }
+func (h *lineHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

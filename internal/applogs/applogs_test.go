@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/syncbuf"
@@ -99,25 +100,118 @@ func TestLogsOnTheSandbox(t *testing.T) {
 				t.Fatalf("-f never showed the new line:\n%s", mu.String())
 			}
 		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("-f ended with %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("-f did not end after cancel")
-		}
-		// [j]: the pattern must not match the shell running pgrep.
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			n, _ := cl.RunRoot(ctx, "pgrep -fc '[j]ournalctl --no-pager -o json' || true", nil)
-			if strings.TrimSpace(string(n)) == "0" {
-				break
-			}
-			if time.Now().After(deadline) {
-				ps, _ := cl.RunRoot(ctx, "ps -ef | grep '[j]ournalctl'", nil)
-				t.Fatalf("the remote journalctl still runs after Ctrl-C:\n%s", ps)
-			}
-		}
+		ctrlC(t, cancel, done, cl)
 	})
+}
+
+// TestLogsOfTwoSandboxes reads two servers at once: each line prefixed
+// with its host, both journals merged in time order, with and without -f
+// (whose backlogs arrive host by host: the hold of Window sorts them), the
+// app's JSON lines pretty on request, and Ctrl-C ending both readers.
+func TestLogsOfTwoSandboxes(t *testing.T) {
+	ctx := context.Background()
+	a, b := sandboxtest.Get(t), sandboxtest.Another(t)
+	ca, cb := sandboxtest.Dial(t, a), sandboxtest.Dial(t, b)
+	c := service.DefaultConfig()
+	c.AppName = "logt" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	unit := c.AppName + "@r1"
+	json := `{"time":"2026-01-02T10:00:00Z","level":"WARN","msg":"disk low","free":"3 GB","n":3}`
+	started := make(chan error, 1)
+	go func() {
+		script := "echo one; sleep 1; echo three; sleep 1; echo " + remote.Quote(json) + "; sleep 0.5"
+		_, err := ca.RunRoot(ctx, "systemd-run --quiet --wait --collect --unit="+unit+" sh -c "+remote.Quote(script), nil)
+		started <- err
+	}()
+	if out, err := cb.RunRoot(ctx, "sleep 0.5; systemd-run --quiet --wait --collect --unit="+unit+` sh -c 'echo two; sleep 1; echo four; sleep 0.5'`, nil); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*remote.Client{ca, cb} {
+		if out, err := cl.RunRoot(ctx, "journalctl --sync", nil); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	hosts := []Host{{Alias: "alpha", Conn: ca}, {Alias: "beta", Conn: cb}}
+	const want = "alpha one,beta two,alpha three,beta four,alpha disk low"
+	order := func(out string) string {
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			for _, w := range []string{"one", "two", "three", "four", "disk low"} {
+				if strings.HasSuffix(l, ": "+w) || strings.Contains(l, w+`"`) || strings.Contains(l, " "+w+" ") {
+					got = append(got, strings.Fields(l)[0]+" "+w)
+				}
+			}
+		}
+		return strings.Join(got, ",")
+	}
+
+	var out bytes.Buffer
+	if err := Run(ctx, hosts, c, Options{Lines: 100}, &out); err != nil {
+		t.Fatalf("logs: %v\n%s", err, out.String())
+	}
+	if got := order(out.String()); got != want {
+		t.Errorf("lines %s, want %s\n%s", got, want, out.String())
+	}
+	if !strings.Contains(out.String(), " "+unit+".service: "+json+"\n") {
+		t.Errorf("raw output lacks the JSON line as written:\n%s", out.String())
+	}
+
+	out.Reset()
+	if err := Run(ctx, hosts, c, Options{Lines: 100, Pretty: true}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), ".service: WARN disk low free=\"3 GB\" n=3\n") {
+		t.Errorf("-pretty output lacks the JSON line as level, message, keys:\n%s", out.String())
+	}
+
+	t.Run("-f merges the backlogs in time order and Ctrl-C ends both readers", func(t *testing.T) {
+		fctx, cancel := context.WithCancel(ctx)
+		var buf syncbuf.Buffer
+		done := make(chan error, 1)
+		go func() { done <- Run(fctx, hosts, c, Options{Follow: true, Lines: 100}, &buf) }()
+		for deadline := time.Now().Add(20 * time.Second); order(buf.String()) != want; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("-f showed %s, want %s\n%s", order(buf.String()), want, buf.String())
+			}
+		}
+		ctrlC(t, cancel, done, ca, cb)
+	})
+}
+
+// ctrlC cancels a running logs -f (its Run's result comes on done) and
+// fails the test unless Run returns cleanly and journalctl ends on every
+// server, each within 20 s.
+func ctrlC(t *testing.T, cancel func(), done <-chan error, servers ...*remote.Client) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("-f ended with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("-f did not end after cancel")
+	}
+	for _, cl := range servers {
+		noJournalctl(t, cl)
+	}
+}
+
+// noJournalctl fails the test unless logs' journalctl ends on the server cl
+// reaches within 20 s.
+func noJournalctl(t *testing.T, cl *remote.Client) {
+	t.Helper()
+	// [j]: the pattern must not match the shell running pgrep.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		n, _ := cl.RunRoot(context.Background(), "pgrep -fc '[j]ournalctl --no-pager -o json' || true", nil)
+		if strings.TrimSpace(string(n)) == "0" {
+			return
+		}
+		if time.Now().After(deadline) {
+			ps, _ := cl.RunRoot(context.Background(), "ps -ef | grep '[j]ournalctl'", nil)
+			t.Fatalf("the remote journalctl still runs after Ctrl-C:\n%s", ps)
+		}
+	}
 }

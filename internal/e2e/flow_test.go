@@ -140,6 +140,16 @@ func TestReleaseJourney(t *testing.T) {
 		}
 	})
 
+	// From here on no secret may show up in any process's arguments on the
+	// server (deploy, createAdmin, exec, psql), and at the end nowhere in its
+	// journal or deploy.log.
+	dbURL, err := sb.DatabaseURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{strings.TrimPrefix(strings.SplitN(dbURL, "@", 2)[0], "postgres://app:"), "e2e-pepper-0123456789abcdef", adminPW}
+	watch := sandboxtest.WatchArgv(t, sandboxtest.Dial(t, sb), secrets...)
+
 	step("deploy applies the migrations in the server's PostgreSQL", func(t *testing.T) {
 		w.r.mustMage(t, "deploy")
 		if got := w.serving(t); got != v1 {
@@ -160,6 +170,18 @@ func TestReleaseJourney(t *testing.T) {
 		page := login(t, w.base)
 		if !strings.Contains(page, v1) || !strings.Contains(page, "<td>3</td>") {
 			t.Errorf("dashboard lacks commit %s or migration 3:\n%s", v1, page)
+		}
+	})
+
+	step("day 2: exec, psql, logs", func(t *testing.T) {
+		if out := w.r.mustMage(t, "exec", "--", "migrate", "status"); !strings.Contains(out, "applied") {
+			t.Errorf("exec -- migrate status:\n%s", out)
+		}
+		if out := w.r.mustMage(t, "psql", "-c=select current_user as who, count(*) as admins from users"); !strings.Contains(out, " app ") {
+			t.Errorf("psql -c:\n%s", out)
+		}
+		if out := w.r.mustMage(t, "logs", "-n=20"); !strings.HasPrefix(out, sb.Alias+" ") {
+			t.Errorf("logs: lines not prefixed with the host %s:\n%s", sb.Alias, out)
 		}
 	})
 
@@ -316,6 +338,21 @@ func TestReleaseJourney(t *testing.T) {
 		}
 		if got := w.serving(t); got != v2b {
 			t.Errorf("serving %s, want %s", got, v2b)
+		}
+	})
+	step("no secret in any argv, the journal or deploy.log", func(t *testing.T) {
+		if hits := watch(); len(hits) > 0 {
+			t.Errorf("a secret was in the arguments of %v on the server", hits)
+		}
+		for what, text := range map[string]string{
+			"the journal": sandboxtest.Run(t, sb, "journalctl", "--no-pager", "-o", "cat"),
+			"deploy.log":  sandboxtest.Run(t, sb, "cat", w.svc.DeployPath+"/deploy.log"),
+		} {
+			for i, s := range secrets {
+				if strings.Contains(text, s) {
+					t.Errorf("secret %d (database password, pepper, admin password) is in %s", i, what)
+				}
+			}
 		}
 	})
 	_ = v2c

@@ -16,13 +16,18 @@
 package sandboxtest
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,3 +154,97 @@ func start() {
 	defer cancel()
 	inst, startErr = sb.Up(ctx)
 }
+
+// WatchArgv samples the command line of every process on the server c
+// reaches (ps, every 50 ms) until the returned stop is called; stop returns
+// the processes (pid and program) whose arguments held one of secrets. The
+// secrets reach the watcher on stdin and are compared by shell builtins, so
+// the watch puts none of them in an argv itself. A sample can miss a
+// process shorter than its period: run what you watch long enough, or
+// often.
+func WatchArgv(t testing.TB, c *remote.Client, secrets ...string) (stop func() []string) {
+	t.Helper()
+	// Each secret is a line of stdin, up to an empty one; "$s" in a case
+	// pattern is a literal. The watch ends with stdin (stop closes it).
+	script := `n=0; while IFS= read -r s && [ -n "$s" ]; do n=$((n+1)); eval "s$n=\$s"; done
+while :; do
+	ps -eww -o pid= -o comm= -o args= | while read -r pid comm args; do
+		i=1; while [ $i -le $n ]; do
+			eval "s=\$s$i"
+			case $args in *"$s"*) echo "$pid $comm" ;; esac
+			i=$((i+1))
+		done
+	done
+	sleep 0.05
+done &
+cat > /dev/null; kill $!`
+	p, err := c.Start("sh -c " + remote.Quote(script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(p.Stdin, strings.Join(secrets, "\n")+"\n\n"); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		hits []string
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(p.Stdout)
+		for sc.Scan() {
+			mu.Lock()
+			if !slices.Contains(hits, sc.Text()) {
+				hits = append(hits, sc.Text())
+			}
+			mu.Unlock()
+		}
+	}()
+	var once sync.Once
+	stop = func() []string {
+		once.Do(func() {
+			p.Stdin.Close()
+			<-done
+			p.Close()
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(hits)
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// Another boots a second sandbox, for the tests of what runs on several
+// hosts at once (logs merges their journals): its own name, state dir and
+// sshd port, the same base; stopped when the test ends.
+func Another(t testing.TB) *sandbox.Instance {
+	t.Helper()
+	Get(t) // the same prerequisites and skips
+	opts := append(sandbox.FromEnv(os.Getenv),
+		sandbox.WithName(fmt.Sprintf("test-%d-%d", os.Getpid(), anotherN.Add(1))),
+		sandbox.WithStateDir(t.TempDir()),
+		sandbox.WithStopOnExit(),
+		sandbox.WithStdout(os.Stderr))
+	sb, err := sandbox.New(nil, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	i, err := sb.Up(ctx)
+	if err != nil {
+		t.Fatalf("sandboxtest: another sandbox: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := i.Stop(ctx); err != nil {
+			t.Errorf("sandboxtest: stop another sandbox: %v", err)
+		}
+	})
+	return i
+}
+
+var anotherN atomic.Int32

@@ -33,3 +33,16 @@ func TestTestsOfOnePackageShareTheSandbox(t *testing.T) {
 		t.Fatal("another sandbox")
 	}
 }
+
+func TestWatchArgvSeesASecretInAProcesssArgumentsAndOnlyThen(t *testing.T) {
+	sb := Get(t)
+	c := Dial(t, sb)
+	stop := WatchArgv(t, c, "needle-in-argv-42", "never-used-secret-17")
+	if out, err := c.Run(t.Context(), "sh -c 'sleep 1' needle-in-argv-42", nil); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	hits := stop()
+	if len(hits) != 1 || !strings.HasSuffix(hits[0], " sh") {
+		t.Errorf("hits %q, want the one sh holding the needle", hits)
+	}
+}

@@ -1,0 +1,101 @@
+// Package psql is `go run mage.go psql [-c SQL]`: psql on the app's
+// database, run on the server as the service (its user, env file and
+// sandboxing), with the credentials of DATABASE_URL handed to psql in a
+// libpq service file, never in any process's arguments or a history file.
+package psql
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/slipway-dev/slipway/internal/appexec"
+	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/service"
+)
+
+// launch turns DATABASE_URL into a service file and execs psql: it runs in
+// the transient unit, where systemd has loaded the env file.
+//
+//go:embed launch.pl
+var launch string
+
+// Options says what psql does.
+type Options struct {
+	// SQL is one command to run (-c); "" is a session: interactive on a
+	// terminal, else the script read from stdin.
+	SQL string
+	// Terminal is set when stdin and stdout are the user's terminal: psql
+	// then gets a pseudo-terminal of the server (line editing, pager,
+	// Ctrl-C cancelling the query).
+	Terminal bool
+}
+
+// Command is the shell command run as root on the server: psql through
+// launch.pl in a transient unit as the service (appexec.Unit). Outside a
+// terminal psql stops at the first error (ON_ERROR_STOP), so the exit
+// status says whether everything ran.
+func Command(c service.Config, o Options) string {
+	io := "--pipe"
+	if o.Terminal && o.SQL == "" {
+		io = "--pty"
+	}
+	args := []string{"perl", "-e", launch, c.EnvFile()}
+	if io == "--pipe" {
+		args = append(args, "-v", "ON_ERROR_STOP=1")
+	}
+	if o.SQL != "" {
+		args = append(args, "-c", o.SQL)
+	}
+	words := append(appexec.Unit(c, io), "--description="+c.AppName+" psql")
+	return remote.QuoteAll(append(words, appexec.Verbatim(args)...))
+}
+
+// Conn runs root commands on the server (*remote.Client).
+type Conn interface {
+	StreamRoot(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error
+	TerminalRoot(ctx context.Context, cmd string, in, out *os.File) error
+}
+
+// ExitError is psql exiting non-zero (1: an error, 2: no connection, 3: an
+// error in a script): Status is its exit status, for the caller's own.
+type ExitError struct{ Status int }
+
+// ExitStatus is Status: what mage exits with.
+func (e *ExitError) ExitStatus() int { return e.Status }
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("psql on the server: exit status %d", e.Status)
+}
+
+// Run runs psql on the server cn reaches. On a terminal (o.Terminal)
+// stdin and stdout are that terminal's *os.File; otherwise stdin is
+// forwarded to a session's psql (nil for none) and its output comes back
+// cleaned (remote.Clean) on stdout and stderr.
+func Run(ctx context.Context, cn Conn, c service.Config, o Options, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := Command(c, o)
+	var err error
+	in, inTTY := stdin.(*os.File)
+	out, outTTY := stdout.(*os.File)
+	switch {
+	case o.Terminal && o.SQL == "" && inTTY && outTTY:
+		err = cn.TerminalRoot(ctx, cmd, in, out)
+	case o.Terminal && o.SQL == "":
+		return errors.New("psql: a terminal session needs the terminal's stdin and stdout")
+	case o.SQL != "":
+		err = cn.StreamRoot(ctx, cmd, nil, stdout, stderr)
+	default:
+		err = cn.StreamRoot(ctx, cmd, stdin, stdout, stderr)
+	}
+	var ee *remote.ExitError
+	if errors.As(err, &ee) && ee.Status > 0 {
+		return &ExitError{Status: ee.Status}
+	}
+	if err != nil {
+		return fmt.Errorf("psql on the server: %w", err)
+	}
+	return nil
+}
