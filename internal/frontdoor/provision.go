@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -20,13 +21,13 @@ type Runner interface {
 }
 
 // installScript installs Caddy from Debian's packages, adds the import
-// line, installs the site file (on stdin) and the drop-in ($4), and reloads
+// line, installs the site file (on stdin), and reloads
 // Caddy only when one of its files changed. A reload Caddy refuses puts the
 // files back as they were: the running configuration was never replaced.
 // Each step prints "ok: ..." or "changed: ..."; a failure prints "fail: ..."
 // with Caddy's own words, and exits 1.
 const installScript = `set -eu
-site=$1 main=$2 imp=$3 dropin=$4 dropin_body=$5
+site=$1 main=$2 imp=$3
 log=/var/log/slipway-caddy-install.log
 if [ "$(dpkg-query -W -f='${db:Status-Status}' caddy 2>/dev/null || true)" = installed ]; then
   echo "ok: caddy $(dpkg-query -W -f='${Version}' caddy) installed"
@@ -86,6 +87,12 @@ elif [ "$touched" = 1 ]; then
 else
   echo "ok: caddy active, nothing to reload"
 fi
+`
+
+// dropInScript installs the drop-in ($1, content $2) of the instances'
+// template, once Caddy serves the domains.
+const dropInScript = `set -eu
+dropin=$1 dropin_body=$2
 install -d -m 755 "$(dirname "$dropin")"
 if [ -f "$dropin" ] && [ "$(cat "$dropin")" = "$(printf '%s' "$dropin_body")" ]; then
   echo "ok: $dropin (TRUSTED_PROXIES)"
@@ -94,6 +101,17 @@ else
   systemctl daemon-reload
   echo "changed: $dropin: the app believes X-Forwarded-* from loopback (from the next deploy)"
 fi
+`
+
+// restoreScript puts the site file back as it was before provision ($2:
+// "-" when there was none, the old content on stdin otherwise) and reloads
+// Caddy: domains that got no certificate leave the previous front door
+// serving.
+const restoreScript = `set -eu
+site=$1 had=$2
+if [ "$had" = - ]; then rm -f "$site"; else cat > "$site.slipway-new"; mv -f "$site.slipway-new" "$site"; fi
+systemctl reload caddy
+echo "changed: $site put back as it was, caddy reloaded"
 `
 
 // Provision installs and configures Caddy as the app's front door, then
@@ -112,34 +130,35 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changes 
 	if err != nil {
 		return 0, err
 	}
-	args := remote.Quote(c.SitePath()) + " " + remote.Quote(MainCaddyfile) + " " + remote.Quote(ImportLine) + " " +
-		remote.Quote(c.DropInPath()) + " " + remote.Quote(strings.TrimSuffix(string(c.DropIn()), "\n"))
-	res, runErr := r.RunRoot(ctx, "sh -c "+remote.Quote(installScript)+" https "+args, bytes.NewReader(c.Site()))
-	var fail string
-	sc := bufio.NewScanner(bytes.NewReader(res))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "changed: "):
-			changes++
-		case strings.HasPrefix(line, "fail: "):
-			fail = strings.TrimPrefix(line, "fail: ")
-			continue
-		}
-		fmt.Fprintln(out, line)
+	old, err := r.RunRoot(ctx, "cat "+remote.Quote(c.SitePath())+" 2>/dev/null || printf %s -", nil)
+	if err != nil {
+		return 0, fmt.Errorf("https: read %s: %w: %s", c.SitePath(), err, bytes.TrimSpace(old))
 	}
-	if runErr != nil {
-		if fail == "" {
-			fail = fmt.Sprintf("%v: %s", runErr, bytes.TrimSpace(res))
-		}
-		return changes, fmt.Errorf("https: %s", portsHint(fail))
+	n, err := script(ctx, r, installScript, []string{c.SitePath(), MainCaddyfile, ImportLine}, c.Site(), out)
+	changes += n
+	if err != nil {
+		return changes, fmt.Errorf("https: %s", portsHint(err.Error()))
 	}
 	certs, err := waitCertificates(ctx, r, c, since)
 	if err != nil {
+		if n > 0 {
+			had, in := "-", []byte(nil)
+			if string(old) != "-" {
+				had, in = "yes", old
+			}
+			if m, rerr := script(ctx, r, restoreScript, []string{c.SitePath(), had}, in, out); rerr != nil {
+				return changes + m, fmt.Errorf("%w; and putting %s back failed: %v", err, c.SitePath(), rerr)
+			}
+		}
 		return changes, err
 	}
 	for _, ct := range certs {
 		fmt.Fprintf(out, "ok: certificate for %s\n", ct)
+	}
+	n, err = script(ctx, r, dropInScript, []string{c.DropInPath(), strings.TrimSuffix(string(c.DropIn()), "\n")}, nil, out)
+	changes += n
+	if err != nil {
+		return changes, fmt.Errorf("https: %w", err)
 	}
 	if changes == 0 {
 		fmt.Fprintln(out, "https: nothing changed")
@@ -201,4 +220,39 @@ func waitCertificates(ctx context.Context, r Runner, c Config, since int64) ([]C
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// script runs a shell script as root with its arguments and stdin, copies
+// its "ok:"/"changed:" lines to out and counts the changed ones; its
+// "fail: ..." line is the error.
+func script(ctx context.Context, r Runner, sh string, args []string, stdin []byte, out io.Writer) (changes int, err error) {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = remote.Quote(a)
+	}
+	var in io.Reader
+	if stdin != nil {
+		in = bytes.NewReader(stdin)
+	}
+	res, runErr := r.RunRoot(ctx, "sh -c "+remote.Quote(sh)+" https "+strings.Join(q, " "), in)
+	var fail string
+	sc := bufio.NewScanner(bytes.NewReader(res))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "changed: "):
+			changes++
+		case strings.HasPrefix(line, "fail: "):
+			fail = strings.TrimPrefix(line, "fail: ")
+			continue
+		}
+		fmt.Fprintln(out, line)
+	}
+	if runErr == nil {
+		return changes, nil
+	}
+	if fail == "" {
+		fail = fmt.Sprintf("%v: %s", runErr, bytes.TrimSpace(res))
+	}
+	return changes, errors.New(fail)
 }

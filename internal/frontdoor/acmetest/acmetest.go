@@ -56,6 +56,9 @@ type Options struct {
 	Validity time.Duration
 	// Blocklist are domains the CA refuses (rejectedIdentifier).
 	Blocklist []string
+	// HTTPPort and TLSPort are where Pebble connects to validate (0: 80
+	// and 443). A port nobody listens on plays a firewall.
+	HTTPPort, TLSPort int
 	// Dir holds the config, keys and logs; "" is a new temporary folder.
 	Dir string
 }
@@ -101,10 +104,16 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if s.listenPEM, err = listenerCert(certFile, keyFile); err != nil {
 		return nil, err
 	}
+	if o.HTTPPort == 0 {
+		o.HTTPPort = 80
+	}
+	if o.TLSPort == 0 {
+		o.TLSPort = 443
+	}
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress": acme, "managementListenAddress": mgmt,
 		"certificate": certFile, "privateKey": keyFile,
-		"httpPort": 80, "tlsPort": 443,
+		"httpPort": o.HTTPPort, "tlsPort": o.TLSPort,
 		"ocspResponderURL": "", "externalAccountBindingRequired": false,
 		"domainBlocklist":           append([]string{}, o.Blocklist...),
 		"certificateValidityPeriod": int64(o.Validity / time.Second),
@@ -213,6 +222,11 @@ func (s *Server) get(ctx context.Context, url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s %v: %s", url, resp.Status, err, b)
 	}
 	return b, nil
+}
+
+// Intermediate is the PEM of the CA that signs Pebble's certificates.
+func (s *Server) Intermediate(ctx context.Context) ([]byte, error) {
+	return s.get(ctx, s.mgmt+"/intermediates/0")
 }
 
 // AddA makes host resolve to ip for Pebble's validations.
