@@ -16,10 +16,9 @@ type logLine struct {
 	Msg        string `json:"msg"`
 	Identifier string `json:"identifier"`
 	Error      string `json:"error"`
-	Problem    struct {
-		Type   string `json:"type"`
-		Detail string `json:"detail"`
-	} `json:"problem"`
+	// ProblemType is the ACME problem of a failed challenge, e.g.
+	// urn:ietf:params:acme:error:connection.
+	ProblemType string `json:"problem_type"`
 }
 
 // caddyFault reads Caddy's journal since the given time and returns, in one
@@ -45,13 +44,15 @@ func faultIn(log []byte, missing []string) string {
 		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Level != "error" || !slices.Contains(missing, l.Identifier) {
 			continue
 		}
-		switch {
-		case l.Problem.Detail != "":
-			last[l.Identifier] = l.Problem.Type + " " + l.Problem.Detail
-		case l.Msg == "could not get certificate from issuer":
+		switch l.Msg {
+		case "challenge failed", "validating authorization":
+			// The CA's own words on a validation: more telling than the
+			// summary Caddy gives up with ("no solvers available").
+			last[l.Identifier] = strings.TrimSpace(l.ProblemType + " " + l.Error)
+		case "could not get certificate from issuer":
 			why := l.Error
 			if p := last[l.Identifier]; p != "" {
-				why = p + " | " + l.Error
+				why = p
 			}
 			return Classify(l.Identifier, why)
 		}
@@ -68,9 +69,9 @@ func Classify(domain, why string) string {
 	}
 	said := "the CA said: " + oneLine(why)
 	switch {
-	case has("nxdomain", "no such host", "dns problem", "no valid a records", "no valid ip addresses", "servfail", ":error:dns"):
-		return fmt.Sprintf("%s does not resolve to this server: point its A (and AAAA) record at the server, wait for DNS, provision again (%s)", domain, said)
-	case has("timeout during connect", "connection refused", "i/o timeout", "connection reset", "no route to host", "network is unreachable", "timeout", ":error:connection"):
+	case has("nxdomain", "no such host", "dns problem", "no valid a records", "no valid ip addresses", "servfail", "could not resolve", ":error:dns"):
+		return fmt.Sprintf("%s does not resolve to this server: point its A (and AAAA) record at the server and wait for DNS (%s)", domain, said)
+	case has("timeout during connect", "failed to connect", "connection refused", "i/o timeout", "connection reset", "no route to host", "network is unreachable", "timeout", ":error:connection"):
 		return fmt.Sprintf("ports 80/443 of %s are not reachable from the internet: open them in the server's and the provider's firewall (%s)", domain, said)
 	case has(":error:unauthorized", "invalid response", "incorrect validation certificate"):
 		return fmt.Sprintf("%s reaches another server than this one: point its A (and AAAA) record at this server (%s)", domain, said)

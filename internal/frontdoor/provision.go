@@ -212,7 +212,7 @@ func waitCertificates(ctx context.Context, r Runner, c Config, since int64) ([]C
 		if f, err := caddyFault(ctx, r, missing, since); err != nil {
 			return nil, err
 		} else if f != "" {
-			return nil, fmt.Errorf("https: %s (the app still answers on its socket; Caddy keeps retrying, provision again to check)", f)
+			return nil, fmt.Errorf("https: %s; provision again once fixed (until then HTTPS serves as before, and the app its socket)", f)
 		}
 		select {
 		case <-ctx.Done():

@@ -2,11 +2,18 @@ package frontdoor_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/admin"
+	"github.com/slipway-dev/slipway/internal/bench/load"
+	"github.com/slipway-dev/slipway/internal/createadmin"
+	"github.com/slipway-dev/slipway/internal/freeport"
 
 	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/frontdoor/acmetest"
@@ -130,7 +137,9 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 	})
 
 	t.Run("a second provision changes nothing and reloads nothing", func(t *testing.T) {
-		reloads := func() string { return g.root(t, "journalctl -u caddy --no-pager -o cat | grep -c '^Reloading' || true") }
+		reloads := func() string {
+			return g.root(t, "journalctl -u caddy --no-pager -o cat | grep -c '^Reloading' || true")
+		}
 		before, pid := reloads(), g.root(t, "systemctl show -P MainPID caddy")
 		n, out := g.provision(t, c)
 		if n != 0 || strings.Contains(out, "changed:") || !strings.HasSuffix(strings.TrimSpace(out), "https: nothing changed") {
@@ -143,4 +152,220 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 			t.Errorf("caddy restarted: pid %s, then %s", pid, got)
 		}
 	})
+
+	t.Run("a pre-existing Caddy site survives", func(t *testing.T) {
+		// Someone else's site, in the main Caddyfile beside Debian's default.
+		g.root(t, `printf '\nhttp://other.slipway.test {\n\trespond "other site" 200\n}\n' >> `+frontdoor.MainCaddyfile+` && systemctl reload caddy`)
+		more := g.config(t, append(domains, "api.app.slipway.test")...)
+		if n, out := g.provision(t, more); n != 2 || !strings.Contains(out, "changed: "+c.SitePath()+" written") || !strings.Contains(out, "changed: caddy reloaded") {
+			t.Errorf("provision with a new domain: %d changes\n%s", n, out)
+		}
+		for url, want := range map[string]string{"http://other.slipway.test/": "other site", "https://api.app.slipway.test/healthz": "ok"} {
+			if got := get(t, g.client(), url); !strings.Contains(got, want) {
+				t.Errorf("%s answered %q, want %q", url, got, want)
+			}
+		}
+		main := g.root(t, "cat "+frontdoor.MainCaddyfile)
+		if !strings.Contains(main, `respond "other site" 200`) || !strings.Contains(main, "root * /usr/share/caddy") || strings.Count(main, frontdoor.ImportLine) != 1 {
+			t.Errorf("the main Caddyfile lost something:\n%s", main)
+		}
+		g.provision(t, c)
+		if got := get(t, g.client(), "http://other.slipway.test/"); got != "other site" {
+			t.Errorf("the other site answered %q after a second provision", got)
+		}
+	})
+
+	t.Run("10 deploys under load through HTTPS lose no request", func(t *testing.T) {
+		g.install(t, "r2", "v2")
+		l := load.StartWith(ctx, "https://app.slipway.test/healthz", 100, transport(g.pool))
+		time.Sleep(300 * time.Millisecond)
+		for i := range 10 {
+			g.start(t, []string{"r2", rel}[i%2])
+		}
+		time.Sleep(300 * time.Millisecond)
+		res := l.Stop()
+		t.Logf("10 handovers through Caddy: %s", res)
+		if res.Failed > 0 || res.Sent < 100 {
+			t.Errorf("want 0 failures out of at least 100 requests: %s", res)
+		}
+	})
+
+	t.Run("Caddy down leaves the app up on its socket", func(t *testing.T) {
+		g.root(t, "systemctl stop caddy")
+		if _, err := g.client().Get("https://app.slipway.test/healthz"); err == nil {
+			t.Error("HTTPS answered with Caddy stopped")
+		}
+		if got := get(t, plainFrom("127.0.0.1"), "http://"+g.svc.ListenAddr+"/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("the app's socket answered %q with Caddy stopped", got)
+		}
+		// provision brings it back (start, not restart: it was stopped).
+		if _, out := g.provision(t, c); !strings.Contains(out, "changed: caddy started") {
+			t.Errorf("provision with Caddy stopped:\n%s", out)
+		}
+		if got := get(t, g.client(), "https://app.slipway.test/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("HTTPS after provision: %q", got)
+		}
+	})
+
+	// Each fault: one line naming it, the site file and the app as before.
+	fault := func(t *testing.T, bad frontdoor.Config, want string) {
+		t.Helper()
+		site := g.root(t, "sha256sum "+c.SitePath())
+		var out strings.Builder
+		_, err := frontdoor.Provision(ctx, g.r, bad, &out)
+		t.Logf("provision: %v\n%s", err, out.String())
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("provision: %v, want one line with %q\ncaddy:\n%s", err, want, g.root(t, "journalctl -u caddy -n 30 --no-pager -o cat | grep -v '\"level\":\"info\"'"))
+		}
+		if got := g.root(t, "sha256sum "+c.SitePath()); got != site {
+			t.Error("the site file was not put back")
+		}
+		if got := get(t, g.client(), "https://app.slipway.test/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("HTTPS after the fault: %q", got)
+		}
+		if got := get(t, plainFrom("127.0.0.1"), "http://"+g.svc.ListenAddr+"/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("the app's socket after the fault: %q", got)
+		}
+	}
+
+	t.Run("a domain that does not resolve is named", func(t *testing.T) {
+		bad := c
+		bad.Domains = append(append([]string{}, domains...), "nowhere.slipway.test")
+		fault(t, bad, "nowhere.slipway.test does not resolve to this server")
+	})
+
+	t.Run("the CA refusing is named", func(t *testing.T) {
+		bad := g.config(t, append(domains, "refused.slipway.test")...)
+		fault(t, bad, "the CA refused a certificate for refused.slipway.test")
+	})
+
+	t.Run("ports 80/443 unreachable are named", func(t *testing.T) {
+		// A CA that validates on ports nobody listens on: a firewall.
+		closed := acmetest.Options{}
+		var err error
+		if closed.HTTPPort, err = freeport.Pick(); err != nil {
+			t.Fatal(err)
+		}
+		if closed.TLSPort, err = freeport.Pick(); err != nil {
+			t.Fatal(err)
+		}
+		ca2, err := acmetest.Start(ctx, closed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ca2.Close()
+		if err := ca2.TrustListener(ctx, g.r); err != nil {
+			t.Fatal(err)
+		}
+		// Go reads the system's roots once per process.
+		g.root(t, "systemctl restart caddy")
+		for _, d := range domains {
+			if err := ca2.AddA(ctx, d, "127.0.0.1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bad := c
+		bad.CA = ca2.Directory()
+		fault(t, bad, "app.slipway.test are not reachable from the internet")
+	})
+
+	t.Run("an admin logs in with a browser over HTTPS; the cookies are Secure", func(t *testing.T) {
+		const email, pw = "ada@slipway.test", "correct horse battery staple 42"
+		var out strings.Builder
+		if err := createadmin.Run(ctx, g.r, g.svc, createadmin.Options{Email: email, Password: pw, Stdout: &out}); err != nil {
+			t.Fatalf("createAdmin: %v\n%s", err, out.String())
+		}
+		_, root, err := g.ca.Roots(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mid, err := g.ca.Intermediate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cookies, at := browserLogin(t, "app.slipway.test", email, pw, spki(t, root, mid))
+		if at != "https://app.slipway.test/admin" {
+			t.Errorf("after the login the browser is at %s", at)
+		}
+		var session bool
+		for _, ck := range cookies {
+			t.Logf("cookie %s secure=%v httponly=%v samesite=%s", ck.Name, ck.Secure, ck.HTTPOnly, ck.SameSite)
+			if !ck.Secure || !strings.HasPrefix(ck.Name, "__Host-") {
+				t.Errorf("cookie %s: Secure=%v, want Secure and the __Host- prefix", ck.Name, ck.Secure)
+			}
+			session = session || ck.Name == "__Host-"+admin.SessionCookie
+		}
+		if !session {
+			t.Errorf("no session cookie among %d cookies", len(cookies))
+		}
+	})
+
+	t.Run("a renewal under load fails no request", func(t *testing.T) {
+		// Certificates of 60 s: Caddy renews with a third of the lifetime
+		// left. This server's admin has Caddy look every 5 s (10 min by
+		// default) in the global options, which Slipway leaves to them.
+		ca3, err := acmetest.Start(ctx, acmetest.Options{Validity: 60 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ca3.Close()
+		if err := ca3.TrustListener(ctx, g.r); err != nil {
+			t.Fatal(err)
+		}
+		g.root(t, `sed -i '1i {\n\trenew_interval 5s\n}' `+frontdoor.MainCaddyfile+` && systemctl restart caddy`)
+		pool3, _, err := ca3.Roots(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		short := c
+		short.CA = ca3.Directory()
+		for _, d := range domains {
+			if err := ca3.AddA(ctx, d, "127.0.0.1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g.provision(t, short)
+		g.pool = pool3
+		first := g.served(t, "app.slipway.test")
+		l := load.StartWith(ctx, "https://app.slipway.test/healthz", 100, transport(pool3))
+		deadline := time.Now().Add(2 * time.Minute)
+		var renewed *x509.Certificate
+		for renewed == nil && time.Now().Before(deadline) {
+			time.Sleep(time.Second)
+			if cur := g.served(t, "app.slipway.test"); cur.SerialNumber.Cmp(first.SerialNumber) != 0 {
+				renewed = cur
+			}
+		}
+		time.Sleep(time.Second)
+		res := l.Stop()
+		t.Logf("renewal: %s", res)
+		if renewed == nil {
+			t.Fatalf("no renewal within 2 minutes of a certificate expiring at %s", first.NotAfter)
+		}
+		if !renewed.NotAfter.After(first.NotAfter) {
+			t.Errorf("renewed certificate expires %s, the first %s", renewed.NotAfter, first.NotAfter)
+		}
+		if res.Failed > 0 || res.Sent < 100 {
+			t.Errorf("want 0 failures during the renewal: %s", res)
+		}
+		certs, err := frontdoor.Certificates(ctx, g.r, []string{"app.slipway.test"})
+		if err != nil || len(certs) != 1 || !certs[0].FromCA(ca3.Directory()) {
+			t.Errorf("Certificates after the renewal: %v %+v", err, certs)
+		}
+	})
+}
+
+// get returns the body of a GET to url; the test fails on an error.
+func get(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -265,16 +265,17 @@ type Runner interface {
 // TrustListener adds Pebble's listener CA to the server's system trust
 // store, where Caddy (Go's x509 roots) finds it, as one would a company CA.
 func (s *Server) TrustListener(ctx context.Context, r Runner) error {
-	cmd := "set -e; cat > /usr/local/share/ca-certificates/slipway-acmetest.crt; update-ca-certificates >/dev/null 2>&1"
+	// One file per server: several may be trusted at once.
+	cmd := "set -e; cat > /usr/local/share/ca-certificates/slipway-acmetest-" + strings.ReplaceAll(strings.TrimPrefix(s.dirURL, "https://"), "/", "-") + ".crt; update-ca-certificates >/dev/null 2>&1"
 	if out, err := r.RunRoot(ctx, cmd, bytes.NewReader(s.listenPEM)); err != nil {
 		return fmt.Errorf("trust pebble's listener: %w: %s", err, out)
 	}
 	return nil
 }
 
-// Untrust removes what TrustListener added.
+// Untrust removes what TrustListener added, for every server.
 func Untrust(ctx context.Context, r Runner) error {
-	cmd := "rm -f /usr/local/share/ca-certificates/slipway-acmetest.crt; update-ca-certificates --fresh >/dev/null 2>&1"
+	cmd := "rm -f /usr/local/share/ca-certificates/slipway-acmetest-*.crt; update-ca-certificates --fresh >/dev/null 2>&1"
 	if out, err := r.RunRoot(ctx, cmd, nil); err != nil {
 		return fmt.Errorf("untrust pebble's listener: %w: %s", err, out)
 	}
@@ -284,12 +285,16 @@ func Untrust(ctx context.Context, r Runner) error {
 // listenerCert writes a certificate for 127.0.0.1 and localhost, signed by
 // a throwaway CA, and returns that CA's PEM.
 func listenerCert(certFile, keyFile string) ([]byte, error) {
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		return nil, err
+	}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "slipway acmetest listener CA"},
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "slipway acmetest listener CA " + serial.Text(16)},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
