@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/createadmin"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/dev"
+	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/devdb"
 	"github.com/slipway-dev/slipway/internal/lint"
 	"github.com/slipway-dev/slipway/internal/migfiles"
@@ -272,9 +273,14 @@ func devDB(force *bool) devdb.Options {
 // APP_NAME, DEPLOY_PATH, APP_LISTEN, APP_USER, APP_WATCHDOG and
 // APP_START_TIMEOUT shape the units. The env file (/etc/<app>/<app>.env) is
 // created from a template only when missing, never overwritten. Running it
-// again changes nothing and says so.
+// again changes nothing and says so. With APP_DOMAIN (ACME_CA, ACME_EMAIL)
+// it also puts Caddy in front as the HTTPS front door (docs/https.md).
 func Provision(ctx context.Context) error {
 	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	fd, err := frontdoor.FromEnv(os.Getenv, o.Service.AppName, o.Service.ListenAddr)
 	if err != nil {
 		return err
 	}
@@ -285,6 +291,9 @@ func Provision(ctx context.Context) error {
 			return err
 		}
 		_, err = service.Provision(ctx, c, o.Service, os.Stdout)
+		if err == nil && fd.Enabled() {
+			_, err = frontdoor.Provision(ctx, c, fd, os.Stdout)
+		}
 		c.Close()
 		if err != nil {
 			return fmt.Errorf("provision %s: %w", host, err)

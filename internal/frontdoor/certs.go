@@ -98,8 +98,9 @@ done`
 		if old, ok := best[domain]; ok && !x.NotBefore.After(old.notBefore) {
 			continue
 		}
-		best[domain] = found{Certificate{Domain: domain, Subject: subject(x), Issuer: x.Issuer.String(), NotAfter: x.NotAfter,
-			Serial: x.SerialNumber.Text(16), IssuerKey: path.Base(key)}, x.NotBefore}
+		// Names come from the server: cleaned like every text status shows.
+		best[domain] = found{Certificate{Domain: remote.Clean(domain), Subject: remote.Clean(subject(x)), Issuer: remote.Clean(x.Issuer.String()),
+			NotAfter: x.NotAfter, Serial: x.SerialNumber.Text(16), IssuerKey: remote.Clean(path.Base(key))}, x.NotBefore}
 	}
 	certs := make([]Certificate, len(domains))
 	for i, d := range domains {
@@ -119,4 +120,16 @@ func subject(x *x509.Certificate) string {
 		return s
 	}
 	return "DNS:" + strings.Join(x.DNSNames, ",DNS:")
+}
+
+// Status returns the certificate of each domain the app's site file on the
+// server names ([] when provision never set up HTTPS): what `status` shows,
+// without APP_DOMAIN set where it runs.
+func Status(ctx context.Context, r Runner, appName string) ([]Certificate, error) {
+	site := Config{AppName: appName}.SitePath()
+	out, err := r.RunRoot(ctx, "cat "+remote.Quote(site)+" 2>/dev/null || true", nil)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w: %s", site, err, bytes.TrimSpace(out))
+	}
+	return Certificates(ctx, r, siteDomains(string(out)))
 }
