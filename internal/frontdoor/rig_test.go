@@ -20,6 +20,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/frontdoor/acmetest"
 	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/testenv"
@@ -34,7 +35,7 @@ const pepper = "frontdoor-test-pepper-0123456789abcdef0123456789"
 // rig is the sandbox with the real app as its current release, and Pebble
 // on this machine, trusted by the sandbox's Caddy.
 type rig struct {
-	sb  interface{ DatabaseURL() (string, error) }
+	sb  *sandbox.Instance
 	r   *remote.Client
 	svc service.Config
 	ca  *acmetest.Server

@@ -1,11 +1,13 @@
 package frontdoor_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/admin"
 	"github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/createadmin"
+	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/freeport"
 
 	"github.com/slipway-dev/slipway/internal/frontdoor"
@@ -150,6 +153,36 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		}
 		if got := g.root(t, "systemctl show -P MainPID caddy"); got != pid {
 			t.Errorf("caddy restarted: pid %s, then %s", pid, got)
+		}
+	})
+
+	t.Run("status shows each domain's certificate", func(t *testing.T) {
+		o := deploy.Options{Hosts: []string{g.sb.Alias}, SSHConfig: g.sb.ConfigPath, Service: g.svc, Getenv: func(string) string { return "" }}
+		var text, js bytes.Buffer
+		o.Stdout = &text
+		if err := deploy.Status(ctx, o, 5); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range domains {
+			if !regexp.MustCompile(`(?m)^https +` + regexp.QuoteMeta(d) + `: subject CN=` + regexp.QuoteMeta(d) + `, issuer CN=Pebble Intermediate CA \w+, expires 20\d\d-`).MatchString(text.String()) {
+				t.Errorf("no certificate line for %s in status:\n%s", d, text.String())
+			}
+		}
+		o.Stdout = &js
+		if err := deploy.StatusJSON(ctx, o, 5); err != nil {
+			t.Fatal(err)
+		}
+		var rep deploy.StatusReport
+		if err := json.Unmarshal(js.Bytes(), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Hosts) != 1 || len(rep.Hosts[0].HTTPS) != len(domains) {
+			t.Fatalf("status -json: %s", js.String())
+		}
+		for i, ct := range rep.Hosts[0].HTTPS {
+			if ct.Domain != domains[i] || !ct.FromCA(c.CA) || ct.NotAfter.Before(time.Now()) || ct.Err != "" {
+				t.Errorf("status -json https[%d]: %+v", i, ct)
+			}
 		}
 	})
 
