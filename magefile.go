@@ -524,7 +524,8 @@ func (Bench) Upload(ctx context.Context, runs *int) error {
 // for deploy and the seed's flow; failed requests and p50/p99/max over 10
 // deploys under load for each; then one deploy each of a release with a 20 s
 // migration and of one never ready, by restart in place and by handover,
-// with the requests that release answered. -deploys sets the deploys under
+// with the requests that release answered; last, deploys with the load
+// through HTTPS (Caddy, a Pebble certificate). -deploys sets the deploys under
 // load per scenario, -rate the requests per second on /readyz (default 100).
 func (Bench) Deploy(ctx context.Context, deploys, rate *int) error {
 	o := bench.DeployOptions{RigOptions: bench.RigOptions{Root: root(), SandboxOptions: sandbox.FromEnv(os.Getenv), Stdout: os.Stdout, Log: targetLog()}}

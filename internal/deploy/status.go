@@ -139,7 +139,7 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) (Host
 		h.Serving = ServingStatus{Answering: true, Ready: notReady == "", NotReady: notReady, Version: versionStatus(v)}
 	}
 	if h.HTTPS, err = frontdoor.Status(ctx, s.c, o.Service.AppName); err != nil {
-		return HostStatus{}, err
+		h.HTTPS = []frontdoor.Certificate{{Err: err.Error()}}
 	}
 	instances, err := service.Instances(ctx, s.c, o.Service)
 	if err != nil {

@@ -32,6 +32,9 @@ type Certificate struct {
 
 func (c Certificate) String() string {
 	if c.Err != "" {
+		if c.Domain == "" {
+			return c.Err
+		}
 		return c.Domain + ": " + c.Err
 	}
 	return fmt.Sprintf("%s: subject %s, issuer %s, expires %s", c.Domain, c.Subject, c.Issuer, c.NotAfter.UTC().Format(time.RFC3339))

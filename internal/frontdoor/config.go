@@ -33,7 +33,8 @@ type Config struct {
 	// Upstream is the app's socket (host:port) Caddy proxies to: APP_LISTEN,
 	// with an unspecified address (0.0.0.0) replaced by loopback.
 	Upstream string
-	// Wait bounds how long provision waits for the certificates.
+	// Wait bounds how long provision waits for the certificates (0:
+	// DefaultWait).
 	Wait time.Duration
 }
 

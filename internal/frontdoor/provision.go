@@ -146,7 +146,8 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changes 
 			if string(old) != "-" {
 				had, in = "yes", old
 			}
-			if m, rerr := script(ctx, r, restoreScript, []string{c.SitePath(), had}, in, out); rerr != nil {
+			// Even after Ctrl-C: a site without certificates must not stay.
+			if m, rerr := script(context.WithoutCancel(ctx), r, restoreScript, []string{c.SitePath(), had}, in, out); rerr != nil {
 				return changes + m, fmt.Errorf("%w; and putting %s back failed: %v", err, c.SitePath(), rerr)
 			}
 		}
@@ -193,6 +194,9 @@ func serverTime(ctx context.Context, r Runner) (int64, error) {
 // waitCertificates polls Caddy's storage until each domain has a
 // certificate from c.CA, and Caddy's log for the reason it can't get one.
 func waitCertificates(ctx context.Context, r Runner, c Config, since int64) ([]Certificate, error) {
+	if c.Wait <= 0 {
+		c.Wait = DefaultWait
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.Wait)
 	defer cancel()
 	for {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -237,6 +238,46 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		}
 		if got := get(t, g.client(), "https://app.slipway.test/healthz"); !strings.Contains(got, "ok") {
 			t.Errorf("HTTPS after provision: %q", got)
+		}
+	})
+
+	t.Run("a configuration Caddy refuses is put back, the running one serves on", func(t *testing.T) {
+		// Someone broke the main Caddyfile since Caddy last loaded it.
+		g.root(t, `cp -p `+frontdoor.MainCaddyfile+` /root/Caddyfile.before && printf 'this is not a site {\n' >> `+frontdoor.MainCaddyfile)
+		defer g.root(t, `mv -f /root/Caddyfile.before `+frontdoor.MainCaddyfile)
+		site := g.root(t, "sha256sum "+c.SitePath())
+		var out strings.Builder
+		_, err := frontdoor.Provision(ctx, g.r, g.config(t, append(domains, "api.app.slipway.test")...), &out)
+		if err == nil || !strings.Contains(err.Error(), "caddy refused the configuration, files put back") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("provision: %v, want one line saying Caddy refused it\n%s", err, out.String())
+		}
+		if got := g.root(t, "sha256sum "+c.SitePath()); got != site {
+			t.Error("the site file was not put back")
+		}
+		if got := get(t, g.client(), "https://app.slipway.test/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("HTTPS after the refused reload: %q", got)
+		}
+	})
+
+	t.Run("ports 80/443 taken by another server are named", func(t *testing.T) {
+		g.root(t, "systemctl stop caddy")
+		// The sandbox shares this machine's network: a listener here holds
+		// the sandbox's port 80.
+		l, err := net.Listen("tcp", ":80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		_, err = frontdoor.Provision(ctx, g.r, c, &out)
+		l.Close()
+		if err == nil || !strings.Contains(err.Error(), "ports 80/443 are taken by another server on this host") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("provision: %v, want one line naming the ports\n%s", err, out.String())
+		}
+		if got := get(t, plainFrom("127.0.0.1"), "http://"+g.svc.ListenAddr+"/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("the app's socket: %q", got)
+		}
+		if _, out := g.provision(t, c); !strings.Contains(out, "changed: caddy started") {
+			t.Errorf("provision once the port is free:\n%s", out)
 		}
 	})
 
