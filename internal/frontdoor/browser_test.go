@@ -6,8 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +14,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/slipway-dev/slipway/internal/testenv"
+	"github.com/slipway-dev/slipway/internal/browsertest"
 )
 
 // spki is Chromium's pin of each certificate in pemCerts: the base64
@@ -43,35 +41,10 @@ func spki(t *testing.T, pemCerts ...[]byte) string {
 // kept for the admin area.
 func browserLogin(t *testing.T, domain, email, password string, pins string) ([]*network.Cookie, string) {
 	t.Helper()
-	var exe string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			exe = p
-			break
-		}
-	}
-	testenv.Need(t, exe != "", "a headless browser: apt-get install chromium")
-	profile, err := os.MkdirTemp("", "chromium-profile-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(profile)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
+	ctx := browsertest.New(t, 90*time.Second,
 		chromedp.Flag("host-resolver-rules", "MAP "+domain+" 127.0.0.1"),
-		chromedp.Flag("ignore-certificate-errors-spki-list", pins),
-	)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	err = chromedp.Do(ctx,
+		chromedp.Flag("ignore-certificate-errors-spki-list", pins))
+	err := chromedp.Do(ctx,
 		chromedp.Navigate("https://"+domain+"/admin/login"),
 		chromedp.WaitVisible(chromedp.ID("email")),
 		chromedp.SendKeys(chromedp.ID("email"), email),
