@@ -2,11 +2,8 @@ package bench
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/frontdoor"
@@ -59,20 +56,8 @@ func startSlipwayHTTPS(ctx context.Context, r *Rig, o DeployOptions) (_ Flow, er
 	if err != nil {
 		return f, err
 	}
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	f.URL = "https://" + httpsDomain
-	f.Transport = &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool},
-		// Keep-alive, like the plain rows' load.
-		MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			_, port, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			return dialer.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
-		},
-	}
+	f.Transport = acmetest.Transport(pool, "")
 	f.Stop = func(ctx context.Context) error {
 		defer ca.Close()
 		f.Transport.CloseIdleConnections()

@@ -130,22 +130,8 @@ func (g *rig) install(t *testing.T, id, version string) {
 	}
 }
 
-// transport reaches every name on this machine's ports from clientAddr,
-// trusting only pool.
-func transport(pool *x509.CertPool) *http.Transport {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientAddr)}, Timeout: 5 * time.Second}
-	return &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool},
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			_, port, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
-		},
-		MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
-	}
-}
+// transport is acmetest.Transport from clientAddr.
+func transport(pool *x509.CertPool) *http.Transport { return acmetest.Transport(pool, clientAddr) }
 
 func (g *rig) client() *http.Client {
 	return &http.Client{Transport: transport(g.pool), Timeout: 30 * time.Second,

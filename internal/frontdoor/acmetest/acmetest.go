@@ -326,3 +326,25 @@ func listenerCert(certFile, keyFile string) ([]byte, error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), nil
 }
+
+// Transport reaches every name on this machine (127.0.0.1, the port kept)
+// trusting only pool, keep-alive like a reverse proxy. Its connections come
+// from the local address from ("" lets the kernel pick 127.0.0.1): another
+// loopback address tells a client from Caddy.
+func Transport(pool *x509.CertPool, from string) *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	return &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+		},
+		MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
+	}
+}
