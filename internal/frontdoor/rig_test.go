@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -148,8 +147,6 @@ func (g *rig) served(t *testing.T, domain string) *x509.Certificate {
 	defer conn.Close()
 	return conn.ConnectionState().PeerCertificates[0]
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // plainFrom is an HTTP client whose connections come from the local
 // address from.

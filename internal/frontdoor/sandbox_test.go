@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"path"
 	"regexp"
 	"strings"
 	"testing"
@@ -126,6 +128,37 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 			if got := resp.Header.Get("Strict-Transport-Security") != ""; got != tc.want {
 				t.Errorf("from %s: the app took the request for https: %v, want %v", tc.from, got, tc.want)
 			}
+		}
+	})
+
+	t.Run("Caddy forwards the client's address and https, whatever the client claims", func(t *testing.T) {
+		// A second app's front door on the same Caddy, proxying to a
+		// server in this test (the sandbox shares this machine's network)
+		// that records what reaches it.
+		got := make(chan http.Header, 1)
+		echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case got <- r.Header.Clone():
+			default:
+			}
+		}))
+		defer echo.Close()
+		e := g.config(t, "echo.slipway.test")
+		e.AppName, e.Upstream = "echo", strings.TrimPrefix(echo.URL, "http://")
+		g.provision(t, e)
+		defer g.root(t, "rm -rf "+e.SitePath()+" "+path.Dir(e.DropInPath())+" && systemctl daemon-reload && systemctl reload caddy")
+		req, _ := http.NewRequest(http.MethodGet, "https://echo.slipway.test/", nil)
+		req.Header.Set("X-Forwarded-For", "198.51.100.7")
+		req.Header.Set("X-Forwarded-Proto", "http")
+		resp, err := g.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := <-got
+		if h.Get("X-Forwarded-For") != clientAddr || h.Get("X-Forwarded-Proto") != "https" || h.Get("X-Forwarded-Host") != "echo.slipway.test" {
+			t.Errorf("upstream got X-Forwarded-For %q, -Proto %q, -Host %q; want %s, https, echo.slipway.test",
+				h.Values("X-Forwarded-For"), h.Values("X-Forwarded-Proto"), h.Values("X-Forwarded-Host"), clientAddr)
 		}
 	})
 

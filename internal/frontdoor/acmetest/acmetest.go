@@ -37,7 +37,7 @@ import (
 )
 
 // Prereq says what to install when Pebble is missing.
-const Prereq = "Pebble, the ACME test server: apt-get install pebble"
+const Prereq = "the ACME test server Pebble: apt-get install pebble"
 
 // Available is true when pebble and pebble-challtestsrv are on PATH.
 func Available() bool {
@@ -79,7 +79,7 @@ type Server struct {
 // directory answers. Stop with Close.
 func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if !Available() {
-		return nil, errors.New(Prereq)
+		return nil, errors.New("acmetest: needs " + Prereq)
 	}
 	s := &Server{dir: o.Dir}
 	if s.dir == "" {
