@@ -86,8 +86,9 @@ func upstream(listen string) string {
 // not at either end); internationalised names come as punycode (xn--).
 var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// emailRE keeps ACME_EMAIL to what needs no quoting in a Caddyfile.
-var emailRE = regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_` + "`" + `|~-]+@[A-Za-z0-9.-]+$`)
+// emailRE keeps ACME_EMAIL to what needs no quoting in a Caddyfile
+// (no quote characters, no # or braces).
+var emailRE = regexp.MustCompile(`^[A-Za-z0-9.!$%&*+/=?^_|~-]+@[A-Za-z0-9.-]+$`)
 
 // Validate reports every setting that would make a broken site file.
 func (c Config) Validate() error {

@@ -45,6 +45,7 @@ func TestInvalidSettingsAreRefusedEachInOneLine(t *testing.T) {
 		{"ACME_CA=http://ca.example/dir", "ACME_CA="},
 		{"ACME_EMAIL=ops@example.com}", "ACME_EMAIL="},
 		{"ACME_EMAIL=Ops <ops@example.com>", "ACME_EMAIL="},
+		{"ACME_EMAIL=o`ps@example.com", "ACME_EMAIL="},
 	} {
 		m := map[string]string{"APP_DOMAIN": "example.com"}
 		k, v, _ := strings.Cut(tc.env, "=")

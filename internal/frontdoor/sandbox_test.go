@@ -281,6 +281,7 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		site := g.root(t, "sha256sum "+c.SitePath())
 		var out strings.Builder
 		_, err := frontdoor.Provision(ctx, g.r, g.config(t, append(domains, "api.app.slipway.test")...), &out)
+		t.Logf("provision: %v", err)
 		if err == nil || !strings.Contains(err.Error(), "caddy refused the configuration, files put back") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("provision: %v, want one line saying Caddy refused it\n%s", err, out.String())
 		}
@@ -303,6 +304,7 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		var out strings.Builder
 		_, err = frontdoor.Provision(ctx, g.r, c, &out)
 		l.Close()
+		t.Logf("provision: %v", err)
 		if err == nil || !strings.Contains(err.Error(), "ports 80/443 are taken by another server on this host") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("provision: %v, want one line naming the ports\n%s", err, out.String())
 		}
