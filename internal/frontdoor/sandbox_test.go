@@ -85,6 +85,15 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 			if got := resp.Header.Values("Strict-Transport-Security"); len(got) != 1 || got[0] != frontdoor.HSTS {
 				t.Errorf("%s: Strict-Transport-Security %q, want once %q", d, got, frontdoor.HSTS)
 			}
+			// The admin area sends its own HSTS too: still one header.
+			resp, err = g.client().Get("https://" + d + "/admin/login")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Values("Strict-Transport-Security"); resp.StatusCode != http.StatusOK || len(got) != 1 {
+				t.Errorf("%s/admin/login: %s, Strict-Transport-Security %q, want once", d, resp.Status, got)
+			}
 			if cert := g.served(t, d); !strings.Contains(cert.Issuer.CommonName, "Pebble") {
 				t.Errorf("%s served a certificate from %s", d, cert.Issuer)
 			}
