@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -140,12 +141,21 @@ func (g *rig) client() *http.Client {
 // served is the certificate Caddy presents for domain.
 func (g *rig) served(t *testing.T, domain string) *x509.Certificate {
 	t.Helper()
+	c, err := g.tryServed(domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// tryServed is served, the error returned.
+func (g *rig) tryServed(domain string) (*x509.Certificate, error) {
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:443", &tls.Config{ServerName: domain, RootCAs: g.pool})
 	if err != nil {
-		t.Fatalf("TLS to %s: %v", domain, err)
+		return nil, fmt.Errorf("TLS to %s: %w", domain, err)
 	}
 	defer conn.Close()
-	return conn.ConnectionState().PeerCertificates[0]
+	return conn.ConnectionState().PeerCertificates[0], nil
 }
 
 // plainFrom is an HTTP client whose connections come from the local
