@@ -25,6 +25,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/devdb"
+	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/lint"
 	"github.com/slipway-dev/slipway/internal/migfiles"
 	"github.com/slipway-dev/slipway/internal/password"
@@ -275,9 +276,14 @@ func devDB(force *bool) devdb.Options {
 // APP_NAME, DEPLOY_PATH, APP_LISTEN, APP_USER, APP_WATCHDOG and
 // APP_START_TIMEOUT shape the units. The env file (/etc/<app>/<app>.env) is
 // created from a template only when missing, never overwritten. Running it
-// again changes nothing and says so.
+// again changes nothing and says so. With APP_DOMAIN (ACME_CA, ACME_EMAIL)
+// it also puts Caddy in front as the HTTPS front door (docs/https.md).
 func Provision(ctx context.Context) error {
 	o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	fd, err := frontdoor.FromEnv(os.Getenv, o.Service.AppName, o.Service.ListenAddr)
 	if err != nil {
 		return err
 	}
@@ -288,6 +294,9 @@ func Provision(ctx context.Context) error {
 			return err
 		}
 		_, err = service.Provision(ctx, c, o.Service, os.Stdout)
+		if err == nil && fd.Enabled() {
+			_, err = frontdoor.Provision(ctx, c, fd, os.Stdout)
+		}
 		c.Close()
 		if err != nil {
 			return fmt.Errorf("provision %s: %w", host, err)
@@ -623,7 +632,8 @@ func (Bench) Upload(ctx context.Context, runs *int) error {
 // for deploy and the seed's flow; failed requests and p50/p99/max over 10
 // deploys under load for each; then one deploy each of a release with a 20 s
 // migration and of one never ready, by restart in place and by handover,
-// with the requests that release answered. -deploys sets the deploys under
+// with the requests that release answered; last, deploys with the load
+// through HTTPS (Caddy, a Pebble certificate). -deploys sets the deploys under
 // load per scenario, -rate the requests per second on /readyz (default 100).
 func (Bench) Deploy(ctx context.Context, deploys, rate *int) error {
 	o := bench.DeployOptions{RigOptions: bench.RigOptions{Root: root(), SandboxOptions: sandbox.FromEnv(os.Getenv), Stdout: os.Stdout, Log: targetLog()}}

@@ -1,28 +1,14 @@
 package admin_test
 
 import (
-	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/slipway-dev/slipway/internal/testenv"
+	"github.com/slipway-dev/slipway/internal/browsertest"
 )
-
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testenv.Need(t, false, "a headless browser: apt-get install chromium")
-	return ""
-}
 
 // TestBrowserLogsInThroughTheForm drives a real headless Chromium: it fills
 // the login form, lands on the dashboard, and logs out. It runs the
@@ -30,36 +16,10 @@ func chromium(t *testing.T) string {
 // Chromium treats loopback as a secure context and keeps them, so the test
 // needs no COOKIE_INSECURE (measured: the login works only if it does).
 func TestBrowserLogsInThroughTheForm(t *testing.T) {
-	exe := chromium(t)
 	s := newSiteWith(t, siteOptions{})
-	profile, err := os.MkdirTemp("", "chromium-profile-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(profile)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox, // as root, Chromium's sandbox refuses to start
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(profile),
-		chromedp.Flag("disable-quic", true),
-		// This machine has no network beyond loopback: keep Chromium from
-		// trying to reach its update, sync and field-trial servers.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := browsertest.New(t, 60*time.Second)
 
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(s.srv.URL+"/admin/login"),
 		chromedp.WaitVisible(chromedp.ID("email")),
 		chromedp.SendKeys(chromedp.ID("email"), email),

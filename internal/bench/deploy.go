@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"slices"
 	"time"
@@ -94,12 +95,22 @@ type Release struct {
 type Flow struct {
 	// URL is the app's base URL, for the load.
 	URL string
+	// Transport carries the load when set: HTTPS through the test's CA.
+	Transport *http.Transport
 	// Deploy deploys bin and returns once the new binary answers /readyz,
 	// with the bytes of binary it sent.
 	Deploy func(ctx context.Context, bin string) (int64, error)
 	// Stop removes what Start installed (nil: nothing to remove). It runs
 	// even when a deploy failed.
 	Stop func(ctx context.Context) error
+}
+
+// load starts the load on the flow's /readyz.
+func (f Flow) load(ctx context.Context, rate int) *load.Load {
+	if f.Transport != nil {
+		return load.StartWith(ctx, f.URL+"/readyz", rate, f.Transport)
+	}
+	return load.Start(ctx, f.URL+"/readyz", rate)
 }
 
 // DeployResult holds every scenario's figures, in the order they ran.
@@ -198,7 +209,7 @@ func measure(ctx context.Context, o DeployOptions, r *Rig, s Scenario) (row Depl
 	if s.Once != nil {
 		return once(ctx, o, r, s, f, row)
 	}
-	l := load.Start(ctx, f.URL+"/readyz", o.Rate)
+	l := f.load(ctx, o.Rate)
 	for i := 1; i <= o.Deploys; i++ {
 		bin, err := r.Variant()
 		if err != nil {
@@ -226,7 +237,7 @@ func once(ctx context.Context, o DeployOptions, r *Rig, s Scenario, f Flow, row 
 		return row, err
 	}
 	row.Mark = rel.Mark
-	l := load.Start(ctx, f.URL+"/readyz", o.Rate)
+	l := f.load(ctx, o.Rate)
 	time.Sleep(o.Gap)
 	d, err := timed(func() error { _, err := f.Deploy(ctx, rel.Binary); return err })
 	time.Sleep(o.Gap)

@@ -62,6 +62,7 @@ func DeployScenarios() []Scenario {
 		{Name: ScenarioSlipway, Timed: true, Start: startSlipway},
 		{Name: ScenarioSlipwayMigration, Start: onFreshDatabase(startSlipway), Once: longMigration},
 		{Name: ScenarioSlipwayNeverReady, Start: startSlipway, Once: neverReady("unready")},
+		{Name: ScenarioSlipwayHTTPS, Start: startSlipwayHTTPS},
 	}
 }
 

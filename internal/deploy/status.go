@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -36,6 +37,9 @@ type HostStatus struct {
 	Journal        []string         `json:"journal"`
 	// JournalError says why Journal is empty when journalctl failed.
 	JournalError string `json:"journal_error,omitempty"`
+	// HTTPS is Caddy's certificate per domain of the front door ([] without
+	// one, see docs/https.md).
+	HTTPS []frontdoor.Certificate `json:"https"`
 }
 
 // VersionStatus is a build stamp.
@@ -134,6 +138,9 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) (Host
 	} else {
 		h.Serving = ServingStatus{Answering: true, Ready: notReady == "", NotReady: notReady, Version: versionStatus(v)}
 	}
+	if h.HTTPS, err = frontdoor.Status(ctx, s.c, o.Service.AppName); err != nil {
+		h.HTTPS = []frontdoor.Certificate{{Err: err.Error()}}
+	}
 	instances, err := service.Instances(ctx, s.c, o.Service)
 	if err != nil {
 		return HostStatus{}, err
@@ -183,6 +190,12 @@ func printStatus(o Options, i int, h HostStatus, logLines int) {
 		o.printf("serving   %s, NOT READY: %s", sv.Version.text(), sv.NotReady)
 	default:
 		o.printf("serving   %s, ready", sv.Version.text())
+	}
+	if len(h.HTTPS) == 0 {
+		o.printf("https     off (no APP_DOMAIN provisioned)")
+	}
+	for _, c := range h.HTTPS {
+		o.printf("https     %s", c)
 	}
 	o.printf("instances %d", len(h.Instances))
 	for _, in := range h.Instances {

@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/backup"
 	"github.com/slipway-dev/slipway/internal/config"
 	"github.com/slipway-dev/slipway/internal/deploy"
+	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/password"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -162,6 +163,7 @@ func TestSettingsTablesShowTheCodesDefaults(t *testing.T) {
 	for _, v := range config.Vars {
 		defaults[v.Name] = cmp.Or(v.Default, "required")
 	}
+	defaults["ACME_CA"] = frontdoor.LetsEncrypt
 	c := service.DefaultConfig()
 	defaults["APP_NAME"] = c.AppName
 	defaults["DEPLOY_PATH"] = c.DeployPath
@@ -217,6 +219,11 @@ func TestValuesTheDocsQuoteMatchTheCode(t *testing.T) {
 			fmt.Sprintf("`web.WriteTimeout` (%g s)", web.WriteTimeout.Seconds()),
 			fmt.Sprintf("`web.IdleTimeout` (%g s)", web.IdleTimeout.Seconds()),
 			fmt.Sprintf("`web.MaxHeaderBytes` (%d KiB", web.MaxHeaderBytes>>10),
+		},
+		"docs/https.md": {
+			fmt.Sprintf("`frontdoor.DefaultWait` (%g minutes)", frontdoor.DefaultWait.Minutes()),
+			fmt.Sprintf("Strict-Transport-Security %q", frontdoor.HSTS),
+			"TRUSTED_PROXIES=" + frontdoor.TrustedProxies,
 		},
 		"docs/server.md": {
 			fmt.Sprintf("`TimeoutStopSec` (%g s in", svc.StopTimeout.Seconds()),

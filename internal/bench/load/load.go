@@ -67,11 +67,16 @@ func (r Result) String() string {
 // on any client error or a status other than 200; none times out before 60s,
 // longer than any restart.
 func Start(ctx context.Context, url string, rate int) *Load {
-	ctx, cancel := context.WithCancel(ctx)
-	l := &Load{cancel: cancel, done: make(chan struct{}), errs: map[string]int{}, answers: map[string]int{}}
 	// Keep-alive like a reverse proxy does: each restart then also tests
 	// that idle connections are closed cleanly.
-	tr := &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}
+	return StartWith(ctx, url, rate, &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second})
+}
+
+// StartWith is Start through tr: e.g. HTTPS to a name that resolves only in
+// the test, trusting only the test's CA.
+func StartWith(ctx context.Context, url string, rate int, tr *http.Transport) *Load {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &Load{cancel: cancel, done: make(chan struct{}), errs: map[string]int{}, answers: map[string]int{}}
 	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
 	go func() {
 		defer close(l.done)

@@ -1,0 +1,138 @@
+package frontdoor
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/remote"
+)
+
+// Certificate is what Caddy holds for one domain: the newest certificate in
+// its storage, whichever CA issued it.
+type Certificate struct {
+	Domain   string    `json:"domain"`
+	Subject  string    `json:"subject"`
+	Issuer   string    `json:"issuer"`
+	NotAfter time.Time `json:"not_after"`
+	// Serial is the certificate's serial number (hex): a renewal changes it.
+	Serial string `json:"serial"`
+	// IssuerKey is the CA's folder in Caddy's storage, e.g.
+	// acme-v02.api.letsencrypt.org-directory.
+	IssuerKey string `json:"issuer_key"`
+	// Err says why there is none, e.g. "none yet".
+	Err string `json:"error,omitempty"`
+}
+
+func (c Certificate) String() string {
+	if c.Err != "" {
+		if c.Domain == "" {
+			return c.Err
+		}
+		return c.Domain + ": " + c.Err
+	}
+	return fmt.Sprintf("%s: subject %s, issuer %s, expires %s", c.Domain, c.Subject, c.Issuer, c.NotAfter.UTC().Format(time.RFC3339))
+}
+
+// FromCA is true when ca (an ACME directory URL) issued the certificate.
+func (c Certificate) FromCA(ca string) bool { return c.Err == "" && c.IssuerKey == issuerKey(ca) }
+
+// issuerKey is the folder certmagic (Caddy's ACME library) files a CA's
+// certificates under: host and path of the directory URL, "/" and ":" as
+// "-", lower case.
+func issuerKey(ca string) string {
+	u, err := url.Parse(ca)
+	if err != nil {
+		return ""
+	}
+	key := u.Host
+	if p := strings.Trim(strings.NewReplacer("/", "-", `\`, "-").Replace(u.Path), "-"); p != "" {
+		key += "-" + p
+	}
+	return strings.ToLower(strings.ReplaceAll(key, ":", "-"))
+}
+
+// Certificates reads each domain's certificate from Caddy's storage on the
+// server. A domain without one gets Err set; only a failure to ask is an
+// error.
+func Certificates(ctx context.Context, r Runner, domains []string) ([]Certificate, error) {
+	if len(domains) == 0 {
+		return []Certificate{}, nil
+	}
+	const script = `store=$1; shift
+for d in "$@"; do
+  for f in "$store"/*/"$d"/"$d".crt; do
+    [ -f "$f" ] || continue
+    echo "== $d $(basename "$(dirname "$(dirname "$f")")")"; cat "$f"
+  done
+done`
+	args := []string{CertStorage}
+	args = append(args, domains...)
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = remote.Quote(a)
+	}
+	out, err := r.RunRoot(ctx, "sh -c "+remote.Quote(script)+" certs "+strings.Join(q, " "), nil)
+	if err != nil {
+		return nil, fmt.Errorf("read Caddy's certificates: %w: %s", err, bytes.TrimSpace(out))
+	}
+	type found struct {
+		c         Certificate
+		notBefore time.Time
+	}
+	best := map[string]found{}
+	for _, chunk := range strings.Split(string(out), "== ")[1:] {
+		head, body, _ := strings.Cut(chunk, "\n")
+		domain, key, _ := strings.Cut(head, " ")
+		blk, _ := pem.Decode([]byte(body))
+		if blk == nil {
+			continue
+		}
+		x, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			continue
+		}
+		if old, ok := best[domain]; ok && !x.NotBefore.After(old.notBefore) {
+			continue
+		}
+		// Names come from the server: cleaned like every text status shows.
+		best[domain] = found{Certificate{Domain: remote.Clean(domain), Subject: remote.Clean(subject(x)), Issuer: remote.Clean(x.Issuer.String()),
+			NotAfter: x.NotAfter, Serial: x.SerialNumber.Text(16), IssuerKey: remote.Clean(path.Base(key))}, x.NotBefore}
+	}
+	certs := make([]Certificate, len(domains))
+	for i, d := range domains {
+		f, ok := best[d]
+		if !ok {
+			f.c = Certificate{Domain: d, Err: "no certificate yet"}
+		}
+		certs[i] = f.c
+	}
+	return certs, nil
+}
+
+// subject is the certificate's subject, or its names when the subject is
+// empty (Let's Encrypt may drop the common name).
+func subject(x *x509.Certificate) string {
+	if s := x.Subject.String(); s != "" {
+		return s
+	}
+	return "DNS:" + strings.Join(x.DNSNames, ",DNS:")
+}
+
+// Status returns the certificate of each domain the app's site file on the
+// server names ([] when provision never set up HTTPS): what `status` shows,
+// without APP_DOMAIN set where it runs.
+func Status(ctx context.Context, r Runner, appName string) ([]Certificate, error) {
+	site := Config{AppName: appName}.SitePath()
+	out, err := r.RunRoot(ctx, "cat "+remote.Quote(site)+" 2>/dev/null || true", nil)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w: %s", site, err, bytes.TrimSpace(out))
+	}
+	return Certificates(ctx, r, siteDomains(string(out)))
+}

@@ -1,0 +1,158 @@
+package frontdoor
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// LetsEncrypt is the ACME directory used unless ACME_CA names another.
+const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
+
+// Config is the front door of one app. The zero Domains means no front
+// door: provision then leaves Caddy alone.
+type Config struct {
+	// AppName names the site file (<app>.caddy) and the drop-in of the
+	// app's instances (<app>@.service.d). APP_NAME.
+	AppName string
+	// Domains are served with certificates of their own. APP_DOMAIN,
+	// comma-separated.
+	Domains []string
+	// CA is the ACME directory URL. ACME_CA.
+	CA string
+	// Email is given to the CA for expiry notices; "" registers without
+	// one. ACME_EMAIL.
+	Email string
+	// Upstream is the app's socket (host:port) Caddy proxies to: APP_LISTEN,
+	// with an unspecified address (0.0.0.0) replaced by loopback.
+	Upstream string
+	// Wait bounds how long provision waits for the certificates (0:
+	// DefaultWait).
+	Wait time.Duration
+}
+
+// DefaultWait is how long provision waits for certificates by default: an
+// issuance takes seconds, a failure shows in Caddy's log within one ACME
+// round, but Let's Encrypt may queue a validation for a while.
+const DefaultWait = 3 * time.Minute
+
+// FromEnv reads APP_DOMAIN, ACME_CA and ACME_EMAIL; appName and listen are
+// the service's APP_NAME and APP_LISTEN. Every bad value is reported at
+// once, before anything changes on a server.
+func FromEnv(getenv func(string) string, appName, listen string) (Config, error) {
+	c := Config{AppName: appName, CA: LetsEncrypt, Email: strings.TrimSpace(getenv("ACME_EMAIL")), Wait: DefaultWait}
+	if v := strings.TrimSpace(getenv("ACME_CA")); v != "" {
+		c.CA = v
+	}
+	for _, d := range strings.Split(getenv("APP_DOMAIN"), ",") {
+		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
+			c.Domains = append(c.Domains, d)
+		}
+	}
+	c.Upstream = upstream(listen)
+	if !c.Enabled() {
+		return c, nil
+	}
+	return c, c.Validate()
+}
+
+// Enabled is true when there is a domain to serve.
+func (c Config) Enabled() bool { return len(c.Domains) > 0 }
+
+// upstream is where Caddy reaches an app listening on listen.
+func upstream(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if ip.To4() != nil {
+			host = "127.0.0.1"
+		} else {
+			host = "::1"
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// labelRE is one DNS label of a host name (LDH: letters, digits, hyphens,
+// not at either end); internationalised names come as punycode (xn--).
+var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// emailRE keeps ACME_EMAIL to what needs no quoting in a Caddyfile
+// (no quote characters, no # or braces).
+var emailRE = regexp.MustCompile(`^[A-Za-z0-9.!$%&*+/=?^_|~-]+@[A-Za-z0-9.-]+$`)
+
+// Validate reports every setting that would make a broken site file.
+func (c Config) Validate() error {
+	var errs []error
+	for i, d := range c.Domains {
+		if err := checkDomain(d); err != nil {
+			errs = append(errs, err)
+		} else if slices.Contains(c.Domains[:i], d) {
+			errs = append(errs, fmt.Errorf("APP_DOMAIN: %s is listed twice", d))
+		}
+	}
+	if u, err := url.Parse(c.CA); err != nil || u.Scheme != "https" || u.Host == "" || strings.ContainsAny(c.CA, " \t{}\"'") {
+		errs = append(errs, fmt.Errorf("ACME_CA=%q: use the https:// URL of an ACME directory, e.g. %s (Let's Encrypt's staging: https://acme-staging-v02.api.letsencrypt.org/directory)", c.CA, LetsEncrypt))
+	}
+	if c.Email != "" {
+		if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email || !emailRE.MatchString(c.Email) {
+			errs = append(errs, fmt.Errorf("ACME_EMAIL=%q: use a plain address such as you@example.com, or leave it unset", c.Email))
+		}
+	}
+	if host, port, err := net.SplitHostPort(c.Upstream); err != nil || net.ParseIP(host) == nil {
+		errs = append(errs, fmt.Errorf("APP_LISTEN=%q: use ip:port for Caddy to proxy to", c.Upstream))
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		errs = append(errs, fmt.Errorf("APP_LISTEN=%q: use ip:port for Caddy to proxy to", c.Upstream))
+	}
+	if !nameRE.MatchString(c.AppName) {
+		errs = append(errs, fmt.Errorf("APP_NAME=%q: use lower-case letters, digits, - and _", c.AppName))
+	}
+	return errors.Join(errs...)
+}
+
+// nameRE is service's rule for APP_NAME: the site file and drop-in are
+// named after it.
+var nameRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
+
+// checkDomain accepts a host name a public CA can issue for by HTTP or
+// TLS-ALPN validation: no IP address, no wildcard (that needs DNS
+// validation), no port or scheme.
+func checkDomain(d string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("APP_DOMAIN: %q %s: use host names such as example.com,www.example.com", d, why)
+	}
+	switch {
+	case strings.Contains(d, "://"):
+		return bad("has a scheme")
+	case strings.HasPrefix(d, "*."):
+		return bad("is a wildcard (needs DNS validation, which Slipway does not set up)")
+	case net.ParseIP(strings.Trim(d, "[]")) != nil:
+		return bad("is an IP address (public CAs issue for names)")
+	case strings.ContainsAny(d, ":/"):
+		return bad("has a port or a path")
+	case len(d) > 253:
+		return bad("is longer than 253 characters")
+	}
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 {
+		return bad("has no dot (a name in a public zone, e.g. example.com)")
+	}
+	for _, l := range labels {
+		if !labelRE.MatchString(l) {
+			return bad("is not a valid host name (letters, digits and - between dots)")
+		}
+	}
+	if _, err := strconv.Atoi(labels[len(labels)-1]); err == nil {
+		return bad("ends in a number")
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package frontdoor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// logLine is the part of Caddy's JSON log lines that tells an ACME failure.
+type logLine struct {
+	Level      string `json:"level"`
+	Msg        string `json:"msg"`
+	Identifier string `json:"identifier"`
+	Error      string `json:"error"`
+	// ProblemType is the ACME problem of a failed challenge, e.g.
+	// urn:ietf:params:acme:error:connection.
+	ProblemType string `json:"problem_type"`
+}
+
+// caddyFault reads Caddy's journal since the given time and returns, in one
+// line, why a domain of missing has no certificate: "" while Caddy has not
+// given up on its first round with the CA (it tries each challenge type
+// before it logs "could not get certificate from issuer").
+func caddyFault(ctx context.Context, r Runner, missing []string, since int64) (string, error) {
+	out, err := r.RunRoot(ctx, fmt.Sprintf("journalctl -u caddy --since @%d --no-pager -o cat", since), nil)
+	if err != nil {
+		return "", fmt.Errorf("https: read Caddy's log: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return faultIn(out, missing), nil
+}
+
+// faultIn finds the first domain of missing Caddy gave up on in log (its
+// JSON lines) and classifies its CA's answer.
+func faultIn(log []byte, missing []string) string {
+	last := map[string]string{} // the last challenge problem per domain
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l logLine
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Level != "error" || !slices.Contains(missing, l.Identifier) {
+			continue
+		}
+		switch l.Msg {
+		case "challenge failed", "validating authorization":
+			// The CA's own words on a validation: more telling than the
+			// summary Caddy gives up with ("no solvers available").
+			last[l.Identifier] = strings.TrimSpace(l.ProblemType + " " + l.Error)
+		case "could not get certificate from issuer":
+			why := l.Error
+			if p := last[l.Identifier]; p != "" {
+				why = p
+			}
+			return Classify(l.Identifier, why)
+		}
+	}
+	return ""
+}
+
+// Classify turns a CA's reason (an ACME problem, as Caddy logged it) for
+// refusing domain into one line naming the fault and its fix.
+func Classify(domain, why string) string {
+	w := strings.ToLower(why)
+	has := func(words ...string) bool {
+		return slices.ContainsFunc(words, func(s string) bool { return strings.Contains(w, s) })
+	}
+	said := "the CA said: " + oneLine(why)
+	switch {
+	case has("nxdomain", "no such host", "dns problem", "no valid a records", "no valid ip addresses", "servfail", "could not resolve", ":error:dns"):
+		return fmt.Sprintf("%s does not resolve to this server: point its A (and AAAA) record at the server and wait for DNS (%s)", domain, said)
+	case has("timeout during connect", "failed to connect", "connection refused", "i/o timeout", "connection reset", "no route to host", "network is unreachable", "timeout", ":error:connection"):
+		return fmt.Sprintf("ports 80/443 of %s are not reachable from the internet: open them in the server's and the provider's firewall (%s)", domain, said)
+	case has(":error:unauthorized", "invalid response", "incorrect validation certificate"):
+		return fmt.Sprintf("%s reaches another server than this one: point its A (and AAAA) record at this server (%s)", domain, said)
+	default:
+		return fmt.Sprintf("the CA refused a certificate for %s: %s", domain, oneLine(why))
+	}
+}
+
+// oneLine keeps a CA's message to one bounded line.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}

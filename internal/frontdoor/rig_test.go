@@ -1,0 +1,166 @@
+package frontdoor_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
+	"github.com/slipway-dev/slipway/internal/build"
+	"github.com/slipway-dev/slipway/internal/frontdoor"
+	"github.com/slipway-dev/slipway/internal/frontdoor/acmetest"
+	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/sandbox"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/testenv"
+)
+
+// clientAddr is where the tests' clients connect from: not 127.0.0.1, so
+// the app tells a client forwarded by Caddy from Caddy itself.
+const clientAddr = "127.0.0.5"
+
+const pepper = "frontdoor-test-pepper-0123456789abcdef0123456789"
+
+// rig is the sandbox with the real app as its current release, and Pebble
+// on this machine, trusted by the sandbox's Caddy.
+type rig struct {
+	sb  *sandbox.Instance
+	r   *remote.Client
+	svc service.Config
+	ca  *acmetest.Server
+	// pool trusts Pebble's certificates only.
+	pool *x509.CertPool
+}
+
+func newRig(t *testing.T, o acmetest.Options) *rig {
+	t.Helper()
+	testenv.Need(t, acmetest.Available(), acmetest.Prereq)
+	sb := sandboxtest.Get(t)
+	ctx := context.Background()
+	ca, err := acmetest.Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ca.Close)
+	cl, svc := appexectest.Installed(t, "../..", "v1", "c0ffee01", "PASSWORD_PEPPER="+pepper)
+	if err := ca.TrustListener(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	pool, _, err := ca.Roots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{sb: sb, r: cl, svc: svc, ca: ca, pool: pool}
+}
+
+// config is the front door of the rig's app for domains, each resolving to
+// this machine in Pebble's DNS.
+func (g *rig) config(t *testing.T, domains ...string) frontdoor.Config {
+	t.Helper()
+	for _, d := range domains {
+		if err := g.ca.AddA(context.Background(), d, "127.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return frontdoor.Config{AppName: g.svc.AppName, Domains: domains, CA: g.ca.Directory(), Email: "ops@slipway.test",
+		Upstream: g.svc.ListenAddr, Wait: 2 * time.Minute}
+}
+
+func (g *rig) provision(t *testing.T, c frontdoor.Config) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	n, err := frontdoor.Provision(context.Background(), g.r, c, &out)
+	if err != nil {
+		t.Fatalf("provision: %v\n%s\ncaddy:\n%s", err, out.String(), g.root(t, "journalctl -u caddy -n 30 --no-pager -o cat"))
+	}
+	return n, out.String()
+}
+
+func (g *rig) root(t *testing.T, cmd string) string {
+	t.Helper()
+	out, err := g.r.RunRoot(context.Background(), cmd, nil)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// start hands the socket over to release (its instance starts beside the
+// live one, which then stops), as deploy does.
+func (g *rig) start(t *testing.T, release string) {
+	t.Helper()
+	h, err := service.Handover(context.Background(), g.r, g.svc, service.HandoverRequest{Release: release, ReadyTimeout: 2 * time.Minute})
+	if err != nil || h.Outcome != "ok" {
+		t.Fatalf("handover to %s: %v %+v", release, err, h)
+	}
+}
+
+// current is the current release's id.
+func (g *rig) current(t *testing.T) string {
+	t.Helper()
+	return strings.TrimPrefix(g.root(t, "readlink "+g.svc.CurrentLink()), "releases/")
+}
+
+// install builds the app stamped version and installs it as release id.
+func (g *rig) install(t *testing.T, id, version string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "app")
+	if _, err := build.Run(context.Background(), build.Options{Dir: "../..", GOARCH: runtime.GOARCH, Output: bin, Version: version, Commit: "c0ffee02"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rel := g.svc.ReleasesDir() + "/" + id
+	if out, err := g.r.Run(context.Background(), "set -e; mkdir -p "+rel+"; cat > "+rel+"/app; chmod 755 "+rel+"/app", f); err != nil {
+		t.Fatalf("install %s: %v\n%s", id, err, out)
+	}
+}
+
+// transport is acmetest.Transport from clientAddr.
+func transport(pool *x509.CertPool) *http.Transport { return acmetest.Transport(pool, clientAddr) }
+
+func (g *rig) client() *http.Client {
+	return &http.Client{Transport: transport(g.pool), Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// served is the certificate Caddy presents for domain.
+func (g *rig) served(t *testing.T, domain string) *x509.Certificate {
+	t.Helper()
+	c, err := g.tryServed(domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// tryServed is served, the error returned.
+func (g *rig) tryServed(domain string) (*x509.Certificate, error) {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:443", &tls.Config{ServerName: domain, RootCAs: g.pool})
+	if err != nil {
+		return nil, fmt.Errorf("TLS to %s: %w", domain, err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0], nil
+}
+
+// plainFrom is an HTTP client whose connections come from the local
+// address from.
+func plainFrom(from string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+}

@@ -1,0 +1,514 @@
+package frontdoor_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/admin"
+	"github.com/slipway-dev/slipway/internal/bench/load"
+	"github.com/slipway-dev/slipway/internal/createadmin"
+	"github.com/slipway-dev/slipway/internal/deploy"
+	"github.com/slipway-dev/slipway/internal/freeport"
+
+	"github.com/slipway-dev/slipway/internal/frontdoor"
+	"github.com/slipway-dev/slipway/internal/frontdoor/acmetest"
+)
+
+// TestFrontDoorOnSandbox walks HTTPS from a server without Caddy to the
+// app served by it with Pebble's certificates, in order.
+func TestFrontDoorOnSandbox(t *testing.T) {
+	g := newRig(t, acmetest.Options{Blocklist: []string{"refused.slipway.test"}})
+	ctx := context.Background()
+	domains := []string{"app.slipway.test", "www.app.slipway.test"}
+	c := g.config(t, domains...)
+	rel := g.current(t)
+
+	t.Run("an invalid domain is refused before anything changes", func(t *testing.T) {
+		env := map[string]string{"APP_DOMAIN": "app.slipway.test,exa mple.com"}
+		_, err := frontdoor.FromEnv(func(k string) string { return env[k] }, g.svc.AppName, g.svc.ListenAddr)
+		if err == nil || !strings.Contains(err.Error(), `"exa mple.com"`) || strings.Count(err.Error(), "\n") > 0 {
+			t.Fatalf("FromEnv: %v, want one line naming the bad domain", err)
+		}
+		bad := c
+		bad.Domains = []string{"-bad-.slipway.test"}
+		if _, err := frontdoor.Provision(ctx, g.r, bad, io.Discard); err == nil {
+			t.Fatal("Provision accepted an invalid domain")
+		}
+		if got := g.root(t, "dpkg-query -W -f='${db:Status-Status}' caddy 2>/dev/null || echo absent"); got != "absent" && got != "not-installed" {
+			t.Errorf("caddy is %q after a refused provision", got)
+		}
+	})
+
+	t.Run("provision installs Caddy and gets a certificate for each domain", func(t *testing.T) {
+		n, out := g.provision(t, c)
+		t.Logf("first provision:\n%s", out)
+		for _, want := range []string{"changed: installed caddy 2.6", "changed: " + frontdoor.MainCaddyfile + " imports", "changed: " + c.SitePath() + " written", "changed: " + c.DropInPath()} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no %q in the output", want)
+			}
+		}
+		for _, d := range domains {
+			if !strings.Contains(out, "ok: certificate for "+d+": subject ") || !strings.Contains(out, "issuer CN=Pebble Intermediate CA") {
+				t.Errorf("no certificate line for %s", d)
+			}
+		}
+		if n < 4 {
+			t.Errorf("%d changes", n)
+		}
+		// The instance started from now on believes Caddy.
+		g.start(t, rel)
+	})
+
+	t.Run("a client trusting only Pebble's root gets the app over HTTPS", func(t *testing.T) {
+		for _, d := range domains {
+			resp, err := g.client().Get("https://" + d + "/version")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v struct{ Version string }
+			err = json.NewDecoder(resp.Body).Decode(&v)
+			resp.Body.Close()
+			if err != nil || v.Version != "v1" {
+				t.Errorf("%s/version: %v %q", d, err, v.Version)
+			}
+			if got := resp.Header.Values("Strict-Transport-Security"); len(got) != 1 || got[0] != frontdoor.HSTS {
+				t.Errorf("%s: Strict-Transport-Security %q, want once %q", d, got, frontdoor.HSTS)
+			}
+			// The admin area sends its own HSTS too: still one header.
+			resp, err = g.client().Get("https://" + d + "/admin/login")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Values("Strict-Transport-Security"); resp.StatusCode != http.StatusOK || len(got) != 1 {
+				t.Errorf("%s/admin/login: %s, Strict-Transport-Security %q, want once", d, resp.Status, got)
+			}
+			if cert := g.served(t, d); !strings.Contains(cert.Issuer.CommonName, "Pebble") {
+				t.Errorf("%s served a certificate from %s", d, cert.Issuer)
+			}
+		}
+	})
+
+	t.Run("the app sees the client's address, not a forged one", func(t *testing.T) {
+		// A login that is not a form is refused and counted against the
+		// client, whom the app logs.
+		req, _ := http.NewRequest(http.MethodPost, "https://app.slipway.test/admin/login", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", "198.51.100.7")
+		resp, err := g.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("POST /admin/login with JSON: %s", resp.Status)
+		}
+		logs := g.root(t, "journalctl -u "+g.svc.InstancePattern()+" --no-pager -o cat -n 50 | grep 'admin login refused' | tail -n 1")
+		if !strings.Contains(logs, `"client":"`+clientAddr+`"`) {
+			t.Errorf("the app counted the login against another client than %s: %s", clientAddr, logs)
+		}
+	})
+
+	t.Run("the app believes X-Forwarded-Proto from loopback only", func(t *testing.T) {
+		// On the app's own socket: 127.0.0.1 is Caddy's address, clientAddr
+		// any other local process.
+		for _, tc := range []struct {
+			from string
+			want bool
+		}{{"127.0.0.1", true}, {clientAddr, false}} {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+g.svc.ListenAddr+"/admin/login", nil)
+			req.Header.Set("X-Forwarded-Proto", "https")
+			resp, err := plainFrom(tc.from).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("Strict-Transport-Security") != ""; got != tc.want {
+				t.Errorf("from %s: the app took the request for https: %v, want %v", tc.from, got, tc.want)
+			}
+		}
+	})
+
+	t.Run("Caddy forwards the client's address and https, whatever the client claims", func(t *testing.T) {
+		// A second app's front door on the same Caddy, proxying to a
+		// server in this test (the sandbox shares this machine's network)
+		// that records what reaches it.
+		got := make(chan http.Header, 1)
+		echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case got <- r.Header.Clone():
+			default:
+			}
+		}))
+		defer echo.Close()
+		e := g.config(t, "echo.slipway.test")
+		e.AppName, e.Upstream = "echo", strings.TrimPrefix(echo.URL, "http://")
+		g.provision(t, e)
+		defer g.root(t, "rm -rf "+e.SitePath()+" "+path.Dir(e.DropInPath())+" && systemctl daemon-reload && systemctl reload caddy")
+		req, _ := http.NewRequest(http.MethodGet, "https://echo.slipway.test/", nil)
+		req.Header.Set("X-Forwarded-For", "198.51.100.7")
+		req.Header.Set("X-Forwarded-Proto", "http")
+		resp, err := g.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := <-got
+		if h.Get("X-Forwarded-For") != clientAddr || h.Get("X-Forwarded-Proto") != "https" || h.Get("X-Forwarded-Host") != "echo.slipway.test" {
+			t.Errorf("upstream got X-Forwarded-For %q, -Proto %q, -Host %q; want %s, https, echo.slipway.test",
+				h.Values("X-Forwarded-For"), h.Values("X-Forwarded-Proto"), h.Values("X-Forwarded-Host"), clientAddr)
+		}
+	})
+
+	t.Run("HTTP redirects to HTTPS", func(t *testing.T) {
+		resp, err := g.client().Get("http://app.slipway.test/admin/login?x=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != "https://app.slipway.test/admin/login?x=1" {
+			t.Errorf("http:// answered %s, Location %q", resp.Status, resp.Header.Get("Location"))
+		}
+	})
+
+	t.Run("a second provision changes nothing and reloads nothing", func(t *testing.T) {
+		reloads := func() string {
+			return g.root(t, "journalctl -u caddy --no-pager -o cat | grep -c '^Reloading' || true")
+		}
+		before, pid := reloads(), g.root(t, "systemctl show -P MainPID caddy")
+		n, out := g.provision(t, c)
+		if n != 0 || strings.Contains(out, "changed:") || !strings.HasSuffix(strings.TrimSpace(out), "https: nothing changed") {
+			t.Errorf("second provision: %d changes\n%s", n, out)
+		}
+		if after := reloads(); after != before {
+			t.Errorf("caddy reloaded (%s reloads before, %s after)", before, after)
+		}
+		if got := g.root(t, "systemctl show -P MainPID caddy"); got != pid {
+			t.Errorf("caddy restarted: pid %s, then %s", pid, got)
+		}
+	})
+
+	t.Run("go run mage.go provision with APP_DOMAIN: the same, through the target", func(t *testing.T) {
+		env := []string{"DEPLOY_HOST=" + g.sb.Alias, "DEPLOY_SSH_CONFIG=" + g.sb.ConfigPath, "APP_LISTEN=" + g.svc.ListenAddr,
+			"APP_DOMAIN=" + strings.Join(domains, ","), "ACME_CA=" + c.CA, "ACME_EMAIL=" + c.Email}
+		out, err := mage(t, env, "provision")
+		if err != nil || !strings.Contains(out, "provision: nothing changed") || !strings.Contains(out, "https: nothing changed") {
+			t.Errorf("go run mage.go provision: %v\n%s", err, out)
+		}
+		out, err = mage(t, append(env, "APP_DOMAIN=app.slipway.test,exa mple.com"), "provision")
+		if err == nil || !strings.Contains(out, `APP_DOMAIN: "exa mple.com"`) || strings.Contains(out, "provision "+g.sb.Alias) {
+			t.Errorf("provision with a bad APP_DOMAIN went on, or said something else: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("status shows each domain's certificate", func(t *testing.T) {
+		o := deploy.Options{Hosts: []string{g.sb.Alias}, SSHConfig: g.sb.ConfigPath, Service: g.svc, Getenv: func(string) string { return "" }}
+		var text, js bytes.Buffer
+		o.Stdout = &text
+		if err := deploy.Status(ctx, o, 5); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range domains {
+			if !regexp.MustCompile(`(?m)^https +` + regexp.QuoteMeta(d) + `: subject CN=` + regexp.QuoteMeta(d) + `, issuer CN=Pebble Intermediate CA \w+, expires 20\d\d-`).MatchString(text.String()) {
+				t.Errorf("no certificate line for %s in status:\n%s", d, text.String())
+			}
+		}
+		o.Stdout = &js
+		if err := deploy.StatusJSON(ctx, o, 5); err != nil {
+			t.Fatal(err)
+		}
+		var rep deploy.StatusReport
+		if err := json.Unmarshal(js.Bytes(), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Hosts) != 1 || len(rep.Hosts[0].HTTPS) != len(domains) {
+			t.Fatalf("status -json: %s", js.String())
+		}
+		for i, ct := range rep.Hosts[0].HTTPS {
+			if ct.Domain != domains[i] || !ct.FromCA(c.CA) || ct.NotAfter.Before(time.Now()) || ct.Err != "" {
+				t.Errorf("status -json https[%d]: %+v", i, ct)
+			}
+		}
+	})
+
+	t.Run("a pre-existing Caddy site survives", func(t *testing.T) {
+		// Someone else's site, in the main Caddyfile beside Debian's default.
+		g.root(t, `printf '\nhttp://other.slipway.test {\n\trespond "other site" 200\n}\n' >> `+frontdoor.MainCaddyfile+` && systemctl reload caddy`)
+		more := g.config(t, append(domains, "api.app.slipway.test")...)
+		if n, out := g.provision(t, more); n != 2 || !strings.Contains(out, "changed: "+c.SitePath()+" written") || !strings.Contains(out, "changed: caddy reloaded") {
+			t.Errorf("provision with a new domain: %d changes\n%s", n, out)
+		}
+		for url, want := range map[string]string{"http://other.slipway.test/": "other site", "https://api.app.slipway.test/healthz": "ok"} {
+			if got := get(t, g.client(), url); !strings.Contains(got, want) {
+				t.Errorf("%s answered %q, want %q", url, got, want)
+			}
+		}
+		main := g.root(t, "cat "+frontdoor.MainCaddyfile)
+		if !strings.Contains(main, `respond "other site" 200`) || !strings.Contains(main, "root * /usr/share/caddy") || strings.Count(main, frontdoor.ImportLine) != 1 {
+			t.Errorf("the main Caddyfile lost something:\n%s", main)
+		}
+		g.provision(t, c)
+		if got := get(t, g.client(), "http://other.slipway.test/"); got != "other site" {
+			t.Errorf("the other site answered %q after a second provision", got)
+		}
+	})
+
+	t.Run("10 deploys under load through HTTPS lose no request", func(t *testing.T) {
+		g.install(t, "r2", "v2")
+		l := load.StartWith(ctx, "https://app.slipway.test/healthz", 100, transport(g.pool))
+		time.Sleep(300 * time.Millisecond)
+		for i := range 10 {
+			g.start(t, []string{"r2", rel}[i%2])
+		}
+		time.Sleep(300 * time.Millisecond)
+		res := l.Stop()
+		t.Logf("10 handovers through Caddy: %s", res)
+		if res.Failed > 0 || res.Sent < 100 {
+			t.Errorf("want 0 failures out of at least 100 requests: %s", res)
+		}
+	})
+
+	t.Run("Caddy down leaves the app up on its socket", func(t *testing.T) {
+		g.root(t, "systemctl stop caddy")
+		if _, err := g.client().Get("https://app.slipway.test/healthz"); err == nil {
+			t.Error("HTTPS answered with Caddy stopped")
+		}
+		if got := get(t, plainFrom("127.0.0.1"), "http://"+g.svc.ListenAddr+"/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("the app's socket answered %q with Caddy stopped", got)
+		}
+		// provision brings it back (start, not restart: it was stopped).
+		if _, out := g.provision(t, c); !strings.Contains(out, "changed: caddy started") {
+			t.Errorf("provision with Caddy stopped:\n%s", out)
+		}
+		if got := get(t, g.client(), "https://app.slipway.test/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("HTTPS after provision: %q", got)
+		}
+	})
+
+	t.Run("a configuration Caddy refuses is put back, the running one serves on", func(t *testing.T) {
+		// Someone broke the main Caddyfile since Caddy last loaded it.
+		g.root(t, `cp -p `+frontdoor.MainCaddyfile+` /root/Caddyfile.before && printf 'this is not a site {\n' >> `+frontdoor.MainCaddyfile)
+		defer g.root(t, `mv -f /root/Caddyfile.before `+frontdoor.MainCaddyfile)
+		site := g.root(t, "sha256sum "+c.SitePath())
+		var out strings.Builder
+		_, err := frontdoor.Provision(ctx, g.r, g.config(t, append(domains, "api.app.slipway.test")...), &out)
+		t.Logf("provision: %v", err)
+		if err == nil || !strings.Contains(err.Error(), "caddy refused the configuration, files put back") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("provision: %v, want one line saying Caddy refused it\n%s", err, out.String())
+		}
+		if got := g.root(t, "sha256sum "+c.SitePath()); got != site {
+			t.Error("the site file was not put back")
+		}
+		if got := get(t, g.client(), "https://app.slipway.test/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("HTTPS after the refused reload: %q", got)
+		}
+	})
+
+	t.Run("ports 80/443 taken by another server are named", func(t *testing.T) {
+		g.root(t, "systemctl stop caddy")
+		// The sandbox shares this machine's network: a listener here holds
+		// the sandbox's port 80.
+		l, err := net.Listen("tcp", ":80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		_, err = frontdoor.Provision(ctx, g.r, c, &out)
+		l.Close()
+		t.Logf("provision: %v", err)
+		if err == nil || !strings.Contains(err.Error(), "ports 80/443 are taken by another server on this host") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("provision: %v, want one line naming the ports\n%s", err, out.String())
+		}
+		if got := get(t, plainFrom("127.0.0.1"), "http://"+g.svc.ListenAddr+"/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("the app's socket: %q", got)
+		}
+		if _, out := g.provision(t, c); !strings.Contains(out, "changed: caddy started") {
+			t.Errorf("provision once the port is free:\n%s", out)
+		}
+	})
+
+	// Each fault: one line naming it, the site file and the app as before.
+	fault := func(t *testing.T, bad frontdoor.Config, want string) {
+		t.Helper()
+		site := g.root(t, "sha256sum "+c.SitePath())
+		var out strings.Builder
+		_, err := frontdoor.Provision(ctx, g.r, bad, &out)
+		t.Logf("provision: %v\n%s", err, out.String())
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("provision: %v, want one line with %q\ncaddy:\n%s", err, want, g.root(t, "journalctl -u caddy -n 30 --no-pager -o cat | grep -v '\"level\":\"info\"'"))
+		}
+		if got := g.root(t, "sha256sum "+c.SitePath()); got != site {
+			t.Error("the site file was not put back")
+		}
+		if got := get(t, g.client(), "https://app.slipway.test/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("HTTPS after the fault: %q", got)
+		}
+		if got := get(t, plainFrom("127.0.0.1"), "http://"+g.svc.ListenAddr+"/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("the app's socket after the fault: %q", got)
+		}
+	}
+
+	t.Run("a domain that does not resolve is named", func(t *testing.T) {
+		bad := c
+		bad.Domains = append(append([]string{}, domains...), "nowhere.slipway.test")
+		fault(t, bad, "nowhere.slipway.test does not resolve to this server")
+	})
+
+	t.Run("the CA refusing is named", func(t *testing.T) {
+		bad := g.config(t, append(domains, "refused.slipway.test")...)
+		fault(t, bad, "the CA refused a certificate for refused.slipway.test")
+	})
+
+	t.Run("ports 80/443 unreachable are named", func(t *testing.T) {
+		// A CA that validates on ports nobody listens on: a firewall.
+		closed := acmetest.Options{}
+		var err error
+		if closed.HTTPPort, err = freeport.Pick(); err != nil {
+			t.Fatal(err)
+		}
+		if closed.TLSPort, err = freeport.Pick(); err != nil {
+			t.Fatal(err)
+		}
+		ca2, err := acmetest.Start(ctx, closed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ca2.Close()
+		if err := ca2.TrustListener(ctx, g.r); err != nil {
+			t.Fatal(err)
+		}
+		// Go reads the system's roots once per process.
+		g.root(t, "systemctl restart caddy")
+		for _, d := range domains {
+			if err := ca2.AddA(ctx, d, "127.0.0.1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bad := c
+		bad.CA = ca2.Directory()
+		fault(t, bad, "app.slipway.test are not reachable from the internet")
+	})
+
+	t.Run("an admin logs in with a browser over HTTPS; the cookies are Secure", func(t *testing.T) {
+		const email, pw = "ada@slipway.test", "correct horse battery staple 42"
+		var out strings.Builder
+		if err := createadmin.Run(ctx, g.r, g.svc, createadmin.Options{Email: email, Password: pw, Stdout: &out}); err != nil {
+			t.Fatalf("createAdmin: %v\n%s", err, out.String())
+		}
+		_, root, err := g.ca.Roots(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mid, err := g.ca.Intermediate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cookies, at := browserLogin(t, "app.slipway.test", email, pw, spki(t, root, mid))
+		if at != "https://app.slipway.test/admin" {
+			t.Errorf("after the login the browser is at %s", at)
+		}
+		var session bool
+		for _, ck := range cookies {
+			t.Logf("cookie %s secure=%v httponly=%v samesite=%s", ck.Name, ck.Secure, ck.HTTPOnly, ck.SameSite)
+			if !ck.Secure || !strings.HasPrefix(ck.Name, "__Host-") {
+				t.Errorf("cookie %s: Secure=%v, want Secure and the __Host- prefix", ck.Name, ck.Secure)
+			}
+			session = session || ck.Name == "__Host-"+admin.SessionCookie
+		}
+		if !session {
+			t.Errorf("no session cookie among %d cookies", len(cookies))
+		}
+	})
+
+	t.Run("a renewal under load fails no request", func(t *testing.T) {
+		// Certificates of 90 s: Caddy renews with a third of the lifetime
+		// left, 30 s before they expire. This server's admin has Caddy look every 5 s (10 min by
+		// default) in the global options, which Slipway leaves to them.
+		ca3, err := acmetest.Start(ctx, acmetest.Options{Validity: 90 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ca3.Close()
+		if err := ca3.TrustListener(ctx, g.r); err != nil {
+			t.Fatal(err)
+		}
+		g.root(t, `sed -i '1i {\n\trenew_interval 5s\n}' `+frontdoor.MainCaddyfile+` && systemctl restart caddy`)
+		pool3, _, err := ca3.Roots(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		short := c
+		short.CA = ca3.Directory()
+		for _, d := range domains {
+			if err := ca3.AddA(ctx, d, "127.0.0.1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g.provision(t, short)
+		g.pool = pool3
+		first := g.served(t, "app.slipway.test")
+		l := load.StartWith(ctx, "https://app.slipway.test/healthz", 100, transport(pool3))
+		var renewed *x509.Certificate
+		for renewed == nil && time.Now().Before(first.NotAfter) {
+			time.Sleep(time.Second)
+			if cur, err := g.tryServed("app.slipway.test"); err == nil && cur.SerialNumber.Cmp(first.SerialNumber) != 0 {
+				renewed = cur
+			}
+		}
+		time.Sleep(time.Second)
+		res := l.Stop()
+		t.Logf("renewal: %s", res)
+		if renewed == nil {
+			t.Fatalf("no renewal before the certificate expired at %s; caddy:\n%s", first.NotAfter,
+				g.root(t, "journalctl -u caddy -n 40 --no-pager -o cat | grep -v '\"level\":\"info\"' | cut -c1-400"))
+		}
+		if !renewed.NotAfter.After(first.NotAfter) {
+			t.Errorf("renewed certificate expires %s, the first %s", renewed.NotAfter, first.NotAfter)
+		}
+		if res.Failed > 0 || res.Sent < 100 {
+			t.Errorf("want 0 failures during the renewal: %s", res)
+		}
+		certs, err := frontdoor.Certificates(ctx, g.r, []string{"app.slipway.test"})
+		if err != nil || len(certs) != 1 || !certs[0].FromCA(ca3.Directory()) {
+			t.Errorf("Certificates after the renewal: %v %+v", err, certs)
+		}
+	})
+}
+
+// get returns the body of a GET to url; the test fails on an error.
+func get(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// mage runs `go run mage.go args...` in the repository with env added.
+func mage(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"run", "mage.go"}, args...)...)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
