@@ -20,9 +20,15 @@ import (
 // command sees exactly what the app sees and can do no more; --pipe
 // forwards stdin and the output, --wait propagates the exit status.
 func Command(c service.Config, args ...string) string {
+	return CommandWithEnv(c, c.EnvFile(), args...)
+}
+
+// CommandWithEnv is Command with another env file than the service's:
+// env:set asks the app to load a candidate file before it goes live.
+func CommandWithEnv(c service.Config, envFile string, args ...string) string {
 	words := []string{"systemd-run", "--quiet", "--pipe", "--wait", "--collect", "--service-type=exec",
 		"--uid=" + c.ServiceUser, "--gid=" + c.ServiceUser,
-		"-p", "EnvironmentFile=" + c.EnvFile()}
+		"-p", "EnvironmentFile=" + envFile}
 	for _, p := range service.Hardening(c) {
 		words = append(words, "-p", p)
 	}
