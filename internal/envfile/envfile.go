@@ -101,7 +101,7 @@ func (ch Change) Validate(force bool) error {
 }
 
 // safeRE is what a value may hold to be written bare.
-var safeRE = regexp.MustCompile(`^[A-Za-z0-9_./:@%+,=-]*$`)
+var safeRE = regexp.MustCompile(`^[A-Za-z0-9_./:@%+,=?&-]*$`)
 
 // Encode is how value is written after KEY=, so that systemd's
 // EnvironmentFile= reader gives back exactly value: bare when it holds

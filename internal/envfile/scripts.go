@@ -14,8 +14,9 @@ const stripBlanks = `while :; do case $t in [' 	']*) t=${t#?} ;; *) break ;; esa
 // 0600 from its first byte. The first assignment of KEY is replaced in
 // place and any later one dropped (systemd lets the last one win); a new
 // key goes at the end. Leftover candidates of changes that died go first
-// (the deploy lock is held). It prints "unchanged" when the candidate is
-// the file as it is (and removes it), else "candidate <path>".
+// (the deploy lock is held). It prints "unchanged" when the file already
+// says so (one assignment with this value, or none to unset) and removes
+// the candidate, else "candidate <path>".
 const PrepareScript = `set -eu
 f=$1 key=$2 tag=$3 mode=$4
 dir=${f%/*} base=${f##*/}
@@ -27,19 +28,23 @@ if [ "$mode" = set ]; then IFS= read -r val || [ -n "$val" ]; fi
 (umask 077; : > "$new")
 chown root:root "$new"
 chmod 600 "$new"
-found=
+found=0 same=
 while IFS= read -r line || [ -n "$line" ]; do
   t=$line
   ` + stripBlanks + `
   case $t in
   "$key="*)
-    if [ -z "$found" ] && [ "$mode" = set ]; then printf '%s=%s\n' "$key" "$val"; fi
-    found=1 ;;
+    found=$((found + 1))
+    [ "$t" = "$key=$val" ] && same=1
+    if [ "$found" = 1 ] && [ "$mode" = set ]; then printf '%s=%s\n' "$key" "$val"; fi ;;
   *) printf '%s\n' "$line" ;;
   esac
 done < "$f" >> "$new"
-if [ -z "$found" ] && [ "$mode" = set ]; then printf '%s=%s\n' "$key" "$val" >> "$new"; fi
-if cmp -s "$new" "$f"; then rm -f "$new"; echo unchanged; exit 0; fi
+if [ "$found" = 0 ] && [ "$mode" = set ]; then printf '%s=%s\n' "$key" "$val" >> "$new"; fi
+# Unchanged: the one assignment already has the value, or there is none to unset.
+if { [ "$mode" = set ] && [ "$found" = 1 ] && [ -n "$same" ]; } || { [ "$mode" = unset ] && [ "$found" = 0 ]; }; then
+  rm -f "$new"; echo unchanged; exit 0
+fi
 echo "candidate $new"`
 
 // DiscardScript removes a candidate ($1) that will not go live.
