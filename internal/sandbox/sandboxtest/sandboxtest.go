@@ -47,6 +47,7 @@ var (
 func Main(m *testing.M) int {
 	mainRunning = true
 	code := m.Run()
+	stopSecond(&code)
 	if inst != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -126,26 +127,31 @@ func Serving(t testing.TB, addr string) version.Info {
 }
 
 func start() {
-	if startErr = sandbox.CheckPrereqs(); startErr != nil {
-		return
+	inst, stateDir, startErr = boot(fmt.Sprintf("test-%d", os.Getpid()))
+}
+
+// boot brings up a sandbox of this binary's own under name.
+func boot(name string) (*sandbox.Instance, string, error) {
+	if err := sandbox.CheckPrereqs(); err != nil {
+		return nil, "", err
 	}
-	stateDir, startErr = os.MkdirTemp("", "slipway-sandboxtest-")
-	if startErr != nil {
-		return
+	dir, err := os.MkdirTemp("", "slipway-sandboxtest-")
+	if err != nil {
+		return nil, "", err
 	}
 	// The env may point at another cache or mirror; name and state dir are
 	// always this binary's own, never a developer's `sandbox:up`.
 	opts := append(sandbox.FromEnv(os.Getenv),
-		sandbox.WithName(fmt.Sprintf("test-%d", os.Getpid())),
-		sandbox.WithStateDir(stateDir),
+		sandbox.WithName(name),
+		sandbox.WithStateDir(dir),
 		sandbox.WithStopOnExit(),
 		sandbox.WithStdout(os.Stderr))
 	sb, err := sandbox.New(nil, opts...)
 	if err != nil {
-		startErr = err
-		return
+		return nil, dir, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	inst, startErr = sb.Up(ctx)
+	i, err := sb.Up(ctx)
+	return i, dir, err
 }
