@@ -86,7 +86,7 @@ func watchArgv(t *testing.T, e sandboxEnv, needles ...string) *argvWatch {
 func (w *argvWatch) stop(t *testing.T) string {
 	t.Helper()
 	sandboxtest.Run(t, w.e.sb, "systemctl", "stop", w.unit)
-	return sandboxtest.Run(t, w.e.sb, "sh", "-c", "cat /root/"+w.unit+".hits; rm -f /root/"+w.unit+".*")
+	return sandboxtest.Run(t, w.e.sb, "sh", "-c", "sort -u /root/"+w.unit+".hits; rm -f /root/"+w.unit+".*")
 }
 
 func TestEnvOnSandbox(t *testing.T) {
