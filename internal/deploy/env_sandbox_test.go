@@ -316,7 +316,7 @@ func TestEnvOnSandbox(t *testing.T) {
 		}
 	})
 
-	t.Run("an unreachable host: the reachable one is left untouched", func(t *testing.T) {
+	t.Run("an unreachable host or an unknown host key: the other host is left untouched", func(t *testing.T) {
 		port, err := freeport.Pick()
 		if err != nil {
 			t.Fatal(err)
@@ -326,19 +326,23 @@ func TestEnvOnSandbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(cfg, append(main, remote.HostEntry("gone", port, "admin", e.sb.KeyPath, e.sb.KnownHostsPath)...), 0o600); err != nil {
+		extra := remote.HostEntry("gone", port, "admin", e.sb.KeyPath, e.sb.KnownHostsPath) +
+			remote.HostEntry("stranger", e.sb.Port, "admin", e.sb.KeyPath, "/dev/null")
+		if err := os.WriteFile(cfg, append(main, extra...), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		o3 := o
-		o3.Hosts, o3.SSHConfig = []string{"sandbox", "gone"}, cfg
 		before := e.fileState(t)
-		out.Reset()
-		_, err = SetEnv(ctx, o3, envfile.Change{Key: "LOG_FORMAT", Value: "text"}, false)
-		if err == nil || !strings.Contains(err.Error(), "nothing changed on any host (sandbox, gone)") {
-			t.Errorf("got %v", err)
-		}
-		if after := e.fileState(t); after != before {
-			t.Errorf("changed:\n%s\nthen:\n%s", before, after)
+		for _, bad := range []string{"gone", "stranger"} {
+			o3 := o
+			o3.Hosts, o3.SSHConfig = []string{"sandbox", bad}, cfg
+			out.Reset()
+			_, err = SetEnv(ctx, o3, envfile.Change{Key: "LOG_FORMAT", Value: "text"}, false)
+			if err == nil || !strings.Contains(err.Error(), "nothing changed on any host (sandbox, "+bad+")") {
+				t.Errorf("%s: got %v", bad, err)
+			}
+			if after := e.fileState(t); after != before {
+				t.Errorf("%s: changed:\n%s\nthen:\n%s", bad, before, after)
+			}
 		}
 	})
 }

@@ -13,15 +13,15 @@ const stripBlanks = `while :; do case $t in [' 	']*) t=${t#?} ;; *) break ;; esa
 // ($4 = unset), as .<name>.new-<tag> ($3) in the same folder, root:root
 // 0600 from its first byte. The first assignment of KEY is replaced in
 // place and any later one dropped (systemd lets the last one win); a new
-// key goes at the end. Leftover candidates of changes that died go first
-// (the deploy lock is held). It prints "unchanged" when the file already
+// key goes at the end. Leftovers of changes that died go first: no
+// handover runs under the deploy lock, which is held. It prints "unchanged" when the file already
 // says so (one assignment with this value, or none to unset) and removes
 // the candidate, else "candidate <path>".
 const PrepareScript = `set -eu
 f=$1 key=$2 tag=$3 mode=$4
 dir=${f%/*} base=${f##*/}
 new="$dir/.$base.new-$tag"
-rm -f "$dir/.$base.new-"*
+rm -f "$dir/.$base.new-"* "$f.was"
 [ -f "$f" ] || { echo "no $f: run provision first" >&2; exit 3; }
 val=
 if [ "$mode" = set ]; then IFS= read -r val || [ -n "$val" ]; fi
