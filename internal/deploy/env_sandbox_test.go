@@ -291,6 +291,10 @@ func TestEnvOnSandbox(t *testing.T) {
 	t.Run("deploy and rollback after env changes: previous is still the release before", func(t *testing.T) {
 		live, _ := e.liveInstance(t)
 		out.Reset()
+		if res := deployOK(t, o); res.Outcome != OutcomeUnchanged {
+			t.Errorf("redeploying the binary %s runs: %s\n%s", live, res.Outcome, out.String())
+		}
+		out.Reset()
 		o2 := o
 		o2.Binary = appBinary(t, "v2", "e2e2e2e2")
 		rel2 := deployOK(t, o2).Release

@@ -76,14 +76,21 @@ func Get(t testing.TB) *sandbox.Instance {
 		t.Skip("needs the sandbox (a booted Debian server): skipped with -short")
 	}
 	once.Do(start)
+	booted(t, "", startErr)
+	return inst
+}
+
+// booted skips (or fails in CI) a test whose sandbox lacks a prerequisite,
+// and fails it when the boot failed otherwise.
+func booted(t testing.TB, which string, err error) {
+	t.Helper()
 	var pe *sandbox.PrereqError
-	if errors.As(startErr, &pe) {
+	if errors.As(err, &pe) {
 		testenv.Need(t, false, pe.Error())
 	}
-	if startErr != nil {
-		t.Fatalf("sandboxtest: %v", startErr)
+	if err != nil {
+		t.Fatalf("sandboxtest: %s%v", which, err)
 	}
-	return inst
 }
 
 // Run runs a command inside the sandbox as root and returns its combined

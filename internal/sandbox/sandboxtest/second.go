@@ -2,7 +2,6 @@ package sandboxtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/sandbox"
-	"github.com/slipway-dev/slipway/internal/testenv"
 )
 
 var (
@@ -28,13 +26,7 @@ func Second(t testing.TB) *sandbox.Instance {
 	t.Helper()
 	Get(t)
 	secondOnce.Do(func() { second, secondDir, secondErr = boot(fmt.Sprintf("test-%d-2", os.Getpid())) })
-	var pe *sandbox.PrereqError
-	if errors.As(secondErr, &pe) {
-		testenv.Need(t, false, pe.Error())
-	}
-	if secondErr != nil {
-		t.Fatalf("sandboxtest: second sandbox: %v", secondErr)
-	}
+	booted(t, "second sandbox: ", secondErr)
 	return second
 }
 
