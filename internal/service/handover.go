@@ -83,7 +83,17 @@ fail() {
   systemctl reset-failed "$unit" 2>/dev/null
   if [ -n "$swapped" ] && mv -f "$envf.was" "$envf"; then step "$envf restored: the settings before this change"; fi
   if [ -n "$inv" ]; then
-    journalctl --no-pager -q -o cat -n 25 _SYSTEMD_INVOCATION_ID="$inv" | sed 's/^/log /'
+    # journald may still be reading an instance that failed at once: read
+    # until two reads agree (measured: the failing file's line was missing
+    # now and then under load).
+    lines= prev=x
+    for _ in 1 2 3 4 5 6 7 8; do
+      lines=$(journalctl --no-pager -q -o cat -n 25 _SYSTEMD_INVOCATION_ID="$inv")
+      [ -n "$lines" ] && [ "$lines" = "$prev" ] && break
+      prev=$lines
+      sleep 0.25
+    done
+    [ -n "$lines" ] && printf '%s\n' "$lines" | sed 's/^/log /'
   fi
   if [ -n "$old" ]; then
     step "$old kept serving release ${oldrel:-?}; current and previous unchanged"
