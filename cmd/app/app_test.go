@@ -347,6 +347,8 @@ func TestBadInvocations(t *testing.T) {
 		{nil, none, "DATABASE_URL is not set"},
 		{[]string{"serve", "-bogus"}, none, "flag provided but not defined"},
 		{nil, func(k string) string { return map[string]string{"DATABASE_URL": "x", "DB_WAIT": "soon"}[k] }, "DB_WAIT"},
+		{[]string{"config", "check"}, func(k string) string { return map[string]string{"DATABASE_URL": "postgres://a@h:port/db"}[k] }, "DATABASE_URL does not parse"},
+		{[]string{"config"}, none, "use `app config check`"},
 	} {
 		err := run(context.Background(), tc.args, tc.env, nil, &out, &out)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -356,6 +358,11 @@ func TestBadInvocations(t *testing.T) {
 	out.Reset()
 	if err := run(context.Background(), []string{"version"}, none, nil, &out, &out); err != nil || !strings.Contains(out.String(), "commit ") {
 		t.Errorf("app version: %v %q", err, out.String())
+	}
+	out.Reset()
+	good := func(k string) string { return map[string]string{"DATABASE_URL": "postgres://a@h.invalid:5432/db"}[k] }
+	if err := run(context.Background(), []string{"config", "check"}, good, nil, &out, &out); err != nil || out.String() != "config check: ok\n" {
+		t.Errorf("app config check: %v %q", err, out.String())
 	}
 }
 

@@ -45,6 +45,8 @@ commands:
   admin create -email E [-reset-password]
                         create an admin (password read from stdin, never argv);
                         an existing email changes nothing unless -reset-password
+  config check          load the settings as serve would, without connecting:
+                        every bad value, DATABASE_URL parsed (env:set runs it)
   version               print the build's version, commit and Go version
 
 environment:
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "-help", "--help":
 		printUsage(stdout)
 		return nil
+	case "config":
+		return configCmd(args, getenv, stdout)
 	}
 	cfg, err := config.FromEnv(getenv)
 	if err != nil {
@@ -281,4 +285,18 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*database, 
 		return nil, err
 	}
 	return &database{pool: pool, db: db, m: m}, nil
+}
+
+// configCmd is `app config check`: the settings loaded and checked as
+// serve would, every problem at once, nothing connected. env:set runs it
+// with a candidate env file before the file goes live.
+func configCmd(args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) != 1 || args[0] != "check" {
+		return errors.New("config: use `app config check`")
+	}
+	if _, err := config.Check(getenv); err != nil {
+		return fmt.Errorf("config check: %w", err)
+	}
+	fmt.Fprintln(stdout, "config check: ok")
+	return nil
 }

@@ -19,7 +19,13 @@ import (
 // starts the current release's binary in a transient unit as the service
 // (Unit), with stdin and the output forwarded (--pipe).
 func Command(c service.Config, args ...string) string {
-	words := append(Unit(c, "--pipe"), "-p", service.CurrentBind(c))
+	return CommandWithEnv(c, c.EnvFile(), args...)
+}
+
+// CommandWithEnv is Command with another env file than the service's:
+// env:set asks the app to load a candidate file before it goes live.
+func CommandWithEnv(c service.Config, envFile string, args ...string) string {
+	words := append(unit(c, "--pipe", envFile), "-p", service.CurrentBind(c))
 	return remote.QuoteAll(append(words, Verbatim(append([]string{c.Binary()}, args...))...))
 }
 
@@ -53,9 +59,13 @@ func Verbatim(words []string) []string {
 // more; io is --pipe (stdin and output forwarded) or --pty (a terminal);
 // --wait propagates the exit status.
 func Unit(c service.Config, io string) []string {
+	return unit(c, io, c.EnvFile())
+}
+
+func unit(c service.Config, io, envFile string) []string {
 	words := []string{"systemd-run", "--quiet", io, "--wait", "--collect", "--service-type=exec",
 		"--uid=" + c.ServiceUser, "--gid=" + c.ServiceUser,
-		"-p", "EnvironmentFile=" + c.EnvFile()}
+		"-p", "EnvironmentFile=" + envFile}
 	for _, p := range service.Hardening(c) {
 		words = append(words, "-p", p)
 	}

@@ -110,7 +110,7 @@ func TestLogsOnTheSandbox(t *testing.T) {
 // app's JSON lines pretty on request, and Ctrl-C ending both readers.
 func TestLogsOfTwoSandboxes(t *testing.T) {
 	ctx := context.Background()
-	a, b := sandboxtest.Get(t), sandboxtest.Another(t)
+	a, b := sandboxtest.Get(t), sandboxtest.Second(t)
 	ca, cb := sandboxtest.Dial(t, a), sandboxtest.Dial(t, b)
 	c := service.DefaultConfig()
 	c.AppName = "logt" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)

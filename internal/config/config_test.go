@@ -50,3 +50,24 @@ func TestMetricsAddrOffDisablesAndAnExplicitAddressIsKept(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckReportsWhatServeWouldRefuseWithoutConnecting(t *testing.T) {
+	if _, err := Check(env(map[string]string{"DATABASE_URL": "postgres://app:s3cret@db.invalid:5432/app", "PASSWORD_PEPPER": "0123456789abcdef"})); err != nil {
+		t.Errorf("a good env: %v", err)
+	}
+	_, err := Check(env(map[string]string{"DATABASE_URL": "postgres://app:s3cret@db:notaport/app", "PASSWORD_PEPPER": "short", "LOG_FORMAT": "xml"}))
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{"DATABASE_URL does not parse", "PASSWORD_PEPPER must be at least 16", "LOG_FORMAT"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the error shows the password:\n%v", err)
+	}
+	if _, err := Check(env(nil)); err == nil || !strings.Contains(err.Error(), "DATABASE_URL is not set") {
+		t.Errorf("no DATABASE_URL: %v", err)
+	}
+}

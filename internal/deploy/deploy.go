@@ -173,14 +173,21 @@ func deployHost(ctx context.Context, o Options, host string, art Artifact) (Resu
 // error of a release that never got ready carries its own last log lines
 // (of this start only).
 func (s *Server) handover(ctx context.Context, o Options, rel Release, logPrefix string) (string, error) {
+	return s.handoverTo(ctx, o, rel, service.HandoverRequest{LogLine: logPrefix})
+}
+
+// handoverTo is handover with the request's Instance and EnvFile (env:set).
+func (s *Server) handoverTo(ctx context.Context, o Options, rel Release, req service.HandoverRequest) (string, error) {
 	if _, err := service.Ensure(ctx, s.c, s.svc); err != nil {
 		return OutcomeFailed, fmt.Errorf("install units on %s: %w", s.Alias, err)
 	}
 	o.step("handover")
-	h, err := service.Handover(ctx, s.c, s.svc, service.HandoverRequest{
-		Release: rel.ID, Commit: rel.Version.Commit, ReadyTimeout: o.ReadyTimeout,
-		LogLine: logPrefix, Start: o.Start,
-	})
+	req.Release, req.Commit, req.ReadyTimeout, req.Start = rel.ID, rel.Version.Commit, o.ReadyTimeout, o.Start
+	unit := s.svc.InstanceUnit(rel.ID)
+	if req.Instance != "" {
+		unit = s.svc.InstanceUnit(req.Instance)
+	}
+	h, err := service.Handover(ctx, s.c, s.svc, req)
 	if err == nil {
 		o.step("switched")
 	}
@@ -201,7 +208,7 @@ func (s *Server) handover(ctx context.Context, o Options, rel Release, logPrefix
 		what = fmt.Sprintf("rolled back: release %s kept serving, it was never stopped; current still names it", kept)
 	}
 	return h.Outcome, fmt.Errorf("release %s (%s) on %s: %w: %s\n%s\nlast log lines of %s (this start):\n%s",
-		rel.ID, rel.Version, s.Alias, errNotReady, h.Reason, what, s.svc.InstanceUnit(rel.ID), indent(strings.Join(h.Logs, "\n")))
+		rel.ID, rel.Version, s.Alias, errNotReady, h.Reason, what, unit, indent(strings.Join(h.Logs, "\n")))
 }
 
 // logPrefix starts a deploy.log line; the server appends result= and

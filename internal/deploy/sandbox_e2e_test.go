@@ -42,7 +42,12 @@ func provisioned(t *testing.T) sandboxEnv {
 // deploy path keep it apart from the other tests' app on the shared sandbox).
 func provisionedAs(t *testing.T, svc service.Config) sandboxEnv {
 	t.Helper()
-	sb := sandboxtest.Get(t)
+	return provisionedOn(t, sandboxtest.Get(t), svc)
+}
+
+// provisionedOn is provisionedAs on the sandbox sb.
+func provisionedOn(t *testing.T, sb *sandbox.Instance, svc service.Config) sandboxEnv {
+	t.Helper()
 	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)

@@ -185,6 +185,28 @@ func TestReleaseJourney(t *testing.T) {
 		}
 	})
 
+	step("env:set from stdin, env:list, env:unset: the targets on the live server", func(t *testing.T) {
+		if out, err := w.r.mageIn(t, strings.NewReader("text\n"), nil, "env:set", "LOG_FORMAT"); err != nil || !strings.Contains(out, "changed: sandbox") {
+			t.Fatalf("env:set LOG_FORMAT: %v\n%s", err, out)
+		}
+		if out, err := w.r.mageIn(t, strings.NewReader("x\n"), nil, "env:set", "LOG_FORMATT"); err == nil || !strings.Contains(out, "add -force") {
+			t.Errorf("env:set of a misspelt name: %v\n%s", err, out)
+		}
+		out := w.r.mustMage(t, "env:list")
+		if !strings.Contains(out, "  LOG_FORMAT\n") || !strings.Contains(out, "  PASSWORD_PEPPER\n") || strings.Contains(out, "e2e-pepper") {
+			t.Errorf("env:list:\n%s", out)
+		}
+		if out, err := w.r.mage(t, nil, "env:list", "-values"); err == nil || !strings.Contains(out, "only on a terminal") || strings.Contains(out, "e2e-pepper") {
+			t.Errorf("env:list -values without a terminal: %v\n%s", err, out)
+		}
+		if out := w.r.mustMage(t, "env:unset", "LOG_FORMAT"); !strings.Contains(out, "changed: sandbox") {
+			t.Errorf("env:unset:\n%s", out)
+		}
+		if got := w.serving(t); got != v1 {
+			t.Errorf("serving %s after the env changes, want %s", got, v1)
+		}
+	})
+
 	step("deploy v2 with a new migration under load: zero failed requests", func(t *testing.T) {
 		w.r.newMigration(t, "add_note_tag", "SET lock_timeout = '2s';\nALTER TABLE notes ADD COLUMN tag text;", "ALTER TABLE notes DROP COLUMN tag;")
 		w.r.mustMage(t, "fixMigrations")

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,7 +116,14 @@ func (r *repo) commit(t *testing.T, msg string) string {
 // mage runs `go run mage.go args...` in the copy, as the README says.
 func (r *repo) mage(t *testing.T, extraEnv []string, args ...string) (string, error) {
 	t.Helper()
+	return r.mageIn(t, nil, extraEnv, args...)
+}
+
+// mageIn is mage with stdin (nil for none: /dev/null).
+func (r *repo) mageIn(t *testing.T, stdin io.Reader, extraEnv []string, args ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command("go", append([]string{"run", "mage.go"}, args...)...)
+	cmd.Stdin = stdin
 	cmd.Dir = r.dir
 	cmd.Env = append(append(os.Environ(), r.env...), extraEnv...)
 	var out bytes.Buffer

@@ -162,6 +162,16 @@ func (c Config) TemplateUnit() string { return c.AppName + "@.service" }
 // InstanceUnit runs one release, e.g. app@20260102T030405Z-0123456789ab.service.
 func (c Config) InstanceUnit(release string) string { return c.AppName + "@" + release + ".service" }
 
+// InstanceName is the instance of release's generation gen: the release id
+// for 0, <release>.g<n> after it. env:set starts the live release again
+// under the next generation, beside the running one.
+func (c Config) InstanceName(release string, gen int) string {
+	if gen == 0 {
+		return release
+	}
+	return release + ".g" + strconv.Itoa(gen)
+}
+
 // InstancePattern matches every release instance, for systemctl and journalctl.
 func (c Config) InstancePattern() string { return c.AppName + "@*.service" }
 

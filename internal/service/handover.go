@@ -28,14 +28,22 @@ import (
 //     the old layout if there is one, stop any other instance: one is live
 //  5. append the deploy.log line ($6 + result + duration since $7 ns)
 //
+// $8 names the new instance when it is not the release id itself: a later
+// generation of the live release (<release>.g<n>, env:set). $9, when set,
+// is a new env file beside $10 (the service's): it replaces $10 (a rename)
+// just before the start and goes back on any failure, so a server left
+// alone after a failed change restarts with the settings it had.
+//
 // Lines: "step ..." as it goes, "log ..." and a last "result <outcome> ...".
 const handoverScript = `set -u
 rm -f "$0"
-app=$1 dp=$2 new=$3 commit=$4 tmo=$5 logp=$6 t0=$7
+app=$1 dp=$2 new=$3 commit=$4 tmo=$5 logp=$6 t0=$7 inst=$8 envnew=$9 envf=${10}
 # "-" stands for empty: systemd-run's argv keeps no empty word reliably.
 [ "$commit" = - ] && commit=
 [ "$logp" = - ] && logp=
-unit="$app@$new.service" legacy="/etc/systemd/system/$app.service"
+[ "$inst" = - ] && inst=$new
+[ "$envnew" = - ] && envnew=
+unit="$app@$inst.service" legacy="/etc/systemd/system/$app.service" swapped=
 say() { printf '%s\n' "$*"; }
 h0=$(date +%s%N)
 # A step, with the seconds since the handover began.
@@ -55,9 +63,16 @@ prop() { systemctl show -p "$1" --value "$2"; }
 cur=$(rel current) prev=$(rel previous)
 # What serves now: the current release's instance, or the old layout's
 # single service (which runs current/app).
+# The live instance of release $1: its own or a later generation's.
+live_of() {
+  for u in "$app@$1.service" $(systemctl list-units --plain --no-legend --all "$app@$1.g*.service" | awk '{print $1}'); do
+    if [ "$u" != "$unit" ] && [ "$(prop ActiveState "$u")" = active ]; then printf '%s' "$u"; return 0; fi
+  done
+  return 1
+}
 old= oldrel=
-if [ -n "$cur" ] && [ "$cur" != "$new" ] && [ "$(prop ActiveState "$app@$cur.service")" = active ]; then
-  old="$app@$cur.service" oldrel=$cur
+if [ -n "$cur" ] && u=$(live_of "$cur"); then
+  old=$u oldrel=$cur
 elif [ -f "$legacy" ] && [ "$(prop ActiveState "$app.service")" = active ]; then
   old="$app.service" oldrel=$cur
 fi
@@ -66,8 +81,19 @@ fail() {
   inv=$(prop InvocationID "$unit")
   systemctl stop "$unit" 2>/dev/null
   systemctl reset-failed "$unit" 2>/dev/null
+  if [ -n "$swapped" ] && mv -f "$envf.was" "$envf"; then step "$envf restored: the settings before this change"; fi
   if [ -n "$inv" ]; then
-    journalctl --no-pager -q -o cat -n 25 _SYSTEMD_INVOCATION_ID="$inv" | sed 's/^/log /'
+    # journald may still be reading an instance that failed at once: read
+    # until two reads agree (measured: the failing file's line was missing
+    # now and then under load).
+    lines= prev=x
+    for _ in 1 2 3 4 5 6 7 8; do
+      lines=$(journalctl --no-pager -q -o cat -n 25 _SYSTEMD_INVOCATION_ID="$inv")
+      [ -n "$lines" ] && [ "$lines" = "$prev" ] && break
+      prev=$lines
+      sleep 0.25
+    done
+    [ -n "$lines" ] && printf '%s\n' "$lines" | sed 's/^/log /'
   fi
   if [ -n "$old" ]; then
     step "$old kept serving release ${oldrel:-?}; current and previous unchanged"
@@ -82,6 +108,12 @@ if [ "$(prop ActiveState "$unit")" = active ]; then
   step "$unit already runs"
 else
   systemctl reset-failed "$unit" 2>/dev/null
+  if [ -n "$envnew" ]; then
+    # The previous file stays as .was (a hard link) until the new instance is ready.
+    ln -f "$envf" "$envf.was" && mv -f "$envnew" "$envf" || fail "could not put $envnew in place of $envf"
+    swapped=1
+    step "$envf replaced by the new settings"
+  fi
   before=$(prop InvocationID "$unit")
   step "starting $unit beside ${old:-nothing}, up to ${tmo}s for READY=1 (migrations, database, readiness)"
   systemctl start --no-block "$unit" || fail "systemctl start $unit failed"
@@ -140,6 +172,7 @@ done
 # The socket's own service: active, so traffic never activates anything, and
 # it starts the current release at boot.
 systemctl enable --quiet "$app-current.service" && systemctl start "$app-current.service"
+[ -n "$swapped" ] && rm -f "$envf.was"
 finish ok
 exit 0`
 
@@ -204,6 +237,15 @@ type HandoverRequest struct {
 	// began: when the user's command started.
 	LogLine string
 	Start   time.Time
+	// Instance names the new instance when it is not Release itself: a
+	// later generation of the live release (Config.InstanceName), so the
+	// same release runs twice during the switch.
+	Instance string
+	// EnvFile, when set, is a new env file beside the service's (same
+	// folder, root:root 0600): the handover renames it over the service's
+	// just before the start and puts the previous one back if the new
+	// instance never gets ready.
+	EnvFile string
 }
 
 // HandoverResult is what the server reported.
@@ -236,6 +278,9 @@ func Handover(ctx context.Context, r Runner, c Config, req HandoverRequest) (Han
 	if !releaseRE.MatchString(req.Release) {
 		return HandoverResult{}, fmt.Errorf("handover: release %q: want letters, digits, ., _ and -", req.Release)
 	}
+	if req.Instance != "" && (!releaseRE.MatchString(req.Instance) || ReleaseOfInstance(req.Instance) != req.Release) {
+		return HandoverResult{}, fmt.Errorf("handover: instance %q is not one of release %s", req.Instance, req.Release)
+	}
 	start := req.Start
 	if start.IsZero() {
 		start = time.Now()
@@ -247,7 +292,8 @@ func Handover(ctx context.Context, r Runner, c Config, req HandoverRequest) (Han
 	cmd := "sh -c " + quote(followScript) + " follow " + quoteAll(
 		c.HandoverUnitFor(tag), tag, strconv.FormatInt(maxSec, 10), c.AppName+": handover to release "+req.Release,
 		c.AppName, c.DeployPath, req.Release, dash(req.Commit),
-		strconv.FormatInt(tmo, 10), dash(req.LogLine), strconv.FormatInt(start.UnixNano(), 10))
+		strconv.FormatInt(tmo, 10), dash(req.LogLine), strconv.FormatInt(start.UnixNano(), 10),
+		dash(req.Instance), dash(req.EnvFile), c.EnvFile())
 	out, err := r.RunRoot(ctx, cmd, strings.NewReader(handoverScript))
 	if err != nil {
 		if bytes.Contains(out, []byte("already")) {
@@ -283,6 +329,8 @@ func parseHandover(out []byte) (HandoverResult, error) {
 // Instance is one release instance as systemd sees it.
 type Instance struct {
 	Unit, Release string
+	// Generation is 0 for the release's own instance, n for <release>.g<n>.
+	Generation int
 	// State is ActiveState/SubState, e.g. active/running.
 	State string
 	// Status is the app's STATUS= line (version and commit once ready).
@@ -312,8 +360,8 @@ done`, quote(c.InstancePattern()), quote(UnitDir+"/"+c.ServiceUnit()), quote(c.S
 		}
 		in := Instance{Unit: f[0], State: f[1], Status: f[3]}
 		in.MainPID, _ = strconv.Atoi(f[2])
-		if rel, ok := strings.CutPrefix(strings.TrimSuffix(f[0], ".service"), c.AppName+"@"); ok {
-			in.Release = rel
+		if name, ok := strings.CutPrefix(strings.TrimSuffix(f[0], ".service"), c.AppName+"@"); ok {
+			in.Release, in.Generation = splitInstance(name)
 		}
 		list = append(list, in)
 	}
@@ -340,4 +388,23 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// ReleaseOfInstance is the release an instance name runs: the name without
+// its generation suffix (.g<n>), as the template's ExecStart strips it.
+func ReleaseOfInstance(name string) string {
+	rel, _ := splitInstance(name)
+	return rel
+}
+
+func splitInstance(name string) (string, int) {
+	i := strings.LastIndex(name, ".g")
+	if i < 0 {
+		return name, 0
+	}
+	n, err := strconv.Atoi(name[i+2:])
+	if err != nil || n < 1 {
+		return name, 0
+	}
+	return name[:i], n
 }

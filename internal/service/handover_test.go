@@ -37,3 +37,21 @@ func TestHandoverRefusesABadReleaseName(t *testing.T) {
 		}
 	}
 }
+
+func TestAnInstanceNameCarriesItsReleaseAndGeneration(t *testing.T) {
+	c := DefaultConfig()
+	for _, tc := range []struct {
+		name, release string
+		gen           int
+	}{
+		{"20260102T030405Z-0123456789ab", "20260102T030405Z-0123456789ab", 0},
+		{c.InstanceName("20260102T030405Z-0123456789ab", 3), "20260102T030405Z-0123456789ab", 3},
+		{"t1.gx", "t1.gx", 0},
+		{"t1.g0", "t1.g0", 0},
+	} {
+		rel, gen := splitInstance(tc.name)
+		if rel != tc.release || gen != tc.gen {
+			t.Errorf("%s: release %s generation %d, want %s %d", tc.name, rel, gen, tc.release, tc.gen)
+		}
+	}
+}

@@ -131,7 +131,7 @@ func TestUnitsFollowConfig(t *testing.T) {
 		t.Fatalf("want shop@.service, shop.socket and shop-current.service, got %d units", len(units))
 	}
 	for _, want := range []string{
-		"Type=notify", "ExecStart=/srv/shop/releases/%i/app serve", "User=shopd", "Requires=shop.socket", "Sockets=shop.socket",
+		"Type=notify", `ExecStart=/bin/sh -c 'r=$${1%%.g*}; SLIPWAY_RELEASE=$$r exec /srv/shop/releases/"$$r"/app serve' shop %i`, "User=shopd", "Requires=shop.socket", "Sockets=shop.socket",
 		"EnvironmentFile=/etc/shop/shop.env", "Restart=on-failure", "TimeoutStartSec=900s", "WatchdogSec=20s",
 		"ProtectHome=tmpfs", "BindReadOnlyPaths=/srv/shop/releases\n", "CapabilityBoundingSet=\n",
 	} {

@@ -27,7 +27,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +51,7 @@ var (
 func Main(m *testing.M) int {
 	mainRunning = true
 	code := m.Run()
+	stopSecond(&code)
 	if inst != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -80,14 +80,21 @@ func Get(t testing.TB) *sandbox.Instance {
 		t.Skip("needs the sandbox (a booted Debian server): skipped with -short")
 	}
 	once.Do(start)
+	booted(t, "", startErr)
+	return inst
+}
+
+// booted skips (or fails in CI) a test whose sandbox lacks a prerequisite,
+// and fails it when the boot failed otherwise.
+func booted(t testing.TB, which string, err error) {
+	t.Helper()
 	var pe *sandbox.PrereqError
-	if errors.As(startErr, &pe) {
+	if errors.As(err, &pe) {
 		testenv.Need(t, false, pe.Error())
 	}
-	if startErr != nil {
-		t.Fatalf("sandboxtest: %v", startErr)
+	if err != nil {
+		t.Fatalf("sandboxtest: %s%v", which, err)
 	}
-	return inst
 }
 
 // Run runs a command inside the sandbox as root and returns its combined
@@ -131,28 +138,33 @@ func Serving(t testing.TB, addr string) version.Info {
 }
 
 func start() {
-	if startErr = sandbox.CheckPrereqs(); startErr != nil {
-		return
+	inst, stateDir, startErr = boot(fmt.Sprintf("test-%d", os.Getpid()))
+}
+
+// boot brings up a sandbox of this binary's own under name.
+func boot(name string) (*sandbox.Instance, string, error) {
+	if err := sandbox.CheckPrereqs(); err != nil {
+		return nil, "", err
 	}
-	stateDir, startErr = os.MkdirTemp("", "slipway-sandboxtest-")
-	if startErr != nil {
-		return
+	dir, err := os.MkdirTemp("", "slipway-sandboxtest-")
+	if err != nil {
+		return nil, "", err
 	}
 	// The env may point at another cache or mirror; name and state dir are
 	// always this binary's own, never a developer's `sandbox:up`.
 	opts := append(sandbox.FromEnv(os.Getenv),
-		sandbox.WithName(fmt.Sprintf("test-%d", os.Getpid())),
-		sandbox.WithStateDir(stateDir),
+		sandbox.WithName(name),
+		sandbox.WithStateDir(dir),
 		sandbox.WithStopOnExit(),
 		sandbox.WithStdout(os.Stderr))
 	sb, err := sandbox.New(nil, opts...)
 	if err != nil {
-		startErr = err
-		return
+		return nil, dir, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	inst, startErr = sb.Up(ctx)
+	i, err := sb.Up(ctx)
+	return i, dir, err
 }
 
 // WatchArgv samples the command line of every process on the server c
@@ -215,36 +227,3 @@ cat > /dev/null; kill $!`
 	t.Cleanup(func() { stop() })
 	return stop
 }
-
-// Another boots a second sandbox, for the tests of what runs on several
-// hosts at once (logs merges their journals): its own name, state dir and
-// sshd port, the same base; stopped when the test ends.
-func Another(t testing.TB) *sandbox.Instance {
-	t.Helper()
-	Get(t) // the same prerequisites and skips
-	opts := append(sandbox.FromEnv(os.Getenv),
-		sandbox.WithName(fmt.Sprintf("test-%d-%d", os.Getpid(), anotherN.Add(1))),
-		sandbox.WithStateDir(t.TempDir()),
-		sandbox.WithStopOnExit(),
-		sandbox.WithStdout(os.Stderr))
-	sb, err := sandbox.New(nil, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	i, err := sb.Up(ctx)
-	if err != nil {
-		t.Fatalf("sandboxtest: another sandbox: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := i.Stop(ctx); err != nil {
-			t.Errorf("sandboxtest: stop another sandbox: %v", err)
-		}
-	})
-	return i
-}
-
-var anotherN atomic.Int32

@@ -1,0 +1,442 @@
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/appexec"
+	"github.com/slipway-dev/slipway/internal/envfile"
+	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/service"
+)
+
+// Outcomes of an env change on one host.
+const (
+	EnvChanged   = "changed"
+	EnvUnchanged = "unchanged"
+)
+
+// EnvResult is what an env change did on one host.
+type EnvResult struct {
+	Host    string
+	Outcome string // EnvChanged or EnvUnchanged; "" when the host was left untouched
+	Release string // the release restarted with the new settings, "" when none runs
+}
+
+// envHost is one host of a change, connected and locked.
+type envHost struct {
+	s         *Server
+	lk        *lock
+	st        State
+	candidate string // the new env file beside the service's, "" when unchanged
+}
+
+// SetEnv applies one env:set or env:unset to every host, all or none as
+// far as the servers allow: every host is connected, locked (the deploy
+// lock), given a candidate env file and has the live release load it
+// (`app config check`) before any host's file changes. Only then, one host
+// at a time, the candidate replaces the env file and the live release
+// starts again with it beside the running instance, on the same socket,
+// taking over once ready (the deploy's handover: not one request fails);
+// a new instance that never gets ready is stopped and the file it had put
+// back. A failure there stops the change: the hosts before it keep the new
+// settings, the failed one and those after keep the old, and the error
+// says which is which. The value travels only on stdin.
+func SetEnv(ctx context.Context, o Options, ch envfile.Change, force bool) ([]EnvResult, error) {
+	o = o.withDefaults()
+	if err := o.Service.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ch.Validate(force); err != nil {
+		return nil, err
+	}
+	for _, host := range o.Hosts {
+		if _, err := remote.Resolve(ctx, host, remote.ConfigSource{Path: o.SSHConfig, Getenv: o.Getenv}); err != nil {
+			return nil, err
+		}
+	}
+	what := "env:set " + ch.Key
+	if ch.Unset {
+		what = "env:unset " + ch.Key
+	}
+	var hosts []*envHost
+	defer func() {
+		for _, h := range hosts {
+			if h.candidate != "" {
+				_, _ = h.s.root(context.WithoutCancel(ctx), "discard", envfile.DiscardScript, nil, h.candidate)
+			}
+			if h.lk != nil {
+				h.lk.release(context.WithoutCancel(ctx))
+			}
+			h.s.Close()
+		}
+	}()
+	untouched := func(err error) error {
+		return fmt.Errorf("%w\nnothing changed on any host (%s)", err, strings.Join(o.Hosts, ", "))
+	}
+	// Every host reachable and locked before any file is written.
+	for _, host := range o.Hosts {
+		s, err := connect(ctx, o, host)
+		if err != nil {
+			return nil, untouched(err)
+		}
+		h := &envHost{s: s}
+		hosts = append(hosts, h)
+		if err := s.checkProvisioned(ctx); err != nil {
+			return nil, untouched(err)
+		}
+		if h.lk, err = s.acquireLock(ctx, o.Who, what, o.LockWait, func(m string) { o.printf("%s", m) }); err != nil {
+			return nil, untouched(err)
+		}
+	}
+	tag := strconv.FormatInt(time.Now().UnixNano(), 36)
+	for _, h := range hosts {
+		var err error
+		if h.st, err = h.s.inspect(ctx); err != nil {
+			return nil, untouched(err)
+		}
+		if h.candidate, err = h.s.prepareEnv(ctx, ch, tag); err != nil {
+			return nil, untouched(err)
+		}
+		if h.candidate == "" {
+			o.printf("%s: %s is already so in %s", h.s.Alias, ch.Key, o.Service.EnvFile())
+			continue
+		}
+		if err := h.s.checkEnv(ctx, o, h.st, h.candidate); err != nil {
+			return nil, untouched(err)
+		}
+	}
+	var results []EnvResult
+	for i, h := range hosts {
+		res := EnvResult{Host: h.s.Alias, Outcome: EnvUnchanged}
+		if h.candidate != "" {
+			var err error
+			// The candidate is gone once the server took it; removing it
+			// afterwards (the deferred discard) is then a no-op.
+			res.Release, err = h.s.applyEnv(ctx, o, h.st, ch, h.candidate)
+			if err != nil {
+				return results, fmt.Errorf("%w\n%s", err, envReport(results, hosts[i:]))
+			}
+			res.Outcome = EnvChanged
+		}
+		results = append(results, res)
+	}
+	o.printf("%s", envReport(results, nil))
+	return results, nil
+}
+
+// envReport says which hosts have the new settings and which not.
+func envReport(done []EnvResult, left []*envHost) string {
+	var changed, same, not []string
+	for _, r := range done {
+		if r.Outcome == EnvChanged {
+			changed = append(changed, r.Host)
+		} else {
+			same = append(same, r.Host)
+		}
+	}
+	for _, h := range left {
+		not = append(not, h.s.Alias)
+	}
+	var parts []string
+	if len(changed) > 0 {
+		parts = append(parts, "changed: "+strings.Join(changed, ", "))
+	}
+	if len(same) > 0 {
+		parts = append(parts, "already so: "+strings.Join(same, ", "))
+	}
+	if len(not) > 0 {
+		parts = append(parts, "not changed (old settings kept): "+strings.Join(not, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// root runs a script as root with sh -c and quoted arguments.
+func (s *Server) root(ctx context.Context, what, script string, stdin io.Reader, args ...string) (string, error) {
+	cmd := "sh -c " + remote.Quote(script) + " " + remote.Quote(what)
+	for _, a := range args {
+		cmd += " " + remote.Quote(a)
+	}
+	out, err := s.c.RunRoot(ctx, cmd, stdin)
+	if err != nil {
+		return string(out), fmt.Errorf("%s on %s: %w", what, s.Alias, err)
+	}
+	return string(out), nil
+}
+
+// prepareEnv writes the candidate env file on the server and returns its
+// path, "" when the change changes nothing there.
+func (s *Server) prepareEnv(ctx context.Context, ch envfile.Change, tag string) (string, error) {
+	mode, stdin := "set", strings.NewReader(envfile.Encode(ch.Value)+"\n")
+	if ch.Unset {
+		mode, stdin = "unset", strings.NewReader("")
+	}
+	out, err := s.root(ctx, "env-prepare", envfile.PrepareScript, stdin, s.svc.EnvFile(), ch.Key, tag, mode)
+	if err != nil {
+		return "", err
+	}
+	out = strings.TrimSpace(out)
+	if out == "unchanged" {
+		return "", nil
+	}
+	if p, ok := strings.CutPrefix(out, "candidate "); ok {
+		return p, nil
+	}
+	return "", fmt.Errorf("env-prepare on %s: unexpected output %q", s.Alias, out)
+}
+
+// checkEnv has the live release load the candidate as the service would
+// (`app config check` as the service user, with its sandboxing). A
+// release older than that command can't be asked: the handover's
+// readiness is then the only check, and it says so.
+func (s *Server) checkEnv(ctx context.Context, o Options, st State, candidate string) error {
+	if st.Current == "" {
+		o.printf("%s: no release deployed: the next deploy loads the new settings", s.Alias)
+		return nil
+	}
+	out, err := s.c.RunRoot(ctx, appexec.CommandWithEnv(s.svc, candidate, "config", "check")+" 2>&1", nil)
+	text := strings.TrimSpace(string(out))
+	if err == nil {
+		o.printf("%s: release %s loads the new settings (app config check)", s.Alias, st.Current)
+		return nil
+	}
+	if strings.Contains(text, `unknown command "config"`) {
+		o.printf("%s: release %s predates `app config check`: only the restart's readiness checks the new settings", s.Alias, st.Current)
+		return nil
+	}
+	if text == "" {
+		return fmt.Errorf("check the new settings with release %s on %s: %w", st.Current, s.Alias, err)
+	}
+	return fmt.Errorf("release %s on %s refuses the new settings, nothing was changed:\n%s", st.Current, s.Alias, indent(text))
+}
+
+// applyEnv makes the candidate the env file: with a release running,
+// through a handover to the same release under its next generation (the
+// old instance keeps serving until the new one is ready with the new
+// settings); without one, by a rename. It returns the release restarted.
+func (s *Server) applyEnv(ctx context.Context, o Options, st State, ch envfile.Change, candidate string) (string, error) {
+	action := "set"
+	if ch.Unset {
+		action = "unset"
+	}
+	rel, ok := st.Release(st.Current)
+	prefix := fmt.Sprintf("%s env host=%s by=%s %s=%s release=%s", time.Now().UTC().Format(time.RFC3339), s.Alias, o.Who, action, ch.Key, orDash(st.Current))
+	if !ok {
+		if _, err := s.root(ctx, "env-install", envfile.InstallScript, nil, candidate, s.svc.EnvFile()); err != nil {
+			return "", err
+		}
+		s.log(ctx, o, prefix+" result=ok note=no_release_running")
+		o.printf("%s: %s %s in %s (no release running)", s.Alias, ch.Key, action, s.svc.EnvFile())
+		return "", nil
+	}
+	list, err := service.Instances(ctx, s.c, s.svc)
+	if err != nil {
+		return "", err
+	}
+	gen := 0
+	for _, in := range list {
+		if in.Release == rel.ID {
+			gen = max(gen, in.Generation)
+		}
+	}
+	inst := s.svc.InstanceName(rel.ID, gen+1)
+	o.printf("%s: starting release %s again as %s with the new settings, beside the live instance", s.Alias, rel.ID, s.svc.InstanceUnit(inst))
+	outcome, err := s.handoverTo(ctx, o, rel, service.HandoverRequest{Instance: inst, EnvFile: candidate, LogLine: prefix})
+	if err != nil {
+		if outcome == OutcomeRolledBack {
+			err = fmt.Errorf("%w\n%s: the env file was put back as it was", err, s.Alias)
+		}
+		return "", err
+	}
+	o.printf("%s: %s %s, release %s serves with it", s.Alias, ch.Key, action, rel.ID)
+	return rel.ID, nil
+}
+
+// EnvName is one name in a host's env file.
+type EnvName struct {
+	Name  string
+	Empty bool // assigned an empty value (KEY=)
+}
+
+// ListEnv prints the names set in each host's env file, never a value.
+func ListEnv(ctx context.Context, o Options) (map[string][]EnvName, error) {
+	o = o.withDefaults()
+	all := map[string][]EnvName{}
+	for _, host := range o.Hosts {
+		names, err := envNames(ctx, o, host)
+		if err != nil {
+			return all, err
+		}
+		all[host] = names
+		o.printf("%s (%s):", host, o.Service.EnvFile())
+		for _, n := range names {
+			if n.Empty {
+				o.printf("  %s (empty)", n.Name)
+			} else {
+				o.printf("  %s", n.Name)
+			}
+		}
+	}
+	return all, nil
+}
+
+func envNames(ctx context.Context, o Options, host string) ([]EnvName, error) {
+	s, err := connect(ctx, o, host)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	out, err := s.root(ctx, "env-names", envfile.NamesScript, nil, o.Service.EnvFile())
+	if err != nil {
+		return nil, err
+	}
+	var names []EnvName
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		kind, name, _ := strings.Cut(sc.Text(), " ")
+		if kind == "missing" {
+			return nil, fmt.Errorf("%s has no %s: run `go run mage.go provision` first", host, o.Service.EnvFile())
+		}
+		n := EnvName{Name: name, Empty: kind == "empty"}
+		// The last assignment wins, as in systemd.
+		names = slices.DeleteFunc(names, func(e EnvName) bool { return e.Name == name })
+		names = append(names, n)
+	}
+	return names, nil
+}
+
+// ErrNotTerminal refuses env:list -values where the values could end up
+// in a file or a CI log.
+var ErrNotTerminal = errors.New("env:list -values shows secrets only on a terminal: run it in one (stdout is not a terminal), or use env:list for the names")
+
+// ListEnvValues prints each host's assignments as written, values
+// included: only when terminal is true (stdout is one) and confirm says
+// yes, asked once before connecting.
+func ListEnvValues(ctx context.Context, o Options, terminal bool, confirm func(prompt string) (bool, error)) error {
+	o = o.withDefaults()
+	if !terminal {
+		return ErrNotTerminal
+	}
+	ok, err := confirm(fmt.Sprintf("show the values of %s on %s, secrets included? type yes: ", o.Service.EnvFile(), strings.Join(o.Hosts, ", ")))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("env:list -values: not confirmed, nothing shown")
+	}
+	for _, host := range o.Hosts {
+		s, err := connect(ctx, o, host)
+		if err != nil {
+			return err
+		}
+		out, err := s.root(ctx, "env-values", envfile.ValuesScript, nil, o.Service.EnvFile())
+		s.Close()
+		if err != nil {
+			return err
+		}
+		o.printf("%s (%s):", host, o.Service.EnvFile())
+		fmt.Fprintln(o.Stdout, indent(remote.Clean(out)))
+	}
+	return nil
+}
+
+// EnvDiff is one name whose value is not the same on every host.
+type EnvDiff struct {
+	Name string
+	// Groups are the hosts by value: hosts in one group hold the same
+	// value; Missing are the hosts without the name.
+	Groups  [][]string
+	Missing []string
+}
+
+// DiffEnv compares the env files of the hosts by name and by a hash of
+// each value computed on the server (a nonce of this run's in it): values
+// never travel. It prints the names that differ, and returns them.
+func DiffEnv(ctx context.Context, o Options) ([]EnvDiff, error) {
+	o = o.withDefaults()
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	hashes := map[string]map[string]string{} // host -> name -> hash
+	names := map[string]bool{}
+	for _, host := range o.Hosts {
+		h, err := envHashes(ctx, o, host, hex.EncodeToString(nonce))
+		if err != nil {
+			return nil, err
+		}
+		hashes[host] = h
+		for n := range h {
+			names[n] = true
+		}
+	}
+	var diffs []EnvDiff
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		d := EnvDiff{Name: name}
+		group := map[string]int{}
+		for _, host := range o.Hosts {
+			sum, ok := hashes[host][name]
+			if !ok {
+				d.Missing = append(d.Missing, host)
+				continue
+			}
+			i, seen := group[sum]
+			if !seen {
+				i = len(d.Groups)
+				group[sum] = i
+				d.Groups = append(d.Groups, nil)
+			}
+			d.Groups[i] = append(d.Groups[i], host)
+		}
+		if len(d.Groups) > 1 || len(d.Missing) > 0 {
+			diffs = append(diffs, d)
+		}
+	}
+	if len(diffs) == 0 {
+		o.printf("env files of %s: the same %d names, the same values", strings.Join(o.Hosts, ", "), len(names))
+		return nil, nil
+	}
+	for _, d := range diffs {
+		var parts []string
+		for i, g := range d.Groups {
+			parts = append(parts, fmt.Sprintf("value %d on %s", i+1, strings.Join(g, ", ")))
+		}
+		if len(d.Missing) > 0 {
+			parts = append(parts, "missing on "+strings.Join(d.Missing, ", "))
+		}
+		o.printf("%s differs: %s", d.Name, strings.Join(parts, "; "))
+	}
+	return diffs, nil
+}
+
+func envHashes(ctx context.Context, o Options, host, nonce string) (map[string]string, error) {
+	s, err := connect(ctx, o, host)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	out, err := s.root(ctx, "env-hash", envfile.HashScript, strings.NewReader(nonce+"\n"), o.Service.EnvFile())
+	if err != nil {
+		return nil, err
+	}
+	h := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		name, sum, _ := strings.Cut(sc.Text(), " ")
+		if name == "missing" {
+			return nil, fmt.Errorf("%s has no %s: run `go run mage.go provision` first", host, o.Service.EnvFile())
+		}
+		h[name] = sum
+	}
+	return h, nil
+}
