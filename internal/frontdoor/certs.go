@@ -17,10 +17,11 @@ import (
 // Certificate is what Caddy holds for one domain: the newest certificate in
 // its storage, whichever CA issued it.
 type Certificate struct {
-	Domain   string    `json:"domain"`
-	Subject  string    `json:"subject"`
-	Issuer   string    `json:"issuer"`
-	NotAfter time.Time `json:"not_after"`
+	Domain    string    `json:"domain"`
+	Subject   string    `json:"subject"`
+	Issuer    string    `json:"issuer"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
 	// Serial is the certificate's serial number (hex): a renewal changes it.
 	Serial string `json:"serial"`
 	// IssuerKey is the CA's folder in Caddy's storage, e.g.
@@ -42,6 +43,16 @@ func (c Certificate) String() string {
 
 // FromCA is true when ca (an ACME directory URL) issued the certificate.
 func (c Certificate) FromCA(ca string) bool { return c.Err == "" && c.IssuerKey == issuerKey(ca) }
+
+// Due is true once Caddy renews the certificate: with a third of its
+// lifetime left (certmagic's default renewal window).
+func (c Certificate) Due(now time.Time) bool {
+	return c.Err == "" && now.After(c.NotAfter.Add(-c.NotAfter.Sub(c.NotBefore)/3))
+}
+
+// current is true when ca issued the certificate and it is not due for
+// renewal: provision has nothing to wait for.
+func (c Certificate) current(ca string, now time.Time) bool { return c.FromCA(ca) && !c.Due(now) }
 
 // issuerKey is the folder certmagic (Caddy's ACME library) files a CA's
 // certificates under: host and path of the directory URL, "/" and ":" as
@@ -82,11 +93,7 @@ done`
 	if err != nil {
 		return nil, fmt.Errorf("read Caddy's certificates: %w: %s", err, bytes.TrimSpace(out))
 	}
-	type found struct {
-		c         Certificate
-		notBefore time.Time
-	}
-	best := map[string]found{}
+	best := map[string]Certificate{}
 	for _, chunk := range strings.Split(string(out), "== ")[1:] {
 		head, body, _ := strings.Cut(chunk, "\n")
 		domain, key, _ := strings.Cut(head, " ")
@@ -98,20 +105,20 @@ done`
 		if err != nil {
 			continue
 		}
-		if old, ok := best[domain]; ok && !x.NotBefore.After(old.notBefore) {
+		if old, ok := best[domain]; ok && !x.NotBefore.After(old.NotBefore) {
 			continue
 		}
 		// Names come from the server: cleaned like every text status shows.
-		best[domain] = found{Certificate{Domain: remote.Clean(domain), Subject: remote.Clean(subject(x)), Issuer: remote.Clean(x.Issuer.String()),
-			NotAfter: x.NotAfter, Serial: x.SerialNumber.Text(16), IssuerKey: remote.Clean(path.Base(key))}, x.NotBefore}
+		best[domain] = Certificate{Domain: remote.Clean(domain), Subject: remote.Clean(subject(x)), Issuer: remote.Clean(x.Issuer.String()),
+			NotBefore: x.NotBefore, NotAfter: x.NotAfter, Serial: x.SerialNumber.Text(16), IssuerKey: remote.Clean(path.Base(key))}
 	}
 	certs := make([]Certificate, len(domains))
 	for i, d := range domains {
-		f, ok := best[d]
+		ct, ok := best[d]
 		if !ok {
-			f.c = Certificate{Domain: d, Err: "no certificate yet"}
+			ct = Certificate{Domain: d, Err: "no certificate yet"}
 		}
-		certs[i] = f.c
+		certs[i] = ct
 	}
 	return certs, nil
 }

@@ -36,6 +36,10 @@ type Config struct {
 	// Wait bounds how long provision waits for the certificates (0:
 	// DefaultWait).
 	Wait time.Duration
+
+	// asIs are domains served with the certificate they have, which Caddy
+	// does not renew: in the first of provision's two steps (firstAlone).
+	asIs []Certificate
 }
 
 // DefaultWait is how long provision waits for certificates by default: an

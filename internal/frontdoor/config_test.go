@@ -1,8 +1,10 @@
 package frontdoor
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -103,13 +105,20 @@ func TestFaultsAreNamed(t *testing.T) {
 {"level":"error","logger":"http.acme_client","msg":"challenge failed","identifier":"a.example","challenge_type":"http-01","problem_type":"urn:ietf:params:acme:error:connection","error":"Timeout during connect (likely firewall problem)"}
 {"level":"error","logger":"tls.obtain","msg":"could not get certificate from issuer","identifier":"b.example","error":"HTTP 400 urn:ietf:params:acme:error:rejectedIdentifier - forbidden"}
 {"level":"error","logger":"tls.obtain","msg":"could not get certificate from issuer","identifier":"a.example","error":"solving challenges: no solvers available for remaining challenges"}`
-	if got := faultIn([]byte(log), []string{"a.example"}); !strings.HasPrefix(got, "ports 80/443 of a.example are not reachable") {
+	named := func(missing string) string {
+		d, why := faultIn([]byte(log), []string{missing}, 0)
+		if d == "" {
+			return ""
+		}
+		return Classify(d, why)
+	}
+	if got := named("a.example"); !strings.HasPrefix(got, "ports 80/443 of a.example are not reachable") {
 		t.Errorf("a.example: %s", got)
 	}
-	if got := faultIn([]byte(log), []string{"b.example"}); !strings.HasPrefix(got, "the CA refused a certificate for b.example: HTTP 400 urn:ietf:params:acme:error:rejectedIdentifier") {
+	if got := named("b.example"); !strings.HasPrefix(got, "the CA refused a certificate for b.example: HTTP 400 urn:ietf:params:acme:error:rejectedIdentifier") {
 		t.Errorf("b.example: %s", got)
 	}
-	if got := faultIn([]byte(log), []string{"c.example"}); got != "" {
+	if got := named("c.example"); got != "" {
 		t.Errorf("c.example has no fault in the log: %s", got)
 	}
 	for why, want := range map[string]string{
@@ -121,5 +130,84 @@ func TestFaultsAreNamed(t *testing.T) {
 		if got := Classify("a.example", why); !strings.Contains(got, want) || strings.Contains(got, "\n") {
 			t.Errorf("%s: %s, want one line with %q", why, got, want)
 		}
+	}
+}
+
+// Where certmagic v0.17.2 (Caddy 2.6.2) keeps the account of a CA and an
+// email, as seen in the sandbox's /var/lib/caddy.
+func TestAccountFiles(t *testing.T) {
+	for _, tc := range []struct{ ca, email, key string }{
+		{"https://127.0.0.1:33167/dir", "ops@slipway.test", "127.0.0.1-33167-dir/users/ops@slipway.test/ops.key"},
+		{LetsEncrypt, "Ada+Ops@Example.com", "acme-v02.api.letsencrypt.org-directory/users/ada_plus_ops@example.com/ada_plus_ops.key"},
+		{LetsEncrypt, "", "acme-v02.api.letsencrypt.org-directory/users/default/default.key"},
+	} {
+		dir, key, reg := Config{CA: tc.ca, Email: tc.email}.AccountFiles()
+		if want := AccountStorage + "/" + tc.key; key != want || reg != strings.TrimSuffix(want, ".key")+".json" || !strings.HasPrefix(key, dir+"/") {
+			t.Errorf("%s %q: %s %s %s, want %s", tc.ca, tc.email, dir, key, reg, want)
+		}
+	}
+}
+
+// Without a stored account, Caddy gets one domain without a certificate
+// from the CA alone first, with those it has; otherwise all at once.
+func TestFirstAlone(t *testing.T) {
+	const ca = "https://ca.example/dir"
+	c := Config{CA: ca, Domains: []string{"a.example", "b.example", "c.example", "d.example"}}
+	now := time.Now()
+	have := func(d string) Certificate {
+		return Certificate{Domain: d, IssuerKey: issuerKey(ca), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(89 * 24 * time.Hour)}
+	}
+	due := func(d string) Certificate {
+		return Certificate{Domain: d, IssuerKey: issuerKey(ca), NotBefore: now.Add(-61 * 24 * time.Hour), NotAfter: now.Add(29 * 24 * time.Hour)}
+	}
+	other := func(d string) Certificate {
+		return Certificate{Domain: d, IssuerKey: "other-ca", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(89 * 24 * time.Hour)}
+	}
+	none := func(d string) Certificate { return Certificate{Domain: d, Err: "no certificate yet"} }
+	for _, tc := range []struct {
+		certs  []Certificate
+		stored bool
+		alone  string // "": one step
+		want   []string
+		asIs   []string
+	}{
+		{[]Certificate{none("a.example"), none("b.example"), none("c.example"), none("d.example")}, false, "a.example", []string{"a.example"}, nil},
+		{[]Certificate{have("a.example"), other("b.example"), none("c.example"), have("d.example")}, false, "b.example", []string{"a.example", "d.example", "b.example"}, nil},
+		{[]Certificate{have("a.example"), have("b.example"), none("c.example"), have("d.example")}, false, "", nil, nil},
+		{[]Certificate{due("a.example"), have("b.example"), due("c.example"), have("d.example")}, false, "a.example", []string{"b.example", "d.example", "a.example"}, []string{"c.example"}},
+		{[]Certificate{none("a.example"), none("b.example"), none("c.example"), none("d.example")}, true, "", nil, nil},
+	} {
+		first, alone := firstAlone(c, tc.certs, tc.stored, now)
+		if alone != tc.alone || alone != "" && !slices.Equal(first.Domains, tc.want) {
+			t.Errorf("%v stored=%v: %q alone in %v, want %q in %v", tc.certs, tc.stored, alone, first.Domains, tc.alone, tc.want)
+		}
+		var asIs []string
+		for _, ct := range first.asIs {
+			asIs = append(asIs, ct.Domain)
+			crt := CertStorage + "/" + ct.IssuerKey + "/" + ct.Domain + "/" + ct.Domain
+			if site := string(first.Site()); !strings.Contains(site, "\n"+ct.Domain+" {\n\ttls "+crt+".crt "+crt+".key\n") {
+				t.Errorf("%s is not served with its certificate as it is:\n%s", ct.Domain, site)
+			}
+		}
+		if !slices.Equal(asIs, tc.asIs) {
+			t.Errorf("%v: served as they are %v, want %v", tc.certs, asIs, tc.asIs)
+		}
+	}
+}
+
+// The line Caddy 2.6.2 logged in CI when its stored account's key and
+// registration were of two accounts.
+func TestAccountMismatchIsRecognised(t *testing.T) {
+	log := `{"level":"error","ts":1764680000.5,"logger":"tls.obtain","msg":"could not get certificate from issuer","identifier":"echo.slipway.test","issuer":"127.0.0.1-41231-dir","error":"HTTP 400 urn:ietf:params:acme:error:malformed - JWS verification error: square/go-jose: error in cryptographic primitive"}`
+	d, why := faultIn([]byte(log), []string{"echo.slipway.test"}, 1764680000.4)
+	if d != "echo.slipway.test" || !isAccountMismatch(why) {
+		t.Errorf("faultIn: %q %q, want the account mismatch", d, why)
+	}
+	// Logged before the account was replaced, in the same second.
+	if d, _ := faultIn([]byte(log), []string{"echo.slipway.test"}, 1764680000.6); d != "" {
+		t.Errorf("faultIn read a line older than asked: %s", d)
+	}
+	if isAccountMismatch("urn:ietf:params:acme:error:rejectedIdentifier - forbidden") {
+		t.Error("a refused identifier taken for an account mismatch")
 	}
 }

@@ -12,36 +12,39 @@ import (
 
 // logLine is the part of Caddy's JSON log lines that tells an ACME failure.
 type logLine struct {
-	Level      string `json:"level"`
-	Msg        string `json:"msg"`
-	Identifier string `json:"identifier"`
-	Error      string `json:"error"`
+	Level string `json:"level"`
+	// TS is when Caddy logged it (seconds since the epoch).
+	TS         float64 `json:"ts"`
+	Msg        string  `json:"msg"`
+	Identifier string  `json:"identifier"`
+	Error      string  `json:"error"`
 	// ProblemType is the ACME problem of a failed challenge, e.g.
 	// urn:ietf:params:acme:error:connection.
 	ProblemType string `json:"problem_type"`
 }
 
-// caddyFault reads Caddy's journal since the given time and returns, in one
-// line, why a domain of missing has no certificate: "" while Caddy has not
-// given up on its first round with the CA (it tries each challenge type
-// before it logs "could not get certificate from issuer").
-func caddyFault(ctx context.Context, r Runner, missing []string, since int64) (string, error) {
-	out, err := r.RunRoot(ctx, fmt.Sprintf("journalctl -u caddy --since @%d --no-pager -o cat", since), nil)
+// caddyFault reads Caddy's log since the given time and returns the
+// first domain of missing Caddy gave up on, and the CA's reason: "" while
+// Caddy has not given up on its first round with the CA (it tries each
+// challenge type before it logs "could not get certificate from issuer").
+func caddyFault(ctx context.Context, r Runner, missing []string, since float64) (domain, why string, err error) {
+	out, err := r.RunRoot(ctx, fmt.Sprintf("journalctl -u caddy --since @%d --no-pager -o cat", int64(since)), nil)
 	if err != nil {
-		return "", fmt.Errorf("https: read Caddy's log: %w: %s", err, bytes.TrimSpace(out))
+		return "", "", fmt.Errorf("https: read Caddy's log: %w: %s", err, bytes.TrimSpace(out))
 	}
-	return faultIn(out, missing), nil
+	domain, why = faultIn(out, missing, since)
+	return domain, why, nil
 }
 
 // faultIn finds the first domain of missing Caddy gave up on in log (its
-// JSON lines) and classifies its CA's answer.
-func faultIn(log []byte, missing []string) string {
+// JSON lines) from the time since on, and its CA's answer.
+func faultIn(log []byte, missing []string, since float64) (domain, why string) {
 	last := map[string]string{} // the last challenge problem per domain
 	sc := bufio.NewScanner(bytes.NewReader(log))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var l logLine
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Level != "error" || !slices.Contains(missing, l.Identifier) {
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Level != "error" || l.TS < since || !slices.Contains(missing, l.Identifier) {
 			continue
 		}
 		switch l.Msg {
@@ -54,10 +57,10 @@ func faultIn(log []byte, missing []string) string {
 			if p := last[l.Identifier]; p != "" {
 				why = p
 			}
-			return Classify(l.Identifier, why)
+			return l.Identifier, why
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // Classify turns a CA's reason (an ACME problem, as Caddy logged it) for

@@ -27,7 +27,7 @@ type Runner interface {
 // Each step prints "ok: ..." or "changed: ..."; a failure prints "fail: ..."
 // with Caddy's own words, and exits 1.
 const installScript = `set -eu
-site=$1 main=$2 imp=$3
+site=$1 main=$2 imp=$3 force=$4
 log=/var/log/slipway-caddy-install.log
 if [ "$(dpkg-query -W -f='${db:Status-Status}' caddy 2>/dev/null || true)" = installed ]; then
   echo "ok: caddy $(dpkg-query -W -f='${Version}' caddy) installed"
@@ -76,7 +76,7 @@ if ! systemctl is-active --quiet caddy; then
     echo "fail: caddy does not start: $(journalctl -u caddy -n 30 --no-pager -o cat | grep -iE 'error|bind|listen' | tail -n 1)"; exit 1
   fi
   echo "changed: caddy started"
-elif [ "$touched" = 1 ]; then
+elif [ "$touched" = 1 ] || [ "$force" = reload ]; then
   # caddy reload: graceful, the old configuration serves until the new one
   # is running. A refused configuration leaves the old one running.
   if ! out=$(systemctl reload caddy 2>&1); then
@@ -134,29 +134,46 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changes 
 	if err != nil {
 		return 0, fmt.Errorf("https: read %s: %w: %s", c.SitePath(), err, bytes.TrimSpace(old))
 	}
-	n, err := script(ctx, r, installScript, []string{c.SitePath(), MainCaddyfile, ImportLine}, c.Site(), out)
-	changes += n
+	broken, err := accountBroken(ctx, r, c)
 	if err != nil {
-		return changes, fmt.Errorf("https: %s", portsHint(err.Error()))
+		return 0, err
 	}
-	certs, err := waitCertificates(ctx, r, c, since)
-	if err != nil {
-		if n > 0 {
-			had, in := "-", []byte(nil)
-			if string(old) != "-" {
-				had, in = "yes", old
-			}
-			// Even after Ctrl-C: a site without certificates must not stay.
-			if m, rerr := script(context.WithoutCancel(ctx), r, restoreScript, []string{c.SitePath(), had}, in, out); rerr != nil {
-				return changes + m, fmt.Errorf("%w; and putting %s back failed: %v", err, c.SitePath(), rerr)
-			}
+	if broken {
+		if changes, err = replaceAccount(ctx, r, c, out); err != nil {
+			return changes, fmt.Errorf("https: Caddy's ACME account does not match its key, and moving it aside failed: %w", err)
 		}
+		// Caddy's refusals until now were the old account's.
+		if since, err = serverTime(ctx, r); err != nil {
+			return changes, err
+		}
+	}
+	var certs []Certificate
+	for retry := false; ; retry = true {
+		var n int
+		n, certs, err = serveSite(ctx, r, c, old, since, retry, out)
+		changes += n
+		var ae *AccountError
+		if retry || !errors.As(err, &ae) {
+			break
+		}
+		// An account broken before this provision (by Caddy alone, or an
+		// earlier Slipway): replace it, once.
+		m, rerr := replaceAccount(ctx, r, c, out)
+		changes += m
+		if rerr != nil {
+			return changes, fmt.Errorf("%w; and moving the account aside failed: %v", err, rerr)
+		}
+		if since, err = serverTime(ctx, r); err != nil {
+			return changes, err
+		}
+	}
+	if err != nil {
 		return changes, err
 	}
 	for _, ct := range certs {
 		fmt.Fprintf(out, "ok: certificate for %s\n", ct)
 	}
-	n, err = script(ctx, r, dropInScript, []string{c.DropInPath(), strings.TrimSuffix(string(c.DropIn()), "\n")}, nil, out)
+	n, err := script(ctx, r, dropInScript, []string{c.DropInPath(), strings.TrimSuffix(string(c.DropIn()), "\n")}, nil, out)
 	changes += n
 	if err != nil {
 		return changes, fmt.Errorf("https: %w", err)
@@ -169,6 +186,70 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changes 
 	return changes, nil
 }
 
+// serveSite has Caddy serve c's site and waits for its certificates: in
+// two steps when Caddy would otherwise register several ACME accounts at
+// once (see AccountFiles), the first domain without a certificate alone,
+// then all of them. A certificate due for renewal counts as none: Caddy
+// renews it on the reload, which then happens even when no file changed
+// (as it does with reload set: Caddy orders now what it was retrying
+// later). On a failure the site file is as it was (old, "-" for none).
+func serveSite(ctx context.Context, r Runner, c Config, old []byte, since float64, reload bool, out io.Writer) (changes int, certs []Certificate, err error) {
+	before, err := Certificates(ctx, r, c.Domains)
+	if err != nil {
+		return 0, nil, err
+	}
+	stored, err := accountStored(ctx, r, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	now := serverClock(since)
+	for _, ct := range before {
+		reload = reload || ct.FromCA(c.CA) && ct.Due(now)
+	}
+	if first, alone := firstAlone(c, before, stored, now); alone != "" {
+		fmt.Fprintf(out, "ok: %s ordered alone first: Caddy has no ACME account for this CA yet and would register one per domain\n", alone)
+		n, _, err := serveStep(ctx, r, first, old, since, reload, out)
+		changes += n
+		if err != nil {
+			return changes, nil, err
+		}
+		reload = false
+	}
+	n, certs, err := serveStep(ctx, r, c, old, since, reload, out)
+	return changes + n, certs, err
+}
+
+// serveStep writes c's site (reloading Caddy on a change, or when reload
+// is set) and waits for its domains' certificates; on a failure it puts the
+// site file back as old.
+func serveStep(ctx context.Context, r Runner, c Config, old []byte, since float64, reload bool, out io.Writer) (int, []Certificate, error) {
+	force := "-"
+	if reload {
+		force = "reload"
+	}
+	n, err := script(ctx, r, installScript, []string{c.SitePath(), MainCaddyfile, ImportLine, force}, c.Site(), out)
+	if err != nil {
+		return n, nil, fmt.Errorf("https: %s", portsHint(err.Error()))
+	}
+	certs, err := waitCertificates(ctx, r, c, since)
+	if err == nil {
+		return n, certs, nil
+	}
+	if n > 0 {
+		had, in := "-", []byte(nil)
+		if string(old) != "-" {
+			had, in = "yes", old
+		}
+		// Even after Ctrl-C: a site without certificates must not stay.
+		m, rerr := script(context.WithoutCancel(ctx), r, restoreScript, []string{c.SitePath(), had}, in, out)
+		n += m
+		if rerr != nil {
+			return n, nil, fmt.Errorf("%w; and putting %s back failed: %v", err, c.SitePath(), rerr)
+		}
+	}
+	return n, nil, err
+}
+
 // portsHint names the usual cause of a Caddy that cannot bind.
 func portsHint(fail string) string {
 	if strings.Contains(fail, "address already in use") {
@@ -177,23 +258,28 @@ func portsHint(fail string) string {
 	return fail
 }
 
-// serverTime is the server's clock (seconds since the epoch): Caddy's log
-// is read from there on.
-func serverTime(ctx context.Context, r Runner) (int64, error) {
-	out, err := r.RunRoot(ctx, "date +%s", nil)
+// serverTime is the server's clock (seconds since the epoch, to the
+// microsecond): Caddy's log is read from there on.
+func serverTime(ctx context.Context, r Runner) (float64, error) {
+	out, err := r.RunRoot(ctx, "date +%s.%6N", nil)
 	if err != nil {
 		return 0, fmt.Errorf("https: server time: %w: %s", err, bytes.TrimSpace(out))
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	n, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
 	if err != nil {
 		return 0, fmt.Errorf("https: server time: %q", out)
 	}
 	return n, nil
 }
 
-// waitCertificates polls Caddy's storage until each domain has a
+// serverClock is the server's time since (serverTime) as a time.Time.
+func serverClock(since float64) time.Time {
+	return time.Unix(0, int64(since*1e9))
+}
+
+// waitCertificates polls Caddy's storage until each domain has a current
 // certificate from c.CA, and Caddy's log for the reason it can't get one.
-func waitCertificates(ctx context.Context, r Runner, c Config, since int64) ([]Certificate, error) {
+func waitCertificates(ctx context.Context, r Runner, c Config, since float64) ([]Certificate, error) {
 	if c.Wait <= 0 {
 		c.Wait = DefaultWait
 	}
@@ -206,17 +292,22 @@ func waitCertificates(ctx context.Context, r Runner, c Config, since int64) ([]C
 		}
 		var missing []string
 		for _, ct := range certs {
-			if ct.Err != "" || !ct.FromCA(c.CA) {
+			if !ct.current(c.CA, serverClock(since)) {
 				missing = append(missing, ct.Domain)
 			}
 		}
 		if len(missing) == 0 {
 			return certs, nil
 		}
-		if f, err := caddyFault(ctx, r, missing, since); err != nil {
+		domain, why, err := caddyFault(ctx, r, missing, since)
+		if err != nil {
 			return nil, err
-		} else if f != "" {
-			return nil, fmt.Errorf("https: %s; provision again once fixed (until then HTTPS serves as before, and the app its socket)", f)
+		}
+		if isAccountMismatch(why) {
+			return nil, &AccountError{Domain: domain, Why: why}
+		}
+		if domain != "" {
+			return nil, fmt.Errorf("https: %s; provision again once fixed (until then HTTPS serves as before, and the app its socket)", Classify(domain, why))
 		}
 		select {
 		case <-ctx.Done():

@@ -3,8 +3,12 @@ package frontdoor_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/acme"
 
 	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
 	"github.com/slipway-dev/slipway/internal/build"
@@ -163,4 +169,37 @@ func (g *rig) tryServed(domain string) (*x509.Certificate, error) {
 func plainFrom(from string) *http.Client {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// breakAccount leaves Caddy's account for c's CA as Caddy 2.6's race does
+// (see frontdoor.AccountFiles): the key of another account registered with
+// ca, beside the registration it had, which it returns.
+func (g *rig) breakAccount(t *testing.T, c frontdoor.Config, ca *acmetest.Server) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.ListenerCA())
+	ac := &acme.Client{Key: key, DirectoryURL: c.CA, HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
+	if _, err := ac.Register(context.Background(), &acme.Account{Contact: []string{"mailto:" + c.Email}}, acme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, keyFile, _ := c.AccountFiles()
+	reg := g.root(t, "cat "+regFile(c))
+	if out, err := g.r.RunRoot(context.Background(), "cat > "+keyFile, bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return reg
+}
+
+// regFile is the registration of Caddy's account for c's CA.
+func regFile(c frontdoor.Config) string {
+	_, _, reg := c.AccountFiles()
+	return reg
 }

@@ -15,6 +15,9 @@ const (
 	// package imports nothing by itself.
 	ImportLine  = "import " + SiteDir + "/*.caddy"
 	CertStorage = "/var/lib/caddy/.local/share/caddy/certificates"
+	// AccountStorage holds Caddy's ACME accounts: one folder per CA, then
+	// per email.
+	AccountStorage = "/var/lib/caddy/.local/share/caddy/acme"
 )
 
 // Marker is in the first line of the files Slipway writes for Caddy.
@@ -57,14 +60,27 @@ func (c Config) Site() []byte {
 		fmt.Fprintf(&b, "\t\t\temail %s\n", c.Email)
 	}
 	b.WriteString("\t\t}\n\t}\n")
+	c.proxy(&b)
+	if len(c.asIs) > 0 {
+		b.WriteString("# Served with the certificates they have, unmanaged, while the last domain\n# above gets Caddy its ACME account alone (provision leaves this only when\n# interrupted: run it again).\n")
+	}
+	for _, ct := range c.asIs {
+		crt := path.Join(CertStorage, ct.IssuerKey, ct.Domain, ct.Domain)
+		fmt.Fprintf(&b, "%s {\n\ttls %s.crt %s.key\n", ct.Domain, crt, crt)
+		c.proxy(&b)
+	}
+	return []byte(b.String())
+}
+
+// proxy ends a site block: HSTS, and the app behind.
+func (c Config) proxy(b *strings.Builder) {
 	// Deferred: set once on the way out, replacing the app's own header
 	// (the admin area sends one too) instead of sending two.
-	fmt.Fprintf(&b, "\theader {\n\t\tStrict-Transport-Security %q\n\t\tdefer\n\t}\n", HSTS)
+	fmt.Fprintf(b, "\theader {\n\t\tStrict-Transport-Security %q\n\t\tdefer\n\t}\n", HSTS)
 	// lb_try_duration: should the socket ever refuse (it doesn't during a
 	// handover: the kernel queues), Caddy retries for a while instead of
 	// answering 502 at once.
-	fmt.Fprintf(&b, "\treverse_proxy %s {\n\t\tlb_try_duration 5s\n\t}\n}\n", c.Upstream)
-	return []byte(b.String())
+	fmt.Fprintf(b, "\treverse_proxy %s {\n\t\tlb_try_duration 5s\n\t}\n}\n", c.Upstream)
 }
 
 // DropIn renders the systemd drop-in that makes the app believe Caddy. The

@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -185,6 +186,20 @@ func (s *Server) Logs() string {
 	}
 	return b.String()
 }
+
+// Accounts is how many ACME accounts Pebble holds (its log says so after
+// each registration).
+func (s *Server) Accounts() int {
+	n := 0
+	for _, m := range accountsRE.FindAllStringSubmatch(s.Logs(), -1) {
+		if k, _ := strconv.Atoi(m[1]); k > n {
+			n = k
+		}
+	}
+	return n
+}
+
+var accountsRE = regexp.MustCompile(`There are now (\d+) accounts in memory`)
 
 // Directory is the ACME directory URL, for ACME_CA.
 func (s *Server) Directory() string { return s.dirURL }
