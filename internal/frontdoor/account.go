@@ -3,10 +3,12 @@ package frontdoor
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,8 +127,21 @@ func accountBroken(ctx context.Context, r Runner, c Config) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("https: read Caddy's log: %w: %s", err, bytes.TrimSpace(out))
 	}
-	d, why := faultIn(out, c.Domains, 0)
-	return d != "" && isAccountMismatch(why), nil
+	return refusedFor(out, c), nil
+}
+
+// refusedFor is true when log (Caddy's JSON lines) has an order or a
+// renewal of one of c's domains from c.CA refused for the account's
+// signature.
+func refusedFor(log []byte, c Config) bool {
+	for _, line := range bytes.Split(log, []byte("\n")) {
+		var l logLine
+		if json.Unmarshal(line, &l) == nil && l.Level == "error" && l.Msg == "could not get certificate from issuer" &&
+			slices.Contains(c.Domains, l.Identifier) && safeKey(l.Issuer) == safeKey(issuerKey(c.CA)) && isAccountMismatch(l.Error) {
+			return true
+		}
+	}
+	return false
 }
 
 // AccountsAside is where provision moves an account Caddy must no longer
@@ -143,6 +158,6 @@ func replaceAccount(ctx context.Context, r Runner, c Config, out io.Writer) (int
 install -d -m 700 -o caddy -g caddy "$(dirname "$2")"
 aside=$2.$(date +%s)
 mv "$1" "$aside"
-echo "changed: Caddy's ACME account moved aside to $aside: its key and its registration were of two accounts (Caddy 2.6's account race); the next order registers a new one"
+echo "changed: Caddy's ACME account moved aside to $aside: its key is not that of the account its registration names (Caddy 2.6's account race); the next order registers a new one"
 `, []string{dir, aside}, nil, out)
 }

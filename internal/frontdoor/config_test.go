@@ -198,7 +198,7 @@ func TestFirstAlone(t *testing.T) {
 // The line Caddy 2.6.2 logged in CI when its stored account's key and
 // registration were of two accounts.
 func TestAccountMismatchIsRecognised(t *testing.T) {
-	log := `{"level":"error","ts":1764680000.5,"logger":"tls.obtain","msg":"could not get certificate from issuer","identifier":"echo.slipway.test","issuer":"127.0.0.1-41231-dir","error":"HTTP 400 urn:ietf:params:acme:error:malformed - JWS verification error: square/go-jose: error in cryptographic primitive"}`
+	log := `{"level":"error","ts":1764680000.5,"logger":"tls.obtain","msg":"could not get certificate from issuer","identifier":"echo.slipway.test","issuer":"127.0.0.1:41231-dir","error":"HTTP 400 urn:ietf:params:acme:error:malformed - JWS verification error: square/go-jose: error in cryptographic primitive"}`
 	d, why := faultIn([]byte(log), []string{"echo.slipway.test"}, 1764680000.4)
 	if d != "echo.slipway.test" || !isAccountMismatch(why) {
 		t.Errorf("faultIn: %q %q, want the account mismatch", d, why)
@@ -206,6 +206,14 @@ func TestAccountMismatchIsRecognised(t *testing.T) {
 	// Logged before the account was replaced, in the same second.
 	if d, _ := faultIn([]byte(log), []string{"echo.slipway.test"}, 1764680000.6); d != "" {
 		t.Errorf("faultIn read a line older than asked: %s", d)
+	}
+	c := Config{CA: "https://127.0.0.1:41231/dir", Domains: []string{"app.slipway.test", "echo.slipway.test"}}
+	if !refusedFor([]byte(log), c) {
+		t.Error("refusedFor missed the refusal")
+	}
+	c.CA = "https://127.0.0.1:41232/dir"
+	if refusedFor([]byte(log), c) {
+		t.Error("refusedFor took another CA's refusal")
 	}
 	if isAccountMismatch("urn:ietf:params:acme:error:rejectedIdentifier - forbidden") {
 		t.Error("a refused identifier taken for an account mismatch")

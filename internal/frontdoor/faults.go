@@ -17,7 +17,10 @@ type logLine struct {
 	TS         float64 `json:"ts"`
 	Msg        string  `json:"msg"`
 	Identifier string  `json:"identifier"`
-	Error      string  `json:"error"`
+	// Issuer is the CA's key, e.g. acme-v02.api.letsencrypt.org-directory
+	// (a port's colon kept).
+	Issuer string `json:"issuer"`
+	Error  string `json:"error"`
 	// ProblemType is the ACME problem of a failed challenge, e.g.
 	// urn:ietf:params:acme:error:connection.
 	ProblemType string `json:"problem_type"`
