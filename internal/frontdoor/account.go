@@ -3,12 +3,10 @@ package frontdoor
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -102,11 +100,11 @@ func isAccountMismatch(why string) bool {
 	return strings.Contains(strings.ToLower(why), "jws verification error")
 }
 
-// AccountError is an order the CA refused because Caddy's stored account
+// accountError is an order the CA refused because Caddy's stored account
 // does not match its key.
-type AccountError struct{ Domain, Why string }
+type accountError struct{ Domain, Why string }
 
-func (e *AccountError) Error() string {
+func (e *accountError) Error() string {
 	return fmt.Sprintf("https: Caddy's ACME account does not match its key, so the CA refused the order for %s (the CA said: %s)", e.Domain, oneLine(e.Why))
 }
 
@@ -134,10 +132,8 @@ func accountBroken(ctx context.Context, r Runner, c Config) (bool, error) {
 // renewal of one of c's domains from c.CA refused for the account's
 // signature.
 func refusedFor(log []byte, c Config) bool {
-	for _, line := range bytes.Split(log, []byte("\n")) {
-		var l logLine
-		if json.Unmarshal(line, &l) == nil && l.Level == "error" && l.Msg == "could not get certificate from issuer" &&
-			slices.Contains(c.Domains, l.Identifier) && safeKey(l.Issuer) == safeKey(issuerKey(c.CA)) && isAccountMismatch(l.Error) {
+	for l := range errorLines(log, c.Domains, 0) {
+		if l.Msg == gaveUp && safeKey(l.Issuer) == safeKey(issuerKey(c.CA)) && isAccountMismatch(l.Error) {
 			return true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 )
@@ -39,23 +40,39 @@ func caddyFault(ctx context.Context, r Runner, missing []string, since float64) 
 	return domain, why, nil
 }
 
+// gaveUp is the message of Caddy's log line for an order or a renewal it
+// gave up on (for now: it retries later).
+const gaveUp = "could not get certificate from issuer"
+
+// errorLines yields Caddy's error lines in log (its JSON lines) about one
+// of domains, logged from the time since on.
+func errorLines(log []byte, domains []string, since float64) iter.Seq[logLine] {
+	return func(yield func(logLine) bool) {
+		sc := bufio.NewScanner(bytes.NewReader(log))
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var l logLine
+			if json.Unmarshal(sc.Bytes(), &l) != nil || l.Level != "error" || l.TS < since || !slices.Contains(domains, l.Identifier) {
+				continue
+			}
+			if !yield(l) {
+				return
+			}
+		}
+	}
+}
+
 // faultIn finds the first domain of missing Caddy gave up on in log (its
 // JSON lines) from the time since on, and its CA's answer.
 func faultIn(log []byte, missing []string, since float64) (domain, why string) {
 	last := map[string]string{} // the last challenge problem per domain
-	sc := bufio.NewScanner(bytes.NewReader(log))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var l logLine
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Level != "error" || l.TS < since || !slices.Contains(missing, l.Identifier) {
-			continue
-		}
+	for l := range errorLines(log, missing, since) {
 		switch l.Msg {
 		case "challenge failed", "validating authorization":
 			// The CA's own words on a validation: more telling than the
 			// summary Caddy gives up with ("no solvers available").
 			last[l.Identifier] = strings.TrimSpace(l.ProblemType + " " + l.Error)
-		case "could not get certificate from issuer":
+		case gaveUp:
 			why := l.Error
 			if p := last[l.Identifier]; p != "" {
 				why = p

@@ -134,36 +134,41 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changes 
 	if err != nil {
 		return 0, fmt.Errorf("https: read %s: %w: %s", c.SitePath(), err, bytes.TrimSpace(old))
 	}
+	// An account broken before this provision (by Caddy alone, or an earlier
+	// Slipway) is replaced once: when Caddy's log shows a refused renewal,
+	// or when the CA refuses an order. Caddy then reloads even if no file
+	// changes, so that it orders now what it was retrying later.
+	replaced := false
+	replace := func(cause error) error {
+		m, err := replaceAccount(ctx, r, c, out)
+		changes += m
+		if err != nil {
+			return fmt.Errorf("%w; and moving the account aside failed: %v", cause, err)
+		}
+		replaced = true
+		// Caddy's refusals until now were the old account's.
+		since, err = serverTime(ctx, r)
+		return err
+	}
 	broken, err := accountBroken(ctx, r, c)
 	if err != nil {
 		return 0, err
 	}
 	if broken {
-		if changes, err = replaceAccount(ctx, r, c, out); err != nil {
-			return changes, fmt.Errorf("https: Caddy's ACME account does not match its key, and moving it aside failed: %w", err)
-		}
-		// Caddy's refusals until now were the old account's.
-		if since, err = serverTime(ctx, r); err != nil {
+		if err := replace(errors.New("https: Caddy's ACME account does not match its key (a renewal refused in Caddy's log)")); err != nil {
 			return changes, err
 		}
 	}
 	var certs []Certificate
-	for retry := false; ; retry = true {
+	for {
 		var n int
-		n, certs, err = serveSite(ctx, r, c, old, since, retry, out)
+		n, certs, err = serveSite(ctx, r, c, old, since, replaced, out)
 		changes += n
-		var ae *AccountError
-		if retry || !errors.As(err, &ae) {
+		var ae *accountError
+		if replaced || !errors.As(err, &ae) {
 			break
 		}
-		// An account broken before this provision (by Caddy alone, or an
-		// earlier Slipway): replace it, once.
-		m, rerr := replaceAccount(ctx, r, c, out)
-		changes += m
-		if rerr != nil {
-			return changes, fmt.Errorf("%w; and moving the account aside failed: %v", err, rerr)
-		}
-		if since, err = serverTime(ctx, r); err != nil {
+		if err := replace(err); err != nil {
 			return changes, err
 		}
 	}
@@ -285,6 +290,7 @@ func waitCertificates(ctx context.Context, r Runner, c Config, since float64) ([
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Wait)
 	defer cancel()
+	now := serverClock(since)
 	for {
 		certs, err := Certificates(ctx, r, c.Domains)
 		if err != nil {
@@ -292,7 +298,7 @@ func waitCertificates(ctx context.Context, r Runner, c Config, since float64) ([
 		}
 		var missing []string
 		for _, ct := range certs {
-			if !ct.current(c.CA, serverClock(since)) {
+			if !ct.current(c.CA, now) {
 				missing = append(missing, ct.Domain)
 			}
 		}
@@ -304,7 +310,7 @@ func waitCertificates(ctx context.Context, r Runner, c Config, since float64) ([
 			return nil, err
 		}
 		if isAccountMismatch(why) {
-			return nil, &AccountError{Domain: domain, Why: why}
+			return nil, &accountError{Domain: domain, Why: why}
 		}
 		if domain != "" {
 			return nil, fmt.Errorf("https: %s; provision again once fixed (until then HTTPS serves as before, and the app its socket)", Classify(domain, why))

@@ -180,9 +180,7 @@ func (g *rig) breakAccount(t *testing.T, c frontdoor.Config, ca *acmetest.Server
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.ListenerCA())
-	ac := &acme.Client{Key: key, DirectoryURL: c.CA, HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
+	ac := &acme.Client{Key: key, DirectoryURL: c.CA, HTTPClient: ca.HTTPClient()}
 	if _, err := ac.Register(context.Background(), &acme.Account{Contact: []string{"mailto:" + c.Email}}, acme.AcceptTOS); err != nil {
 		t.Fatal(err)
 	}

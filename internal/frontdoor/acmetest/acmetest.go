@@ -204,6 +204,10 @@ var accountsRE = regexp.MustCompile(`There are now (\d+) accounts in memory`)
 // Directory is the ACME directory URL, for ACME_CA.
 func (s *Server) Directory() string { return s.dirURL }
 
+// HTTPClient is a client that trusts Pebble's listener: an ACME client's
+// transport to Directory.
+func (s *Server) HTTPClient() *http.Client { return s.client }
+
 // ListenerCA is the PEM of the CA of Pebble's own HTTPS listener: Caddy
 // must trust it to talk ACME (TrustListener).
 func (s *Server) ListenerCA() []byte { return s.listenPEM }
