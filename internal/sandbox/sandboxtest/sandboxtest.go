@@ -51,19 +51,31 @@ var (
 func Main(m *testing.M) int {
 	mainRunning = true
 	code := m.Run()
-	stopSecond(&code)
-	if inst != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := inst.Stop(ctx); err != nil {
-			fmt.Fprintf(os.Stderr, "sandboxtest: stop sandbox: %v\n", err)
-			code = 1
-		}
+	if !shutdown("the second sandbox", second, secondDir) {
+		code = 1
 	}
-	if stateDir != "" {
-		os.RemoveAll(stateDir)
+	if !shutdown("sandbox", inst, stateDir) {
+		code = 1
 	}
 	return code
+}
+
+// shutdown stops a sandbox this binary booted (i nil: none) and removes its
+// state dir; false when the stop failed.
+func shutdown(name string, i *sandbox.Instance, dir string) bool {
+	ok := true
+	if i != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := i.Stop(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "sandboxtest: stop %s: %v\n", name, err)
+			ok = false
+		}
+	}
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+	return ok
 }
 
 // Get returns the package's sandbox, booting it on first use (seconds with a

@@ -1,12 +1,10 @@
 package sandboxtest
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/slipway-dev/slipway/internal/sandbox"
 )
@@ -28,18 +26,4 @@ func Second(t testing.TB) *sandbox.Instance {
 	secondOnce.Do(func() { second, secondDir, secondErr = boot(fmt.Sprintf("test-%d-2", os.Getpid())) })
 	booted(t, "second sandbox: ", secondErr)
 	return second
-}
-
-func stopSecond(code *int) {
-	if second != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := second.Stop(ctx); err != nil {
-			fmt.Fprintf(os.Stderr, "sandboxtest: stop the second sandbox: %v\n", err)
-			*code = 1
-		}
-	}
-	if secondDir != "" {
-		os.RemoveAll(secondDir)
-	}
 }
