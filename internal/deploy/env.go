@@ -305,7 +305,7 @@ func envNames(ctx context.Context, o Options, host string) ([]EnvName, error) {
 	for sc.Scan() {
 		kind, name, _ := strings.Cut(sc.Text(), " ")
 		if kind == "missing" {
-			return nil, fmt.Errorf("%s has no %s: run `go run mage.go provision` first", host, o.Service.EnvFile())
+			return nil, noEnvFile(host, o)
 		}
 		n := EnvName{Name: name, Empty: kind == "empty"}
 		// The last assignment wins, as in systemd.
@@ -419,6 +419,11 @@ func DiffEnv(ctx context.Context, o Options) ([]EnvDiff, error) {
 	return diffs, nil
 }
 
+// noEnvFile is the error of a host that was never provisioned.
+func noEnvFile(host string, o Options) error {
+	return fmt.Errorf("%s has no %s: run `go run mage.go provision` first", host, o.Service.EnvFile())
+}
+
 func envHashes(ctx context.Context, o Options, host, nonce string) (map[string]string, error) {
 	s, err := connect(ctx, o, host)
 	if err != nil {
@@ -434,7 +439,7 @@ func envHashes(ctx context.Context, o Options, host, nonce string) (map[string]s
 	for sc.Scan() {
 		name, sum, _ := strings.Cut(sc.Text(), " ")
 		if name == "missing" {
-			return nil, fmt.Errorf("%s has no %s: run `go run mage.go provision` first", host, o.Service.EnvFile())
+			return nil, noEnvFile(host, o)
 		}
 		h[name] = sum
 	}

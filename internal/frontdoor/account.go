@@ -94,10 +94,13 @@ func firstAlone(c Config, certs []Certificate, stored bool, now time.Time) (firs
 	return first, need[0].Domain
 }
 
-// isAccountMismatch is true when the CA's reason is that the request was
-// not signed by the key of the account it names.
+// accountMismatch is the CA's words (Pebble's, Boulder's) for a request not
+// signed by the key of the account it names.
+const accountMismatch = "JWS verification error"
+
+// isAccountMismatch is true when the CA's reason is accountMismatch.
 func isAccountMismatch(why string) bool {
-	return strings.Contains(strings.ToLower(why), "jws verification error")
+	return strings.Contains(strings.ToLower(why), strings.ToLower(accountMismatch))
 }
 
 // accountError is an order the CA refused because Caddy's stored account
@@ -109,10 +112,10 @@ func (e *accountError) Error() string {
 }
 
 // brokenAccountScript prints Caddy's log lines since the account's key
-// ($1) was written that tell the CA could not verify its requests.
+// ($1) was written that hold the CA's words $2 (accountMismatch).
 const brokenAccountScript = `set -eu
 [ -f "$1" ] || exit 0
-journalctl -u caddy --since "@$(stat -c %Y "$1")" --no-pager -o cat | grep -F 'JWS verification error' | tail -n 20 || true
+journalctl -u caddy --since "@$(stat -c %Y "$1")" --no-pager -o cat | grep -iF -- "$2" | tail -n 20 || true
 `
 
 // accountBroken is true when Caddy's log shows, since the account of c.CA
@@ -121,7 +124,7 @@ journalctl -u caddy --since "@$(stat -c %Y "$1")" --no-pager -o cat | grep -F 'J
 // in vain, while the certificates still serve.
 func accountBroken(ctx context.Context, r Runner, c Config) (bool, error) {
 	_, key, _ := c.AccountFiles()
-	out, err := r.RunRoot(ctx, "sh -c "+remote.Quote(brokenAccountScript)+" broken "+remote.Quote(key), nil)
+	out, err := r.RunRoot(ctx, "sh -c "+remote.Quote(brokenAccountScript)+" broken "+remote.QuoteAll([]string{key, accountMismatch}), nil)
 	if err != nil {
 		return false, fmt.Errorf("https: read Caddy's log: %w: %s", err, bytes.TrimSpace(out))
 	}

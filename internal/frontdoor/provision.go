@@ -159,18 +159,14 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changes 
 			return changes, err
 		}
 	}
-	var certs []Certificate
-	for {
-		var n int
-		n, certs, err = serveSite(ctx, r, c, old, since, replaced, out)
-		changes += n
-		var ae *accountError
-		if replaced || !errors.As(err, &ae) {
-			break
-		}
+	n, certs, err := serveSite(ctx, r, c, old, since, replaced, out)
+	changes += n
+	if ae := (*accountError)(nil); !replaced && errors.As(err, &ae) {
 		if err := replace(err); err != nil {
 			return changes, err
 		}
+		n, certs, err = serveSite(ctx, r, c, old, since, true, out)
+		changes += n
 	}
 	if err != nil {
 		return changes, err
@@ -178,7 +174,7 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changes 
 	for _, ct := range certs {
 		fmt.Fprintf(out, "ok: certificate for %s\n", ct)
 	}
-	n, err := script(ctx, r, dropInScript, []string{c.DropInPath(), strings.TrimSuffix(string(c.DropIn()), "\n")}, nil, out)
+	n, err = script(ctx, r, dropInScript, []string{c.DropInPath(), strings.TrimSuffix(string(c.DropIn()), "\n")}, nil, out)
 	changes += n
 	if err != nil {
 		return changes, fmt.Errorf("https: %w", err)
