@@ -18,6 +18,8 @@ type Migrations struct {
 	Latest  int64 // the highest version it embeds: the schema it runs on
 	Applied int64 // the database's highest applied version among them
 	Pending int   // migrations it would apply when it starts
+	// PendingFiles names them, oldest first.
+	PendingFiles []string
 }
 
 // askTimeout bounds the question: a binary that doesn't answer `migrate
@@ -53,6 +55,7 @@ func parseStatus(out []byte) (Migrations, error) {
 		switch f[1] {
 		case "pending":
 			m.Pending++
+			m.PendingFiles = append(m.PendingFiles, f[len(f)-1])
 		case "applied":
 			m.Applied = max(m.Applied, v)
 		}

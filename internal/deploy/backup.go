@@ -48,21 +48,46 @@ func (s *Server) backups() backup.Server {
 // the deploy's deploy.log line gets (" backup=..." or "").
 func (s *Server) backupBeforeMigrations(ctx context.Context, o Options, st State, rel Release) (string, error) {
 	if o.NoBackup {
+		return s.backupIfPending(ctx, o, st, rel, pending{}, "deployed")
+	}
+	return s.backupIfPending(ctx, o, st, rel, s.pendingMigrations(ctx, rel), "deployed")
+}
+
+// pending is what a release's binary answered about its migrations, and
+// how long the question took.
+type pending struct {
+	backup.Migrations
+	took time.Duration
+	err  error
+}
+
+// pendingMigrations asks rel's binary which of its migrations the server's
+// database lacks.
+func (s *Server) pendingMigrations(ctx context.Context, rel Release) pending {
+	asked := time.Now()
+	m, err := s.backups().Migrations(ctx, rel.ID)
+	return pending{Migrations: m, took: since(asked), err: err}
+}
+
+// backupIfPending is the one path every switch to a release takes before
+// it starts: a backup when p says it has migrations pending (or couldn't
+// say), none when it has none or DEPLOY_BACKUP=off. undone ("deployed",
+// "rolled back") is what a failed backup leaves undone.
+func (s *Server) backupIfPending(ctx context.Context, o Options, st State, rel Release, p pending, undone string) (string, error) {
+	if o.NoBackup {
 		o.printf("DEPLOY_BACKUP=off: no backup before release %s, whatever its migrations do", rel.ID)
 		return " backup=off", nil
 	}
-	b := s.backups()
-	asked := time.Now()
-	m, err := b.Migrations(ctx, rel.ID)
 	switch {
-	case err != nil:
-		o.printf("warning: %v; backing up in case it has migrations", err)
-	case m.Pending == 0:
-		o.printf("no migrations pending (database at version %d, asked in %s): no backup", m.Applied, since(asked))
+	case p.err != nil:
+		o.printf("warning: %v; backing up in case it has migrations", p.err)
+	case p.Pending == 0:
+		o.printf("no migrations pending (database at version %d, asked in %s): no backup", p.Applied, p.took)
 		return "", nil
 	default:
-		o.printf("release %s has %d migration(s) pending (database at version %d, release at %d): backing up first", rel.ID, m.Pending, m.Applied, m.Latest)
+		o.printf("release %s has %d migration(s) pending (database at version %d, release at %d): backing up first", rel.ID, p.Pending, p.Applied, p.Latest)
 	}
+	b := s.backups()
 	list, err := b.List(ctx)
 	if err != nil {
 		return "", err
@@ -70,7 +95,7 @@ func (s *Server) backupBeforeMigrations(ctx context.Context, o Options, st State
 	o.step("backup")
 	info, err := b.Take(ctx, backup.FreeID(list, rel.ID), st.Current, backup.KindDeploy, o.keepBackups())
 	if err != nil {
-		return "", fmt.Errorf("%w: not deployed, nothing was stopped (DEPLOY_BACKUP=off deploys without a backup)", err)
+		return "", fmt.Errorf("%w: not %s, nothing was stopped (DEPLOY_BACKUP=off switches without a backup)", err, undone)
 	}
 	o.printf("backup %s: %.1f MiB, schema version %d, in %s (%s)", info.ID, mib(info.Size), info.Schema, info.Duration, b.Path(info.ID))
 	return " " + info.LogFields(), nil
@@ -186,6 +211,9 @@ func Restore(ctx context.Context, o Options, r RestoreOptions) (RestoreResult, e
 		target, err := s.releaseForSchema(ctx, st, b.Schema)
 		if err != nil {
 			return res, err
+		}
+		if err := s.verifyBinary(ctx, target.ID, target.SHA256); err != nil {
+			return res, fmt.Errorf("%w; not restored, nothing changed", err)
 		}
 		res.Release = target.ID
 		switchTo := "keeps release " + target.ID

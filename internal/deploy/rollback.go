@@ -14,10 +14,23 @@ var timeNow = time.Now
 // by id or unique prefix) the way a deploy does: the target starts beside
 // the live release and replaces it only once ready; a target that never
 // gets ready is stopped and the live one keeps serving.
+//
+// A target with migrations the database lacks moves the schema forward:
+// after a restore, previous is the release whose migrations the restore
+// took back. Rollback to previous refuses it, naming the migrations; a
+// release named explicitly goes the deploy's way, backed up first. With
+// several hosts every one is checked before the first switches.
 func Rollback(ctx context.Context, o Options, release string) error {
 	o = o.withDefaults()
 	if err := o.Service.Validate(); err != nil {
 		return err
+	}
+	if len(o.Hosts) > 1 {
+		for _, host := range o.Hosts {
+			if err := checkRollback(ctx, o, host, release); err != nil {
+				return fmt.Errorf("%w\nstopped: no host rolled back", err)
+			}
+		}
 	}
 	defer o.notified()
 	for i, host := range o.Hosts {
@@ -34,6 +47,39 @@ func Rollback(ctx context.Context, o Options, release string) error {
 		}
 	}
 	return nil
+}
+
+// checkRollback is rollbackHost's checks without the lock or the switch.
+func checkRollback(ctx context.Context, o Options, host, release string) error {
+	s, err := connect(ctx, o, host)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	st, err := s.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.rollbackTarget(ctx, st, release)
+	return err
+}
+
+// rollbackTarget picks the target, checks its binary and, for a target
+// not named, refuses migrations it would apply.
+func (s *Server) rollbackTarget(ctx context.Context, st State, release string) (Release, pending, error) {
+	target, err := pickTarget(st, release, s.Alias)
+	if err != nil {
+		return Release{}, pending{}, err
+	}
+	if err := s.verifyBinary(ctx, target.ID, target.SHA256); err != nil {
+		return target, pending{}, err
+	}
+	p := s.pendingMigrations(ctx, target)
+	if release == "" && p.err == nil && p.Pending > 0 {
+		return target, p, fmt.Errorf("%s: not rolled back: previous release %s (%s) would apply %s to the database (at version %d: a restore or a migrate down took it back); to apply it, name the release: `go run mage.go rollback -release=%s` (a backup is taken first)",
+			s.Alias, target.ID, target.Version, strings.Join(p.PendingFiles, ", "), p.Applied, target.ID)
+	}
+	return target, p, nil
 }
 
 // rollbackHost returns the release it rolled back to (once known) and the
@@ -53,16 +99,17 @@ func rollbackHost(ctx context.Context, o Options, host, release string) (Release
 	if err != nil {
 		return Release{}, "", err
 	}
-	target, err := pickTarget(st, release, host)
+	target, p, err := s.rollbackTarget(ctx, st, release)
 	if err != nil {
-		return Release{}, "", err
-	}
-	if err := s.verifyBinary(ctx, target.ID, target.SHA256); err != nil {
 		return target, "", err
+	}
+	bk, err := s.backupIfPending(ctx, o, st, target, p, "rolled back")
+	if err != nil {
+		return target, OutcomeFailed, err
 	}
 	from, _ := st.Release(st.Current)
 	o.printf("rolling %s back from %s (%s) to %s (%s): starting it beside the live one", host, orNone(st.Current), from.Version, target.ID, target.Version)
-	prefix := s.logPrefix("rollback", o.Who, target, target.SHA256) + " from=" + orDash(st.Current)
+	prefix := s.logPrefix("rollback", o.Who, target, target.SHA256) + " from=" + orDash(st.Current) + bk
 	outcome, err := s.handover(ctx, o, target, prefix)
 	if err != nil {
 		return target, outcome, err

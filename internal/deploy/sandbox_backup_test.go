@@ -356,6 +356,79 @@ func TestBackupsOnSandbox(t *testing.T) {
 			t.Errorf("fetched %d bytes that differ from the server's %s", len(data), id)
 		}
 	})
+
+	// The release a restore undid is the default rollback target from then
+	// on: a plain rollback would apply the wiping migration again.
+	tamper := func(t *testing.T, release string) (undo func()) {
+		t.Helper()
+		bin := e.svc.ReleasesDir() + "/" + release + "/app"
+		e.sh(t, "cp -p "+bin+" "+bin+".orig && printf x >> "+bin)
+		return func() { e.sh(t, "mv -f "+bin+".orig "+bin) }
+	}
+	t.Run("restore refuses a release binary that changed since it was installed", func(t *testing.T) {
+		e.consistent(t, c.Release)
+		undo := tamper(t, b.Release)
+		defer undo()
+		var out bytes.Buffer
+		_, err := Restore(ctx, e.options(&out, ""), RestoreOptions{Backup: c.Release})
+		if err == nil || !strings.Contains(err.Error(), "changed since it was installed") || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("restore to a tampered release: %v\n%s", err, out.String())
+		}
+		e.consistent(t, c.Release)
+		if got := e.users(t, db); got != "0" {
+			t.Errorf("%s users: the refused restore changed the database", got)
+		}
+	})
+	t.Run("rollback after a restore refuses to apply the migration the restore undid", func(t *testing.T) {
+		if _, err := Restore(ctx, e.options(new(bytes.Buffer), ""), RestoreOptions{Backup: c.Release}); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.users(t, db); got != "25" {
+			t.Fatalf("%s users after the restore, want 25", got)
+		}
+		n := len(e.backups(t))
+		var out bytes.Buffer
+		err := Rollback(ctx, e.options(&out, ""), "")
+		if err == nil || !strings.Contains(err.Error(), "00004_wipe_users.sql") || !strings.Contains(err.Error(), "-release="+c.Release) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("rollback after restore: %v\n%s", err, out.String())
+		}
+		t.Logf("rollback after restore: %v", err)
+		if got := e.users(t, db); got != "25" {
+			t.Errorf("%s users after restore then rollback, want the restored 25", got)
+		}
+		e.consistent(t, b.Release)
+		if got := len(e.backups(t)); got != n {
+			t.Errorf("%d backups, want %d: a refused rollback takes none", got, n)
+		}
+	})
+	t.Run("a rollback named explicitly to a release with migrations pending backs up first", func(t *testing.T) {
+		newest := e.backups(t)[0].ID
+		var out bytes.Buffer
+		if err := Rollback(ctx, e.options(&out, ""), c.Release); err != nil {
+			t.Fatalf("rollback -release=%s: %v\n%s", c.Release, err, out.String())
+		}
+		if !strings.Contains(out.String(), "1 migration(s) pending") || !strings.Contains(out.String(), "backing up first") {
+			t.Errorf("rollback output does not say it backs up first:\n%s", out.String())
+		}
+		list := e.backups(t)
+		if list[0].ID == newest || list[0].Kind != backup.KindDeploy || list[0].Schema != 3 || list[0].Release != b.Release {
+			t.Errorf("newest backup %+v, want a new one at schema 3 taken while %s served", list[0], b.Release)
+		}
+		if got := e.users(t, db); got != "0" {
+			t.Errorf("%s users: the named release's migration did not run", got)
+		}
+		e.consistent(t, c.Release)
+	})
+	t.Run("rollback refuses a release binary that changed since it was installed", func(t *testing.T) {
+		undo := tamper(t, b.Release)
+		defer undo()
+		var out bytes.Buffer
+		err := Rollback(ctx, e.options(&out, ""), "")
+		if err == nil || !strings.Contains(err.Error(), "changed since it was installed") {
+			t.Fatalf("rollback to a tampered release: %v\n%s", err, out.String())
+		}
+		e.consistent(t, c.Release)
+	})
 }
 
 // startRestoreClient is a restore in a process of its own, to be killed -9.
