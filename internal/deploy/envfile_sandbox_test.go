@@ -150,11 +150,7 @@ func TestHandEditedEnvFileIsReadAsSystemdReadsIt(t *testing.T) {
 		"LOG_FORMAT = json\n" +
 		`PASSWORD_PEPPER="pepper-with-\$dollar-\"quote\"-and-\\-0123456789"` + "\n" +
 		"ENVH_NOTE=\"two\nlines\"\n"
-	write := e.sb.Command(ctx, "sh", "-c", "umask 077; cat > "+e.svc.EnvFile())
-	write.Stdin = strings.NewReader(text)
-	if out, err := write.CombinedOutput(); err != nil {
-		t.Fatalf("write env file: %v: %s", err, out)
-	}
+	write(t, e, text)
 	base, _ := systemdEnv(t, e.sb, nil, nil)
 	app, ok := systemdEnv(t, e.sb, []byte(text), base)
 	// CR LF after the comment's \ : the escape takes the CR, the LF ends
@@ -224,10 +220,52 @@ func TestHandEditedEnvFileIsReadAsSystemdReadsIt(t *testing.T) {
 		}
 	})
 
+	t.Run("env:list says which lines set nothing", func(t *testing.T) {
+		write(t, e, "export ENVH_X=1\n"+text)
+		out.Reset()
+		if _, err := ListEnv(ctx, o); err != nil || !strings.Contains(out.String(), "line 1 sets nothing: systemd reads `export NAME` as a name and drops it: remove `export `") {
+			t.Errorf("%v\n%s", err, out.String())
+		}
+	})
+
+	t.Run("a file systemd refuses is refused in one line naming the line, by env:* and backups", func(t *testing.T) {
+		write(t, e, text+"ENVH_BAD=caf\xe9\n")
+		if _, ok := systemdEnv(t, e.sb, []byte(text+"ENVH_BAD=caf\xe9\n"), base); ok {
+			t.Fatal("systemd loads a file with invalid UTF-8: the test's premise is gone")
+		}
+		before := e.fileState(t)
+		_, err := ListEnv(ctx, o)
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "line 9: the value of ENVH_BAD is not valid UTF-8") {
+			t.Errorf("env:list: %v", err)
+		}
+		_, err = SetEnv(ctx, o, envfile.Change{Key: "LOG_FORMAT", Value: "text"}, false)
+		if err == nil || !strings.Contains(err.Error(), "line 9: the value of ENVH_BAD") {
+			t.Errorf("env:set: %v", err)
+		}
+		b := backup.Server{Alias: e.sb.Alias, R: c, C: e.svc}
+		_, err = b.Take(ctx, backup.NewID(time.Now(), backup.KindManual), "", backup.KindManual, 1)
+		if err == nil || !strings.Contains(err.Error(), "systemd can't load "+e.svc.EnvFile()) {
+			t.Errorf("backup: %v", err)
+		}
+		if after := e.fileState(t); after != before {
+			t.Errorf("changed:\n%s\nthen:\n%s", before, after)
+		}
+	})
+
 	if hits := stop(); len(hits) > 0 {
 		t.Errorf("a secret reached a command line on the server: %v", hits)
 	}
 	if len(stopControl()) == 0 {
 		t.Error("the argv watch never saw its control process: it proves nothing")
+	}
+}
+
+// write puts text in e's env file, by stdin.
+func write(t *testing.T, e sandboxEnv, text string) {
+	t.Helper()
+	cmd := e.sb.Command(context.Background(), "sh", "-c", "umask 077; cat > "+e.svc.EnvFile())
+	cmd.Stdin = strings.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("write env file: %v: %s", err, out)
 	}
 }

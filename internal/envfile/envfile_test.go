@@ -100,7 +100,7 @@ func TestPrepareWritesTheCandidateOnlyOverTheFileItWasMadeFrom(t *testing.T) {
 	}
 	// The file changed since it was read: refused, the earlier candidate gone.
 	cmd := exec.Command("sh", "-c", PrepareScript, "test", f, "tag2")
-	cmd.Stdin = strings.NewReader(Sum([]byte("other"))+"\n"+cand)
+	cmd.Stdin = strings.NewReader(Sum([]byte("other")) + "\n" + cand)
 	b, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "changed while this ran") {
 		t.Errorf("a stale read: %v %s", err, b)

@@ -125,9 +125,9 @@ func Parse(data []byte) (*File, error) {
 		k, v := string(key), string(value)
 		switch {
 		case !utf8.ValidString(k):
-			return fmt.Errorf("line %d: the name is not valid UTF-8, and systemd refuses the whole file for it (the app would not start): rewrite that line", keyLine)
+			return fmt.Errorf("line %d: the name is not valid UTF-8, and systemd refuses the whole file for it (the app would not start): rewrite that name in UTF-8 (sudoedit the file)", keyLine)
 		case !utf8.ValidString(v):
-			return fmt.Errorf("line %d: the value of %s is not valid UTF-8, and systemd refuses the whole file for it (the app would not start): rewrite the value in UTF-8, or set it again with env:set", keyLine, k)
+			return fmt.Errorf("line %d: the value of %s is not valid UTF-8, and systemd refuses the whole file for it (the app would not start): rewrite that value in UTF-8 (sudoedit the file)", keyLine, k)
 		case !validName(k):
 			f.Skipped = append(f.Skipped, Skipped{Line: keyLine, Reason: skipReason(k)})
 		default:

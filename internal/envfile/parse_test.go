@@ -73,10 +73,10 @@ func TestParseReadsTheCorpusAsSystemdDid(t *testing.T) {
 
 func TestParseRefusesWhatSystemdRefusesNamingTheLine(t *testing.T) {
 	for text, want := range map[string]string{
-		"A=1\nB=caf\xe9\n":   "line 2: the value of B is not valid UTF-8",
-		"A=1\n\nK\xffY=x\n":  "line 3: the name is not valid UTF-8",
+		"A=1\nB=caf\xe9\n":    "line 2: the value of B is not valid UTF-8",
+		"A=1\n\nK\xffY=x\n":   "line 3: the name is not valid UTF-8",
 		"A=1\nB=\"x\ny\xff\"": "line 2: the value of B",
-		"A=1\nB=x\x00y\n":    "line 2 holds a NUL byte",
+		"A=1\nB=x\x00y\n":     "line 2 holds a NUL byte",
 	} {
 		_, err := Parse([]byte(text))
 		if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
