@@ -21,6 +21,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/envfile"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/service"
 )
 
 // corpusDir holds the corpus and corpus.golden, systemd's readings that
@@ -217,6 +218,16 @@ func TestHandEditedEnvFileIsReadAsSystemdReadsIt(t *testing.T) {
 		}
 		if info.Size == 0 {
 			t.Errorf("backup %+v: empty", info)
+		}
+	})
+
+	t.Run("provision sees the DATABASE_URL systemd reads", func(t *testing.T) {
+		var pout bytes.Buffer
+		if _, err := service.Provision(ctx, c, e.svc, &pout); err != nil {
+			t.Fatalf("provision: %v\n%s", err, pout.String())
+		}
+		if strings.Contains(pout.String(), "todo: set DATABASE_URL") {
+			t.Errorf("provision asks for the DATABASE_URL the file sets:\n%s", pout.String())
 		}
 	})
 
