@@ -1,10 +1,13 @@
 // Package envfile is the service's env file (/etc/<app>/<app>.env) as
-// env:set, env:unset, env:list and env:diff see it: which names may be set,
-// which values are refused before anything is written, how a value is
-// written so systemd reads it back unchanged, and the scripts that edit
-// and read the file on the server. A value travels only on the stdin of a
-// root shell there, never in an argument: a command line is readable by
-// every user of the server (`ps`, /proc/*/cmdline).
+// env:set, env:unset, env:list and env:diff see it: how systemd reads it
+// (Parse, a port of systemd 252's parser, held to systemd itself by a
+// corpus test on the sandbox), which names may be set, which values are
+// refused before anything is written, how a change is made in the file
+// (File.Apply) and a value written so systemd reads it back unchanged
+// (Encode), and the scripts that read and replace the file on the server.
+// Values travel only on the stdin and stdout of a root shell there, never
+// in an argument: a command line is readable by every user of the server
+// (`ps`, /proc/*/cmdline).
 package envfile
 
 import (

@@ -20,6 +20,7 @@ func TestBadInputIsRefusedInOneLineNamingTheFix(t *testing.T) {
 		{Change{Key: "PASWORD_PEPPER", Value: "0123456789abcdefgh"}, false, "add -force"},
 		{Change{Key: "PASSWORD_PEPPER", Value: "0123456789abcdef\nX=1"}, false, "line break"},
 		{Change{Key: "MY_OWN", Value: "a\rb"}, true, "line break"},
+		{Change{Key: "MY_OWN", Value: "caf\xe9"}, true, "not valid UTF-8"},
 		{Change{Key: "DATABASE_URL", Value: "postgres://app:s3cret@db:notaport/app"}, false, "DATABASE_URL does not parse"},
 		{Change{Key: "PASSWORD_PEPPER", Value: "short"}, false, "at least 16"},
 		{Change{Key: "DB_WAIT", Value: "soon"}, false, "DB_WAIT"},
