@@ -124,6 +124,10 @@ func TestReadScriptBringsTheBytesAsTheyAre(t *testing.T) {
 	if _, err := DecodeRead(script(t, ReadScript, "", f+".none")); err != ErrMissing {
 		t.Errorf("no file: %v", err)
 	}
+	// Cut short on the way (remote.MaxOutput): refused, never a shorter file.
+	if _, err := DecodeRead("file 10\nQUJD\n"); err == nil || !strings.Contains(err.Error(), "3 bytes arrived of 10") {
+		t.Errorf("a short read: %v", err)
+	}
 }
 
 func TestEncodeLeavesSafeValuesBareAndQuotesTheRest(t *testing.T) {

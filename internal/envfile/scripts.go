@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -15,12 +16,13 @@ import (
 // in a command line. The text is parsed by Parse only, on the client:
 // there is no second reading of the file's syntax in shell.
 
-// ReadScript prints "file" and the env file ($1) in base64 (the client
-// cleans what a command prints of control bytes; the file's must arrive
-// as they are), or "missing" when there is none. DecodeRead reads it.
+// ReadScript prints "file <size>" and the env file ($1) in base64 (the
+// client cleans what a command prints of control bytes, and cuts it at
+// remote.MaxOutput; the file's bytes must arrive as they are, all of
+// them), or "missing" when there is none. DecodeRead reads it.
 const ReadScript = `f=$1
 [ -f "$f" ] || { echo missing; exit 0; }
-echo file
+echo "file $(wc -c < "$f")"
 exec base64 < "$f"`
 
 // PrepareScript writes the candidate env file, the text on stdin after a
@@ -59,20 +61,26 @@ mv -f -- "$1" "$2"`
 // ErrMissing is ReadScript's answer on a server with no env file.
 var ErrMissing = errors.New("no env file")
 
-// DecodeRead is the env file's text from ReadScript's output.
+// DecodeRead is the env file's text from ReadScript's output, refused
+// unless it has the size the server gave.
 func DecodeRead(out string) ([]byte, error) {
-	kind, body, _ := strings.Cut(out, "\n")
-	switch strings.TrimSpace(kind) {
+	head, body, _ := strings.Cut(out, "\n")
+	kind, size, _ := strings.Cut(strings.TrimSpace(head), " ")
+	switch kind {
 	case "missing":
 		return nil, ErrMissing
 	case "file":
 		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(body), ""))
 		if err != nil {
-			return nil, fmt.Errorf("read the env file: %w", err)
+			// remote.MaxOutput (1 MiB) cuts a base64 file over 768 KiB.
+			return nil, fmt.Errorf("read the env file: %w (is it over 768 KiB? settings that large belong in files)", err)
+		}
+		if n, err := strconv.Atoi(size); err != nil || n != len(b) {
+			return nil, fmt.Errorf("read the env file: %d bytes arrived of %s: run it again", len(b), size)
 		}
 		return b, nil
 	}
-	return nil, fmt.Errorf("read the env file: unexpected output %q", kind)
+	return nil, fmt.Errorf("read the env file: unexpected output %q", head)
 }
 
 // Sum is the sha256 PrepareScript compares with the env file's.
