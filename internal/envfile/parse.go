@@ -127,7 +127,11 @@ func Parse(data []byte) (*File, error) {
 		case !utf8.ValidString(k):
 			return fmt.Errorf("line %d: the name is not valid UTF-8, and systemd refuses the whole file for it (the app would not start): rewrite that name in UTF-8 (sudoedit the file)", keyLine)
 		case !utf8.ValidString(v):
-			return fmt.Errorf("line %d: the value of %s is not valid UTF-8, and systemd refuses the whole file for it (the app would not start): rewrite that value in UTF-8 (sudoedit the file)", keyLine, k)
+			what := "the value"
+			if validName(k) { // else the "name" may be a pasted secret: not quoted
+				what += " of " + k
+			}
+			return fmt.Errorf("line %d: %s is not valid UTF-8, and systemd refuses the whole file for it (the app would not start): rewrite that value in UTF-8 (sudoedit the file)", keyLine, what)
 		case !validName(k):
 			f.Skipped = append(f.Skipped, Skipped{Line: keyLine, Reason: skipReason(k)})
 		default:
