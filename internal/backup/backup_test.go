@@ -8,11 +8,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-dev/slipway/internal/envfile"
 	"github.com/slipway-dev/slipway/internal/testenv"
 )
 
 // dbenv runs the scripts' dbenv on an env file holding content and
-// returns the PG* variables it exported, or the failure line.
+// returns the PG* variables it exported, or the failure line. On the
+// server systemd reads the file (dburl); here, without systemd as PID 1,
+// dburl gives what envfile.Parse reads in it, which the corpus test in
+// internal/deploy holds to systemd's reading on the sandbox.
 func dbenv(t *testing.T, content string) (map[string]string, string) {
 	t.Helper()
 	_, err := exec.LookPath("awk")
@@ -22,14 +26,24 @@ func dbenv(t *testing.T, content string) (map[string]string, string) {
 	if err := os.WriteFile(envf, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	f, err := envfile.Parse([]byte(content))
+	if err != nil {
+		t.Fatal(err)
+	}
 	self := filepath.Join(dir, "script.sh")
 	script := "user=nobody dp=" + dir + "\n" + strings.Replace(preamble, "/run/slipway-backup.XXXXXX", dir+"/t.XXXXXX", 1) + `
+dburl() { [ -n "${TEST_DBURL+x}" ] && printf '%s' "$TEST_DBURL"; }
 dbenv "$1"
 env | grep '^PG' | sort`
 	if err := os.WriteFile(self, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	out, _ := exec.Command("sh", self, envf).CombinedOutput()
+	cmd := exec.Command("sh", self, envf)
+	cmd.Env = os.Environ()
+	if u, ok := f.Lookup("DATABASE_URL"); ok {
+		cmd.Env = append(cmd.Env, "TEST_DBURL="+u)
+	}
+	out, _ := cmd.CombinedOutput()
 	if _, err := os.Stat(self); err == nil {
 		t.Error("the script did not remove itself")
 	}

@@ -7,8 +7,12 @@ package backup
 // the output), and the clients run as the service user, whose peer or
 // password authentication is the app's own.
 //
+//	dburl FILE   prints DATABASE_URL as the app gets it: systemd loads FILE
+//	             (EnvironmentFile=) for a unit of its own that prints it,
+//	             so no shell reading of the file's syntax can differ; 1:
+//	             not set, 2: systemd refuses FILE
 //	dbenv FILE   exports PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE...
-//	             from FILE's DATABASE_URL (postgres:// form), or fails
+//	             from that DATABASE_URL (postgres:// form), or fails
 //	as_app CMD   CMD as the service user ($user), environment kept
 //	as_pg SQL... psql as the local postgres superuser (peer), for what the
 //	             app's role may not do: create, rename, drop databases
@@ -24,13 +28,15 @@ as_pg() { env -u PGPASSWORD -u PGSSLMODE PGUSER=postgres PGDATABASE=postgres run
 tmpd=$(mktemp -d /run/slipway-backup.XXXXXX) || die "mktemp failed"
 trap 'rm -rf "$tmpd"' EXIT
 err() { tail -n 3 "$tmpd/err" 2>/dev/null | tr '\n' ' ' | cut -c1-400; }
+dburl() {
+  systemd-run --pipe --wait --collect --service-type=exec -p EnvironmentFile="$1" /usr/bin/printenv DATABASE_URL </dev/null 2>"$tmpd/err" && return 0
+  grep -q 'result: resources' "$tmpd/err" && return 2
+  return 1
+}
 dbenv() {
   [ -r "$1" ] || die "no env file $1: run provision, then write DATABASE_URL into it"
-  u=$(sed -n 's/^[[:space:]]*DATABASE_URL[[:space:]]*=[[:space:]]*//p' "$1" | tail -n 1)
-  case $u in
-  \"*\") u=${u#\"}; u=${u%\"} ;;
-  \'*\') u=${u#\'}; u=${u%\'} ;;
-  esac
+  u=$(dburl "$1")
+  [ $? = 2 ] && die "systemd can't load $1, so neither can the app: fix the line journalctl -n 20 names (env:list says which)"
   [ -n "$u" ] || die "$1 sets no DATABASE_URL: backups read the app's database from it"
   DBURL=$u awk '` + urlAWK + `' > "$tmpd/pgenv"
   unset u

@@ -1,10 +1,8 @@
 package deploy
 
 import (
-	"bufio"
+	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -175,24 +173,53 @@ func (s *Server) root(ctx context.Context, what, script string, stdin io.Reader,
 }
 
 // prepareEnv writes the candidate env file on the server and returns its
-// path, "" when the change changes nothing there.
+// path, "" when the change changes nothing there. The file is read and
+// edited here, by envfile's one parser: a hand-edited file (KEY = value,
+// quotes, continuations) is changed where systemd reads the key, and what
+// the parser can't read as systemd does is refused in one line.
 func (s *Server) prepareEnv(ctx context.Context, ch envfile.Change, tag string) (string, error) {
-	mode, stdin := "set", strings.NewReader(envfile.Encode(ch.Value)+"\n")
-	if ch.Unset {
-		mode, stdin = "unset", strings.NewReader("")
-	}
-	out, err := s.root(ctx, "env-prepare", envfile.PrepareScript, stdin, s.svc.EnvFile(), ch.Key, tag, mode)
+	text, f, err := s.readEnv(ctx)
 	if err != nil {
 		return "", err
 	}
-	out = strings.TrimSpace(out)
-	if out == "unchanged" {
+	cand, changed, err := f.Apply(ch)
+	if err != nil {
+		return "", fmt.Errorf("%s: %s: %w", s.Alias, s.svc.EnvFile(), err)
+	}
+	if !changed {
 		return "", nil
 	}
-	if p, ok := strings.CutPrefix(out, "candidate "); ok {
+	stdin := io.MultiReader(strings.NewReader(envfile.Sum(text)+"\n"), bytes.NewReader(cand))
+	out, err := s.root(ctx, "env-prepare", envfile.PrepareScript, stdin, s.svc.EnvFile(), tag)
+	if err != nil {
+		return "", err
+	}
+	if p, ok := strings.CutPrefix(strings.TrimSpace(out), "candidate "); ok {
 		return p, nil
 	}
 	return "", fmt.Errorf("env-prepare on %s: unexpected output %q", s.Alias, out)
+}
+
+// readEnv is the env file's text and what systemd reads in it (envfile.
+// Parse): the text comes over SSH into memory only, never printed or
+// written here.
+func (s *Server) readEnv(ctx context.Context) ([]byte, *envfile.File, error) {
+	out, err := s.root(ctx, "env-read", envfile.ReadScript, nil, s.svc.EnvFile())
+	if err != nil {
+		return nil, nil, err
+	}
+	text, err := envfile.DecodeRead(out)
+	if errors.Is(err, envfile.ErrMissing) {
+		return nil, nil, fmt.Errorf("%s has no %s: run `go run mage.go provision` first", s.Alias, s.svc.EnvFile())
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", s.Alias, err)
+	}
+	f, err := envfile.Parse(text)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %s: %w", s.Alias, s.svc.EnvFile(), err)
+	}
+	return text, f, nil
 }
 
 // checkEnv has the live release load the candidate as the service would
@@ -268,14 +295,19 @@ type EnvName struct {
 	Empty bool // assigned an empty value (KEY=)
 }
 
-// ListEnv prints the names set in each host's env file, never a value.
+// ListEnv prints the names each host's env file sets as systemd reads it
+// (envfile.Parse), never a value, and the lines systemd drops, by number.
 func ListEnv(ctx context.Context, o Options) (map[string][]EnvName, error) {
 	o = o.withDefaults()
 	all := map[string][]EnvName{}
 	for _, host := range o.Hosts {
-		names, err := envNames(ctx, o, host)
+		f, err := envOf(ctx, o, host)
 		if err != nil {
 			return all, err
+		}
+		var names []EnvName
+		for _, v := range f.Vars() {
+			names = append(names, EnvName{Name: v.Key, Empty: v.Value == ""})
 		}
 		all[host] = names
 		o.printf("%s (%s):", host, o.Service.EnvFile())
@@ -286,41 +318,30 @@ func ListEnv(ctx context.Context, o Options) (map[string][]EnvName, error) {
 				o.printf("  %s", n.Name)
 			}
 		}
+		for _, sk := range f.Skipped {
+			o.printf("  line %d sets nothing: %s", sk.Line, sk.Reason)
+		}
 	}
 	return all, nil
 }
 
-func envNames(ctx context.Context, o Options, host string) ([]EnvName, error) {
+// envOf is host's env file as systemd reads it.
+func envOf(ctx context.Context, o Options, host string) (*envfile.File, error) {
 	s, err := connect(ctx, o, host)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	out, err := s.root(ctx, "env-names", envfile.NamesScript, nil, o.Service.EnvFile())
-	if err != nil {
-		return nil, err
-	}
-	var names []EnvName
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		kind, name, _ := strings.Cut(sc.Text(), " ")
-		if kind == "missing" {
-			return nil, noEnvFile(host, o)
-		}
-		n := EnvName{Name: name, Empty: kind == "empty"}
-		// The last assignment wins, as in systemd.
-		names = slices.DeleteFunc(names, func(e EnvName) bool { return e.Name == name })
-		names = append(names, n)
-	}
-	return names, nil
+	_, f, err := s.readEnv(ctx)
+	return f, err
 }
 
 // ErrNotTerminal refuses env:list -values where the values could end up
 // in a file or a CI log.
 var ErrNotTerminal = errors.New("env:list -values shows secrets only on a terminal: run it in one (stdout is not a terminal), or use env:list for the names")
 
-// ListEnvValues prints each host's assignments as written, values
-// included: only when terminal is true (stdout is one) and confirm says
+// ListEnvValues prints each host's settings as systemd reads them, values
+// included (written as env:set writes them): only when terminal is true (stdout is one) and confirm says
 // yes, asked once before connecting.
 func ListEnvValues(ctx context.Context, o Options, terminal bool, confirm func(prompt string) (bool, error)) error {
 	o = o.withDefaults()
@@ -335,17 +356,16 @@ func ListEnvValues(ctx context.Context, o Options, terminal bool, confirm func(p
 		return errors.New("env:list -values: not confirmed, nothing shown")
 	}
 	for _, host := range o.Hosts {
-		s, err := connect(ctx, o, host)
-		if err != nil {
-			return err
-		}
-		out, err := s.root(ctx, "env-values", envfile.ValuesScript, nil, o.Service.EnvFile())
-		s.Close()
+		f, err := envOf(ctx, o, host)
 		if err != nil {
 			return err
 		}
 		o.printf("%s (%s):", host, o.Service.EnvFile())
-		fmt.Fprintln(o.Stdout, indent(remote.Clean(out)))
+		var lines []string
+		for _, v := range f.Vars() {
+			lines = append(lines, v.Key+"="+envfile.Encode(v.Value))
+		}
+		fmt.Fprintln(o.Stdout, indent(remote.Clean(strings.Join(lines, "\n"))))
 	}
 	return nil
 }
@@ -359,25 +379,23 @@ type EnvDiff struct {
 	Missing []string
 }
 
-// DiffEnv compares the env files of the hosts by name and by a hash of
-// each value computed on the server (a nonce of this run's in it): values
-// never travel. It prints the names that differ, and returns them.
+// DiffEnv compares the env files of the hosts by name and by value as
+// systemd reads them (envfile.Parse: `KEY = "v"` and KEY=v are the same
+// value): each file is read into memory here, and only names are printed.
+// It prints the names that differ, and returns them.
 func DiffEnv(ctx context.Context, o Options) ([]EnvDiff, error) {
 	o = o.withDefaults()
-	nonce := make([]byte, 16)
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	hashes := map[string]map[string]string{} // host -> name -> hash
+	values := map[string]map[string]string{} // host -> name -> value
 	names := map[string]bool{}
 	for _, host := range o.Hosts {
-		h, err := envHashes(ctx, o, host, hex.EncodeToString(nonce))
+		f, err := envOf(ctx, o, host)
 		if err != nil {
 			return nil, err
 		}
-		hashes[host] = h
-		for n := range h {
-			names[n] = true
+		values[host] = map[string]string{}
+		for _, v := range f.Vars() {
+			values[host][v.Key] = v.Value
+			names[v.Key] = true
 		}
 	}
 	var diffs []EnvDiff
@@ -385,15 +403,15 @@ func DiffEnv(ctx context.Context, o Options) ([]EnvDiff, error) {
 		d := EnvDiff{Name: name}
 		group := map[string]int{}
 		for _, host := range o.Hosts {
-			sum, ok := hashes[host][name]
+			v, ok := values[host][name]
 			if !ok {
 				d.Missing = append(d.Missing, host)
 				continue
 			}
-			i, seen := group[sum]
+			i, seen := group[v]
 			if !seen {
 				i = len(d.Groups)
-				group[sum] = i
+				group[v] = i
 				d.Groups = append(d.Groups, nil)
 			}
 			d.Groups[i] = append(d.Groups[i], host)
@@ -417,31 +435,4 @@ func DiffEnv(ctx context.Context, o Options) ([]EnvDiff, error) {
 		o.printf("%s differs: %s", d.Name, strings.Join(parts, "; "))
 	}
 	return diffs, nil
-}
-
-// noEnvFile is the error of a host that was never provisioned.
-func noEnvFile(host string, o Options) error {
-	return fmt.Errorf("%s has no %s: run `go run mage.go provision` first", host, o.Service.EnvFile())
-}
-
-func envHashes(ctx context.Context, o Options, host, nonce string) (map[string]string, error) {
-	s, err := connect(ctx, o, host)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	out, err := s.root(ctx, "env-hash", envfile.HashScript, strings.NewReader(nonce+"\n"), o.Service.EnvFile())
-	if err != nil {
-		return nil, err
-	}
-	h := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		name, sum, _ := strings.Cut(sc.Text(), " ")
-		if name == "missing" {
-			return nil, noEnvFile(host, o)
-		}
-		h[name] = sum
-	}
-	return h, nil
 }

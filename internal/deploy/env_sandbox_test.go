@@ -413,6 +413,12 @@ func TestEnvDiffAcrossTwoSandboxes(t *testing.T) {
 	if diffs, err := DiffEnv(ctx, o); err != nil || len(diffs) != 2 {
 		t.Errorf("after aligning LOG_FORMAT: %+v %v", diffs, err)
 	}
+	// Edited by hand on envb, the same value to systemd: still the same.
+	b.sh(t, `printf '%s\n' 'LOG_FORMAT="json"' >> `+svc.EnvFile())
+	out.Reset()
+	if diffs, err := DiffEnv(ctx, o); err != nil || len(diffs) != 2 || strings.Contains(out.String(), "LOG_FORMAT") {
+		t.Errorf("after a hand edit of LOG_FORMAT=\"json\" on envb: %+v %v\n%s", diffs, err, out.String())
+	}
 	if log := a.sh(t, "cat "+svc.DeployPath+"/deploy.log"); strings.Contains(log, secret) || !strings.Contains(log, "set=PASSWORD_PEPPER") {
 		t.Errorf("deploy.log on enva:\n%s", log)
 	}

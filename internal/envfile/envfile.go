@@ -1,10 +1,13 @@
 // Package envfile is the service's env file (/etc/<app>/<app>.env) as
-// env:set, env:unset, env:list and env:diff see it: which names may be set,
-// which values are refused before anything is written, how a value is
-// written so systemd reads it back unchanged, and the scripts that edit
-// and read the file on the server. A value travels only on the stdin of a
-// root shell there, never in an argument: a command line is readable by
-// every user of the server (`ps`, /proc/*/cmdline).
+// env:set, env:unset, env:list and env:diff see it: how systemd reads it
+// (Parse, a port of systemd 252's parser, held to systemd itself by a
+// corpus test on the sandbox), which names may be set, which values are
+// refused before anything is written, how a change is made in the file
+// (File.Apply) and a value written so systemd reads it back unchanged
+// (Encode), and the scripts that read and replace the file on the server.
+// Values travel only on the stdin and stdout of a root shell there, never
+// in an argument: a command line is readable by every user of the server
+// (`ps`, /proc/*/cmdline).
 package envfile
 
 import (
@@ -13,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/slipway-dev/slipway/internal/config"
 )
@@ -52,7 +56,7 @@ func Known(name string) bool {
 // Validate refuses, before anything is written anywhere, a name that is
 // not a setting name, one systemd sets itself, one the app doesn't know
 // (unless force: a setting of the user's own), a value of more than one
-// line, and a value the app would refuse to start with (config.Check:
+// line, invalid UTF-8, and a value the app would refuse to start with (config.Check:
 // DATABASE_URL must parse, durations must be durations...). Its messages
 // name the setting; only the app's checks of settings that are no secret
 // (a format, a duration) quote the bad value.
@@ -78,6 +82,8 @@ func (ch Change) Validate(force bool) error {
 		return fmt.Errorf("env: the value of %s holds a line break: an env file value is one line (a trailing newline from a file? use `tr -d '\\n'`)", k)
 	case strings.ContainsRune(v, 0):
 		return fmt.Errorf("env: the value of %s holds a NUL byte, which an environment can't carry", k)
+	case !utf8.ValidString(v):
+		return fmt.Errorf("env: the value of %s is not valid UTF-8, and systemd refuses an env file holding one (the app would not start): convert it (iconv -t UTF-8)", k)
 	case len(v) > MaxValue:
 		return fmt.Errorf("env: the value of %s is %d bytes, more than %d: put large data in a file and the path in the setting", k, len(v), MaxValue)
 	}

@@ -20,6 +20,7 @@ func TestBadInputIsRefusedInOneLineNamingTheFix(t *testing.T) {
 		{Change{Key: "PASWORD_PEPPER", Value: "0123456789abcdefgh"}, false, "add -force"},
 		{Change{Key: "PASSWORD_PEPPER", Value: "0123456789abcdef\nX=1"}, false, "line break"},
 		{Change{Key: "MY_OWN", Value: "a\rb"}, true, "line break"},
+		{Change{Key: "MY_OWN", Value: "caf\xe9"}, true, "not valid UTF-8"},
 		{Change{Key: "DATABASE_URL", Value: "postgres://app:s3cret@db:notaport/app"}, false, "DATABASE_URL does not parse"},
 		{Change{Key: "PASSWORD_PEPPER", Value: "short"}, false, "at least 16"},
 		{Change{Key: "DB_WAIT", Value: "soon"}, false, "DB_WAIT"},
@@ -73,79 +74,59 @@ func script(t *testing.T, s, stdin string, args ...string) string {
 	return string(out)
 }
 
-func TestPrepareReplacesTheFirstAssignmentDropsLaterOnesAndKeepsTheRest(t *testing.T) {
+func TestPrepareWritesTheCandidateOnlyOverTheFileItWasMadeFrom(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the script chowns its candidate to root: run as root (CI is)")
 	}
 	dir := t.TempDir()
 	f := filepath.Join(dir, "app.env")
-	orig := "# comment\nDATABASE_URL=postgres://x@h/db\n  PASSWORD_PEPPER=old\nLOG_FORMAT=json\nPASSWORD_PEPPER=older"
-	if err := os.WriteFile(f, []byte(orig), 0o600); err != nil {
+	orig := []byte("# comment\nDATABASE_URL=postgres://x@h/db\n")
+	if err := os.WriteFile(f, orig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	nasty := `a "b" \c $HOME ` + "`x`" + ` 'q' #h`
-	out := script(t, PrepareScript, Encode(nasty)+"\n", f, "PASSWORD_PEPPER", "tag1", "set")
-	cand, ok := strings.CutPrefix(strings.TrimSpace(out), "candidate ")
-	if !ok || cand != filepath.Join(dir, ".app.env.new-tag1") {
+	cand := "A=\"\x01 \xff\"\r\nB=2\n" // bytes as they are, no line of its own needed
+	out := script(t, PrepareScript, Sum(orig)+"\n"+cand, f, "tag1")
+	path, ok := strings.CutPrefix(strings.TrimSpace(out), "candidate ")
+	if !ok || path != filepath.Join(dir, ".app.env.new-tag1") {
 		t.Fatalf("output %q", out)
 	}
-	b, _ := os.ReadFile(cand)
-	want := "# comment\nDATABASE_URL=postgres://x@h/db\nPASSWORD_PEPPER=" + Encode(nasty) + "\nLOG_FORMAT=json\n"
-	if string(b) != want {
-		t.Errorf("candidate:\n%s\nwant:\n%s", b, want)
+	if b, _ := os.ReadFile(path); string(b) != cand {
+		t.Errorf("candidate %q, want %q", b, cand)
 	}
-	if st, _ := os.Stat(cand); st.Mode().Perm() != 0o600 {
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
 		t.Errorf("candidate mode %v", st.Mode())
 	}
-	if b, _ := os.ReadFile(f); string(b) != orig {
+	if b, _ := os.ReadFile(f); string(b) != string(orig) {
 		t.Error("the env file itself changed")
 	}
-	// A new key goes at the end; the earlier candidate is gone.
-	out = script(t, PrepareScript, "1\n", f, "NO_MIGRATE", "tag2", "set")
-	if _, err := os.Stat(cand); !os.IsNotExist(err) {
-		t.Error("a leftover candidate stayed")
-	}
-	b, _ = os.ReadFile(strings.TrimPrefix(strings.TrimSpace(out), "candidate "))
-	if !strings.HasSuffix(string(b), "PASSWORD_PEPPER=older\nNO_MIGRATE=1\n") {
-		t.Errorf("candidate:\n%s", b)
-	}
-	out = script(t, PrepareScript, "", f, "LOG_FORMAT", "tag3", "unset")
-	b, _ = os.ReadFile(strings.TrimPrefix(strings.TrimSpace(out), "candidate "))
-	if strings.Contains(string(b), "LOG_FORMAT") || !strings.Contains(string(b), "DATABASE_URL=") {
-		t.Errorf("unset candidate:\n%s", b)
-	}
-	if out := script(t, PrepareScript, "", f, "NOT_THERE", "tag4", "unset"); strings.TrimSpace(out) != "unchanged" {
-		t.Errorf("unset of a missing key: %q", out)
-	}
-	if out := script(t, PrepareScript, "json\n", f, "LOG_FORMAT", "tag5", "set"); strings.TrimSpace(out) != "unchanged" {
-		t.Errorf("set to the value it has: %q", out)
+	// The file changed since it was read: refused, the earlier candidate gone.
+	cmd := exec.Command("sh", "-c", PrepareScript, "test", f, "tag2")
+	cmd.Stdin = strings.NewReader(Sum([]byte("other")) + "\n" + cand)
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "changed while this ran") {
+		t.Errorf("a stale read: %v %s", err, b)
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, ".app.env.new-*")); len(m) != 0 {
-		t.Errorf("unchanged left candidates: %v", m)
+		t.Errorf("candidates left: %v", m)
 	}
 }
 
-func TestNamesAndHashesReadAssignmentsOnlyTheLastWinning(t *testing.T) {
+func TestReadScriptBringsTheBytesAsTheyAre(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "app.env")
-	if err := os.WriteFile(f, []byte("# X=1\nA=1\n B=\nA=2\nnot a line\nC=\"x y\""), 0o600); err != nil {
+	text := []byte("A=\x1b[31m\xff\r\n\x00B=2")
+	if err := os.WriteFile(f, text, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := script(t, NamesScript, "", f); got != "set A\nempty B\nset A\nset C" {
-		t.Errorf("names: %q", got)
+	got, err := DecodeRead(script(t, ReadScript, "", f))
+	if err != nil || string(got) != string(text) {
+		t.Errorf("%q %v, want %q", got, err, text)
 	}
-	h1 := script(t, HashScript, "nonce1\n", f)
-	lines := strings.Split(strings.TrimSpace(h1), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "A ") || !strings.HasPrefix(lines[3], "C ") {
-		t.Fatalf("hashes: %q", h1)
+	if _, err := DecodeRead(script(t, ReadScript, "", f+".none")); err != ErrMissing {
+		t.Errorf("no file: %v", err)
 	}
-	if strings.Contains(h1, "x y") {
-		t.Error("a value in the hash output")
-	}
-	if h2 := script(t, HashScript, "nonce2\n", f); h2 == h1 {
-		t.Error("the nonce changes nothing")
-	}
-	if got := script(t, HashScript, "n\n", filepath.Join(t.TempDir(), "none")); got != "missing\n" {
-		t.Errorf("no file: %q", got)
+	// Cut short on the way (remote.MaxOutput): refused, never a shorter file.
+	if _, err := DecodeRead("file 10\nQUJD\n"); err == nil || !strings.Contains(err.Error(), "3 bytes arrived of 10") {
+		t.Errorf("a short read: %v", err)
 	}
 }
 

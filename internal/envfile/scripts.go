@@ -1,50 +1,51 @@
 package envfile
 
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
 // The scripts run as root with sh -c, their arguments quoted words (paths,
-// names, a tag), never a value: a value comes on stdin and stays inside
-// the shell's builtins (read, printf, case), which start no process whose
-// command line could show it.
+// a tag), never a value: the file's text travels on stdin and stdout of
+// the root shell and stays in base64, cat, read and sha256sum, which put no value
+// in a command line. The text is parsed by Parse only, on the client:
+// there is no second reading of the file's syntax in shell.
 
-// stripBlanks removes the leading blanks of $t, as systemd ignores them.
-const stripBlanks = `while :; do case $t in [' 	']*) t=${t#?} ;; *) break ;; esac; done`
+// ReadScript prints "file <size>" and the env file ($1) in base64 (the
+// client cleans what a command prints of control bytes, and cuts it at
+// remote.MaxOutput; the file's bytes must arrive as they are, all of
+// them), or "missing" when there is none. DecodeRead reads it.
+const ReadScript = `f=$1
+[ -f "$f" ] || { echo missing; exit 0; }
+echo "file $(wc -c < "$f")"
+exec base64 < "$f"`
 
-// PrepareScript writes the candidate env file: the service's file ($1)
-// with KEY ($2) set to the encoded value on stdin ($4 = set) or removed
-// ($4 = unset), as .<name>.new-<tag> ($3) in the same folder, root:root
-// 0600 from its first byte. The first assignment of KEY is replaced in
-// place and any later one dropped (systemd lets the last one win); a new
-// key goes at the end. Leftovers of changes that died go first: no
-// handover runs under the deploy lock, which is held. It prints "unchanged" when the file already
-// says so (one assignment with this value, or none to unset) and removes
-// the candidate, else "candidate <path>".
+// PrepareScript writes the candidate env file, the text on stdin after a
+// first line holding the sha256 of the env file ($1) the text was made
+// from, as .<name>.new-<tag> ($2) in the same folder, root:root 0600 from
+// its first byte, and prints "candidate <path>". Leftovers of changes that
+// died go first: the deploy lock is held, so no handover is using one. An
+// env file changed since it was read (by hand, meanwhile) is refused,
+// nothing written.
 const PrepareScript = `set -eu
-f=$1 key=$2 tag=$3 mode=$4
+f=$1 tag=$2
 dir=${f%/*} base=${f##*/}
 new="$dir/.$base.new-$tag"
 rm -f "$dir/.$base.new-"* "$f.was"
 [ -f "$f" ] || { echo "no $f: run provision first" >&2; exit 3; }
-val=
-if [ "$mode" = set ]; then IFS= read -r val || [ -n "$val" ]; fi
+IFS= read -r want
+have=$(sha256sum < "$f")
+have=${have%% *}
+[ "$have" = "$want" ] || { echo "$f changed while this ran (edited by hand?): run it again" >&2; exit 4; }
 (umask 077; : > "$new")
 chown root:root "$new"
 chmod 600 "$new"
-found=0 same=
-while IFS= read -r line || [ -n "$line" ]; do
-  t=$line
-  ` + stripBlanks + `
-  case $t in
-  "$key="*)
-    found=$((found + 1))
-    [ "$t" = "$key=$val" ] && same=1
-    if [ "$found" = 1 ] && [ "$mode" = set ]; then printf '%s=%s\n' "$key" "$val"; fi ;;
-  *) printf '%s\n' "$line" ;;
-  esac
-done < "$f" >> "$new"
-if [ "$found" = 0 ] && [ "$mode" = set ]; then printf '%s=%s\n' "$key" "$val" >> "$new"; fi
-# Unchanged: the one assignment already has the value, or there is none to unset.
-if { [ "$mode" = set ] && [ "$found" = 1 ] && [ -n "$same" ]; } || { [ "$mode" = unset ] && [ "$found" = 0 ]; }; then
-  rm -f "$new"; echo unchanged; exit 0
-fi
+cat >> "$new"
 echo "candidate $new"`
 
 // DiscardScript removes a candidate ($1) that will not go live.
@@ -57,28 +58,33 @@ const InstallScript = `set -eu
 chown root:root "$1"; chmod 600 "$1"
 mv -f -- "$1" "$2"`
 
-// NamesScript prints "set NAME" or "empty NAME" for each assignment in the
-// env file ($1), in file order; "missing" when there is no file.
-const NamesScript = `f=$1
-[ -f "$f" ] || { echo missing; exit 0; }
-sed -n -e 's/^[[:space:]]*\([A-Za-z_][A-Za-z0-9_]*\)=[[:space:]]*$/empty \1/p' -e 's/^[[:space:]]*\([A-Za-z_][A-Za-z0-9_]*\)=.*/set \1/p' "$f"`
+// ErrMissing is ReadScript's answer on a server with no env file.
+var ErrMissing = errors.New("no env file")
 
-// ValuesScript prints each assignment of the env file ($1) as written
-// (env:list -values, on a terminal after confirmation only).
-const ValuesScript = `sed -n 's/^[[:space:]]*\([A-Za-z_][A-Za-z0-9_]*=\)/\1/p' "$1"`
+// DecodeRead is the env file's text from ReadScript's output, refused
+// unless it has the size the server gave.
+func DecodeRead(out string) ([]byte, error) {
+	head, body, _ := strings.Cut(out, "\n")
+	kind, size, _ := strings.Cut(strings.TrimSpace(head), " ")
+	switch kind {
+	case "missing":
+		return nil, ErrMissing
+	case "file":
+		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(body), ""))
+		if err != nil {
+			// remote.MaxOutput (1 MiB) cuts a base64 file over 768 KiB.
+			return nil, fmt.Errorf("read the env file: %w (is it over 768 KiB? settings that large belong in files)", err)
+		}
+		if n, err := strconv.Atoi(size); err != nil || n != len(b) {
+			return nil, fmt.Errorf("read the env file: %d bytes arrived of %s: run it again", len(b), size)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("read the env file: unexpected output %q", head)
+}
 
-// HashScript prints "NAME <sha256>" for each assignment of the env file
-// ($1): the hash of a nonce (stdin's first line, the same for every host
-// of one env:diff) and the value as written. Hosts compare by hash; the
-// nonce keeps a hash from telling a short value by a lookup table.
-const HashScript = `f=$1
-IFS= read -r nonce
-[ -f "$f" ] || { echo missing; exit 0; }
-while IFS= read -r line || [ -n "$line" ]; do
-  t=$line
-  ` + stripBlanks + `
-  case $t in [A-Za-z_]*=*) ;; *) continue ;; esac
-  name=${t%%=*}
-  case $name in *[!A-Za-z0-9_]*) continue ;; esac
-  printf '%s %s\n' "$name" "$(printf '%s\n%s' "$nonce" "${t#*=}" | sha256sum | cut -d' ' -f1)"
-done < "$f"`
+// Sum is the sha256 PrepareScript compares with the env file's.
+func Sum(text []byte) string {
+	s := sha256.Sum256(text)
+	return hex.EncodeToString(s[:])
+}

@@ -56,7 +56,8 @@ elif [ "$(stat -c '%U:%G %a' "$envfile")" != "root:root 600" ]; then
 else
   echo "ok: $envfile (root:root 600, content untouched)"
 fi
-if ! grep -q '^DATABASE_URL=.' "$envfile"; then
+# systemd reads the file, as it does for the app: no grep of its syntax.
+if [ -z "$(systemd-run --quiet --pipe --wait --collect -p EnvironmentFile="$envfile" /usr/bin/printenv DATABASE_URL </dev/null 2>/dev/null)" ]; then
   echo "todo: set DATABASE_URL in $envfile (sudoedit $envfile), then deploy"
 fi
 `
