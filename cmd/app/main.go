@@ -18,7 +18,8 @@ import (
 const argsEnv = "SLIPWAY_ARGS"
 
 func main() {
-	args, err := argsOf(os.Args[1:], os.LookupEnv)
+	v, set := os.LookupEnv(argsEnv)
+	args, err := argsOf(os.Args[1:], v, set)
 	if err == nil {
 		// Not for whatever the command might start.
 		os.Unsetenv(argsEnv)
@@ -31,11 +32,11 @@ func main() {
 }
 
 // argsOf is the command line: argv, or when argv is empty the arguments
-// argsEnv holds (each hex-encoded and followed by a space). An instance
-// runs `app serve`: a stray argsEnv in the env file never changes it.
-func argsOf(argv []string, lookup func(string) (string, bool)) ([]string, error) {
-	v, ok := lookup(argsEnv)
-	if len(argv) > 0 || !ok {
+// argsEnv holds (v, when set: each hex-encoded and followed by a space). An
+// instance runs `app serve`: a stray argsEnv in the env file never changes
+// it.
+func argsOf(argv []string, v string, set bool) ([]string, error) {
+	if len(argv) > 0 || !set {
 		return argv, nil
 	}
 	args := []string{}
