@@ -67,7 +67,9 @@ func rootJob(caps string, rw []string, families string, allow ...string) []strin
 		"ProtectHome=read-only",
 	}
 	for _, d := range rw {
-		p = append(p, "ReadWritePaths="+d)
+		// "-": a missing one (no env folder yet) must not stop the unit
+		// before its script can say what is wrong.
+		p = append(p, "ReadWritePaths=-"+d)
 	}
 	p = append(p,
 		"PrivateTmp=yes",
@@ -121,10 +123,12 @@ func HandoverHardening(c Config) []string {
 // DetachedHardening is the sandboxing of Detached's transient units (root):
 // backups and restores write DeployPath's backups folder and /run, run
 // psql, pg_dump and pg_restore as the service user and the postgres user
-// (runuser: CAP_SETUID, CAP_SETGID), keep files the deploy user's
-// (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER) and reach the database,
-// which DATABASE_URL may put on another host (AF_INET, AF_INET6).
+// (runuser: CAP_SETUID, CAP_SETGID, and the setrlimit calls of its PAM
+// session's pam_limits, without which it "cannot open session"), keep
+// files the deploy user's (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER) and
+// reach the database, which DATABASE_URL may put on another host (AF_INET,
+// AF_INET6).
 func DetachedHardening(c Config) []string {
 	return rootJob("CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER CAP_SETUID CAP_SETGID",
-		[]string{c.DeployPath, c.EnvDir(), "/run"}, "AF_UNIX AF_INET AF_INET6", "@chown @setuid")
+		[]string{c.DeployPath, c.EnvDir(), "/run"}, "AF_UNIX AF_INET AF_INET6", "@chown @setuid @resources")
 }
