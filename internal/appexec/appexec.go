@@ -1,10 +1,19 @@
 // Package appexec is `go run mage.go exec -- ARGS`: the live release's
 // binary run with ARGS on the server, as the service user, with the
 // service's env file and sandboxing. createAdmin is one such command.
+//
+// ARGS may hold data (an email, an id, a query): they travel on stdin to a
+// launcher in the unit (exec.pl), never in the argv of sudo, sh or
+// systemd-run, which ps, sudo's journal lines and `systemctl show` reveal.
+// The launcher hands them to the app in the environment (ArgsEnv); a binary
+// built before the app read them there gets them in its argv instead.
 package appexec
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +24,47 @@ import (
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
+// launch reads the arguments from stdin and execs the binary: it runs in
+// the transient unit, as the service.
+//
+//go:embed exec.pl
+var launch string
+
+// ArgsEnv is the variable in which the launcher hands the arguments to the
+// app (cmd/app reads it when it has no arguments of its own): each
+// argument hex-encoded and followed by a space. A binary that holds this
+// name is taken to read it, any other gets its arguments in argv.
+const ArgsEnv = "SLIPWAY_ARGS"
+
+// PrivateCommand is the shell command run as root on the server for exec:
+// systemd-run starts the launcher in a transient unit as the service
+// (Unit), with a fixed description, stdin and the output forwarded
+// (--pipe); the launcher reads the arguments from the start of stdin
+// (Stdin) and execs the current release's binary.
+func PrivateCommand(c service.Config) string {
+	words := append(unit(c, "--pipe", "exec", c.EnvFile()), "-p", service.CurrentBind(c))
+	return remote.QuoteAll(append(words, Verbatim([]string{"perl", "-e", launch, ArgsEnv, c.Binary()})...))
+}
+
+// Stdin is what PrivateCommand reads: the arguments' line, then stdin (nil
+// for none).
+func Stdin(args []string, stdin io.Reader) io.Reader {
+	var b bytes.Buffer
+	for _, a := range args {
+		b.WriteString(hex.EncodeToString([]byte(a)) + " ")
+	}
+	b.WriteByte('\n')
+	if stdin == nil {
+		return &b
+	}
+	return io.MultiReader(&b, stdin)
+}
+
 // Command is the shell command run as root on the server. systemd-run
 // starts the current release's binary in a transient unit as the service
-// (Unit), with stdin and the output forwarded (--pipe).
+// (Unit), with stdin and the output forwarded (--pipe). args are in the
+// argv of sudo, sh and systemd-run, for all to see: only fixed words
+// belong there (PrivateCommand takes any).
 func Command(c service.Config, args ...string) string {
 	return CommandWithEnv(c, c.EnvFile(), args...)
 }
@@ -25,7 +72,7 @@ func Command(c service.Config, args ...string) string {
 // CommandWithEnv is Command with another env file than the service's:
 // env:set asks the app to load a candidate file before it goes live.
 func CommandWithEnv(c service.Config, envFile string, args ...string) string {
-	words := append(unit(c, "--pipe", envFile), "-p", service.CurrentBind(c))
+	words := append(unit(c, "--pipe", "exec", envFile), "-p", service.CurrentBind(c))
 	return remote.QuoteAll(append(words, Verbatim(append([]string{c.Binary()}, args...))...))
 }
 
@@ -34,7 +81,7 @@ func CommandWithEnv(c service.Config, envFile string, args ...string) string {
 // migrations pending): like an instance, it binds no current symlink.
 // props are more unit properties, e.g. RuntimeMaxSec=20.
 func ReleaseCommand(c service.Config, release string, props []string, args ...string) string {
-	words := Unit(c, "--pipe")
+	words := Unit(c, "--pipe", "exec")
 	for _, p := range props {
 		words = append(words, "-p", p)
 	}
@@ -57,13 +104,16 @@ func Verbatim(words []string) []string {
 // the same user, env file and sandboxing (service.Hardening) as the
 // service, so what it runs sees exactly what the app sees and can do no
 // more; io is --pipe (stdin and output forwarded) or --pty (a terminal);
-// --wait propagates the exit status.
-func Unit(c service.Config, io string) []string {
-	return unit(c, io, c.EnvFile())
+// --wait propagates the exit status. The unit's description is the app's
+// name and what, never the command line (systemd's default), which every
+// "Started ..." line of the journal would carry.
+func Unit(c service.Config, io, what string) []string {
+	return unit(c, io, what, c.EnvFile())
 }
 
-func unit(c service.Config, io, envFile string) []string {
+func unit(c service.Config, io, what, envFile string) []string {
 	words := []string{"systemd-run", "--quiet", io, "--wait", "--collect", "--service-type=exec",
+		"--description=" + c.AppName + " " + what,
 		"--uid=" + c.ServiceUser, "--gid=" + c.ServiceUser,
 		"-p", "EnvironmentFile=" + envFile}
 	for _, p := range service.Hardening(c) {
@@ -98,7 +148,7 @@ func Run(ctx context.Context, st Streamer, c service.Config, args []string, stdi
 	if len(args) == 0 {
 		return errors.New("exec: no command: run `go run mage.go exec -- help` for the app's commands")
 	}
-	err := st.StreamRoot(ctx, Command(c, args...), stdin, stdout, stderr)
+	err := st.StreamRoot(ctx, PrivateCommand(c), Stdin(args, stdin), stdout, stderr)
 	var ee *remote.ExitError
 	if errors.As(err, &ee) && ee.Status > 0 {
 		return &ExitError{Args: args, Status: ee.Status}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -27,6 +28,20 @@ func TestCommandRunsTheCurrentBinaryAsTheServiceWithEveryHardeningProperty(t *te
 		if !strings.Contains(cmd, remote.Quote(want)) && !strings.Contains(cmd, want) {
 			t.Errorf("command lacks %s:\n%s", want, cmd)
 		}
+	}
+}
+
+func TestPrivateCommandCarriesNoArgumentAndStdinLeadsWithThem(t *testing.T) {
+	c := service.DefaultConfig()
+	cmd := PrivateCommand(c)
+	for _, want := range append(service.Hardening(c), "--uid=app", "--pipe", "--wait", "--description=app exec", service.CurrentBind(c), ArgsEnv, c.Binary()) {
+		if !strings.Contains(cmd, remote.Quote(want)) && !strings.Contains(cmd, want) {
+			t.Errorf("command lacks %s:\n%s", want, cmd)
+		}
+	}
+	in, err := io.ReadAll(Stdin([]string{"admin", "", "a b$"}, strings.NewReader("password\n")))
+	if err != nil || string(in) != "61646d696e  61206224 \npassword\n" {
+		t.Errorf("stdin %q, %v", in, err)
 	}
 }
 
@@ -77,6 +92,56 @@ func TestExecOnTheSandbox(t *testing.T) {
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.Status != 1 || !strings.Contains(o+e, `unknown command "no-such-command-$HOME-$$"`) {
 			t.Errorf("exec -- no-such-command: %v (%T)\nstdout %q\nstderr %q", err, err, o, e)
+		}
+	})
+	t.Run("a binary built before ArgsEnv gets its arguments in argv, as it always did", func(t *testing.T) {
+		// A stand-in for an older release of the app: it reads only argv,
+		// and holds no ArgsEnv (a pattern matches the variable).
+		sb := sandboxtest.Get(t)
+		cur := strings.TrimSpace(sandboxtest.Run(t, sb, "readlink", c.CurrentLink()))
+		rel := "releases/old-" + run36
+		pattern := "^" + ArgsEnv[:1] + "[" + ArgsEnv[1:2] + "]" + ArgsEnv[2:] + "="
+		script := "#!/bin/sh\nprintf '[%s]' \"$@\"; echo \" env=$(env | grep '" + pattern + "' || echo unset)\"\n"
+		sandboxtest.Run(t, sb, "sh", "-c", "mkdir -p \"$1\" && printf %s \"$2\" > \"$1/app\" && chmod 755 \"$1/app\" && ln -sfn \"$3\" \"$4\"",
+			"-", c.DeployPath+"/"+rel, script, rel, c.CurrentLink())
+		defer sandboxtest.Run(t, sb, "sh", "-c", "ln -sfn \"$1\" \"$2\" && rm -rf \"$3\"", "-", cur, c.CurrentLink(), c.DeployPath+"/"+rel)
+		o, e, err := run("", "a b", "$x", "")
+		if err != nil || o != "[a b][$x][] env=unset\n" {
+			t.Errorf("exec on an older binary: %v\nstdout %q\nstderr %q", err, o, e)
+		}
+	})
+	t.Run("item 5: the arguments show in no process list, unit property or journal line", func(t *testing.T) {
+		// The attack: a local user on the server reads ps, `systemctl show`
+		// or the journal (sudo's COMMAND= line, systemd's "Started ...").
+		sb := sandboxtest.Get(t)
+		marker := "argv-marker-exec-" + run36
+		procs := sandboxtest.WatchArgv(t, cl, marker)
+		units := appexectest.WatchUnits(t, sb)
+		// The password arrives late: admin create waits for it meanwhile,
+		// long enough for both watches to see every process and unit.
+		in, feed := io.Pipe()
+		go func() {
+			time.Sleep(1500 * time.Millisecond)
+			io.WriteString(feed, "correct horse battery staple\n")
+			feed.Close()
+		}()
+		var o, e bytes.Buffer
+		err := Run(ctx, cl, c, []string{"admin", "create", "-email", marker + "@example.com"}, in, &o, &e)
+		if err != nil || !strings.Contains(o.String(), "created admin "+marker+"@example.com") {
+			t.Fatalf("exec -- admin create: %v\nstdout %q\nstderr %q", err, o.String(), e.String())
+		}
+		if hits := procs(); len(hits) > 0 {
+			t.Errorf("the arguments were in the argv of %v on the server", hits)
+		}
+		shown := units()
+		if !strings.Contains(shown, "Description=") {
+			t.Fatal("the watch never saw exec's transient unit")
+		}
+		if strings.Contains(shown, marker) {
+			t.Errorf("the arguments were in the transient unit's properties:\n%s", appexectest.LinesWith(shown, marker))
+		}
+		if journal := sandboxtest.Run(t, sb, "journalctl", "--no-pager", "-o", "verbose"); strings.Contains(journal, marker) {
+			t.Errorf("the arguments reached the server's journal:\n%s", appexectest.LinesWith(journal, marker))
 		}
 	})
 	journal := sandboxtest.Run(t, sandboxtest.Get(t), "journalctl", "--no-pager", "-o", "cat")

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/slipway-dev/slipway/internal/appexec"
 	"github.com/slipway-dev/slipway/internal/remote"
@@ -37,7 +39,8 @@ type Options struct {
 // Command is the shell command run as root on the server: psql through
 // launch.pl in a transient unit as the service (appexec.Unit). Outside a
 // terminal psql stops at the first error (ON_ERROR_STOP), so the exit
-// status says whether everything ran.
+// status says whether everything ran. o.SQL is not in it: Run sends it on
+// stdin (Script), as no argument on the server may carry it.
 func Command(c service.Config, o Options) string {
 	io := "--pipe"
 	if o.Terminal && o.SQL == "" {
@@ -47,11 +50,25 @@ func Command(c service.Config, o Options) string {
 	if io == "--pipe" {
 		args = append(args, "-v", "ON_ERROR_STOP=1")
 	}
-	if o.SQL != "" {
-		args = append(args, "-c", o.SQL)
-	}
-	words := append(appexec.Unit(c, io), "--description="+c.AppName+" psql")
+	words := appexec.Unit(c, io, "psql")
 	return remote.QuoteAll(append(words, appexec.Verbatim(args)...))
+}
+
+// Script is what psql reads on stdin to run sql as `psql -c` would, from
+// no argument: a query whose one value is sql, run by \gexec as one query
+// string (the statements of sql in one implicit transaction, each result
+// printed), where a script would split it at each semicolon. A backslash
+// command (which -c also takes) is a line of its own.
+func Script(sql string) string {
+	if strings.HasPrefix(strings.TrimSpace(sql), `\`) {
+		return sql + "\n"
+	}
+	// A dollar quote whose tag sql does not hold carries it verbatim.
+	tag := "$slipway$"
+	for i := 1; strings.Contains(sql, tag); i++ {
+		tag = "$slipway" + strconv.Itoa(i) + "$"
+	}
+	return "SELECT " + tag + sql + tag + " \\gexec\n"
 }
 
 // Conn runs root commands on the server (*remote.Client).
@@ -86,12 +103,16 @@ func Run(ctx context.Context, cn Conn, c service.Config, o Options, stdin io.Rea
 	case o.Terminal && o.SQL == "":
 		return errors.New("psql: a terminal session needs the terminal's stdin and stdout")
 	case o.SQL != "":
-		err = cn.StreamRoot(ctx, cmd, nil, stdout, stderr)
+		err = cn.StreamRoot(ctx, cmd, strings.NewReader(Script(o.SQL)), stdout, stderr)
 	default:
 		err = cn.StreamRoot(ctx, cmd, stdin, stdout, stderr)
 	}
 	var ee *remote.ExitError
 	if errors.As(err, &ee) && ee.Status > 0 {
+		// An error in the script that stands for -c is -c's error: 1.
+		if o.SQL != "" && ee.Status == 3 {
+			return &ExitError{Status: 1}
+		}
 		return &ExitError{Status: ee.Status}
 	}
 	if err != nil {

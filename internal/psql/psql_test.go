@@ -21,16 +21,31 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m)) }
 
-func TestCommandRunsPsqlAsTheServiceAndKeepsDollarsLiteral(t *testing.T) {
+func TestCommandRunsPsqlAsTheServiceWithoutTheSQL(t *testing.T) {
 	c := service.DefaultConfig()
-	pipe := Command(c, Options{SQL: "select $$x$$"})
-	for _, want := range append(service.Hardening(c), "--pipe", "--uid=app", "EnvironmentFile=/etc/app/app.env", "ON_ERROR_STOP=1", "-c 'select $$$$x$$$$'") {
+	pipe := Command(c, Options{SQL: "select 'marker-in-sql'"})
+	for _, want := range append(service.Hardening(c), "--pipe", "--uid=app", "--description=app psql", "EnvironmentFile=/etc/app/app.env", "ON_ERROR_STOP=1") {
 		if !strings.Contains(pipe, remote.Quote(want)) && !strings.Contains(pipe, want) {
 			t.Errorf("command lacks %s:\n%s", want, pipe)
 		}
 	}
+	if strings.Contains(pipe, "marker-in-sql") || strings.Contains(pipe, " -c ") {
+		t.Errorf("the SQL is in the command line:\n%s", pipe)
+	}
 	if tty := Command(c, Options{Terminal: true}); !strings.Contains(tty, " --pty ") || strings.Contains(tty, "ON_ERROR_STOP") {
 		t.Errorf("a terminal session: %s", tty)
+	}
+}
+
+func TestScriptCarriesTheSQLVerbatimToGexec(t *testing.T) {
+	for sql, want := range map[string]string{
+		"select 1; select 2":             "SELECT $slipway$select 1; select 2$slipway$ \\gexec\n",
+		"select $slipway$x$slipway$, :v": "SELECT $slipway1$select $slipway$x$slipway$, :v$slipway1$ \\gexec\n",
+		`\dt`:                            "\\dt\n",
+	} {
+		if got := Script(sql); got != want {
+			t.Errorf("Script(%q) = %q, want %q", sql, got, want)
+		}
 	}
 }
 
@@ -62,6 +77,25 @@ func TestPsqlOnTheSandbox(t *testing.T) {
 			t.Errorf("psql -c with an error: %v (%T)\nstderr %s", err, err, errw.String())
 		}
 	})
+	t.Run("-c keeps -c's meaning: one transaction, every result, psql's words literal", func(t *testing.T) {
+		var out, errw bytes.Buffer
+		err := Run(ctx, cl, c, Options{SQL: "create table psql_atomic (x int); select no_such_column"}, nil, &out, &errw)
+		var ee *ExitError
+		if !errors.As(err, &ee) || ee.Status != 1 {
+			t.Errorf("psql -c with an error: %v\nstderr %s", err, errw.String())
+		}
+		out.Reset()
+		err = Run(ctx, cl, c, Options{SQL: "select to_regclass('psql_atomic') is null as rolled_back; select ':nope' as v, $$\\dt$$ as b"}, nil, &out, &errw)
+		for _, want := range []string{"rolled_back", " t\n", ":nope", `\dt`} {
+			if err != nil || !strings.Contains(out.String(), want) {
+				t.Errorf("psql -c: %v, stdout lacks %q:\n%s%s", err, want, out.String(), errw.String())
+			}
+		}
+		out.Reset()
+		if err := Run(ctx, cl, c, Options{SQL: `\conninfo`}, nil, &out, &errw); err != nil || !strings.Contains(out.String(), `database "app" as user "app"`) {
+			t.Errorf("psql -c with a backslash command: %v\n%s%s", err, out.String(), errw.String())
+		}
+	})
 	t.Run("a script on stdin stops at its first error", func(t *testing.T) {
 		var out, errw bytes.Buffer
 		script := "select 'first' as step;\nselect no_such_column;\nselect 'never' as step;\n"
@@ -69,6 +103,32 @@ func TestPsqlOnTheSandbox(t *testing.T) {
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.Status != 3 || !strings.Contains(out.String(), "first") || strings.Contains(out.String(), "never") {
 			t.Errorf("psql < script: %v\nstdout %s\nstderr %s", err, out.String(), errw.String())
+		}
+	})
+	t.Run("item 5: -c's SQL shows in no process list, unit property or journal line", func(t *testing.T) {
+		// The attack: a local user on the server reads ps, `systemctl show`
+		// or the journal (sudo's COMMAND= line, systemd's "Started ...").
+		sb := sandboxtest.Get(t)
+		marker := "argv-marker-psql-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		procs := sandboxtest.WatchArgv(t, cl, marker)
+		units := appexectest.WatchUnits(t, sb)
+		var out, errw bytes.Buffer
+		err := Run(ctx, cl, c, Options{SQL: "select 'seen' as m /* " + marker + " */, pg_sleep(1.5)"}, nil, &out, &errw)
+		if err != nil || !strings.Contains(out.String(), "seen") {
+			t.Fatalf("psql -c: %v\nstdout %s\nstderr %s", err, out.String(), errw.String())
+		}
+		if hits := procs(); len(hits) > 0 {
+			t.Errorf("the SQL was in the argv of %v on the server", hits)
+		}
+		shown := units()
+		if !strings.Contains(shown, "Description=") {
+			t.Fatal("the watch never saw psql's transient unit")
+		}
+		if strings.Contains(shown, marker) {
+			t.Errorf("the SQL was in the transient unit's properties:\n%s", appexectest.LinesWith(shown, marker))
+		}
+		if journal := sandboxtest.Run(t, sb, "journalctl", "--no-pager", "-o", "verbose"); strings.Contains(journal, marker) {
+			t.Errorf("the SQL reached the server's journal:\n%s", appexectest.LinesWith(journal, marker))
 		}
 	})
 	t.Run("on a terminal: an interactive session, Ctrl-C and resizing", func(t *testing.T) {

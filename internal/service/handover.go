@@ -176,11 +176,20 @@ systemctl enable --quiet "$app-current.service" && systemctl start "$app-current
 finish ok
 exit 0`
 
-// followScript starts the handover's transient unit and prints its journal
+// followScript starts the handover's transient unit, with the sandboxing
+// props (HandoverHardening, DetachedHardening), and prints its journal
 // lines (matched by a field only this run carries) until its result line,
 // or until the unit is gone without one. Killing it changes nothing on the
 // server: the unit runs on.
-const followScript = `set -u
+func followScript(props []string) string {
+	var p strings.Builder
+	for _, w := range props {
+		p.WriteString("-p " + quote(w) + " ")
+	}
+	return strings.Replace(followTemplate, "PROPERTIES", strings.TrimSpace(p.String()), 1)
+}
+
+const followTemplate = `set -u
 u=$1 tag=$2 maxsec=$3 desc=$4
 shift 4
 ` + AwaitHandoverGone + `
@@ -189,7 +198,7 @@ shift 4
 f=/run/slipway-handover-$tag.sh
 (umask 077; cat > "$f") || exit 1
 systemd-run --quiet --collect --unit="$u" --description="$desc" \
-  -p RuntimeMaxSec="$maxsec" -p LogExtraFields="SLIPWAY_HANDOVER=$tag" \
+  -p RuntimeMaxSec="$maxsec" -p LogExtraFields="SLIPWAY_HANDOVER=$tag" PROPERTIES \
   /bin/sh "$f" "$@" || { rm -f "$f"; exit 1; }
 lines() { journalctl --no-pager -q -o cat SLIPWAY_HANDOVER="$tag"; }
 gone=0
@@ -289,7 +298,7 @@ func Handover(ctx context.Context, r Runner, c Config, req HandoverRequest) (Han
 	// Room for the start, the old instance's drain and the stop of leftovers.
 	maxSec := tmo + 3*int64(c.StopTimeout/time.Second) + 60
 	tag := req.Release + "-" + strconv.FormatInt(time.Now().UnixNano(), 10)
-	cmd := "sh -c " + quote(followScript) + " follow " + quoteAll(
+	cmd := "sh -c " + quote(followScript(HandoverHardening(c))) + " follow " + quoteAll(
 		c.HandoverUnitFor(tag), tag, strconv.FormatInt(maxSec, 10), c.AppName+": handover to release "+req.Release,
 		c.AppName, c.DeployPath, req.Release, dash(req.Commit),
 		strconv.FormatInt(tmo, 10), dash(req.LogLine), strconv.FormatInt(start.UnixNano(), 10),

@@ -23,7 +23,7 @@ type unitData struct {
 	Binary, EnvFile, ReleasesDir, CurrentLink          string
 	ServiceUnit, SocketUnit, TemplateUnit, CurrentUnit string
 	StartTimeoutSec, StopTimeoutSec, WatchdogSec       string
-	Hardening                                          []string
+	Hardening, CurrentHardening                        []string
 }
 
 func newUnitData(c Config) unitData {
@@ -32,7 +32,7 @@ func newUnitData(c Config) unitData {
 		Binary: c.Binary(), EnvFile: c.EnvFile(), ReleasesDir: c.ReleasesDir(), CurrentLink: c.CurrentLink(),
 		ServiceUnit: c.ServiceUnit(), SocketUnit: c.SocketUnit(), TemplateUnit: c.TemplateUnit(), CurrentUnit: c.CurrentUnit(),
 		StartTimeoutSec: seconds(c.StartTimeout), StopTimeoutSec: seconds(c.StopTimeout),
-		Hardening: Hardening(c),
+		Hardening: Hardening(c), CurrentHardening: CurrentHardening(c),
 	}
 	if c.Watchdog > 0 {
 		d.WatchdogSec = seconds(c.Watchdog)
