@@ -194,7 +194,7 @@ func TestAHangingOrFailingEndpointLeavesTheDeploysOutcomeAndNeverShowsTheURL(t *
 }
 
 func TestABadNotifyURLIsRefusedWithoutQuotingIt(t *testing.T) {
-	for _, v := range []string{"hooks.slack.com/services/never-printed", "ftp://x/never-printed", "https:///never-printed"} {
+	for _, v := range []string{"hooks.slack.com/services/never-printed", "ftp://x/never-printed", "https:///never-printed", "http://hooks.example.com/never-printed"} {
 		_, err := FromEnv(func(k string) string {
 			if k == "DEPLOY_NOTIFY_URL" {
 				return v
