@@ -55,7 +55,7 @@ func Reset(ctx context.Context, url, dir string) (migrate.Result, error) {
 	if err != nil {
 		return migrate.Result{}, err
 	}
-	if err := recreate(ctx, cfg, name); err != nil {
+	if err := recreate(ctx, cfg, name, ""); err != nil {
 		return migrate.Result{}, err
 	}
 	res, err := m.Up(ctx)
@@ -66,8 +66,9 @@ func Reset(ctx context.Context, url, dir string) (migrate.Result, error) {
 }
 
 // recreate drops and creates database name through the server's postgres
-// database, since a database can't be dropped from inside itself.
-func recreate(ctx context.Context, cfg *pgx.ConnConfig, name string) error {
+// database, since a database can't be dropped from inside itself; owner,
+// when set, owns the new one.
+func recreate(ctx context.Context, cfg *pgx.ConnConfig, name, owner string) error {
 	admin := cfg.Copy()
 	admin.Database = "postgres"
 	conn, err := pgx.ConnectConfig(ctx, admin)
@@ -85,7 +86,11 @@ func recreate(ctx context.Context, cfg *pgx.ConnConfig, name string) error {
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
 		return fmt.Errorf("drop database %s: %w", name, err)
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+	create := "CREATE DATABASE " + ident
+	if owner != "" {
+		create += " OWNER " + pgx.Identifier{owner}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
