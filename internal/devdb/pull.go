@@ -57,6 +57,10 @@ func Load(ctx context.Context, url, dump string) (int64, error) {
 	if err != nil {
 		return 0, postgres.BadURL("DATABASE_URL")
 	}
+	switch cfg.Database {
+	case "", "postgres", "template0", "template1":
+		return 0, fmt.Errorf("refusing to replace %q, a database PostgreSQL itself needs: point DATABASE_URL at the app's database", cfg.Database)
+	}
 	list, err := exec.CommandContext(ctx, "pg_restore", "--list", dump).CombinedOutput()
 	if err != nil {
 		return 0, fmt.Errorf("the backup is damaged, nothing changed (pg_restore --list: %s)", strings.TrimSpace(lastLine(list)))
@@ -72,12 +76,8 @@ func Load(ctx context.Context, url, dump string) (int64, error) {
 	if as.User != cfg.User {
 		owner = as.User
 	}
-	switch cfg.Database {
-	case "", "postgres", "template0", "template1":
-		return 0, fmt.Errorf("refusing to replace %q, a database PostgreSQL itself needs: point DATABASE_URL at the app's database", cfg.Database)
-	}
 	// A leftover of a pull killed midway is dropped by recreate.
-	pulling := cfg.Database[:min(len(cfg.Database), 50)] + "_pulling"
+	pulling := strings.ToValidUTF8(cfg.Database[:min(len(cfg.Database), 50)], "") + "_pulling"
 	if err := recreate(ctx, cfg, pulling, owner); err != nil {
 		return 0, err
 	}
