@@ -1,6 +1,7 @@
 package devdb
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/pgtest"
 )
 
@@ -31,7 +33,7 @@ func markerDir(t *testing.T) string {
 
 // plant is what a compromised production app role can do with the
 // rights it has: functions used by a CHECK constraint, an index
-// expression and a generated column, each running a program when the
+// expression, a generated column and a trigger, each running a program when the
 // one executing it may (a superuser restoring the dump), and quiet
 // otherwise, so production never notices. Each first undoes a
 // pg_restore --role= (RESET ROLE), the way around that half-measure.
@@ -67,6 +69,12 @@ CREATE TABLE notes (
 	twin bigint GENERATED ALWAYS AS (planted_generated(id)) STORED
 );
 CREATE INDEX notes_planted ON notes ((planted_index(id)));
+CREATE FUNCTION planted_trigger() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+	PERFORM public.planted_run('trigger');
+	RETURN NEW;
+END $f$;
+CREATE TRIGGER notes_planted BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION planted_trigger();
 INSERT INTO notes (id, body) VALUES (1, 'hello'), (2, 'world');
 `)
 	return b.String()
@@ -118,6 +126,54 @@ func TestPullDBOfAPlantedDumpRunsNoProgramOnThisMachine(t *testing.T) {
 	if v < 1 {
 		t.Errorf("version %d", v)
 	}
+}
+
+// TestADevSessionAfterPullingAPlantedDumpRunsNoProgram performs the rest
+// of issue 25's item 1: the planted dump is pulled into the .dev cluster,
+// then the app, connected the way `dev` connects it (dev.LocalDatabase's
+// URL), inserts a row into the planted table. Whatever the restore ran as,
+// the CHECK, index, generated column and trigger now run as the app's role:
+// if that is the cluster's superuser, the attack merely waits for the
+// first insert of the next dev session.
+func TestADevSessionAfterPullingAPlantedDumpRunsNoProgram(t *testing.T) {
+	ctx := context.Background()
+	dir := markerDir(t)
+	src := pgtest.URL(t)
+	exec1(t, src, plant(dir))
+	for _, n := range markers(t, dir) {
+		os.Remove(filepath.Join(dir, n))
+	}
+	dump := dumpOf(t, src)
+	root := devRoot(t)
+	// Held for the whole test: pullDB reuses the running cluster.
+	local, err := dev.LocalDatabase(ctx, root, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { local.Release() })
+	var out bytes.Buffer
+	err = PullDB(ctx, Options{Root: root, Getenv: noEnv, Stdout: &out}, func(dst string) (string, error) {
+		b, err := os.ReadFile(dump)
+		if err != nil {
+			return "", err
+		}
+		return "the planted dump", os.WriteFile(dst, b, 0o600)
+	})
+	if m := markers(t, dir); len(m) > 0 {
+		t.Fatalf("pullDB ran the planted programs (%s)", strings.Join(m, ", "))
+	}
+	if err != nil {
+		t.Fatalf("pullDB: %v", err)
+	}
+	// The app's first write of the next dev session.
+	exec1(t, local.URL, "INSERT INTO notes (id, body) VALUES (3, 'written by the app under dev')")
+	if m := markers(t, dir); len(m) > 0 {
+		t.Fatalf("the dev session ran the planted programs (%s): code execution on the developer's machine, one insert after pullDB (dev connects as %s)", strings.Join(m, ", "), roleOf(t, local.URL))
+	}
+	if n := rows(t, local.URL, "SELECT count(*) FROM notes"); n != 3 {
+		t.Errorf("%d notes, want 3", n)
+	}
+	t.Logf("dev connects as %s; %s", roleOf(t, local.URL), strings.TrimSpace(out.String()))
 }
 
 // TestPullDBsErrorQuotesNoRowOfTheDump performs the pullDB half of issue
@@ -215,4 +271,41 @@ func TestTheRestoreRolesPasswordIsStoredAsPostgreSQLWouldHashIt(t *testing.T) {
 	if err != nil || got != stored {
 		t.Errorf("scramVerifier = %q, %v\nPostgreSQL stores %q", got, err, stored)
 	}
+}
+
+func noEnv(string) string { return "" }
+
+// devRoot is a repository root for a .dev cluster: a folder the server's
+// OS user can enter (t.TempDir is private to root).
+func devRoot(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "devdb-root-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// roleOf describes the role url logs in as: its name and whether it is a
+// superuser.
+func roleOf(t *testing.T, url string) string {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var name string
+	var super bool
+	if err := conn.QueryRow(context.Background(), "SELECT rolname, rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&name, &super); err != nil {
+		t.Fatal(err)
+	}
+	if super {
+		return name + " (superuser)"
+	}
+	return name + " (plain)"
 }
