@@ -20,7 +20,7 @@ import (
 // to the path it is given and returns a description of it, and Load
 // restores it. The dump is removed afterwards.
 func PullDB(ctx context.Context, o Options, fetch func(dst string) (string, error)) error {
-	return withLocal(ctx, o, func(url string) error {
+	return withLocal(ctx, o, func(url, admin string) error {
 		if err := Guard(url, o.Getenv, o.Force); err != nil {
 			return err
 		}
@@ -34,7 +34,7 @@ func PullDB(ctx context.Context, o Options, fetch func(dst string) (string, erro
 		if err != nil {
 			return err
 		}
-		v, err := Load(ctx, url, dump)
+		v, err := Load(ctx, url, admin, dump)
 		if err != nil {
 			return err
 		}
@@ -47,13 +47,18 @@ func PullDB(ctx context.Context, o Options, fetch func(dst string) (string, erro
 // --format=custom file dump, without the server's owners and grants: it
 // restores into a new database and swaps it in only once the restore
 // succeeded, so a failed one changes nothing. It restores connected as a
-// role without superuser rights (RestoreRole, the database's owner, when
-// url's role is a superuser): the dump's functions run with the restoring
-// role's rights. A dump only a superuser could restore is refused, never
-// retried as one. It returns the goose version the database holds. Guard
-// is the caller's.
-func Load(ctx context.Context, url, dump string) (int64, error) {
+// role without superuser rights (RestoreRole when url's role is a
+// superuser), which owns the result: the dump's functions run with the
+// restoring role's rights. A dump only a superuser could restore is
+// refused, never retried as one. Databases are created, dropped and
+// renamed through admin (url itself for DATABASE_URL). It returns the
+// goose version the database holds. Guard is the caller's.
+func Load(ctx context.Context, url, admin, dump string) (int64, error) {
 	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return 0, postgres.BadURL("DATABASE_URL")
+	}
+	acfg, err := pgx.ParseConfig(admin)
 	if err != nil {
 		return 0, postgres.BadURL("DATABASE_URL")
 	}
@@ -72,13 +77,9 @@ func Load(ctx context.Context, url, dump string) (int64, error) {
 	if err := checkRestorable(ctx, as, list); err != nil {
 		return 0, err
 	}
-	owner := ""
-	if as.User != cfg.User {
-		owner = as.User
-	}
 	// A leftover of a pull killed midway is dropped by recreate.
 	pulling := strings.ToValidUTF8(cfg.Database[:min(len(cfg.Database), 50)], "") + "_pulling"
-	if err := recreate(ctx, cfg, pulling, owner); err != nil {
+	if err := recreate(ctx, acfg, pulling, ownerFor(acfg, as.User)); err != nil {
 		return 0, err
 	}
 	into := as.Copy()
@@ -86,12 +87,12 @@ func Load(ctx context.Context, url, dump string) (int64, error) {
 	cmd := exec.CommandContext(ctx, "pg_restore", "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", "-d", pulling, dump)
 	cmd.Env = append(os.Environ(), pgEnv(into)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		if derr := dropDatabase(context.WithoutCancel(ctx), cfg, pulling); derr != nil {
+		if derr := dropDatabase(context.WithoutCancel(ctx), acfg, pulling); derr != nil {
 			return 0, errors.Join(restoreError(cfg.Database, out), derr)
 		}
 		return 0, restoreError(cfg.Database, out)
 	}
-	if err := swap(ctx, cfg, pulling, cfg.Database); err != nil {
+	if err := swap(ctx, acfg, pulling, cfg.Database); err != nil {
 		return 0, err
 	}
 	// Read as the restoring role too: the dump could have put a view

@@ -108,7 +108,7 @@ func TestPullDBOfAPlantedDumpRunsNoProgramOnThisMachine(t *testing.T) {
 	}
 	dump := dumpOf(t, src)
 	dst := pgtest.URL(t)
-	v, err := Load(ctx, dst, dump)
+	v, err := Load(ctx, dst, dst, dump)
 	if m := markers(t, dir); len(m) > 0 {
 		t.Fatalf("the restore ran the planted programs (%s): code execution on the developer's machine (Load: v%d, %v)", strings.Join(m, ", "), v, err)
 	}
@@ -193,7 +193,7 @@ INSERT INTO contacts VALUES (1, '`+secret+`');`)
 	dump := dumpOf(t, src)
 	dst := pgtest.URL(t)
 	exec1(t, dst, "INSERT INTO users (email, password_hash) VALUES ('kept@example.com', 'x')")
-	_, err := Load(context.Background(), dst, dump)
+	_, err := Load(context.Background(), dst, dst, dump)
 	if n := rows(t, dst, "SELECT count(*) FROM users WHERE email = 'kept@example.com'"); n != 1 {
 		t.Errorf("the failed pull changed the local database")
 	}
@@ -231,7 +231,7 @@ CREATE EVENT TRIGGER planted_et ON ddl_command_start EXECUTE FUNCTION planted_et
 			dump := dumpOf(t, src)
 			dst := pgtest.URL(t)
 			exec1(t, dst, "INSERT INTO users (email, password_hash) VALUES ('kept@example.com', 'x')")
-			_, err := Load(context.Background(), dst, dump)
+			_, err := Load(context.Background(), dst, dst, dump)
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "superuser") || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("got %v, want one line naming %s as needing a superuser", err, c.want)
 			}

@@ -14,11 +14,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/slipway-dev/slipway/internal/dev"
 )
 
-// RestoreRole is the local role pullDB restores as when DATABASE_URL's
-// role is a superuser: a plain role (no superuser, CREATEROLE, CREATEDB,
-// nor membership in another role) that owns the pulled database.
+// RestoreRole is the role pullDB restores as when DATABASE_URL's role is
+// a superuser: a plain role (no superuser, CREATEROLE, CREATEDB, nor
+// membership in another role) that owns the pulled database. It is the
+// role the .dev cluster's database belongs to, which pullDB, the app
+// under `dev` and the other tools connect as there (see dev.Role).
 //
 // A production dump is the production app role's writing: a function
 // used in a CHECK constraint, an index expression or a generated column
@@ -26,7 +30,7 @@ import (
 // include COPY ... TO PROGRAM, a shell on this machine. pg_restore
 // --role= is no defence: the function can RESET ROLE. Connected as a
 // plain role, there is no superuser session to go back to.
-const RestoreRole = "slipway_restore"
+const RestoreRole = dev.Role
 
 // restorer returns the connection settings pg_restore runs with: cfg's
 // own when its role holds none of the rights a planted function could
