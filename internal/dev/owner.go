@@ -136,7 +136,8 @@ func adopt(ctx context.Context, adminDB, db string) error {
 		stmts = append([]string{"ALTER DATABASE " + pgx.Identifier{db}.Sanitize() + " OWNER TO " + pgx.Identifier{Role}.Sanitize()}, stmts...)
 		for _, stmt := range stmts {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("hand database %s to role %s (%s): %w: start over with go run mage.go resetDB", db, Role, stmt, err)
+				// Not resetDB: it starts here too.
+				return fmt.Errorf("hand database %s to role %s (%s): %w: nothing changed; to start over with a new cluster, move .dev/pg aside (mv .dev/pg .dev/pg.old) and run again", db, Role, stmt, err)
 			}
 		}
 		return nil
