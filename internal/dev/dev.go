@@ -1,6 +1,7 @@
 // Package dev runs the app for development: against DATABASE_URL when set,
 // else against a local PostgreSQL cluster kept in .dev/ (git-ignored), whose
-// data survives restarts.
+// data survives restarts, connected as the plain role that owns the
+// database (Role), never as the cluster's superuser.
 package dev
 
 import (

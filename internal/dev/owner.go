@@ -59,7 +59,12 @@ func prepare(ctx context.Context, admin, adminDB, db string) error {
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		ident := pgx.Identifier{db}.Sanitize()
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident+" OWNER "+pgx.Identifier{Role}.Sanitize()); err != nil {
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+ident+" OWNER "+pgx.Identifier{Role}.Sanitize())
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "42P04" || pe.Code == "23505") {
+			return nil // another `dev` starting at the same time made it, the same way
+		}
+		if err != nil {
 			return fmt.Errorf("create database %s: %w", db, err)
 		}
 		return nil

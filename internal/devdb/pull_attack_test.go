@@ -309,3 +309,36 @@ func roleOf(t *testing.T, url string) string {
 	}
 	return name + " (plain)"
 }
+
+// TestResetDBSeedAndFixOnTheDevClusterRunAsThePlainRole: without
+// DATABASE_URL, the tools that run the app's SQL (migrations, seed, goose's
+// rows) do it as dev.Role, which owns what they create.
+func TestResetDBSeedAndFixOnTheDevClusterRunAsThePlainRole(t *testing.T) {
+	ctx := context.Background()
+	root := devRoot(t)
+	local, err := dev.LocalDatabase(ctx, root, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { local.Release() })
+	var out bytes.Buffer
+	o := Options{Root: root, Dir: filepath.Join("..", "..", "migrations"), Getenv: noEnv, Stdout: &out}
+	if err := ResetDB(ctx, o); err != nil {
+		t.Fatalf("resetDB: %v", err)
+	}
+	if err := Seed(ctx, o); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	if err := Fix(ctx, o, false); err != nil {
+		t.Fatalf("fixMigrations: %v", err)
+	}
+	if n := rows(t, local.URL, "SELECT count(*) FROM users"); n != 3 {
+		t.Errorf("%d users seeded, want 3\n%s", n, out.String())
+	}
+	others := rows(t, local.URL, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) <> '`+dev.Role+`'`)
+	owner := rows(t, local.URL, `SELECT count(*) FROM pg_database WHERE datname = current_database() AND pg_get_userbyid(datdba) = '`+dev.Role+`'`)
+	if others != 0 || owner != 1 {
+		t.Errorf("%d relations owned by another role than %s; database owned by it: %v", others, dev.Role, owner == 1)
+	}
+}
