@@ -203,12 +203,19 @@ func (s *Server) handoverTo(ctx context.Context, o Options, rel Release, req ser
 	if h.Outcome == OutcomeOK {
 		return OutcomeOK, nil
 	}
+	return h.Outcome, notReady(rel, s.Alias, unit, h)
+}
+
+// notReady is the error of a handover whose new instance never got ready:
+// the reason on its first line, then what serves now and the instance's
+// last log lines (of this start only).
+func notReady(rel Release, host, unit string, h service.HandoverResult) error {
 	what := "nothing was serving before it, nothing serves now"
 	if kept, ok := strings.CutPrefix(h.Detail, "kept="); ok {
 		what = fmt.Sprintf("rolled back: release %s kept serving, it was never stopped; current still names it", kept)
 	}
-	return h.Outcome, fmt.Errorf("release %s (%s) on %s: %w: %s\n%s\nlast log lines of %s (this start):\n%s",
-		rel.ID, rel.Version, s.Alias, errNotReady, h.Reason, what, unit, indent(strings.Join(h.Logs, "\n")))
+	return fmt.Errorf("release %s (%s) on %s: %w: %s\n%s\nlast log lines of %s (this start):\n%s",
+		rel.ID, rel.Version, host, errNotReady, h.Reason, what, unit, indent(strings.Join(h.Logs, "\n")))
 }
 
 // logPrefix starts a deploy.log line; the server appends result= and

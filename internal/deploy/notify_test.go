@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/notify"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
+	"github.com/slipway-dev/slipway/internal/service"
 )
 
 // webhookSecret is the path of the receiver's URL: a Slack webhook's path
@@ -193,7 +194,7 @@ func TestAHangingOrFailingEndpointLeavesTheDeploysOutcomeAndNeverShowsTheURL(t *
 }
 
 func TestABadNotifyURLIsRefusedWithoutQuotingIt(t *testing.T) {
-	for _, v := range []string{"hooks.slack.com/services/never-printed", "ftp://x/never-printed", "https:///never-printed"} {
+	for _, v := range []string{"hooks.slack.com/services/never-printed", "ftp://x/never-printed", "https:///never-printed", "http://hooks.example.com/never-printed"} {
 		_, err := FromEnv(func(k string) string {
 			if k == "DEPLOY_NOTIFY_URL" {
 				return v
@@ -203,5 +204,36 @@ func TestABadNotifyURLIsRefusedWithoutQuotingIt(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "DEPLOY_NOTIFY_URL") || strings.Contains(err.Error(), "never-printed") {
 			t.Errorf("DEPLOY_NOTIFY_URL=%q: %v", v, err)
 		}
+	}
+}
+
+// TestANotReadyDeploysNotificationCarriesNoJournalLine performs issue 25's
+// item 7 (3/3): the error of a release that never got ready goes on with
+// its last journal lines, which may hold data; the webhook, a third
+// party, gets the reason only.
+func TestANotReadyDeploysNotificationCarriesNoJournalLine(t *testing.T) {
+	r := newReceiver(t)
+	var out bytes.Buffer
+	o := testOptions([]string{"web-1"}, "", "", &out)
+	o.Notify, o.Start = r.notifier(t), time.Now().Add(-2*time.Second)
+	rel := Release{ID: "r20261207-1", Version: Version{Version: "v9", Commit: "c9"}}
+	const journal = "paid order 42 for ana@example.com, card 4242"
+	err := notReady(rel, "web-1", "app@r20261207-1.service", service.HandoverResult{
+		Outcome: OutcomeRolledBack, Detail: "kept=r20261201-1", Reason: "app@r20261207-1.service not ready within 30s (activating/start): stopped",
+		Logs: []string{"migrations applied", journal}})
+	if !strings.Contains(err.Error(), "last log lines of") || !strings.Contains(err.Error(), journal) {
+		t.Fatalf("the not-ready error changed (the test feeds it as deploy builds it): %v", err)
+	}
+	o.notify(context.Background(), "deploy", "web-1", rel.ID, rel.Version, OutcomeRolledBack, err)
+	o.notified()
+	e := r.one(t, "deploy", OutcomeRolledBack)
+	body, _ := json.Marshal(e)
+	for _, leak := range []string{journal, "migrations applied", "last log lines"} {
+		if strings.Contains(string(body), leak) {
+			t.Errorf("the webhook received %q:\n%s", leak, body)
+		}
+	}
+	if !strings.Contains(e.Cause, "not ready within 30s") || !strings.Contains(e.Text, "not ready within 30s") {
+		t.Errorf("the notification lacks the reason: %+v", e)
 	}
 }

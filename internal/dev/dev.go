@@ -1,6 +1,7 @@
 // Package dev runs the app for development: against DATABASE_URL when set,
 // else against a local PostgreSQL cluster kept in .dev/ (git-ignored), whose
-// data survives restarts.
+// data survives restarts, connected as the plain role that owns the
+// database (Role), never as the cluster's superuser.
 package dev
 
 import (
@@ -26,7 +27,13 @@ const DatabaseName = "slipway"
 
 // Database is a development database: its URL and how to let go of it.
 type Database struct {
+	// URL is what the app and the development tools connect with: as Role
+	// for the local cluster.
 	URL string
+	// Admin administers the server URL is on (creates and drops
+	// databases): the local cluster's superuser, on its postgres database;
+	// DATABASE_URL itself when set. Never for running the app's SQL.
+	Admin string
 	// Local is true for the cluster in .dev/, false for DATABASE_URL.
 	Local bool
 	// Release stops the local cluster if this call started it; a cluster
@@ -34,11 +41,12 @@ type Database struct {
 	Release func() error
 }
 
-// LocalDatabase returns DATABASE_URL when set, else starts (or reuses) the
-// local cluster under root/.dev/pg and makes sure its database exists.
+// LocalDatabase returns DATABASE_URL when set (its role is the user's
+// choice), else starts (or reuses) the local cluster under root/.dev/pg
+// and makes sure its database exists, owned by Role, which URL logs in as.
 func LocalDatabase(ctx context.Context, root string, getenv func(string) string) (*Database, error) {
 	if u := getenv("DATABASE_URL"); u != "" {
-		return &Database{URL: u, Release: func() error { return nil }}, nil
+		return &Database{URL: u, Admin: u, Release: func() error { return nil }}, nil
 	}
 	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(root, ".dev", "pg")})
 	if err != nil {
@@ -48,11 +56,11 @@ func LocalDatabase(ctx context.Context, root string, getenv func(string) string)
 	if !c.Reused() {
 		release = c.Stop
 	}
-	if err := c.CreateDatabase(ctx, DatabaseName); err != nil {
+	if err := prepare(ctx, c.URL("postgres"), c.URL(DatabaseName), DatabaseName); err != nil {
 		_ = release()
 		return nil, err
 	}
-	return &Database{URL: c.URL(DatabaseName), Local: true, Release: release}, nil
+	return &Database{URL: c.URLAs(Role, DatabaseName), Admin: c.URL("postgres"), Local: true, Release: release}, nil
 }
 
 // Options configures Run.

@@ -3,7 +3,9 @@
 // rows when timestamp migrations get their sequential numbers).
 //
 // Every function works on "the local database": DATABASE_URL when set, else
-// the cluster in .dev/ that `dev` uses, started if needed (package dev).
+// the cluster in .dev/ that `dev` uses, started if needed (package dev),
+// connected as the plain role that owns its database (dev.Role); the
+// cluster's superuser only creates and drops databases.
 // Whatever drops or writes data first passes Guard, so a DATABASE_URL left
 // pointing at a shared or production server is refused.
 package devdb
@@ -34,8 +36,9 @@ type Options struct {
 }
 
 // withLocal runs fn on the local database, then releases it (stopping the
-// cluster only if this call started it).
-func withLocal(ctx context.Context, o Options, fn func(url string) error) (err error) {
+// cluster only if this call started it). fn gets the URL to work with and
+// the one to administer the server with (dev.Database's URL and Admin).
+func withLocal(ctx context.Context, o Options, fn func(url, admin string) error) (err error) {
 	db, err := dev.LocalDatabase(ctx, o.Root, o.Getenv)
 	if err != nil {
 		return err
@@ -45,7 +48,7 @@ func withLocal(ctx context.Context, o Options, fn func(url string) error) (err e
 			err = fmt.Errorf("stop local PostgreSQL: %w", rerr)
 		}
 	}()
-	return fn(db.URL)
+	return fn(db.URL, db.Admin)
 }
 
 // plural is "1 row", "2 rows".

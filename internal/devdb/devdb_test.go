@@ -450,7 +450,7 @@ func TestBadDatabaseURLNeverEchoesThePassword(t *testing.T) {
 	bad := "postgres://app:hunter2@secret:part@localhost:notaport/db"
 	for name, err := range map[string]error{
 		"Guard": Guard(bad, func(string) string { return "" }, false),
-		"Reset": func() error { _, err := Reset(context.Background(), bad, t.TempDir()); return err }(),
+		"Reset": func() error { _, err := Reset(context.Background(), bad, bad, t.TempDir()); return err }(),
 	} {
 		if err == nil || !strings.HasPrefix(err.Error(), "DATABASE_URL is not a valid") {
 			t.Errorf("%s: %v, want the DATABASE_URL message", name, err)

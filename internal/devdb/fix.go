@@ -52,7 +52,7 @@ func Fix(ctx context.Context, o Options, rehash bool) error {
 		report(o.Stdout, plan, nil)
 		return nil
 	}
-	return withLocal(ctx, o, func(url string) error {
+	return withLocal(ctx, o, func(url, _ string) error {
 		conn, err := pgx.Connect(ctx, url)
 		if err != nil {
 			return fmt.Errorf("connect to database: %w", err)

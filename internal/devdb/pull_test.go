@@ -39,7 +39,7 @@ func TestLoadReplacesTheLocalDatabaseWithADump(t *testing.T) {
 	dump := dumpOf(t, src)
 	dst := pgtest.URL(t)
 	exec1(t, dst, "INSERT INTO users (email, password_hash) VALUES ('local@example.com', 'x')")
-	v, err := Load(ctx, dst, dump)
+	v, err := Load(ctx, dst, dst, dump)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestLoadRefusesADamagedDumpAndKeepsTheDatabase(t *testing.T) {
 	}
 	dst := pgtest.URL(t)
 	exec1(t, dst, "INSERT INTO users (email, password_hash) VALUES ('kept@example.com', 'x')")
-	if _, err := Load(context.Background(), dst, dump); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if _, err := Load(context.Background(), dst, dst, dump); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("err = %v, want damaged", err)
 	}
 	if n := rows(t, dst, "SELECT count(*) FROM users"); n != 1 {

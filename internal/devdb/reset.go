@@ -17,11 +17,11 @@ import (
 // connections first), applies every migration in o.Dir and prints the final
 // version. Guard runs first: a refused reset changes nothing.
 func ResetDB(ctx context.Context, o Options) error {
-	return withLocal(ctx, o, func(url string) error {
+	return withLocal(ctx, o, func(url, admin string) error {
 		if err := Guard(url, o.Getenv, o.Force); err != nil {
 			return err
 		}
-		res, err := Reset(ctx, url, o.Dir)
+		res, err := Reset(ctx, url, admin, o.Dir)
 		if err != nil {
 			return err
 		}
@@ -33,11 +33,17 @@ func ResetDB(ctx context.Context, o Options) error {
 }
 
 // Reset drops the database url points at, creates it empty and applies the
-// migrations of dir: drop → create → up. It does not check Guard; ResetDB
-// does. The migration files are loaded before anything is dropped, so a
-// folder goose refuses (duplicate versions) leaves the database alone.
-func Reset(ctx context.Context, url, dir string) (migrate.Result, error) {
+// migrations of dir: drop → create → up. Dropping and creating go through
+// admin (the same server; url itself for DATABASE_URL), and url's role
+// owns the new database. It does not check Guard; ResetDB does. The
+// migration files are loaded before anything is dropped, so a folder goose
+// refuses (duplicate versions) leaves the database alone.
+func Reset(ctx context.Context, url, admin, dir string) (migrate.Result, error) {
 	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return migrate.Result{}, postgres.BadURL("DATABASE_URL")
+	}
+	acfg, err := pgx.ParseConfig(admin)
 	if err != nil {
 		return migrate.Result{}, postgres.BadURL("DATABASE_URL")
 	}
@@ -55,7 +61,7 @@ func Reset(ctx context.Context, url, dir string) (migrate.Result, error) {
 	if err != nil {
 		return migrate.Result{}, err
 	}
-	if err := recreate(ctx, cfg, name); err != nil {
+	if err := recreate(ctx, acfg, name, ownerFor(acfg, cfg.User)); err != nil {
 		return migrate.Result{}, err
 	}
 	res, err := m.Up(ctx)
@@ -66,8 +72,9 @@ func Reset(ctx context.Context, url, dir string) (migrate.Result, error) {
 }
 
 // recreate drops and creates database name through the server's postgres
-// database, since a database can't be dropped from inside itself.
-func recreate(ctx context.Context, cfg *pgx.ConnConfig, name string) error {
+// database, since a database can't be dropped from inside itself,
+// connected as cfg's role; owner, when set, owns the new one.
+func recreate(ctx context.Context, cfg *pgx.ConnConfig, name, owner string) error {
 	admin := cfg.Copy()
 	admin.Database = "postgres"
 	conn, err := pgx.ConnectConfig(ctx, admin)
@@ -85,8 +92,21 @@ func recreate(ctx context.Context, cfg *pgx.ConnConfig, name string) error {
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
 		return fmt.Errorf("drop database %s: %w", name, err)
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+	create := "CREATE DATABASE " + ident
+	if owner != "" {
+		create += " OWNER " + pgx.Identifier{owner}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
+}
+
+// ownerFor is the OWNER to create a database with, for role to own it when
+// admin's role creates it: none when they are the same.
+func ownerFor(admin *pgx.ConnConfig, role string) string {
+	if admin.User == role {
+		return ""
+	}
+	return role
 }

@@ -34,7 +34,7 @@ var seeds = []struct {
 // rows it added (0 on a second run). Guard runs first. The database must be
 // fully migrated: seeding a half-migrated one would fail half way.
 func Seed(ctx context.Context, o Options) error {
-	return withLocal(ctx, o, func(url string) error {
+	return withLocal(ctx, o, func(url, _ string) error {
 		if err := Guard(url, o.Getenv, o.Force); err != nil {
 			return err
 		}

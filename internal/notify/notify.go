@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -45,9 +46,10 @@ const (
 	DefaultBackoff  = 500 * time.Millisecond
 )
 
-// MaxCause caps the cause posted: a not-ready release's error carries its
-// log lines, and webhooks refuse large bodies (Slack: 40 000 characters).
-const MaxCause = 3000
+// MaxCause caps the cause posted, which is only the error's first line:
+// the reason. What follows it (a not-ready release's journal lines) may
+// hold the app's data, and a webhook is a third party.
+const MaxCause = 500
 
 // Notifier posts events to one URL. The URL is a secret (a Slack webhook's
 // path is its credential): only its scheme and host are ever printed.
@@ -63,14 +65,41 @@ type Notifier struct {
 	warnings []string
 }
 
-// New checks raw (an http or https URL) and returns its notifier; errors
-// never quote raw.
+// New checks raw (an https URL, or http to this machine's loopback) and
+// returns its notifier; errors never quote raw.
 func New(raw string) (*Notifier, error) {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, errors.New("DEPLOY_NOTIFY_URL is not an http(s) URL with a host: set it to your webhook's URL, e.g. https://hooks.slack.com/services/<your webhook>")
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, errors.New("DEPLOY_NOTIFY_URL is not an https URL with a host: set it to your webhook's URL, e.g. https://hooks.slack.com/services/<your webhook>")
+	}
+	// Over plain http the body and the URL's path, the webhook's
+	// credential, cross the network readable by anyone on the way.
+	if u.Scheme == "http" && !loopback(u.Hostname()) {
+		return nil, errors.New("DEPLOY_NOTIFY_URL uses http: use the webhook's https URL (plain http is allowed only to localhost)")
 	}
 	return &Notifier{url: raw, Attempts: DefaultAttempts, Timeout: DefaultTimeout, Backoff: DefaultBackoff}, nil
+}
+
+func loopback(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// errRedirect is a redirect refused: followed, it would hand the body to
+// another host (a 307 resends it) or drop https.
+var errRedirect = errors.New("redirects to another host (not followed: set DEPLOY_NOTIFY_URL to where it points, if you trust it)")
+
+// sameHost is the client's CheckRedirect: a redirect stays on the
+// webhook's scheme and host, at most a few hops.
+func sameHost(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if len(via) >= 5 || req.URL.Host != first.Host || (req.URL.Scheme != first.Scheme && req.URL.Scheme != "https") {
+		return errRedirect
+	}
+	return nil
 }
 
 // Where is the URL's scheme and host: what may be shown of it.
@@ -113,17 +142,20 @@ func (n *Notifier) Wait() []string {
 
 // Send posts e, retrying a network error, a 429 or a 5xx answer.
 func (n *Notifier) Send(ctx context.Context, e Event) error {
+	e.Cause, _, _ = strings.Cut(e.Cause, "\n")
 	if len(e.Cause) > MaxCause {
-		e.Cause = e.Cause[:MaxCause] + " [… truncated]"
+		e.Cause = strings.ToValidUTF8(e.Cause[:MaxCause], "") + " [… truncated]"
 	}
 	body, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	client := n.Client
-	if client == nil {
-		client = http.DefaultClient
+	client := &http.Client{}
+	if n.Client != nil {
+		c := *n.Client
+		client = &c
 	}
+	client.CheckRedirect = sameHost
 	attempts := max(n.Attempts, 1)
 	wait := n.Backoff
 	var last error
@@ -168,6 +200,9 @@ func (n *Notifier) post(ctx context.Context, client *http.Client, body []byte) (
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		if errors.Is(err, errRedirect) {
+			return false, err
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no answer within %s", n.Timeout)

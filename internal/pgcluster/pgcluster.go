@@ -317,8 +317,14 @@ func (c *Cluster) Dir() string { return c.root }
 
 // URL is a connection URL for database db as the superuser.
 func (c *Cluster) URL(db string) string {
+	return c.URLAs(Superuser, db)
+}
+
+// URLAs is a connection URL for database db as role, which logs in
+// without a password like every local connection.
+func (c *Cluster) URLAs(role, db string) string {
 	q := url.Values{"host": {c.sock}, "port": {strconv.Itoa(c.port)}}
-	u := url.URL{Scheme: "postgres", User: url.User(Superuser), Path: "/" + db, RawQuery: q.Encode()}
+	u := url.URL{Scheme: "postgres", User: url.User(role), Path: "/" + db, RawQuery: q.Encode()}
 	return u.String()
 }
 
