@@ -5,30 +5,34 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/service"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestWithoutAppDomainThereIsNoFrontDoor(t *testing.T) {
-	c, err := FromEnv(env(nil), "app", "127.0.0.1:8080")
+	c, err := FromEnv(env(nil), service.DefaultConfig())
 	if err != nil || c.Enabled() {
 		t.Fatalf("FromEnv without APP_DOMAIN: enabled=%v err=%v", c.Enabled(), err)
 	}
 }
 
 func TestFromEnvReadsDomainsCAAndEmail(t *testing.T) {
+	shop := service.DefaultConfig()
+	shop.AppName = "shop"
 	c, err := FromEnv(env(map[string]string{"APP_DOMAIN": " Example.com, www.example.com ", "ACME_EMAIL": "ops@example.com",
-		"ACME_CA": "https://acme-staging-v02.api.letsencrypt.org/directory"}), "shop", "0.0.0.0:9000")
+		"ACME_CA": "https://acme-staging-v02.api.letsencrypt.org/directory"}), shop)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Domains, " ") != "example.com www.example.com" || c.Email != "ops@example.com" || c.Upstream != "127.0.0.1:9000" {
+	if strings.Join(c.Domains, " ") != "example.com www.example.com" || c.Email != "ops@example.com" || c.Upstream != "" || c.Service != shop {
 		t.Errorf("got %+v", c)
 	}
 	if c.CA != "https://acme-staging-v02.api.letsencrypt.org/directory" || c.SitePath() != "/etc/caddy/Caddyfile.d/shop.caddy" {
 		t.Errorf("got CA %s, site %s", c.CA, c.SitePath())
 	}
-	if d, _ := FromEnv(env(map[string]string{"APP_DOMAIN": "example.com"}), "app", "127.0.0.1:8080"); d.CA != LetsEncrypt {
+	if d, _ := FromEnv(env(map[string]string{"APP_DOMAIN": "example.com"}), service.DefaultConfig()); d.CA != LetsEncrypt {
 		t.Errorf("default CA %s", d.CA)
 	}
 }
@@ -52,7 +56,7 @@ func TestInvalidSettingsAreRefusedEachInOneLine(t *testing.T) {
 		m := map[string]string{"APP_DOMAIN": "example.com"}
 		k, v, _ := strings.Cut(tc.env, "=")
 		m[k] = v
-		_, err := FromEnv(env(m), "app", "127.0.0.1:8080")
+		_, err := FromEnv(env(m), service.DefaultConfig())
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v, want one line with %q", tc.env, err, tc.want)
 		}
@@ -60,11 +64,11 @@ func TestInvalidSettingsAreRefusedEachInOneLine(t *testing.T) {
 }
 
 func TestTheSiteFileNamesItsDomainsAndProxiesToTheSocket(t *testing.T) {
-	c := Config{AppName: "app", Domains: []string{"example.com", "www.example.com"}, CA: LetsEncrypt, Email: "ops@example.com", Upstream: "127.0.0.1:8080"}
+	c := Config{AppName: "app", Domains: []string{"example.com", "www.example.com"}, CA: LetsEncrypt, Email: "ops@example.com", Service: service.DefaultConfig()}
 	site := string(c.Site())
 	for _, want := range []string{
 		"example.com, www.example.com {", "dir " + LetsEncrypt, "email ops@example.com",
-		`Strict-Transport-Security "max-age=31536000"`, "reverse_proxy 127.0.0.1:8080 {",
+		`Strict-Transport-Security "max-age=31536000"`, "reverse_proxy unix//run/app/proxy.sock {",
 	} {
 		if !strings.Contains(site, want) {
 			t.Errorf("site file lacks %q:\n%s", want, site)
@@ -80,8 +84,15 @@ func TestTheSiteFileNamesItsDomainsAndProxiesToTheSocket(t *testing.T) {
 	if strings.Contains(string(c.Site()), "email") {
 		t.Error("an email line without ACME_EMAIL")
 	}
-	if !strings.Contains(string(c.DropIn()), "Environment=TRUSTED_PROXIES=127.0.0.1/32,::1/128") {
-		t.Errorf("drop-in:\n%s", c.DropIn())
+	// The instances get Caddy's socket; nothing makes them believe loopback.
+	if d := string(c.DropIn()); !strings.Contains(d, "Sockets=app-proxy.socket") || strings.Contains(d, "TRUSTED_PROXIES") {
+		t.Errorf("drop-in:\n%s", d)
+	}
+	u := string(c.ProxySocketUnitFile())
+	for _, want := range []string{"ListenStream=/run/app/proxy.sock", "SocketGroup=caddy", "SocketMode=0660", "FileDescriptorName=" + ProxyFDName, "Service=app-current.service"} {
+		if !strings.Contains(u, want) {
+			t.Errorf("proxy socket unit lacks %q:\n%s", want, u)
+		}
 	}
 }
 

@@ -69,8 +69,9 @@ func TestHelperProcess(t *testing.T) {
 		os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
 		os.Setenv("LISTEN_FDS", "1")
 	}
-	ln, activated, err := Listen("127.0.0.1:0")
-	if os.Getenv("WEB_HELPER_INHERIT") == "1" && !activated {
+	ls, err := Listen("127.0.0.1:0")
+	ln := ls.App
+	if os.Getenv("WEB_HELPER_INHERIT") == "1" && !ls.Activated {
 		fmt.Println("error: inherited socket not used")
 		os.Exit(2)
 	}
@@ -291,7 +292,7 @@ func TestListenErrorSaysWhatToDo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	_, _, err = Listen(l.Addr().String())
+	_, err = Listen(l.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), "set ADDR") {
 		t.Errorf("Listen on a busy address: %v", err)
 	}
