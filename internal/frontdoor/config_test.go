@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/web"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -89,7 +90,7 @@ func TestTheSiteFileNamesItsDomainsAndProxiesToTheSocket(t *testing.T) {
 		t.Errorf("drop-in:\n%s", d)
 	}
 	u := string(c.ProxySocketUnitFile())
-	for _, want := range []string{"ListenStream=/run/app/proxy.sock", "SocketGroup=caddy", "SocketMode=0660", "FileDescriptorName=" + ProxyFDName, "Service=app-current.service"} {
+	for _, want := range []string{"ListenStream=/run/app/proxy.sock", "SocketGroup=caddy", "SocketMode=0660", "FileDescriptorName=" + ProxyFDName, "Service=app-proxy-hold.service"} {
 		if !strings.Contains(u, want) {
 			t.Errorf("proxy socket unit lacks %q:\n%s", want, u)
 		}
@@ -228,5 +229,11 @@ func TestAccountMismatchIsRecognised(t *testing.T) {
 	}
 	if isAccountMismatch("urn:ietf:params:acme:error:rejectedIdentifier - forbidden") {
 		t.Error("a refused identifier taken for an account mismatch")
+	}
+}
+
+func TestTheProxySocketsNameIsTheOneTheAppLooksFor(t *testing.T) {
+	if ProxyFDName != web.ProxyFDName {
+		t.Errorf("the socket unit names the descriptor %q, web.Listen looks for %q", ProxyFDName, web.ProxyFDName)
 	}
 }

@@ -306,6 +306,62 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		}
 	})
 
+	t.Run("a server provisioned by the previous version is moved to the sockets by provision, under load", func(t *testing.T) {
+		// The previous version's state: TRUSTED_PROXIES=loopback in the
+		// drop-in, Caddy on the app's TCP socket and its admin API on
+		// localhost:2019, an instance started without the proxy socket.
+		g.root(t, "systemctl disable --now "+c.ProxySocketUnit()+" "+c.ProxyHolderUnit()+
+			" && rm -f /etc/systemd/system/"+c.ProxySocketUnit()+" /etc/systemd/system/"+c.ProxyHolderUnit()+
+			` && printf '[Service]\nEnvironment=TRUSTED_PROXIES=127.0.0.1/32,::1/128\n' > `+c.DropInPath()+
+			" && sed -i 's#reverse_proxy unix//run/app/proxy.sock#reverse_proxy "+g.svc.ListenAddr+"#' "+c.SitePath()+
+			` && sed -i '/^# Added by Slipway (provision): Caddy/,/^}$/d' `+frontdoor.MainCaddyfile+
+			" && caddy reload --config "+frontdoor.MainCaddyfile+" --address unix/"+frontdoor.AdminSocket+
+			" && rm -rf /etc/systemd/system/caddy.service.d /run/caddy && systemctl daemon-reload")
+		g.install(t, "r-old", "v1")
+		g.start(t, "r-old")
+		defer g.start(t, rel)
+		if got := get(t, plainFrom("127.0.0.1"), "http://127.0.0.1:2019/config/"); !strings.Contains(got, "reverse_proxy") {
+			t.Fatalf("the previous version's state: Caddy's admin API on localhost:2019 answered %.200q", got)
+		}
+		l := load.StartWith(ctx, "https://app.slipway.test/healthz", 100, transport(g.pool))
+		time.Sleep(300 * time.Millisecond)
+		n, out := g.provision(t, c)
+		time.Sleep(300 * time.Millisecond)
+		res := l.Stop()
+		t.Logf("provision (%d changes):\n%s\nload: %s", n, out, res)
+		for _, want := range []string{"changed: " + frontdoor.MainCaddyfile + " puts Caddy's admin API on", "changed: release r-old serves as app@r-old.g1.service",
+			"changed: " + c.SitePath() + " written", "changed: caddy reloaded"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no %q in the output", want)
+			}
+		}
+		if res.Failed > 0 || res.Sent < 100 {
+			t.Errorf("want 0 failures while provision moves the app and Caddy: %s", res)
+		}
+		if _, err := plainFrom("127.0.0.1").Get("http://127.0.0.1:2019/config/"); err == nil {
+			t.Error("Caddy's admin API still answers on localhost:2019")
+		}
+		// Through Caddy the client; over loopback TCP the forger itself.
+		for _, tc := range []struct {
+			c    *http.Client
+			url  string
+			want string
+		}{{g.client(), "https://app.slipway.test/admin/login", clientAddr}, {plainFrom("127.0.0.1"), "http://" + g.svc.ListenAddr + "/admin/login", "127.0.0.1"}} {
+			req, _ := http.NewRequest(http.MethodPost, tc.url, strings.NewReader("{}"))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", "198.51.100.9")
+			resp, err := tc.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			logs := g.root(t, "journalctl -u "+g.svc.InstancePattern()+" --no-pager -o cat -n 50 | grep 'admin login refused' | tail -n 1")
+			if !strings.Contains(logs, `"client":"`+tc.want+`"`) {
+				t.Errorf("%s: the app counted the login against another client than %s: %s", tc.url, tc.want, logs)
+			}
+		}
+	})
+
 	t.Run("a pre-existing Caddy site survives", func(t *testing.T) {
 		// Someone else's site, in the main Caddyfile beside Debian's default.
 		g.root(t, `printf '\nhttp://other.slipway.test {\n\trespond "other site" 200\n}\n' >> `+frontdoor.MainCaddyfile+` && systemctl reload caddy`)
