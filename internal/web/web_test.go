@@ -92,7 +92,9 @@ func TestHelperProcess(t *testing.T) {
 		io.WriteString(w, "slow-done")
 	})
 	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	mux.HandleFunc("/client", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, clientip.Proxies{}.Client(r).Addr.String()) })
+	mux.HandleFunc("/client", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, clientip.Proxies{}.Client(r).Addr.String())
+	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	fmt.Println("addr", ln.Addr())
