@@ -116,6 +116,9 @@ func (c Config) Validate() error {
 	}
 	if !nameRE.MatchString(c.AppName) {
 		errs = append(errs, fmt.Errorf("APP_NAME=%q: use lower-case letters, digits, - and _", c.AppName))
+	} else if c.AppName == "caddy" {
+		// /run/caddy is Caddy's own (0700): the proxy socket can't be there.
+		errs = append(errs, errors.New(`APP_NAME="caddy" with APP_DOMAIN: /run/caddy is Caddy's own, name the app otherwise`))
 	}
 	return errors.Join(errs...)
 }

@@ -1,12 +1,18 @@
 package frontdoor
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/testenv"
 	"github.com/slipway-dev/slipway/internal/web"
 )
 
@@ -235,5 +241,35 @@ func TestAccountMismatchIsRecognised(t *testing.T) {
 func TestTheProxySocketsNameIsTheOneTheAppLooksFor(t *testing.T) {
 	if ProxyFDName != web.ProxyFDName {
 		t.Errorf("the socket unit names the descriptor %q, web.Listen looks for %q", ProxyFDName, web.ProxyFDName)
+	}
+}
+
+// TestTheProxyUnitsVerifyAndTheHolderIsSandboxed checks the units provision
+// installs for the proxy socket with systemd's own tools: verify prints
+// nothing, and the holder (it runs /bin/true) has an exposure of at most 1.
+func TestTheProxyUnitsVerifyAndTheHolderIsSandboxed(t *testing.T) {
+	_, err := exec.LookPath("systemd-analyze")
+	testenv.Need(t, err == nil, "systemd-analyze (apt-get install systemd)")
+	c := Config{AppName: "app", Service: service.DefaultConfig()}
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{c.ProxySocketUnit(): c.ProxySocketUnitFile(), c.ProxyHolderUnit(): c.ProxyHolderUnitFile()} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holder := filepath.Join(dir, c.ProxyHolderUnit())
+	// verify exits 0 on warnings: its output is the verdict. The socket's
+	// SocketGroup=caddy needs no such group here.
+	out, err := exec.Command("systemd-analyze", "verify", filepath.Join(dir, c.ProxySocketUnit()), holder).CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify: err %v, output:\n%s", err, out)
+	}
+	out, err = exec.Command("systemd-analyze", "security", "--offline=yes", holder).CombinedOutput()
+	m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	if v, _ := strconv.ParseFloat(string(m[1]), 64); v > 1.0 {
+		t.Errorf("exposure of %s: %.1f, want at most 1.0", c.ProxyHolderUnit(), v)
 	}
 }
