@@ -286,7 +286,7 @@ func Provision(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fd, err := frontdoor.FromEnv(os.Getenv, o.Service.AppName, o.Service.ListenAddr)
+	fd, err := frontdoor.FromEnv(os.Getenv, o.Service)
 	if err != nil {
 		return err
 	}

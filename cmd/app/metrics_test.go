@@ -18,10 +18,16 @@ import (
 	"github.com/slipway-dev/slipway/internal/pgtest"
 )
 
-// scrape fetches /metrics at addr; ok is false while nothing answers there.
+// metricsToken is the tests' METRICS_TOKEN.
+const metricsToken = "metrics-test-token-0123456789abcdef"
+
+// scrape fetches /metrics at addr with metricsToken, as Prometheus would;
+// ok is false while nothing answers there.
 func scrape(t *testing.T, addr string) (raw []byte, fams map[string]*dto.MetricFamily, ok bool) {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, nil, false
 	}
@@ -81,7 +87,7 @@ func hit(t *testing.T, u string, n int) {
 
 func TestMetricsCountRequestsByRouteAndPassPromtoolCheckMetrics(t *testing.T) {
 	maddr := freeAddr(t)
-	p := startApp(t, "DATABASE_URL="+withPassword(t, pgtest.EmptyURL(t)), "METRICS_ADDR="+maddr)
+	p := startApp(t, "DATABASE_URL="+withPassword(t, pgtest.EmptyURL(t)), "METRICS_ADDR="+maddr, "METRICS_TOKEN="+metricsToken)
 	p.waitReady(t, 30*time.Second)
 	hit(t, "http://"+p.addr+"/healthz", 3)
 	hit(t, "http://"+p.addr+"/no/such/page/1", 1)
@@ -100,6 +106,23 @@ func TestMetricsCountRequestsByRouteAndPassPromtoolCheckMetrics(t *testing.T) {
 	}
 	if got := requests(fams, "GET /healthz", "200"); got != 3 {
 		t.Errorf(`requests{route="GET /healthz",code="200"} = %v, want 3`, got)
+	}
+	// Every local user reaches loopback: without the token (none, a wrong
+	// one, the right one without its scheme), nothing.
+	for _, auth := range []string{"", "Bearer wrong-token-0123456789abcdef", metricsToken} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+maddr+"/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || bytes.Contains(body, []byte("slipway_")) {
+			t.Errorf("/metrics with Authorization %q: %s\n%.200s", auth, resp.Status, body)
+		}
 	}
 	if got := requests(fams, "unmatched", "404"); got != 2 {
 		t.Errorf(`requests{route="unmatched",code="404"} = %v, want 2 (raw paths must not become labels)`, got)
@@ -169,7 +192,7 @@ func promtoolCheckMetrics(t *testing.T, raw []byte) {
 func TestDuringAHandoverTheMetricsAddressStaysWithTheLiveInstanceThenMoves(t *testing.T) {
 	dbURL := withPassword(t, pgtest.URL(t))
 	maddr := freeAddr(t)
-	old := startApp(t, "DATABASE_URL="+dbURL, "METRICS_ADDR="+maddr)
+	old := startApp(t, "DATABASE_URL="+dbURL, "METRICS_ADDR="+maddr, "METRICS_TOKEN="+metricsToken)
 	old.waitReady(t, 30*time.Second)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if _, _, ok := scrape(t, maddr); ok {
@@ -180,7 +203,7 @@ func TestDuringAHandoverTheMetricsAddressStaysWithTheLiveInstanceThenMoves(t *te
 		}
 	}
 	// The second instance finds the address taken: it must still come up.
-	next := startApp(t, "DATABASE_URL="+dbURL, "METRICS_ADDR="+maddr)
+	next := startApp(t, "DATABASE_URL="+dbURL, "METRICS_ADDR="+maddr, "METRICS_TOKEN="+metricsToken)
 	next.waitReady(t, 30*time.Second)
 	hit(t, "http://"+next.addr+"/healthz", 4)
 	if _, fams, _ := scrape(t, maddr); requests(fams, "GET /healthz", "200") != 0 {

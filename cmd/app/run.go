@@ -128,12 +128,13 @@ func serve(ctx context.Context, args []string, cfg config.Config, getenv func(st
 		}
 		met.Migrated(len(res.Applied), time.Since(start))
 	}
-	ln, activated, err := web.Listen(cfg.Addr)
+	ls, err := web.Listen(cfg.Addr)
 	if err != nil {
 		return err
 	}
+	ln, activated := ls.App, ls.Activated
 	if activated {
-		log.Info("using the socket passed by systemd")
+		log.Info("using the socket passed by systemd", "front_door", ls.Proxy != nil)
 	}
 	if err := checkInsecureCookies(cfg, ln.Addr(), activated); err != nil {
 		ln.Close()
@@ -178,17 +179,22 @@ func serve(ctx context.Context, args []string, cfg config.Config, getenv func(st
 		Version: version.Get(),
 		Ready:   ready,
 	}))
-	if cfg.MetricsAddr == "" {
+	switch {
+	case cfg.MetricsAddr == "":
 		log.Info("metrics off (METRICS_ADDR=off)")
-	} else {
+	case cfg.MetricsToken == "":
+		// Every local user reaches loopback: no token, no metrics.
+		log.Warn("metrics off: set METRICS_TOKEN in the env file (and give it to the scraper), or METRICS_ADDR=off", "addr", cfg.MetricsAddr)
+	default:
 		if !loopback(cfg.MetricsAddr) {
 			log.Warn("metrics served beyond loopback: restrict who reaches METRICS_ADDR (firewall)", "addr", cfg.MetricsAddr)
 		}
-		go metrics.Serve(ctx, cfg.MetricsAddr, met.Handler(), log)
+		go metrics.Serve(ctx, cfg.MetricsAddr, metrics.Protect(cfg.MetricsToken, met.Handler()), log)
 	}
 	o := web.ServeOptions{
 		Log: log, ShutdownTimeout: cfg.ShutdownTimeout, DrainDelay: 250 * time.Millisecond,
 		Status: readyStatus(version.Get(), getenv("SLIPWAY_RELEASE")),
+		Proxy:  ls.Proxy,
 	}
 	// On systemd's socket, shared with the live release during a deploy:
 	// not one connection before /readyz would say ready. Alone on its own

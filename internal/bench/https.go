@@ -43,7 +43,7 @@ func startSlipwayHTTPS(ctx context.Context, r *Rig, o DeployOptions) (_ Flow, er
 		return f, err
 	}
 	fd := frontdoor.Config{AppName: r.Service.AppName, Domains: []string{httpsDomain}, CA: ca.Directory(),
-		Upstream: r.Service.ListenAddr, Wait: 2 * time.Minute}
+		Service: r.Service, Wait: 2 * time.Minute}
 	// A Caddy already running (a rig's second run) read the system's roots
 	// before Pebble's listener was trusted.
 	if err := r.RunRoot(ctx, "if systemctl is-active --quiet caddy; then systemctl restart caddy; fi"); err != nil {

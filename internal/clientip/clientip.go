@@ -1,9 +1,16 @@
 // Package clientip says who a request comes from: the peer's address, or,
 // only when the peer is a trusted reverse proxy, the address the proxy
 // recorded in X-Forwarded-For. Nothing else changes the client address.
+//
+// A proxy is trusted by its address (TRUSTED_PROXIES), or by the socket it
+// connects to: a listener wrapped by ProxyListener, a unix socket whose
+// file mode lets only the proxy connect. On loopback TCP every local user
+// is a peer at 127.0.0.1: trusting that address lets any of them claim to
+// be any client.
 package clientip
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -64,15 +71,50 @@ type Client struct {
 	HTTPS bool
 }
 
+// ProxyListener marks ln as the trusted proxy's own socket: requests on the
+// connections it accepts have their X-Forwarded-* believed, whatever the
+// peer's address, provided the server's ConnContext is ConnContext.
+func ProxyListener(ln net.Listener) net.Listener { return proxyListener{ln} }
+
+type proxyListener struct{ net.Listener }
+
+func (l proxyListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return proxyConn{c}, nil
+}
+
+// proxyConn is a connection accepted on a ProxyListener.
+type proxyConn struct{ net.Conn }
+
+type viaProxyKey struct{}
+
+// ConnContext is for http.Server.ConnContext: it marks the requests of
+// connections accepted on a ProxyListener.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if _, ok := c.(proxyConn); ok {
+		return context.WithValue(ctx, viaProxyKey{}, true)
+	}
+	return ctx
+}
+
+// viaProxy reports whether r came on a ProxyListener's connection.
+func viaProxy(r *http.Request) bool {
+	v, _ := r.Context().Value(viaProxyKey{}).(bool)
+	return v
+}
+
 // Client returns the request's client. From an untrusted peer, that is the
-// peer. From a trusted one, it walks X-Forwarded-For from the right (each
+// peer. From a trusted one (by address, or on a ProxyListener), it walks X-Forwarded-For from the right (each
 // proxy appends the address it saw) past trusted hops: the first untrusted
 // address is the client, since only what trusted proxies appended can be
 // believed and anything to its left may be made up by the client.
 func (p Proxies) Client(r *http.Request) Client {
 	peer := peerAddr(r)
 	c := Client{Addr: peer, HTTPS: r.TLS != nil}
-	if !peer.IsValid() || !p.trusted(peer) {
+	if !viaProxy(r) && (!peer.IsValid() || !p.trusted(peer)) {
 		return c
 	}
 	hops := forwardedFor(r.Header.Values("X-Forwarded-For"))

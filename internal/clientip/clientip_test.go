@@ -1,9 +1,13 @@
 package clientip
 
 import (
+	"context"
 	"crypto/tls"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -65,5 +69,51 @@ func TestIPv6ClientsShareTheirSlash64(t *testing.T) {
 	}
 	if v4 := Bucket(netip.MustParseAddr("::ffff:192.0.2.1")); v4 != "192.0.2.1" {
 		t.Errorf("mapped IPv4: %s", v4)
+	}
+}
+
+// TestOnlyTheProxySocketIsBelieved serves one handler on a loopback TCP
+// listener, as the app's own socket, and on a unix socket wrapped by
+// ProxyListener, as Caddy's: the same forged headers count on the second
+// only (issue 25 item 8: every local user reaches loopback TCP).
+func TestOnlyTheProxySocketIsBelieved(t *testing.T) {
+	seen := make(chan Client, 1)
+	srv := &http.Server{
+		Handler:     http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen <- Proxies{}.Client(r) }),
+		ConnContext: ConnContext,
+	}
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "proxy.sock")
+	unix, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(tcp)
+	go srv.Serve(ProxyListener(unix))
+	t.Cleanup(func() { srv.Close() })
+
+	overUnix := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	get := func(c *http.Client, url string) Client {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("X-Forwarded-For", "198.51.100.7")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return <-seen
+	}
+	if c := get(http.DefaultClient, "http://"+tcp.Addr().String()+"/"); c.Addr.String() != "127.0.0.1" || c.HTTPS {
+		t.Errorf("over loopback TCP: %s https=%v, want 127.0.0.1, not https", c.Addr, c.HTTPS)
+	}
+	if c := get(overUnix, "http://proxy/"); c.Addr.String() != "198.51.100.7" || !c.HTTPS {
+		t.Errorf("on the proxy socket: %s https=%v, want 198.51.100.7 over https", c.Addr, c.HTTPS)
 	}
 }

@@ -34,7 +34,14 @@ type Config struct {
 	LoginHashConcurrency int
 	// MetricsAddr (METRICS_ADDR): where /metrics listens; "" when off.
 	MetricsAddr string
+	// MetricsToken (METRICS_TOKEN): the bearer token a scrape of /metrics
+	// must send; without one /metrics is not served (every local user
+	// reaches loopback).
+	MetricsToken string
 }
+
+// MinMetricsToken is METRICS_TOKEN's shortest length.
+const MinMetricsToken = 16
 
 // DefaultMetricsAddr keeps /metrics on loopback: exposing it further must
 // be asked for by name.
@@ -56,6 +63,7 @@ var Vars = []struct{ Name, Default, Doc string }{
 	{"TRUSTED_PROXIES", "none", "CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed, e.g. 127.0.0.1/32,::1/128"},
 	{"LOGIN_HASH_CONCURRENCY", strconv.Itoa(DefaultLoginHashConcurrency), "password hashes at once (64 MiB each); more attempts wait briefly, then get 503"},
 	{"METRICS_ADDR", DefaultMetricsAddr, "listen address of /metrics (Prometheus); off disables it; another host than loopback only when set"},
+	{"METRICS_TOKEN", "unset: metrics not served", "bearer token (16+ chars) a scrape of /metrics sends; keep it in the service's env file"},
 	{"COOKIE_INSECURE", "false", "true drops Secure and __Host- from cookies: plain http on loopback only (set by the dev target)"},
 }
 
@@ -94,6 +102,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.MetricsAddr, err = metricsAddr(getenv("METRICS_ADDR")); err != nil {
 		errs = append(errs, err)
+	}
+	c.MetricsToken = getenv("METRICS_TOKEN")
+	if t := c.MetricsToken; t != "" && (len(t) < MinMetricsToken || strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r > '~' })) {
+		errs = append(errs, fmt.Errorf("METRICS_TOKEN: use %d or more printable ASCII characters without spaces, e.g. the output of `openssl rand -hex 32`", MinMetricsToken))
 	}
 	if v := getenv("LOGIN_HASH_CONCURRENCY"); v != "" {
 		n, err := strconv.Atoi(v)

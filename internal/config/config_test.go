@@ -71,3 +71,15 @@ func TestCheckReportsWhatServeWouldRefuseWithoutConnecting(t *testing.T) {
 		t.Errorf("no DATABASE_URL: %v", err)
 	}
 }
+
+func TestAShortOrSpacedMetricsTokenIsRefusedWithoutEchoingIt(t *testing.T) {
+	for _, v := range []string{"short", "a token with spaces in it 0123"} {
+		_, err := FromEnv(env(map[string]string{"METRICS_TOKEN": v}))
+		if err == nil || !strings.Contains(err.Error(), "METRICS_TOKEN") || strings.Contains(err.Error(), v) {
+			t.Errorf("METRICS_TOKEN=%q: %v, want one error naming the variable, not the secret", v, err)
+		}
+	}
+	if c, err := FromEnv(env(map[string]string{"METRICS_TOKEN": "0123456789abcdef0123"})); err != nil || c.MetricsToken != "0123456789abcdef0123" {
+		t.Errorf("a good token: %q, %v", c.MetricsToken, err)
+	}
+}

@@ -223,7 +223,7 @@ func TestValuesTheDocsQuoteMatchTheCode(t *testing.T) {
 		"docs/https.md": {
 			fmt.Sprintf("`frontdoor.DefaultWait` (%g minutes)", frontdoor.DefaultWait.Minutes()),
 			fmt.Sprintf("Strict-Transport-Security %q", frontdoor.HSTS),
-			"TRUSTED_PROXIES=" + frontdoor.TrustedProxies,
+			"admin unix/" + frontdoor.AdminSocket,
 		},
 		"docs/server.md": {
 			fmt.Sprintf("`TimeoutStopSec` (%g s in", svc.StopTimeout.Seconds()),

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/service"
 )
 
 // LetsEncrypt is the ACME directory used unless ACME_CA names another.
@@ -30,9 +32,15 @@ type Config struct {
 	// Email is given to the CA for expiry notices; "" registers without
 	// one. ACME_EMAIL.
 	Email string
-	// Upstream is the app's socket (host:port) Caddy proxies to: APP_LISTEN,
-	// with an unspecified address (0.0.0.0) replaced by loopback.
+	// Upstream is where Caddy proxies to: "" for the app's proxy socket
+	// (ProxySocket), which provision sets up; host:port only for a server
+	// that is not a Slipway app (the tests' echo server), which then gets
+	// no proxy socket and no drop-in.
 	Upstream string
+	// Service is the app's service: the proxy socket hands its connections
+	// to the service's instances, and provision restarts the live one (a
+	// handover) when it started before the socket existed.
+	Service service.Config
 	// Wait bounds how long provision waits for the certificates (0:
 	// DefaultWait).
 	Wait time.Duration
@@ -47,11 +55,11 @@ type Config struct {
 // round, but Let's Encrypt may queue a validation for a while.
 const DefaultWait = 3 * time.Minute
 
-// FromEnv reads APP_DOMAIN, ACME_CA and ACME_EMAIL; appName and listen are
-// the service's APP_NAME and APP_LISTEN. Every bad value is reported at
-// once, before anything changes on a server.
-func FromEnv(getenv func(string) string, appName, listen string) (Config, error) {
-	c := Config{AppName: appName, CA: LetsEncrypt, Email: strings.TrimSpace(getenv("ACME_EMAIL")), Wait: DefaultWait}
+// FromEnv reads APP_DOMAIN, ACME_CA and ACME_EMAIL for the app's service
+// svc. Every bad value is reported at once, before anything changes on a
+// server.
+func FromEnv(getenv func(string) string, svc service.Config) (Config, error) {
+	c := Config{AppName: svc.AppName, Service: svc, CA: LetsEncrypt, Email: strings.TrimSpace(getenv("ACME_EMAIL")), Wait: DefaultWait}
 	if v := strings.TrimSpace(getenv("ACME_CA")); v != "" {
 		c.CA = v
 	}
@@ -60,7 +68,6 @@ func FromEnv(getenv func(string) string, appName, listen string) (Config, error)
 			c.Domains = append(c.Domains, d)
 		}
 	}
-	c.Upstream = upstream(listen)
 	if !c.Enabled() {
 		return c, nil
 	}
@@ -69,22 +76,6 @@ func FromEnv(getenv func(string) string, appName, listen string) (Config, error)
 
 // Enabled is true when there is a domain to serve.
 func (c Config) Enabled() bool { return len(c.Domains) > 0 }
-
-// upstream is where Caddy reaches an app listening on listen.
-func upstream(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		if ip.To4() != nil {
-			host = "127.0.0.1"
-		} else {
-			host = "::1"
-		}
-	}
-	return net.JoinHostPort(host, port)
-}
 
 // labelRE is one DNS label of a host name (LDH: letters, digits, hyphens,
 // not at either end); internationalised names come as punycode (xn--).
@@ -112,13 +103,22 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("ACME_EMAIL=%q: use a plain address such as you@example.com, or leave it unset", c.Email))
 		}
 	}
-	if host, port, err := net.SplitHostPort(c.Upstream); err != nil || net.ParseIP(host) == nil {
-		errs = append(errs, fmt.Errorf("APP_LISTEN=%q: use ip:port for Caddy to proxy to", c.Upstream))
+	if c.Upstream == "" {
+		if c.Service.AppName != c.AppName {
+			errs = append(errs, fmt.Errorf("front door of %q with the service of %q: give it its own service", c.AppName, c.Service.AppName))
+		} else if err := c.Service.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if host, port, err := net.SplitHostPort(c.Upstream); err != nil || net.ParseIP(host) == nil {
+		errs = append(errs, fmt.Errorf("upstream %q: use ip:port for Caddy to proxy to", c.Upstream))
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		errs = append(errs, fmt.Errorf("APP_LISTEN=%q: use ip:port for Caddy to proxy to", c.Upstream))
+		errs = append(errs, fmt.Errorf("upstream %q: use ip:port for Caddy to proxy to", c.Upstream))
 	}
 	if !nameRE.MatchString(c.AppName) {
 		errs = append(errs, fmt.Errorf("APP_NAME=%q: use lower-case letters, digits, - and _", c.AppName))
+	} else if c.AppName == "caddy" {
+		// /run/caddy is Caddy's own (0700): the proxy socket can't be there.
+		errs = append(errs, errors.New(`APP_NAME="caddy" with APP_DOMAIN: /run/caddy is Caddy's own, name the app otherwise`))
 	}
 	return errors.Join(errs...)
 }

@@ -1,34 +1,45 @@
 package frontdoor
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/testenv"
+	"github.com/slipway-dev/slipway/internal/web"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestWithoutAppDomainThereIsNoFrontDoor(t *testing.T) {
-	c, err := FromEnv(env(nil), "app", "127.0.0.1:8080")
+	c, err := FromEnv(env(nil), service.DefaultConfig())
 	if err != nil || c.Enabled() {
 		t.Fatalf("FromEnv without APP_DOMAIN: enabled=%v err=%v", c.Enabled(), err)
 	}
 }
 
 func TestFromEnvReadsDomainsCAAndEmail(t *testing.T) {
+	shop := service.DefaultConfig()
+	shop.AppName = "shop"
 	c, err := FromEnv(env(map[string]string{"APP_DOMAIN": " Example.com, www.example.com ", "ACME_EMAIL": "ops@example.com",
-		"ACME_CA": "https://acme-staging-v02.api.letsencrypt.org/directory"}), "shop", "0.0.0.0:9000")
+		"ACME_CA": "https://acme-staging-v02.api.letsencrypt.org/directory"}), shop)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Domains, " ") != "example.com www.example.com" || c.Email != "ops@example.com" || c.Upstream != "127.0.0.1:9000" {
+	if strings.Join(c.Domains, " ") != "example.com www.example.com" || c.Email != "ops@example.com" || c.Upstream != "" || c.Service != shop {
 		t.Errorf("got %+v", c)
 	}
 	if c.CA != "https://acme-staging-v02.api.letsencrypt.org/directory" || c.SitePath() != "/etc/caddy/Caddyfile.d/shop.caddy" {
 		t.Errorf("got CA %s, site %s", c.CA, c.SitePath())
 	}
-	if d, _ := FromEnv(env(map[string]string{"APP_DOMAIN": "example.com"}), "app", "127.0.0.1:8080"); d.CA != LetsEncrypt {
+	if d, _ := FromEnv(env(map[string]string{"APP_DOMAIN": "example.com"}), service.DefaultConfig()); d.CA != LetsEncrypt {
 		t.Errorf("default CA %s", d.CA)
 	}
 }
@@ -52,7 +63,7 @@ func TestInvalidSettingsAreRefusedEachInOneLine(t *testing.T) {
 		m := map[string]string{"APP_DOMAIN": "example.com"}
 		k, v, _ := strings.Cut(tc.env, "=")
 		m[k] = v
-		_, err := FromEnv(env(m), "app", "127.0.0.1:8080")
+		_, err := FromEnv(env(m), service.DefaultConfig())
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v, want one line with %q", tc.env, err, tc.want)
 		}
@@ -60,11 +71,11 @@ func TestInvalidSettingsAreRefusedEachInOneLine(t *testing.T) {
 }
 
 func TestTheSiteFileNamesItsDomainsAndProxiesToTheSocket(t *testing.T) {
-	c := Config{AppName: "app", Domains: []string{"example.com", "www.example.com"}, CA: LetsEncrypt, Email: "ops@example.com", Upstream: "127.0.0.1:8080"}
+	c := Config{AppName: "app", Domains: []string{"example.com", "www.example.com"}, CA: LetsEncrypt, Email: "ops@example.com", Service: service.DefaultConfig()}
 	site := string(c.Site())
 	for _, want := range []string{
 		"example.com, www.example.com {", "dir " + LetsEncrypt, "email ops@example.com",
-		`Strict-Transport-Security "max-age=31536000"`, "reverse_proxy 127.0.0.1:8080 {",
+		`Strict-Transport-Security "max-age=31536000"`, "reverse_proxy unix//run/app/proxy.sock {",
 	} {
 		if !strings.Contains(site, want) {
 			t.Errorf("site file lacks %q:\n%s", want, site)
@@ -80,8 +91,15 @@ func TestTheSiteFileNamesItsDomainsAndProxiesToTheSocket(t *testing.T) {
 	if strings.Contains(string(c.Site()), "email") {
 		t.Error("an email line without ACME_EMAIL")
 	}
-	if !strings.Contains(string(c.DropIn()), "Environment=TRUSTED_PROXIES=127.0.0.1/32,::1/128") {
-		t.Errorf("drop-in:\n%s", c.DropIn())
+	// The instances get Caddy's socket; nothing makes them believe loopback.
+	if d := string(c.DropIn()); !strings.Contains(d, "Sockets=app-proxy.socket") || strings.Contains(d, "TRUSTED_PROXIES") {
+		t.Errorf("drop-in:\n%s", d)
+	}
+	u := string(c.ProxySocketUnitFile())
+	for _, want := range []string{"ListenStream=/run/app/proxy.sock", "SocketGroup=caddy", "SocketMode=0660", "FileDescriptorName=" + ProxyFDName, "Service=app-proxy-hold.service"} {
+		if !strings.Contains(u, want) {
+			t.Errorf("proxy socket unit lacks %q:\n%s", want, u)
+		}
 	}
 }
 
@@ -217,5 +235,41 @@ func TestAccountMismatchIsRecognised(t *testing.T) {
 	}
 	if isAccountMismatch("urn:ietf:params:acme:error:rejectedIdentifier - forbidden") {
 		t.Error("a refused identifier taken for an account mismatch")
+	}
+}
+
+func TestTheProxySocketsNameIsTheOneTheAppLooksFor(t *testing.T) {
+	if ProxyFDName != web.ProxyFDName {
+		t.Errorf("the socket unit names the descriptor %q, web.Listen looks for %q", ProxyFDName, web.ProxyFDName)
+	}
+}
+
+// TestTheProxyUnitsVerifyAndTheHolderIsSandboxed checks the units provision
+// installs for the proxy socket with systemd's own tools: verify prints
+// nothing, and the holder (it runs /bin/true) has an exposure of at most 1.
+func TestTheProxyUnitsVerifyAndTheHolderIsSandboxed(t *testing.T) {
+	_, err := exec.LookPath("systemd-analyze")
+	testenv.Need(t, err == nil, "systemd-analyze (apt-get install systemd)")
+	c := Config{AppName: "app", Service: service.DefaultConfig()}
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{c.ProxySocketUnit(): c.ProxySocketUnitFile(), c.ProxyHolderUnit(): c.ProxyHolderUnitFile()} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holder := filepath.Join(dir, c.ProxyHolderUnit())
+	// verify exits 0 on warnings: its output is the verdict. The socket's
+	// SocketGroup=caddy needs no such group here.
+	out, err := exec.Command("systemd-analyze", "verify", filepath.Join(dir, c.ProxySocketUnit()), holder).CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify: err %v, output:\n%s", err, out)
+	}
+	out, err = exec.Command("systemd-analyze", "security", "--offline=yes", holder).CombinedOutput()
+	m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	if v, _ := strconv.ParseFloat(string(m[1]), 64); v > 1.0 {
+		t.Errorf("exposure of %s: %.1f, want at most 1.0", c.ProxyHolderUnit(), v)
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
 	"github.com/slipway-dev/slipway/internal/build"
+	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/frontdoor/acmetest"
 	"github.com/slipway-dev/slipway/internal/remote"
@@ -38,6 +39,9 @@ const clientAddr = "127.0.0.5"
 
 const pepper = "frontdoor-test-pepper-0123456789abcdef0123456789"
 
+// metricsToken is the app's METRICS_TOKEN: what a scraper sends.
+const metricsToken = "frontdoor-test-metrics-token-0123456789"
+
 // rig is the sandbox with the real app as its current release, and Pebble
 // on this machine, trusted by the sandbox's Caddy.
 type rig struct {
@@ -47,6 +51,9 @@ type rig struct {
 	ca  *acmetest.Server
 	// pool trusts Pebble's certificates only.
 	pool *x509.CertPool
+	// metrics is the app's METRICS_ADDR: a port of this run's own (the
+	// sandbox shares this machine's network with other tests).
+	metrics string
 }
 
 func newRig(t *testing.T, o acmetest.Options) *rig {
@@ -59,7 +66,12 @@ func newRig(t *testing.T, o acmetest.Options) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(ca.Close)
-	cl, svc := appexectest.Installed(t, "../..", "v1", "c0ffee01", "PASSWORD_PEPPER="+pepper)
+	metrics, err := freeport.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, svc := appexectest.Installed(t, "../..", "v1", "c0ffee01", "PASSWORD_PEPPER="+pepper,
+		"METRICS_ADDR="+metrics, "METRICS_TOKEN="+metricsToken)
 	if err := ca.TrustListener(ctx, cl); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +79,7 @@ func newRig(t *testing.T, o acmetest.Options) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{sb: sb, r: cl, svc: svc, ca: ca, pool: pool}
+	return &rig{sb: sb, r: cl, svc: svc, ca: ca, pool: pool, metrics: metrics}
 }
 
 // config is the front door of the rig's app for domains, each resolving to
@@ -80,7 +92,7 @@ func (g *rig) config(t *testing.T, domains ...string) frontdoor.Config {
 		}
 	}
 	return frontdoor.Config{AppName: g.svc.AppName, Domains: domains, CA: g.ca.Directory(), Email: "ops@slipway.test",
-		Upstream: g.svc.ListenAddr, Wait: 2 * time.Minute}
+		Service: g.svc, Wait: 2 * time.Minute}
 }
 
 func (g *rig) provision(t *testing.T, c frontdoor.Config) (int, string) {

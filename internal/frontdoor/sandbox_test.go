@@ -38,7 +38,7 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 
 	t.Run("an invalid domain is refused before anything changes", func(t *testing.T) {
 		env := map[string]string{"APP_DOMAIN": "app.slipway.test,exa mple.com"}
-		_, err := frontdoor.FromEnv(func(k string) string { return env[k] }, g.svc.AppName, g.svc.ListenAddr)
+		_, err := frontdoor.FromEnv(func(k string) string { return env[k] }, g.svc)
 		if err == nil || !strings.Contains(err.Error(), `"exa mple.com"`) || strings.Count(err.Error(), "\n") > 0 {
 			t.Fatalf("FromEnv: %v, want one line naming the bad domain", err)
 		}
@@ -125,23 +125,82 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		}
 	})
 
-	t.Run("the app believes X-Forwarded-Proto from loopback only", func(t *testing.T) {
-		// On the app's own socket: 127.0.0.1 is Caddy's address, clientAddr
-		// any other local process.
-		for _, tc := range []struct {
-			from string
-			want bool
-		}{{"127.0.0.1", true}, {clientAddr, false}} {
+	t.Run("a local process forging X-Forwarded-For on the app's TCP socket is counted as itself", func(t *testing.T) {
+		// Issue 25 item 8: any local user reaches the app's loopback socket,
+		// from 127.0.0.1 as Caddy once did. A login that is not a form is
+		// refused and counted against the client the app believes.
+		req, _ := http.NewRequest(http.MethodPost, "http://"+g.svc.ListenAddr+"/admin/login", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", "198.51.100.8")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := plainFrom("127.0.0.1").Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		logs := g.root(t, "journalctl -u "+g.svc.InstancePattern()+" --no-pager -o cat -n 50 | grep 'admin login refused' | tail -n 1")
+		if !strings.Contains(logs, `"client":"127.0.0.1"`) {
+			t.Errorf("a forged X-Forwarded-For over loopback TCP was believed: %s", logs)
+		}
+		// Nor is X-Forwarded-Proto believed there, from any local address.
+		for _, from := range []string{"127.0.0.1", clientAddr} {
 			req, _ := http.NewRequest(http.MethodGet, "http://"+g.svc.ListenAddr+"/admin/login", nil)
 			req.Header.Set("X-Forwarded-Proto", "https")
-			resp, err := plainFrom(tc.from).Do(req)
+			resp, err := plainFrom(from).Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if got := resp.Header.Get("Strict-Transport-Security") != ""; got != tc.want {
-				t.Errorf("from %s: the app took the request for https: %v, want %v", tc.from, got, tc.want)
+			if resp.Header.Get("Strict-Transport-Security") != "" {
+				t.Errorf("from %s: the app took a plain request for https on X-Forwarded-Proto's word", from)
 			}
+		}
+	})
+
+	t.Run("Caddy's admin API refuses a new config from the app's user and other local users", func(t *testing.T) {
+		// Issue 25 item 2: a config that replaces every site (a full
+		// man-in-the-middle would serve the attacker's proxy instead).
+		g.root(t, `printf '%s' '{"apps":{"http":{"servers":{"evil":{"listen":[":8444"],"routes":[{"handle":[{"handler":"static_response","body":"pwned"}]}]}}}}}' > /tmp/evil.json && chmod 644 /tmp/evil.json`)
+		for _, user := range []string{g.svc.ServiceUser, "nobody"} {
+			for _, addr := range []string{"127.0.0.1:2019", "localhost:2019", "unix/" + frontdoor.AdminSocket} {
+				out, err := g.r.RunRoot(ctx, "runuser -u "+user+" -- caddy reload --config /tmp/evil.json --address "+addr+" 2>&1", nil)
+				if err == nil {
+					t.Errorf("%s loaded a config through %s: %s", user, addr, bytes.TrimSpace(out))
+					g.root(t, "systemctl reload caddy")
+				}
+			}
+		}
+		if got := get(t, g.client(), "https://app.slipway.test/healthz"); !strings.Contains(got, "ok") {
+			t.Errorf("HTTPS after the attempts: %q", got)
+		}
+		// Caddy's own reload (the package's ExecReload reads the admin
+		// address from the config) still works.
+		g.root(t, "systemctl reload caddy")
+	})
+
+	t.Run("a local user other than the app's cannot read /metrics", func(t *testing.T) {
+		// Issue 25 item 8: METRICS_ADDR is on loopback, where every local
+		// user connects. Bash's /dev/tcp: the sandbox has no curl.
+		scrape := func(user, auth string) string {
+			_, port, _ := net.SplitHostPort(g.metrics)
+			out, _ := g.r.RunRoot(ctx, "runuser -u "+user+` -- bash -c 'exec 3<>/dev/tcp/127.0.0.1/`+port+`; printf "GET /metrics HTTP/1.0\r\nHost: x\r\n`+auth+`\r\n" >&3; cat <&3' 2>&1`, nil)
+			return string(out)
+		}
+		var got string
+		for range 50 { // the live instance binds METRICS_ADDR once the old one is gone
+			if got = scrape("nobody", ""); strings.HasPrefix(got, "HTTP/") {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if !strings.HasPrefix(got, "HTTP/1.0 401") || strings.Contains(got, "slipway_build_info") {
+			t.Errorf("nobody scraped /metrics without the token: %.300s", got)
+		}
+		if got := scrape("nobody", `Authorization: Bearer wrong-token-0123456789\r\n`); !strings.HasPrefix(got, "HTTP/1.0 401") {
+			t.Errorf("a wrong token: %.300s", got)
+		}
+		if got := scrape("nobody", `Authorization: Bearer `+metricsToken+`\r\n`); !strings.HasPrefix(got, "HTTP/1.0 200") || !strings.Contains(got, "slipway_build_info") {
+			t.Errorf("a scraper with METRICS_TOKEN: %.300s", got)
 		}
 	})
 
@@ -243,6 +302,62 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		for i, ct := range rep.Hosts[0].HTTPS {
 			if ct.Domain != domains[i] || !ct.FromCA(c.CA) || ct.NotAfter.Before(time.Now()) || ct.Err != "" {
 				t.Errorf("status -json https[%d]: %+v", i, ct)
+			}
+		}
+	})
+
+	t.Run("a server provisioned by the previous version is moved to the sockets by provision, under load", func(t *testing.T) {
+		// The previous version's state: TRUSTED_PROXIES=loopback in the
+		// drop-in, Caddy on the app's TCP socket and its admin API on
+		// localhost:2019, an instance started without the proxy socket.
+		g.root(t, "systemctl disable --now "+c.ProxySocketUnit()+" "+c.ProxyHolderUnit()+
+			" && rm -f /etc/systemd/system/"+c.ProxySocketUnit()+" /etc/systemd/system/"+c.ProxyHolderUnit()+
+			` && printf '[Service]\nEnvironment=TRUSTED_PROXIES=127.0.0.1/32,::1/128\n' > `+c.DropInPath()+
+			" && sed -i 's#reverse_proxy unix//run/app/proxy.sock#reverse_proxy "+g.svc.ListenAddr+"#' "+c.SitePath()+
+			` && sed -i '/^# Added by Slipway (provision): Caddy/,/^}$/d' `+frontdoor.MainCaddyfile+
+			" && caddy reload --config "+frontdoor.MainCaddyfile+" --address unix/"+frontdoor.AdminSocket+
+			" && rm -rf /etc/systemd/system/caddy.service.d /run/caddy && systemctl daemon-reload")
+		g.install(t, "r-old", "v1")
+		g.start(t, "r-old")
+		defer g.start(t, rel)
+		if got := get(t, plainFrom("127.0.0.1"), "http://127.0.0.1:2019/config/"); !strings.Contains(got, "reverse_proxy") {
+			t.Fatalf("the previous version's state: Caddy's admin API on localhost:2019 answered %.200q", got)
+		}
+		l := load.StartWith(ctx, "https://app.slipway.test/healthz", 100, transport(g.pool))
+		time.Sleep(300 * time.Millisecond)
+		n, out := g.provision(t, c)
+		time.Sleep(300 * time.Millisecond)
+		res := l.Stop()
+		t.Logf("provision (%d changes):\n%s\nload: %s", n, out, res)
+		for _, want := range []string{"changed: " + frontdoor.MainCaddyfile + " puts Caddy's admin API on", "changed: release r-old serves as app@r-old.g1.service",
+			"changed: " + c.SitePath() + " written", "changed: caddy reloaded"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no %q in the output", want)
+			}
+		}
+		if res.Failed > 0 || res.Sent < 100 {
+			t.Errorf("want 0 failures while provision moves the app and Caddy: %s", res)
+		}
+		if _, err := plainFrom("127.0.0.1").Get("http://127.0.0.1:2019/config/"); err == nil {
+			t.Error("Caddy's admin API still answers on localhost:2019")
+		}
+		// Through Caddy the client; over loopback TCP the forger itself.
+		for _, tc := range []struct {
+			c    *http.Client
+			url  string
+			want string
+		}{{g.client(), "https://app.slipway.test/admin/login", clientAddr}, {plainFrom("127.0.0.1"), "http://" + g.svc.ListenAddr + "/admin/login", "127.0.0.1"}} {
+			req, _ := http.NewRequest(http.MethodPost, tc.url, strings.NewReader("{}"))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", "198.51.100.9")
+			resp, err := tc.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			logs := g.root(t, "journalctl -u "+g.svc.InstancePattern()+" --no-pager -o cat -n 50 | grep 'admin login refused' | tail -n 1")
+			if !strings.Contains(logs, `"client":"`+tc.want+`"`) {
+				t.Errorf("%s: the app counted the login against another client than %s: %s", tc.url, tc.want, logs)
 			}
 		}
 	})
@@ -468,7 +583,7 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		if err := ca3.TrustListener(ctx, g.r); err != nil {
 			t.Fatal(err)
 		}
-		g.root(t, `sed -i '1i {\n\trenew_interval 5s\n}' `+frontdoor.MainCaddyfile+` && systemctl restart caddy`)
+		g.root(t, `sed -i '0,/^{$/s//{\n\trenew_interval 5s/' `+frontdoor.MainCaddyfile+` && systemctl restart caddy`)
 		pool3, _, err := ca3.Roots(ctx)
 		if err != nil {
 			t.Fatal(err)

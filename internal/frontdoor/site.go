@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/slipway-dev/slipway/internal/service"
 )
 
 // Where Debian's caddy package keeps its configuration and Caddy (user
@@ -18,6 +20,11 @@ const (
 	// AccountStorage holds Caddy's ACME accounts: one folder per CA, then
 	// per email.
 	AccountStorage = "/var/lib/caddy/.local/share/caddy/acme"
+	// AdminSocket is Caddy's admin API: a unix socket in a folder of
+	// Caddy's own (0700), so only root and Caddy reach it. On localhost:2019,
+	// Caddy's default, any local user could load a config (a full HTTPS
+	// man-in-the-middle) or serve the certificates' keys.
+	AdminSocket = "/run/caddy/admin.sock"
 )
 
 // Marker is in the first line of the files Slipway writes for Caddy.
@@ -31,15 +38,37 @@ const domainsPrefix = "# domains: "
 // (includeSubDomains or preload would bind names Slipway doesn't serve).
 const HSTS = "max-age=31536000"
 
-// TrustedProxies is what the app is told to believe X-Forwarded-* from:
-// Caddy on the same host.
-const TrustedProxies = "127.0.0.1/32,::1/128"
+// ProxyFDName is the proxy socket's FileDescriptorName=: the app tells
+// Caddy's socket from its own by it (web.Listen).
+const ProxyFDName = "proxy"
+
+// ProxySocket is the unix socket Caddy proxies to, e.g.
+// /run/app/proxy.sock: root:caddy 0660, so only Caddy (and root) can
+// connect. The app believes X-Forwarded-For and -Proto from connections
+// on it alone: any local user reaches the app's loopback TCP socket, and
+// could claim any client address there.
+func (c Config) ProxySocket() string { return path.Join("/run", c.AppName, "proxy.sock") }
+
+// ProxySocketUnit is the systemd socket unit of ProxySocket, e.g.
+// app-proxy.socket.
+func (c Config) ProxySocketUnit() string { return c.AppName + "-proxy.socket" }
+
+// proxied is true when Caddy proxies to the app's proxy socket.
+func (c Config) proxied() bool { return c.Upstream == "" }
+
+// upstream is the address reverse_proxy dials.
+func (c Config) upstream() string {
+	if c.proxied() {
+		return "unix/" + c.ProxySocket()
+	}
+	return c.Upstream
+}
 
 // SitePath is the app's site file, e.g. /etc/caddy/Caddyfile.d/app.caddy.
 func (c Config) SitePath() string { return path.Join(SiteDir, c.AppName+".caddy") }
 
-// DropInPath is the drop-in of the app's instances that sets
-// TRUSTED_PROXIES, e.g. /etc/systemd/system/app@.service.d/frontdoor.conf.
+// DropInPath is the drop-in of the app's instances that hands them the
+// proxy socket, e.g. /etc/systemd/system/app@.service.d/frontdoor.conf.
 func (c Config) DropInPath() string {
 	return path.Join("/etc/systemd/system", c.AppName+"@.service.d", "frontdoor.conf")
 }
@@ -80,16 +109,59 @@ func (c Config) proxy(b *strings.Builder) {
 	// lb_try_duration: should the socket ever refuse (it doesn't during a
 	// handover: the kernel queues), Caddy retries for a while instead of
 	// answering 502 at once.
-	fmt.Fprintf(b, "\treverse_proxy %s {\n\t\tlb_try_duration 5s\n\t}\n}\n", c.Upstream)
+	fmt.Fprintf(b, "\treverse_proxy %s {\n\t\tlb_try_duration 5s\n\t}\n}\n", c.upstream())
 }
 
-// DropIn renders the systemd drop-in that makes the app believe Caddy. The
-// env file still wins: a TRUSTED_PROXIES set there (systemd lets
-// EnvironmentFile= override Environment=) is the user's choice.
+// DropIn renders the systemd drop-in that gives the app's instances the
+// proxy socket beside their own. Wants=, not Requires=: a proxy socket
+// stopped by hand must not stop the app.
 func (c Config) DropIn() []byte {
-	return []byte(fmt.Sprintf("# %s: %s (provision, internal/frontdoor): Caddy on\n"+
-		"# this host is the app's front door, its X-Forwarded-* are believed.\n"+
-		"[Service]\nEnvironment=TRUSTED_PROXIES=%s\n", c.DropInPath(), Marker, TrustedProxies))
+	u := c.ProxySocketUnit()
+	return []byte(fmt.Sprintf("# %s: %s (provision, internal/frontdoor): Caddy\n"+
+		"# reaches the app on %s, the one socket whose X-Forwarded-* it believes.\n"+
+		"[Unit]\nWants=%s\nAfter=%s\n\n[Service]\nSockets=%s\n", c.DropInPath(), Marker, u, u, u, u))
+}
+
+// ProxySocketUnitFile renders ProxySocketUnit.
+func (c Config) ProxySocketUnitFile() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s: %s (provision, internal/frontdoor); provision overwrites edits.\n", path.Join(service.UnitDir, c.ProxySocketUnit()), Marker)
+	fmt.Fprintf(&b, "# Caddy's way in to %s: only Caddy (group caddy) and root may connect, so the\n", c.AppName)
+	b.WriteString("# app believes X-Forwarded-For and -Proto on it, and on its TCP socket from nobody.\n")
+	fmt.Fprintf(&b, "[Unit]\nDescription=%s front door socket (Caddy)\n\n[Socket]\n", c.AppName)
+	fmt.Fprintf(&b, "ListenStream=%s\nSocketUser=root\nSocketGroup=caddy\nSocketMode=0660\nDirectoryMode=0755\n", c.ProxySocket())
+	fmt.Fprintf(&b, "FileDescriptorName=%s\nBacklog=4096\n", ProxyFDName)
+	b.WriteString("# Every instance accepts on it (the drop-in's Sockets=); it never activates\n# one, only the holder, which starts nothing.\n")
+	fmt.Fprintf(&b, "Service=%s\n\n[Install]\nWantedBy=sockets.target\n", c.ProxyHolderUnit())
+	return []byte(b.String())
+}
+
+// ProxyHolderUnit is the service ProxySocketUnit activates, e.g.
+// app-proxy-hold.service: one that starts nothing and stays active. Not
+// the app's current unit, which the app's own socket names: systemd
+// refuses to start a socket whose service is active already, and a socket
+// whose service is inactive activates it on the next connection.
+func (c Config) ProxyHolderUnit() string { return c.AppName + "-proxy-hold.service" }
+
+// ProxyHolderUnitFile renders ProxyHolderUnit.
+func (c Config) ProxyHolderUnitFile() []byte {
+	return []byte(fmt.Sprintf("# %s: %s (provision, internal/frontdoor); provision overwrites edits.\n"+
+		"# What %s activates: nothing. Active, it keeps the socket from\n"+
+		"# activating anything; the app's instances accept on the socket.\n"+
+		"[Unit]\nDescription=%s front door socket's holder (starts nothing)\n\n"+
+		"[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n"+
+		"# It needs nothing (systemd-analyze security: 0.4 SAFE).\n%s\n\n[Install]\nWantedBy=multi-user.target\n",
+		path.Join(service.UnitDir, c.ProxyHolderUnit()), Marker, c.ProxySocketUnit(), c.AppName, strings.Join(holderHardening, "\n")))
+}
+
+// holderHardening sandboxes ProxyHolderUnit, which runs /bin/true.
+var holderHardening = []string{
+	"DynamicUser=yes", "CapabilityBoundingSet=", "PrivateNetwork=yes", "IPAddressDeny=any", "RestrictAddressFamilies=none",
+	"ProtectSystem=strict", "ProtectHome=yes", "PrivateDevices=yes", "DevicePolicy=closed", "PrivateUsers=yes",
+	"ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes", "ProtectControlGroups=yes",
+	"ProtectClock=yes", "ProtectHostname=yes", "ProtectProc=invisible", "ProcSubset=pid", "RestrictNamespaces=yes",
+	"RestrictRealtime=yes", "LockPersonality=yes", "MemoryDenyWriteExecute=yes", "SystemCallArchitectures=native",
+	"SystemCallFilter=@system-service", "SystemCallFilter=~@privileged @resources", "UMask=0077",
 }
 
 // siteDomains reads the domains back from a site file Slipway wrote.

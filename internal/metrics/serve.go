@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,6 +14,22 @@ import (
 // RetryBind is how often Serve tries again for an address another process
 // holds.
 const RetryBind = time.Second
+
+// Protect lets through only requests that carry token as a bearer token
+// (Authorization: Bearer <token>, as Prometheus's authorization:
+// credentials_file sends it): METRICS_ADDR is on loopback, which every
+// local user reaches. Others get 401.
+func Protect(token string, h http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "send METRICS_TOKEN as a bearer token (Authorization: Bearer ...)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // Serve serves /metrics on addr until ctx is done.
 //

@@ -12,33 +12,65 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/slipway-dev/slipway/internal/clientip"
 )
 
-// Listen returns the socket systemd passed (socket activation, LISTEN_FDS
-// set), or a new listener on addr. activated tells which.
-func Listen(addr string) (ln net.Listener, activated bool, err error) {
-	lns, err := activation.Listeners()
+// ProxyFDName is the name (FileDescriptorName=) of the socket systemd
+// passes for the front door, Caddy's (internal/frontdoor).
+const ProxyFDName = "proxy"
+
+// Listeners are the sockets the app serves on.
+type Listeners struct {
+	// App is the app's own socket: systemd's (socket activation, LISTEN_FDS
+	// set) or a new listener on ADDR.
+	App net.Listener
+	// Proxy is the front door's socket, which only the reverse proxy can
+	// connect to (a unix socket, root:caddy 0660), wrapped by
+	// clientip.ProxyListener: X-Forwarded-* are believed on it. nil without
+	// a front door.
+	Proxy net.Listener
+	// Activated is true when the sockets came from systemd.
+	Activated bool
+}
+
+// Listen returns the sockets systemd passed, or a new listener on addr.
+func Listen(addr string) (Listeners, error) {
+	named, err := activation.ListenersWithNames()
 	if err != nil {
-		return nil, false, fmt.Errorf("systemd sockets: %w", err)
+		return Listeners{}, fmt.Errorf("systemd sockets: %w", err)
 	}
-	switch len(lns) {
-	case 0:
-	case 1:
-		if lns[0] == nil {
-			return nil, false, errors.New("systemd passed a socket that is not a stream listener: use ListenStream= in the .socket unit")
+	var ls Listeners
+	for name, lns := range named {
+		for _, ln := range lns {
+			if ln == nil {
+				return Listeners{}, errors.New("systemd passed a socket that is not a stream listener: use ListenStream= in the .socket unit")
+			}
+			if err := boundAccept(ln); err != nil {
+				return Listeners{}, err
+			}
+			switch {
+			case name == ProxyFDName && ls.Proxy == nil:
+				ls.Proxy = clientip.ProxyListener(ln)
+			case name != ProxyFDName && ls.App == nil:
+				ls.App = ln
+			default:
+				return Listeners{}, fmt.Errorf("systemd passed two sockets named %q: keep one ListenStream= in the .socket unit", name)
+			}
 		}
-		if err := boundAccept(lns[0]); err != nil {
-			return nil, false, err
-		}
-		return lns[0], true, nil
-	default:
-		return nil, false, fmt.Errorf("systemd passed %d sockets, want 1: keep one ListenStream= in the .socket unit", len(lns))
 	}
-	ln, err = net.Listen("tcp", addr)
+	if len(named) > 0 {
+		if ls.App == nil {
+			return Listeners{}, errors.New("systemd passed only the front door's socket: add the app's own socket unit to Sockets=")
+		}
+		ls.Activated = true
+		return ls, nil
+	}
+	ls.App, err = net.Listen("tcp", addr)
 	if err != nil {
-		return nil, false, fmt.Errorf("listen on %s: %w (set ADDR to a free address)", addr, err)
+		return Listeners{}, fmt.Errorf("listen on %s: %w (set ADDR to a free address)", addr, err)
 	}
-	return ln, false, nil
+	return ls, nil
 }
 
 // acceptTimeout bounds an accept() that blocks in the kernel: see boundAccept.
@@ -95,6 +127,8 @@ type ServeOptions struct {
 	// ReadTimeout bounds reading one whole request, body included
 	// (default ReadTimeout).
 	ReadTimeout time.Duration
+	// Proxy is served too, as ln is (Listeners.Proxy); nil for none.
+	Proxy net.Listener
 }
 
 // Limits on every connection, so slow or huge requests can't hold the
@@ -141,9 +175,17 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
+		// Marks the requests that came on the front door's socket.
+		ConnContext: clientip.ConnContext,
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	lns := []net.Listener{ln}
+	if o.Proxy != nil {
+		lns = append(lns, o.Proxy)
+	}
+	served := make(chan error, len(lns))
+	for _, l := range lns {
+		go func() { served <- srv.Serve(l) }()
+	}
 	state := daemon.SdNotifyReady
 	if o.Status != "" {
 		state += "\nSTATUS=" + o.Status
@@ -151,7 +193,11 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 	if _, err := daemon.SdNotify(false, state); err != nil {
 		o.Log.Warn("systemd notify failed", "err", err)
 	}
-	o.Log.Info("serving", "addr", ln.Addr().String())
+	if o.Proxy != nil {
+		o.Log.Info("serving", "addr", ln.Addr().String(), "proxy", o.Proxy.Addr().String())
+	} else {
+		o.Log.Info("serving", "addr", ln.Addr().String())
+	}
 
 	select {
 	case err := <-served:
@@ -161,7 +207,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 	o.Log.Info("stopping: finishing in-flight requests", "timeout", o.ShutdownTimeout.String())
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 	srv.SetKeepAlivesEnabled(false)
-	_ = ln.Close()
+	for _, l := range lns {
+		_ = l.Close()
+	}
 	time.Sleep(o.DrainDelay)
 
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)

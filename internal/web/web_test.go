@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/clientip"
 	"github.com/slipway-dev/slipway/internal/version"
 )
 
@@ -68,9 +70,14 @@ func TestHelperProcess(t *testing.T) {
 		// Stand in for systemd: it would set LISTEN_PID to our pid itself.
 		os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
 		os.Setenv("LISTEN_FDS", "1")
+		if names := os.Getenv("WEB_HELPER_FDNAMES"); names != "" {
+			os.Setenv("LISTEN_FDS", strconv.Itoa(len(strings.Split(names, ":"))))
+			os.Setenv("LISTEN_FDNAMES", names)
+		}
 	}
-	ln, activated, err := Listen("127.0.0.1:0")
-	if os.Getenv("WEB_HELPER_INHERIT") == "1" && !activated {
+	ls, err := Listen("127.0.0.1:0")
+	ln := ls.App
+	if os.Getenv("WEB_HELPER_INHERIT") == "1" && !ls.Activated {
 		fmt.Println("error: inherited socket not used")
 		os.Exit(2)
 	}
@@ -85,10 +92,13 @@ func TestHelperProcess(t *testing.T) {
 		io.WriteString(w, "slow-done")
 	})
 	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("/client", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, clientip.Proxies{}.Client(r).Addr.String())
+	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	fmt.Println("addr", ln.Addr())
-	err = Serve(ctx, ln, mux, ServeOptions{Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), ShutdownTimeout: 10 * time.Second, DrainDelay: 250 * time.Millisecond})
+	err = Serve(ctx, ln, mux, ServeOptions{Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), ShutdownTimeout: 10 * time.Second, DrainDelay: 250 * time.Millisecond, Proxy: ls.Proxy})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(3)
@@ -104,14 +114,18 @@ type helper struct {
 }
 
 // startHelper runs Serve in a child process; with a non-nil socket, the
-// child gets it as fd 3 the way systemd socket activation passes it.
-func startHelper(t *testing.T, socket *os.File) *helper {
+// child gets it as fd 3 the way systemd socket activation passes it, and
+// the front door's socket, if any, as fd 4 named "proxy".
+func startHelper(t *testing.T, socket *os.File, proxy ...*os.File) *helper {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), "WEB_HELPER=1")
 	if socket != nil {
-		cmd.ExtraFiles = []*os.File{socket}
+		cmd.ExtraFiles = append([]*os.File{socket}, proxy...)
 		cmd.Env = append(cmd.Env, "WEB_HELPER_INHERIT=1")
+		if len(proxy) > 0 {
+			cmd.Env = append(cmd.Env, "WEB_HELPER_FDNAMES=app.socket:"+ProxyFDName)
+		}
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -285,13 +299,58 @@ func TestRestartOnTheSameSocketDropsNothing(t *testing.T) {
 	t.Logf("%d requests, 0 failed", ok.Load())
 }
 
+// TestOnTheFrontDoorsSocketAloneForwardedForCounts passes the app's TCP
+// socket and a unix socket named "proxy" the way systemd does (issue 25
+// item 8): a forged X-Forwarded-For counts on the second only, and both
+// are served.
+func TestOnTheFrontDoorsSocketAloneForwardedForCounts(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	sock := filepath.Join(t.TempDir(), "proxy.sock")
+	unix, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close()
+	files := make([]*os.File, 2)
+	for i, l := range []interface{ File() (*os.File, error) }{tcp.(*net.TCPListener), unix.(*net.UnixListener)} {
+		if files[i], err = l.File(); err != nil {
+			t.Fatal(err)
+		}
+		defer files[i].Close()
+	}
+	startHelper(t, files[0], files[1])
+	overUnix := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	for _, tc := range []struct {
+		c         *http.Client
+		url, want string
+	}{{http.DefaultClient, "http://" + tcp.Addr().String() + "/client", "127.0.0.1"}, {overUnix, "http://proxy/client", "198.51.100.7"}} {
+		req, _ := http.NewRequest(http.MethodGet, tc.url, nil)
+		req.Header.Set("X-Forwarded-For", "198.51.100.7")
+		resp, err := tc.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != tc.want {
+			t.Errorf("%s with a forged X-Forwarded-For: the client is %q, want %q", tc.url, b, tc.want)
+		}
+	}
+}
+
 func TestListenErrorSaysWhatToDo(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	_, _, err = Listen(l.Addr().String())
+	_, err = Listen(l.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), "set ADDR") {
 		t.Errorf("Listen on a busy address: %v", err)
 	}

@@ -47,7 +47,7 @@ func main() {
 	case "unready", "serve503":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
-		ln, _, err := web.Listen("127.0.0.1:0")
+		ls, err := web.Listen("127.0.0.1:0")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -59,11 +59,11 @@ func main() {
 			fmt.Fprintf(w, `{"status":"not ready","commit":%q}`, commit)
 		})
 		log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-		o := web.ServeOptions{Log: log, Status: "serving commit=" + commit}
+		o := web.ServeOptions{Log: log, Status: "serving commit=" + commit, Proxy: ls.Proxy}
 		if mode == "unready" {
 			o.Ready = func(context.Context) error { return errors.New("its own readiness check fails") }
 		}
-		err = web.Serve(ctx, ln, h, o)
+		err = web.Serve(ctx, ls.App, h, o)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
