@@ -46,23 +46,38 @@ func (s signer) validCSRF(preSession, token string, now time.Time) bool {
 }
 
 // newDevice is the device cookie for email: a random id, when it was
-// issued, and a signature over both and the email. It stores no email.
-func (s signer) newDevice(email string, now time.Time) string {
+// issued, the account's device epoch (users.device_epoch: a password
+// change raises it, ending every older cookie), and a signature over them
+// and the email. It stores no email.
+func (s signer) newDevice(email string, epoch int64, now time.Time) string {
 	id := randomToken()[:22]
 	issued := strconv.FormatInt(now.Unix(), 10)
-	return id + "." + issued + "." + s.mac("device", email, id, issued)
+	ep := strconv.FormatInt(epoch, 10)
+	return id + "." + issued + "." + ep + "." + s.mac("device", email, id, issued, ep)
 }
 
-// device returns the id of a device cookie signed for email, or "".
-func (s signer) device(cookie, email string, now time.Time) string {
+// device returns the id and epoch of a device cookie signed for email, or
+// ok false. The epoch is still to be checked against the account's. A
+// cookie from before epochs (id.issued.mac) is epoch 0: the column's
+// default, so it stays valid until the account's first password change.
+func (s signer) device(cookie, email string, now time.Time) (id string, epoch int64, ok bool) {
 	parts := strings.Split(cookie, ".")
-	if len(parts) != 3 || len(parts[0]) != 22 || !fresh(parts[1], now, DeviceTTL) {
-		return ""
+	if len(parts) != 3 && len(parts) != 4 || len(parts[0]) != 22 || !fresh(parts[1], now, DeviceTTL) {
+		return "", 0, false
 	}
-	if !hmac.Equal([]byte(parts[2]), []byte(s.mac("device", email, parts[0], parts[1]))) {
-		return ""
+	mac := parts[len(parts)-1]
+	want := s.mac("device", email, parts[0], parts[1])
+	if len(parts) == 4 {
+		e, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil || e < 0 || strconv.FormatInt(e, 10) != parts[2] {
+			return "", 0, false
+		}
+		epoch, want = e, s.mac("device", email, parts[0], parts[1], parts[2])
 	}
-	return parts[0]
+	if !hmac.Equal([]byte(mac), []byte(want)) {
+		return "", 0, false
+	}
+	return parts[0], epoch, true
 }
 
 func fresh(unix string, now time.Time, ttl time.Duration) bool {
