@@ -56,6 +56,7 @@ type siteOptions struct {
 	insecureCookies bool   // COOKIE_INSECURE
 	proxies         string // TRUSTED_PROXIES
 	auth            admin.AuthOptions
+	front           admin.FrontLimits // zero: admin.DefaultFrontLimits
 }
 
 func newSiteWith(t *testing.T, o siteOptions) *site {
@@ -82,7 +83,7 @@ func newSiteWith(t *testing.T, o siteOptions) *site {
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	handler := web.NewServer(web.Deps{Log: log, Ready: func(context.Context) error { return nil },
 		Version: version.Info{Version: "v9.9.9", Commit: "cafebabe"}, Admin: admin.New(auth, pool, log, version.Info{Version: "v9.9.9", Commit: "cafebabe"},
-			admin.Options{Proxies: proxies, InsecureCookies: o.insecureCookies})})
+			admin.Options{Proxies: proxies, InsecureCookies: o.insecureCookies, Front: o.front})})
 	s := &site{pool: pool, logs: logs, auth: auth}
 	if o.tls {
 		s.srv = httptest.NewTLSServer(handler)

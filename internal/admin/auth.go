@@ -169,6 +169,22 @@ func (a *Auth) Login(ctx context.Context, c Credentials) (Session, error) {
 	return Session{Token: token, Device: a.device.newDevice(email, u.DeviceEpoch, now)}, nil
 }
 
+// knownDevice returns the id of a device cookie signed for the form's
+// email, or "": the front limiter's word on a known browser, from the
+// signature alone. The epoch is checked later, in the database; a cookie
+// a password change ended only ever gets its own front bucket.
+func (a *Auth) knownDevice(cookie, formEmail string, now time.Time) string {
+	if cookie == "" {
+		return ""
+	}
+	email, err := users.NormaliseEmail(formEmail)
+	if err != nil {
+		return ""
+	}
+	id, _, _ := a.device.device(cookie, email, now)
+	return id
+}
+
 // withDB runs f holding one of the admin area's database slots (DBConns):
 // whatever reaches the admin area, the pool keeps a connection for /readyz
 // and the rest of the app. ErrBusy when none frees up in time.

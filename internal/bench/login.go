@@ -7,7 +7,6 @@ package bench
 // resident memory and the response codes, all in one run.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/pgcluster"
+	"github.com/slipway-dev/slipway/internal/procmem"
 )
 
 // LoginOptions configures Login.
@@ -343,23 +343,8 @@ func waitReadyOrExit(ctx context.Context, url string, exited chan error) error {
 	}
 }
 
-// procStatus reads a "kB" line (VmRSS, VmHWM...) of /proc/<pid>/status, in
-// bytes; pid "self" is this process.
-func procStatus(pid, key string) (int64, error) {
-	f, err := os.Open("/proc/" + pid + "/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%s/status", key, pid)
-}
+// procStatus is procmem.Status: a "kB" line of /proc/<pid>/status in bytes.
+func procStatus(pid, key string) (int64, error) { return procmem.Status(pid, key) }
 
 // fatalLine is the Go runtime's "fatal error: ..." line, else the last.
 func fatalLine(path string) string {
