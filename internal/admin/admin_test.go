@@ -57,11 +57,19 @@ type siteOptions struct {
 	proxies         string // TRUSTED_PROXIES
 	auth            admin.AuthOptions
 	front           admin.FrontLimits // zero: admin.DefaultFrontLimits
+	poolMaxConns    int               // 0: pgx's default
 }
 
 func newSiteWith(t *testing.T, o siteOptions) *site {
 	t.Helper()
 	pool := pgtest.Pool(t)
+	if o.poolMaxConns > 0 {
+		u, _ := url.Parse(pgtest.URL(t))
+		q := u.Query()
+		q.Set("pool_max_conns", strconv.Itoa(o.poolMaxConns))
+		u.RawQuery = q.Encode()
+		pool = pgtest.PoolFor(t, u.String())
+	}
 	h, err := password.New(pepper, cheap)
 	if err != nil {
 		t.Fatal(err)

@@ -220,3 +220,81 @@ func alert(page string) string {
 	msg, _, _ := strings.Cut(after, "</p>")
 	return msg
 }
+
+// TestLoginsStuckInTheDatabaseLeaveAConnectionForReadyz: well-formed
+// logins that block in the database (here on a lock another session holds
+// on the throttle's table, or on each other's advisory locks) hold at most all but one of the pool's
+// connections, so /readyz and the rest of the app still get one
+// (issue 25, item 3).
+func TestLoginsStuckInTheDatabaseLeaveAConnectionForReadyz(t *testing.T) {
+	const maxConns = 3
+	s := newSiteWith(t, siteOptions{tls: true, proxies: "127.0.0.1/32", auth: noDelays(), poolMaxConns: maxConns})
+	ctx := context.Background()
+	blocker, err := s.pool.Acquire(ctx) // the lock is taken before the logins start
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := blocker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE login_failures IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	// The lock holder is a connection of the pool too: hand its place back
+	// by moving it out (it stays open, holding the lock) and let the
+	// logins have the pool's maxConns.
+	conn := blocker.Hijack()
+	defer conn.Close(ctx)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	done := make(chan int, 8)
+	for i := range 8 {
+		c := s.browser(t)
+		token := s.csrf(t, c, "/admin/login")
+		go func() {
+			form := url.Values{"email": {email}, "password": {"wrong horse battery staple"}, "csrf": {token}}
+			req, _ := http.NewRequest("POST", s.srv.URL+"/admin/login", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", formType)
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i+1))
+			resp, err := c.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+	}
+	waiting := func() int {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(DISTINCT pid) FROM pg_locks
+			WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(20 * time.Second); waiting() < maxConns-1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the logins never reached the lock: %d waiting", waiting())
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // room for one more to arrive, if it could
+	if n := waiting(); n > maxConns-1 {
+		t.Errorf("%d logins hold a pool connection waiting in the database, want at most %d of the pool's %d", n, maxConns-1, maxConns)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.pool.Ping(pctx); err != nil {
+		t.Errorf("a ping (what /readyz does) while logins are stuck in the database: %v, want a free connection", err)
+	}
+	_ = tx.Rollback(ctx)
+	for range 8 {
+		if code := <-done; code == 0 || code >= 500 && code != http.StatusServiceUnavailable {
+			t.Errorf("a stuck login once the lock is gone: %d", code)
+		}
+	}
+}
