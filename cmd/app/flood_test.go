@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,23 +25,6 @@ const (
 	// floodMaxGrowth bounds the app's resident memory growth under it.
 	floodMaxGrowth = 300 << 20
 )
-
-// garbagePost is one cheap request that can't be a login: no form content
-// type, or a form with no CSRF token, from an address of its own behind
-// the trusted proxy, so no per-address limit alone can stop the flood.
-func garbagePost(ctx context.Context, base string, r *rand.Rand) *http.Request {
-	body := "email=ada%40example.com&password=guess" + strconv.Itoa(r.IntN(1e6))
-	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/admin/login", strings.NewReader(body))
-	switch r.IntN(3) {
-	case 0: // no content type at all
-	case 1:
-		req.Header.Set("Content-Type", "text/plain")
-	case 2:
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", r.IntN(256), r.IntN(256), 1+r.IntN(254)))
-	return req
-}
 
 // TestGarbageLoginFloodLeavesReadyzAndTheKnownAdminAlone performs item 3
 // of issue 25 against the app as cmd/app wires it, over a real PostgreSQL:
@@ -72,56 +54,11 @@ func TestGarbageLoginFloodLeavesReadyzAndTheKnownAdminAlone(t *testing.T) {
 	ctx, stop := context.WithTimeout(context.Background(), floodFor)
 	defer stop()
 	var wg sync.WaitGroup
-	var sent, skipped, refused, noAnswer atomic.Int64
-	codes := sync.Map{} // status -> *atomic.Int64
-	attacker := &http.Client{
-		Transport: &http.Transport{MaxIdleConnsPerHost: floodInFlight, ResponseHeaderTimeout: 20 * time.Second},
-		Timeout:   30 * time.Second,
-	}
-	defer attacker.CloseIdleConnections()
+	var flood admintest.FloodStats
 	wg.Add(1)
-	go func() { // the attacker: floodRate posts a second, never waiting for answers
+	go func() { // the attacker
 		defer wg.Done()
-		slots := make(chan struct{}, floodInFlight)
-		const tick = 10 * time.Millisecond
-		perTick := floodRate * int(tick) / int(time.Second)
-		tk := time.NewTicker(tick)
-		defer tk.Stop()
-		r := rand.New(rand.NewPCG(1, 2))
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-			}
-			for range perTick {
-				select {
-				case slots <- struct{}{}:
-				default:
-					skipped.Add(1) // every connection of the attacker is waiting
-					continue
-				}
-				req := garbagePost(context.WithoutCancel(ctx), base, r)
-				sent.Add(1)
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					defer func() { <-slots }()
-					resp, err := attacker.Do(req)
-					if err != nil {
-						noAnswer.Add(1)
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					n, _ := codes.LoadOrStore(resp.StatusCode, &atomic.Int64{})
-					n.(*atomic.Int64).Add(1)
-					if resp.StatusCode >= 400 {
-						refused.Add(1)
-					}
-				}()
-			}
-		}
+		flood = admintest.Flood(ctx, base, floodRate, floodInFlight)
 	}()
 
 	var probes, notReady atomic.Int64
@@ -176,13 +113,8 @@ func TestGarbageLoginFloodLeavesReadyzAndTheKnownAdminAlone(t *testing.T) {
 	if v, err := procmem.Status(pid, "VmRSS"); err == nil && v > peakRSS.Load() {
 		peakRSS.Store(v)
 	}
-	var summary []string
-	codes.Range(func(k, v any) bool {
-		summary = append(summary, fmt.Sprintf("%d×%d", v.(*atomic.Int64).Load(), k))
-		return true
-	})
 	t.Logf("flood: %d garbage posts sent in %s (%d skipped: all %d of the attacker's requests open), answers %v, %d without an answer; /readyz probed %d times",
-		sent.Load(), floodFor, skipped.Load(), floodInFlight, summary, noAnswer.Load(), probes.Load())
+		flood.Sent, floodFor, flood.Skipped, floodInFlight, flood.Codes, flood.NoAnswer, probes.Load())
 	if n := notReady.Load(); n > 0 {
 		t.Errorf("/readyz during the flood: %d of %d probes not 200 (first: %v)", n, probes.Load(), firstNotReady.Load())
 	}
@@ -191,7 +123,13 @@ func TestGarbageLoginFloodLeavesReadyzAndTheKnownAdminAlone(t *testing.T) {
 	if growth > floodMaxGrowth {
 		t.Errorf("the app's resident memory grew by %d MiB under the flood, want at most %d MiB", growth>>20, floodMaxGrowth>>20)
 	}
-	if refused.Load() == 0 {
+	refused := 0
+	for code, n := range flood.Codes {
+		if code >= 400 {
+			refused += n
+		}
+	}
+	if refused == 0 {
 		t.Error("no garbage post was answered with a refusal: the flood didn't reach the app")
 	}
 }
