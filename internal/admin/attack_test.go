@@ -250,7 +250,7 @@ func TestLoginsStuckInTheDatabaseLeaveAConnectionForReadyz(t *testing.T) {
 	// logins have the pool's maxConns.
 	conn := blocker.Hijack()
 	defer conn.Close(ctx)
-	defer tx.Rollback(ctx) //nolint:errcheck
+	defer func() { _ = tx.Rollback(ctx) }()
 	done := make(chan int, 8)
 	for i := range 8 {
 		c := s.browser(t)
