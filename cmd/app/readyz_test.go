@@ -41,8 +41,12 @@ func TestReadyzShowsNoDatabaseErrorText(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("the version table gone")
-	if !strings.Contains(p.stderr.String(), "goose_db_version") {
-		t.Errorf("the app's log lacks the database's error:\n%s", p.stderr.String())
+	// The log reaches the test through a pipe: give it a moment.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), "goose_db_version"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("the app's log lacks the database's error:\n%s", p.stderr.String())
+			break
+		}
 	}
 	if _, err := super.Exec(`ALTER TABLE goose_db_version_gone RENAME TO goose_db_version`); err != nil {
 		t.Fatal(err)
