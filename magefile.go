@@ -615,7 +615,7 @@ func (Bench) Backup(ctx context.Context, sizeMB *int) error {
 	return nil
 }
 
-// Login fires 200 concurrent logins at the app built from main (before) and from this tree (after): peak RSS and response codes.
+// Login fires 200 concurrent logins at the app built from main (before) and from this tree (after): peak RSS and response codes; then /readyz under a garbage login flood.
 // Both run against a throwaway PostgreSQL in the same run; main's binary is
 // capped at 4 GiB of address space so its unbounded hashing can't take the
 // machine. -attempts changes 200; -baseline another revision than main.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/slipway-dev/slipway/internal/admin"
 	"github.com/slipway-dev/slipway/internal/config"
 	"github.com/slipway-dev/slipway/internal/password"
 	"github.com/slipway-dev/slipway/internal/users"
@@ -81,7 +82,15 @@ func adminCmd(ctx context.Context, args []string, cfg config.Config, log *slog.L
 			return err
 		}
 		log.Info("admin password reset", "email", email)
-		fmt.Fprintf(stdout, "password reset for %s; their sessions were ended\n", email)
+		fmt.Fprintf(stdout, "password reset for %s; their sessions and device cookies were ended\n", email)
+		// The owner's way in while an attack keeps new browsers out: the
+		// link is printed here only, never logged.
+		u, err := store.ByEmail(ctx, email)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "to log in from a new browser even while logins are throttled, open within %g minutes: <your site>%s\n",
+			admin.EnrolTTL.Minutes(), admin.EnrolLink(hasher, email, u.DeviceEpoch))
 		return nil
 	}
 	created, err := store.CreateAdmin(ctx, email, hash)

@@ -56,6 +56,10 @@ func TestAdminCreateIsIdempotent(t *testing.T) {
 	if r3.err != nil || !strings.Contains(r3.out, "password reset") || hashOf(t, dbURL, "ada@example.com") == first {
 		t.Errorf("reset: %q %v", r3.out, r3.err)
 	}
+	// The owner's way in past a throttle: a link on stdout, never in the log.
+	if !strings.Contains(r3.out, "/admin/login?device=enrol.") || strings.Contains(r3.log, "enrol.") {
+		t.Errorf("reset: want the enrolment link on stdout only:\nstdout %q\nlog %q", r3.out, r3.log)
+	}
 	// The password is nowhere in plain text: not in output, logs or the database.
 	for _, r := range []adminRun{r, r2, r3} {
 		for _, secret := range []string{adminPW, "a brand new passphrase"} {

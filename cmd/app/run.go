@@ -160,16 +160,18 @@ func serve(ctx context.Context, args []string, cfg config.Config, getenv func(st
 		limitMemory(cfg.LoginHashConcurrency, log)
 		adm = admin.New(auth, pool, log, version.Get(), admin.Options{Proxies: cfg.TrustedProxies, InsecureCookies: cfg.CookieInsecure})
 	}
+	// /readyz shows only the Reason of these: the database's own error
+	// text goes to the log (issue 25, item 11).
 	ready := func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
-			return errors.New("database unreachable")
+			return &web.NotReady{Reason: "database unreachable", Cause: err}
 		}
 		pending, err := m.Pending(ctx)
 		if err != nil {
-			return err
+			return &web.NotReady{Reason: "database error", Cause: err}
 		}
 		if pending {
-			return errors.New("migrations pending")
+			return &web.NotReady{Reason: "migrations pending"}
 		}
 		return nil
 	}

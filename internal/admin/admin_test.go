@@ -56,11 +56,20 @@ type siteOptions struct {
 	insecureCookies bool   // COOKIE_INSECURE
 	proxies         string // TRUSTED_PROXIES
 	auth            admin.AuthOptions
+	front           admin.FrontLimits // zero: admin.DefaultFrontLimits
+	poolMaxConns    int               // 0: pgx's default
 }
 
 func newSiteWith(t *testing.T, o siteOptions) *site {
 	t.Helper()
 	pool := pgtest.Pool(t)
+	if o.poolMaxConns > 0 {
+		u, _ := url.Parse(pgtest.URL(t))
+		q := u.Query()
+		q.Set("pool_max_conns", strconv.Itoa(o.poolMaxConns))
+		u.RawQuery = q.Encode()
+		pool = pgtest.PoolFor(t, u.String())
+	}
 	h, err := password.New(pepper, cheap)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +91,7 @@ func newSiteWith(t *testing.T, o siteOptions) *site {
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	handler := web.NewServer(web.Deps{Log: log, Ready: func(context.Context) error { return nil },
 		Version: version.Info{Version: "v9.9.9", Commit: "cafebabe"}, Admin: admin.New(auth, pool, log, version.Info{Version: "v9.9.9", Commit: "cafebabe"},
-			admin.Options{Proxies: proxies, InsecureCookies: o.insecureCookies})})
+			admin.Options{Proxies: proxies, InsecureCookies: o.insecureCookies, Front: o.front})})
 	s := &site{pool: pool, logs: logs, auth: auth}
 	if o.tls {
 		s.srv = httptest.NewTLSServer(handler)

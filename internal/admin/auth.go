@@ -35,6 +35,11 @@ type AuthOptions struct {
 	// everyone else, which can fill Gate, can't keep a known admin out.
 	// nil: NewGate(1, DefaultHashWait).
 	KnownGate *Gate
+	// DBConns is how many of the pool's connections the admin area may
+	// hold at once; 0 is all but one of the pool's (at least 1), so no
+	// login traffic can take the connection /readyz and the rest of the
+	// app need.
+	DBConns int
 }
 
 // Auth checks credentials and keeps sessions.
@@ -46,6 +51,8 @@ type Auth struct {
 	limits Limits
 	gate   *Gate
 	known  *Gate
+	// conns bounds the pool connections the admin area holds (DBConns).
+	conns  *Gate
 	csrf   signer
 	device signer
 	// dummy is verified when the email is unknown, so a wrong email costs
@@ -69,8 +76,11 @@ func NewAuth(db *pgxpool.Pool, hasher *password.Hasher, o AuthOptions) (*Auth, e
 	if o.KnownGate == nil {
 		o.KnownGate = NewGate(1, DefaultHashWait)
 	}
+	if o.DBConns <= 0 {
+		o.DBConns = max(1, int(db.Config().MaxConns)-1)
+	}
 	return &Auth{db: db, users: users.NewStore(db), hasher: hasher, ttl: DefaultSession, dummy: dummy,
-		limits: o.Limits, gate: o.Gate, known: o.KnownGate,
+		limits: o.Limits, gate: o.Gate, known: o.KnownGate, conns: NewGate(o.DBConns, DefaultHashWait),
 		csrf: signer{hasher.Key("csrf")}, device: signer{hasher.Key("device cookie")}}, nil
 }
 
@@ -90,7 +100,7 @@ type Session struct {
 
 // Login checks the credentials of an admin and returns a new session. It
 // refuses before hashing when the throttle says so (*RateLimitError), and
-// with ErrBusy when no hashing slot frees up in time.
+// with ErrBusy when no hashing slot (or database slot) frees up in time.
 func (a *Auth) Login(ctx context.Context, c Credentials) (Session, error) {
 	email, err := users.NormaliseEmail(c.Email)
 	if err != nil || len(c.Password) > 1024 {
@@ -101,8 +111,9 @@ func (a *Auth) Login(ctx context.Context, c Credentials) (Session, error) {
 		return Session{}, ErrBadCredentials
 	}
 	now := time.Now()
-	at := attempt{email: email, client: c.Client, device: a.device.device(c.DeviceCookie, email, now)}
-	id, err := a.reserve(ctx, at)
+	at := attempt{email: email, client: c.Client}
+	at.device, at.epoch, _ = a.device.device(c.DeviceCookie, email, now)
+	id, err := a.reserve(ctx, &at)
 	if err != nil {
 		return Session{}, err
 	}
@@ -116,7 +127,11 @@ func (a *Auth) Login(ctx context.Context, c Credentials) (Session, error) {
 		return Session{}, err
 	}
 	defer release()
-	u, err := a.users.ByEmail(ctx, email)
+	var u users.User
+	err = a.withDB(ctx, func() (err error) {
+		u, err = a.users.ByEmail(ctx, email)
+		return err
+	})
 	if errors.Is(err, users.ErrNotFound) {
 		_, _ = a.hasher.Verify(c.Password, a.dummy)
 		return Session{}, ErrBadCredentials
@@ -133,26 +148,70 @@ func (a *Auth) Login(ctx context.Context, c Credentials) (Session, error) {
 	}
 	if rehash {
 		// Parameters were raised since this hash was made: upgrade it now
-		// that we know the password.
+		// that we know the password. Not a password change: the device
+		// epoch stays.
 		if h, err := a.hasher.Hash(c.Password); err == nil {
-			_, _ = a.db.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, u.ID, h)
+			_ = a.withDB(ctx, func() error {
+				_, err := a.db.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, u.ID, h)
+				return err
+			})
 		}
 	}
 	token := randomToken()
-	_, err = a.db.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3::interval)`,
-		hashToken(token), u.ID, interval(a.ttl))
+	err = a.withDB(ctx, func() error {
+		_, err := a.db.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3::interval)`,
+			hashToken(token), u.ID, interval(a.ttl))
+		return err
+	})
 	if err != nil {
 		return Session{}, fmt.Errorf("create session: %w", err)
 	}
-	return Session{Token: token, Device: a.device.newDevice(email, now)}, nil
+	return Session{Token: token, Device: a.device.newDevice(email, u.DeviceEpoch, now)}, nil
 }
+
+// knownDevice returns the id of a device cookie signed for the form's
+// email, or "": the front limiter's word on a known browser, from the
+// signature alone. The epoch is checked later, in the database; a cookie
+// a password change ended only ever gets its own front bucket.
+func (a *Auth) knownDevice(cookie, formEmail string, now time.Time) string {
+	if cookie == "" {
+		return ""
+	}
+	email, err := users.NormaliseEmail(formEmail)
+	if err != nil {
+		return ""
+	}
+	id, _, _ := a.device.device(cookie, email, now)
+	return id
+}
+
+// withDB runs f holding one of the admin area's database slots (DBConns):
+// whatever reaches the admin area, the pool keeps a connection for /readyz
+// and the rest of the app. ErrBusy when none frees up in time.
+func (a *Auth) withDB(ctx context.Context, f func() error) error {
+	release, err := a.conns.Enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return f()
+}
+
+// sessionTokenLen is the length of randomToken's tokens: anything else
+// can't be a session, and is refused without asking the database.
+const sessionTokenLen = 43
 
 // Session returns the admin a live session token belongs to.
 func (a *Auth) Session(ctx context.Context, token string) (users.User, error) {
 	var u users.User
-	err := a.db.QueryRow(ctx, `SELECT u.id, u.email, u.is_admin, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.token_hash = $1 AND s.expires_at > now() AND u.is_admin`, hashToken(token)).
-		Scan(&u.ID, &u.Email, &u.IsAdmin, &u.CreatedAt)
+	if len(token) != sessionTokenLen {
+		return u, users.ErrNotFound
+	}
+	err := a.withDB(ctx, func() error {
+		return a.db.QueryRow(ctx, `SELECT u.id, u.email, u.is_admin, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
+			WHERE s.token_hash = $1 AND s.expires_at > now() AND u.is_admin`, hashToken(token)).
+			Scan(&u.ID, &u.Email, &u.IsAdmin, &u.CreatedAt)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, users.ErrNotFound
 	}
@@ -161,8 +220,10 @@ func (a *Auth) Session(ctx context.Context, token string) (users.User, error) {
 
 // Logout ends the session.
 func (a *Auth) Logout(ctx context.Context, token string) error {
-	_, err := a.db.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, hashToken(token))
-	return err
+	return a.withDB(ctx, func() error {
+		_, err := a.db.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, hashToken(token))
+		return err
+	})
 }
 
 // FailureRetention is how long failed logins are kept: far longer than the
@@ -172,16 +233,21 @@ const FailureRetention = 24 * time.Hour
 // Prune deletes expired sessions and failed logins older than
 // FailureRetention (or the throttle's window, if longer).
 func (a *Auth) Prune(ctx context.Context) (sessions, failures int64, err error) {
-	tag, err := a.db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`)
-	if err != nil {
-		return 0, 0, fmt.Errorf("prune sessions: %w", err)
-	}
-	keep := max(FailureRetention, a.limits.Window)
-	tag2, err := a.db.Exec(ctx, `DELETE FROM login_failures WHERE at < now() - $1::interval`, interval(keep))
-	if err != nil {
-		return tag.RowsAffected(), 0, fmt.Errorf("prune failed logins: %w", err)
-	}
-	return tag.RowsAffected(), tag2.RowsAffected(), nil
+	err = a.withDB(ctx, func() error {
+		tag, err := a.db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`)
+		if err != nil {
+			return fmt.Errorf("prune sessions: %w", err)
+		}
+		sessions = tag.RowsAffected()
+		keep := max(FailureRetention, a.limits.Window)
+		tag, err = a.db.Exec(ctx, `DELETE FROM login_failures WHERE at < now() - $1::interval`, interval(keep))
+		if err != nil {
+			return fmt.Errorf("prune failed logins: %w", err)
+		}
+		failures = tag.RowsAffected()
+		return nil
+	})
+	return sessions, failures, err
 }
 
 // PruneEvery is how often RunPruner prunes.

@@ -27,6 +27,10 @@ const (
 	SessionCookie = "slipway_session"
 	CSRFCookie    = "slipway_csrf"
 	DeviceCookie  = "slipway_device"
+	// EnrolCookie holds the token of an EnrolLink until the login: apart
+	// from DeviceCookie, so a link followed from another site can't
+	// overwrite a browser's device cookie.
+	EnrolCookie = "slipway_enrol"
 )
 
 // CookieName is the name a cookie has: base with the __Host- prefix, or
@@ -64,6 +68,9 @@ type Options struct {
 	// InsecureCookies drops Secure and the __Host- prefix (COOKIE_INSECURE):
 	// for plain http on loopback only.
 	InsecureCookies bool
+	// Front bounds login posts in memory, before the database (front.go);
+	// zero is DefaultFrontLimits.
+	Front FrontLimits
 }
 
 // Handlers serves the admin area.
@@ -73,12 +80,13 @@ type Handlers struct {
 	log      *slog.Logger
 	version  version.Info
 	opts     Options
+	front    *front
 	disabled string
 }
 
 // New returns the admin area's handlers.
 func New(auth *Auth, db *pgxpool.Pool, log *slog.Logger, v version.Info, o Options) *Handlers {
-	return &Handlers{auth: auth, db: db, log: log, version: v, opts: o}
+	return &Handlers{auth: auth, db: db, log: log, version: v, opts: o, front: newFront(o.Front)}
 }
 
 // Disabled returns handlers that answer 503 with reason: the app serves the
@@ -104,46 +112,68 @@ func (h *Handlers) guard(next http.HandlerFunc) http.Handler {
 	})
 }
 
-// LoginForm is GET /admin/login.
+// LoginForm is GET /admin/login. With ?device= (an EnrolLink) it keeps
+// the token in EnrolCookie and redirects to the bare form, so the token
+// leaves the address bar before anyone types a password.
 func (h *Handlers) LoginForm() http.Handler {
 	return h.guard(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.URL.Query().Get("device"); v != "" {
+			if strings.HasPrefix(v, "enrol.") && len(v) <= 200 {
+				h.setCookie(w, EnrolCookie, v, EnrolTTL, http.SameSiteStrictMode)
+			}
+			http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
+			return
+		}
 		h.render(w, r, http.StatusOK, "login.html", map[string]any{"CSRF": h.csrfToken(w, r)})
 	})
 }
 
-// Login is POST /admin/login.
+// Login is POST /admin/login. What can't be a login (not a small
+// url-encoded form, no valid CSRF token) is refused before the database,
+// and so is whatever the front limiter refuses: a flood of posts costs
+// neither a pool connection nor an advisory lock (front.go).
 func (h *Handlers) Login() http.Handler {
 	return h.guard(func(w http.ResponseWriter, r *http.Request) {
 		client := clientip.Bucket(h.opts.Proxies.Client(r).Addr)
+		now := time.Now()
 		if code, msg := h.readForm(w, r); code != 0 {
-			// Not a login form: refused before any hash, and it counts
-			// against the client like a failure.
-			if err := h.auth.Malformed(r.Context(), client); err != nil {
-				code, msg = h.refusal(w, err)
-			}
-			h.log.Info("admin login refused", "client", client, "reason", msg)
+			h.front.garbage(client, now)
+			h.log.Debug("admin login refused", "client", client, "reason", msg)
 			http.Error(w, msg, code)
 			return
 		}
 		if !h.validCSRF(r) {
+			h.front.garbage(client, now)
+			h.log.Debug("admin login refused", "client", client, "reason", "no valid CSRF token")
 			http.Error(w, "invalid or missing CSRF token: reload the login form and try again", http.StatusForbidden)
 			return
 		}
 		email := r.PostForm.Get("email")
 		creds := Credentials{Email: email, Password: r.PostForm.Get("password"), Client: client}
-		if c, err := r.Cookie(h.cookieName(DeviceCookie)); err == nil {
-			creds.DeviceCookie = c.Value
+		device := ""
+		for _, name := range []string{EnrolCookie, DeviceCookie} { // a fresh link first: the device cookie may be one a reset ended
+			if c, err := r.Cookie(h.cookieName(name)); err == nil && device == "" {
+				creds.DeviceCookie, device = c.Value, h.auth.knownDevice(c.Value, email, now)
+			}
 		}
-		sess, err := h.auth.Login(r.Context(), creds)
+		err := h.front.allow(client, device, now)
+		var sess Session
+		if err == nil {
+			sess, err = h.auth.Login(r.Context(), creds)
+		}
 		if err != nil {
 			code, msg := h.refusal(w, err)
 			h.log.Info("admin login refused", "email", bounded(email), "client", client, "reason", msg)
-			h.render(w, r, code, "login.html", map[string]any{"CSRF": h.csrfToken(w, r), "Error": msg, "Email": bounded(email)})
+			h.render(w, r, code, "login.html", map[string]any{"CSRF": h.csrfToken(w, r), "Error": msg, "Email": bounded(email),
+				"LockedOut": code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable})
 			return
 		}
 		h.log.Info("admin logged in", "email", bounded(email), "client", client)
 		h.setCookie(w, SessionCookie, sess.Token, DefaultSession, http.SameSiteLaxMode)
 		h.setCookie(w, DeviceCookie, sess.Device, DeviceTTL, http.SameSiteStrictMode)
+		if _, err := r.Cookie(h.cookieName(EnrolCookie)); err == nil {
+			h.setCookie(w, EnrolCookie, "", -1, http.SameSiteStrictMode)
+		}
 		http.Redirect(w, r, "/admin", http.StatusSeeOther)
 	})
 }

@@ -79,6 +79,7 @@ type attempt struct {
 	email  string // normalised; "" for a malformed request
 	client string // clientip.Bucket
 	device string // device id from a valid device cookie, or ""
+	epoch  int64  // the device cookie's epoch, checked against the account's
 }
 
 func lockKey(kind, v string) int64 {
@@ -88,11 +89,31 @@ func lockKey(kind, v string) int64 {
 }
 
 // reserve checks the attempt's buckets and records it, atomically: it
-// returns the reserved row's id, or a *RateLimitError.
-func (a *Auth) reserve(ctx context.Context, at attempt) (id int64, err error) {
+// returns the reserved row's id, or a *RateLimitError. A device cookie
+// whose epoch isn't the account's (a password change since) is dropped
+// from at: the browser counts as a new one.
+func (a *Auth) reserve(ctx context.Context, at *attempt) (id int64, err error) {
+	err = a.withDB(ctx, func() error {
+		id, err = a.reserveTx(ctx, at)
+		return err
+	})
+	return id, err
+}
+
+func (a *Auth) reserveTx(ctx context.Context, at *attempt) (id int64, err error) {
 	l := a.limits
 	window := interval(l.Window)
 	err = pgx.BeginFunc(ctx, a.db, func(tx pgx.Tx) error {
+		if at.device != "" {
+			var epoch int64
+			err := tx.QueryRow(ctx, `SELECT device_epoch FROM users WHERE email = $1`, at.email).Scan(&epoch)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows) || err == nil && epoch != at.epoch:
+				at.device = ""
+			case err != nil:
+				return err
+			}
+		}
 		keys := []int64{lockKey("device", at.device)}
 		if at.device == "" {
 			keys = []int64{lockKey("email", at.email), lockKey("client", at.client)}
@@ -169,21 +190,27 @@ func (l Limits) check(bucket string, n, max int, first, last *time.Time, now tim
 // buckets. The per-email bucket stays: a login doesn't forgive guesses
 // made elsewhere.
 func (a *Auth) succeeded(ctx context.Context, id int64, at attempt) error {
-	_, err := a.db.Exec(ctx, `DELETE FROM login_failures WHERE id = $1
-		OR (email = $2 AND ip = $3 AND device IS NULL) OR (device = NULLIF($4, ''))`, id, at.email, at.client, at.device)
-	return err
+	return a.withDB(ctx, func() error {
+		_, err := a.db.Exec(ctx, `DELETE FROM login_failures WHERE id = $1
+			OR (email = $2 AND ip = $3 AND device IS NULL) OR (device = NULLIF($4, ''))`, id, at.email, at.client, at.device)
+		return err
+	})
 }
 
 // unreserve drops a reservation whose password was never checked (no
 // hashing slot came free): the attempt doesn't count.
 func (a *Auth) unreserve(ctx context.Context, id int64) {
-	_, _ = a.db.Exec(context.WithoutCancel(ctx), `DELETE FROM login_failures WHERE id = $1`, id)
+	ctx = context.WithoutCancel(ctx)
+	_ = a.withDB(ctx, func() error {
+		_, err := a.db.Exec(ctx, `DELETE FROM login_failures WHERE id = $1`, id)
+		return err
+	})
 }
 
 // Malformed counts a request that wasn't a proper login form against its
 // client, as a failure with no email: sending junk doesn't buy free tries.
 func (a *Auth) Malformed(ctx context.Context, client string) error {
-	if _, err := a.reserve(ctx, attempt{client: client}); err != nil {
+	if _, err := a.reserve(ctx, &attempt{client: client}); err != nil {
 		return err
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/password"
 )
 
 // Lifetimes of the signed tokens.
@@ -18,6 +20,9 @@ const (
 	// DeviceTTL is how long a browser that logged in stays a known device
 	// of that email (see throttle.go).
 	DeviceTTL = 90 * 24 * time.Hour
+	// EnrolTTL is how long the link `app admin create -reset-password`
+	// prints lets a new browser in as a known one.
+	EnrolTTL = time.Hour
 )
 
 // signer makes and checks HMAC-SHA256 tokens under one server key.
@@ -46,23 +51,63 @@ func (s signer) validCSRF(preSession, token string, now time.Time) bool {
 }
 
 // newDevice is the device cookie for email: a random id, when it was
-// issued, and a signature over both and the email. It stores no email.
-func (s signer) newDevice(email string, now time.Time) string {
+// issued, the account's device epoch (users.device_epoch: a password
+// change raises it, ending every older cookie), and a signature over them
+// and the email. It stores no email.
+func (s signer) newDevice(email string, epoch int64, now time.Time) string {
 	id := randomToken()[:22]
 	issued := strconv.FormatInt(now.Unix(), 10)
-	return id + "." + issued + "." + s.mac("device", email, id, issued)
+	ep := strconv.FormatInt(epoch, 10)
+	return id + "." + issued + "." + ep + "." + s.mac("device", email, id, issued, ep)
 }
 
-// device returns the id of a device cookie signed for email, or "".
-func (s signer) device(cookie, email string, now time.Time) string {
+// EnrolLink is the path (/admin/login?device=...) that lets one new
+// browser log in as a known one of email for EnrolTTL: the owner's way in
+// while an attack keeps every new browser out. It spares no password, and
+// a later password change ends it. epoch is the account's
+// users.User.DeviceEpoch; `app admin create -reset-password` prints it.
+func EnrolLink(h *password.Hasher, email string, epoch int64) string {
+	return "/admin/login?device=" + signer{h.Key("device cookie")}.newEnrol(email, epoch, time.Now())
+}
+
+// newEnrol is a device cookie that a browser takes from the link the
+// owner gets over SSH (EnrolLink): "enrol." and the rest signed apart, so
+// it is good for EnrolTTL only, not DeviceTTL.
+func (s signer) newEnrol(email string, epoch int64, now time.Time) string {
+	id := randomToken()[:22]
+	issued := strconv.FormatInt(now.Unix(), 10)
+	ep := strconv.FormatInt(epoch, 10)
+	return "enrol." + id + "." + issued + "." + ep + "." + s.mac("enrol", email, id, issued, ep)
+}
+
+// device returns the id and epoch of a device cookie (or enrolment)
+// signed for email, or ok false. The epoch is still to be checked against the account's. A
+// cookie from before epochs (id.issued.mac) is epoch 0: the column's
+// default, so it stays valid until the account's first password change.
+func (s signer) device(cookie, email string, now time.Time) (id string, epoch int64, ok bool) {
 	parts := strings.Split(cookie, ".")
-	if len(parts) != 3 || len(parts[0]) != 22 || !fresh(parts[1], now, DeviceTTL) {
-		return ""
+	kind, ttl := "device", DeviceTTL
+	if len(parts) == 5 && parts[0] == "enrol" {
+		kind, ttl, parts = "enrol", EnrolTTL, parts[1:]
+	} else if len(parts) != 3 && len(parts) != 4 {
+		return "", 0, false
 	}
-	if !hmac.Equal([]byte(parts[2]), []byte(s.mac("device", email, parts[0], parts[1]))) {
-		return ""
+	if len(parts[0]) != 22 || !fresh(parts[1], now, ttl) {
+		return "", 0, false
 	}
-	return parts[0]
+	mac := parts[len(parts)-1]
+	want := s.mac(kind, email, parts[0], parts[1])
+	if len(parts) == 4 {
+		e, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil || e < 0 || strconv.FormatInt(e, 10) != parts[2] {
+			return "", 0, false
+		}
+		epoch, want = e, s.mac(kind, email, parts[0], parts[1], parts[2])
+	}
+	if !hmac.Equal([]byte(mac), []byte(want)) {
+		return "", 0, false
+	}
+	return parts[0], epoch, true
 }
 
 func fresh(unix string, now time.Time, ttl time.Duration) bool {

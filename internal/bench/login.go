@@ -4,13 +4,16 @@ package bench
 // the app: it builds the real app binary (this tree, and a baseline
 // revision such as main), starts each against a throwaway PostgreSQL,
 // fires N simultaneous POST /admin/login, and reports the app's peak
-// resident memory and the response codes, all in one run.
+// resident memory and the response codes, all in one run. Then it probes
+// each binary's /readyz quiet and under a flood of garbage login posts
+// (issue 25, item 3) and reports the latencies.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,8 +26,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/admin/admintest"
 	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/pgcluster"
+	"github.com/slipway-dev/slipway/internal/procmem"
 )
 
 // LoginOptions configures Login.
@@ -38,7 +43,11 @@ type LoginOptions struct {
 	// unbounded, N attempts would take N x 64 MiB on a shared machine.
 	// 0 is 4 GiB. The baseline dying at the cap is a result, reported.
 	BaselineMemoryCap int64
-	Stdout            io.Writer
+	// FloodRate and FloodFor shape the garbage flood scenario: 0 are
+	// 2,000 posts a second for 30 s (issue 25, item 3).
+	FloodRate int
+	FloodFor  time.Duration
+	Stdout    io.Writer
 }
 
 // LoginResult is one scenario's measurement.
@@ -78,6 +87,12 @@ func Login(ctx context.Context, o LoginOptions) ([]LoginResult, error) {
 	}
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
+	}
+	if o.FloodRate <= 0 {
+		o.FloodRate = 2000
+	}
+	if o.FloodFor <= 0 {
+		o.FloodFor = 30 * time.Second
 	}
 	tmp, err := os.MkdirTemp("", "loginbench-")
 	if err != nil {
@@ -120,7 +135,125 @@ func Login(ctx context.Context, o LoginOptions) ([]LoginResult, error) {
 		}
 	}
 	LoginTable(results).Print(o.Stdout)
+
+	var floods []FloodResult
+	for _, b := range []struct {
+		name, bin string
+		cap       int64
+	}{{o.Baseline + " (before)", before, o.BaselineMemoryCap}, {"this tree (after)", after, 0}} {
+		n++
+		db := fmt.Sprintf("loginbench_%d", n)
+		if err := pg.CreateDatabase(ctx, db); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(o.Stdout, "%s: /readyz quiet for %s, then under %d garbage login posts a second for %s...\n",
+			b.name, floodQuiet, o.FloodRate, o.FloodFor)
+		f, err := floodScenario(ctx, b.bin, b.cap, pg.URL(db), tmp, o.FloodRate, o.FloodFor)
+		if err != nil {
+			return nil, fmt.Errorf("%s, flood: %w", b.name, err)
+		}
+		f.Binary = b.name
+		floods = append(floods, f)
+	}
+	FloodTable(floods).Print(o.Stdout)
 	return results, nil
+}
+
+// FloodResult is /readyz's latency for one binary, quiet and then under a
+// flood of garbage login posts (admintest.Flood), measured in one run.
+type FloodResult struct {
+	Binary               string
+	Quiet, Flooded       []time.Duration // each probe's answer time
+	QuietBad, FloodedBad int             // probes not answered 200
+	Flood                admintest.FloodStats
+}
+
+// floodQuiet is how long /readyz is probed before the flood: the baseline.
+const floodQuiet = 10 * time.Second
+
+// probeEvery spaces /readyz probes, as a deploy or a load balancer polls.
+const probeEvery = 100 * time.Millisecond
+
+func floodScenario(ctx context.Context, bin string, memCap int64, dbURL, tmp string, rate int, length time.Duration) (FloodResult, error) {
+	var r FloodResult
+	app, err := startApp(ctx, bin, memCap, dbURL, tmp)
+	if err != nil {
+		return r, err
+	}
+	defer app.stop()
+	probe := &http.Client{Timeout: 10 * time.Second}
+	probes := func(ctx context.Context) (lat []time.Duration, bad int) {
+		for ctx.Err() == nil {
+			t0 := time.Now()
+			resp, err := probe.Get(app.base + "/readyz")
+			lat = append(lat, time.Since(t0))
+			if err != nil {
+				bad++
+			} else {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					bad++
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(probeEvery):
+			}
+		}
+		return lat, bad
+	}
+	qctx, cancel := context.WithTimeout(ctx, floodQuiet)
+	r.Quiet, r.QuietBad = probes(qctx)
+	cancel()
+	fctx, cancel := context.WithTimeout(ctx, length)
+	defer cancel()
+	flooded := make(chan FloodResult, 1)
+	go func() {
+		var f FloodResult
+		f.Flooded, f.FloodedBad = probes(fctx)
+		flooded <- f
+	}()
+	r.Flood = admintest.Flood(fctx, app.base, rate, 1000)
+	f := <-flooded
+	r.Flooded, r.FloodedBad = f.Flooded, f.FloodedBad
+	return r, nil
+}
+
+// percentile is the p-th percentile (0-100) of d, nearest rank.
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(d))
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// FloodTable is bench:login's table of /readyz under the flood.
+func FloodTable(rs []FloodResult) Table {
+	t := Table{
+		Title:  "bench:login: /readyz quiet, then under a flood of garbage login posts (goal under the flood: p99 <= 100 ms, every probe 200)",
+		About:  []string{fmt.Sprintf("/readyz probed every %s; garbage: no form content type or no CSRF token, each post from its own X-Forwarded-For address, at most 1,000 open at once", probeEvery)},
+		Header: []string{"binary", "phase", "probes", "p50", "p99", "max", "not 200", "flood sent", "flood answers"},
+	}
+	for _, r := range rs {
+		t.Add(r.Binary, "quiet", strconv.Itoa(len(r.Quiet)), Dur(percentile(r.Quiet, 50)), Dur(percentile(r.Quiet, 99)), Dur(slices.Max(append([]time.Duration{0}, r.Quiet...))), strconv.Itoa(r.QuietBad), "", "")
+		codes := slices.Sorted(maps.Keys(r.Flood.Codes))
+		var parts []string
+		for _, c := range codes {
+			parts = append(parts, fmt.Sprintf("%d×%d", r.Flood.Codes[c], c))
+		}
+		if r.Flood.NoAnswer > 0 {
+			parts = append(parts, fmt.Sprintf("%d×no answer", r.Flood.NoAnswer))
+		}
+		sent := strconv.Itoa(r.Flood.Sent)
+		if r.Flood.Skipped > 0 {
+			sent += fmt.Sprintf(" (%d skipped)", r.Flood.Skipped)
+		}
+		t.Add(r.Binary, "flood", strconv.Itoa(len(r.Flooded)), Dur(percentile(r.Flooded, 50)), Dur(percentile(r.Flooded, 99)), Dur(slices.Max(append([]time.Duration{0}, r.Flooded...))), strconv.Itoa(r.FloodedBad), sent, strings.Join(parts, " "))
+	}
+	return t
 }
 
 // buildRevision builds cmd/app of rev from a `git archive` export: no
@@ -161,50 +294,72 @@ func goBuildApp(ctx context.Context, dir, out string) error {
 	return nil
 }
 
-func loginScenario(ctx context.Context, bin string, memCap int64, dbURL, pattern string, attempts int, tmp string) (LoginResult, error) {
-	r := LoginResult{Pattern: pattern, Attempts: attempts, Codes: map[int]int{}}
+// benchApp is one app process started for a scenario.
+type benchApp struct {
+	base   string // http://addr
+	pid    int
+	exited chan error
+	log    string
+	stop   func()
+}
+
+// startApp creates the admin, starts bin (capped at memCap bytes of
+// address space, 0 unbounded) against dbURL and waits until /readyz says
+// ready.
+func startApp(ctx context.Context, bin string, memCap int64, dbURL, tmp string) (*benchApp, error) {
 	env := []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "PASSWORD_PEPPER=" + pepper, "LOG_FORMAT=json"}
 	create := exec.CommandContext(ctx, bin, "admin", "create", "-email", adminEML)
 	create.Env, create.Stdin = env, strings.NewReader(adminPW+"\n")
 	if out, err := create.CombinedOutput(); err != nil {
-		return r, fmt.Errorf("admin create: %v: %s", err, out)
+		return nil, fmt.Errorf("admin create: %v: %s", err, out)
 	}
 	addr, err := freeport.Addr()
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	logPath := filepath.Join(tmp, "app.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return r, err
+		return nil, err
 	}
-	defer logFile.Close()
 	// The baseline ignores TRUSTED_PROXIES; this tree needs it to tell the
 	// attempts' addresses apart, as behind a reverse proxy.
 	cmd := exec.Command(bin)
 	if memCap > 0 {
 		cmd = exec.Command("/bin/sh", "-c", `ulimit -v "$1" && exec "$0"`, bin, strconv.FormatInt(memCap>>10, 10))
 	}
-	cmd.Env = append(env, "ADDR="+addr, "TRUSTED_PROXIES=127.0.0.1/32")
+	cmd.Env = append(env, "ADDR="+addr, "TRUSTED_PROXIES=127.0.0.1/32", "METRICS_ADDR=off")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		return r, err
+		logFile.Close()
+		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
+	a := &benchApp{base: "http://" + addr, pid: cmd.Process.Pid, exited: make(chan error, 1), log: logPath}
+	go func() { a.exited <- cmd.Wait() }()
+	a.stop = func() {
 		select {
-		case <-exited:
+		case <-a.exited:
 		default:
 			_ = cmd.Process.Kill()
-			<-exited
+			<-a.exited
 		}
-	}()
-	base := "http://" + addr
-	if err := waitReadyOrExit(ctx, base+"/readyz", exited); err != nil {
-		return r, fmt.Errorf("%w\n%s", err, tail(logPath))
+		logFile.Close()
 	}
-	pid := cmd.Process.Pid
+	if err := waitReadyOrExit(ctx, a.base+"/readyz", a.exited); err != nil {
+		a.stop()
+		return nil, fmt.Errorf("%w\n%s", err, tail(logPath))
+	}
+	return a, nil
+}
+
+func loginScenario(ctx context.Context, bin string, memCap int64, dbURL, pattern string, attempts int, tmp string) (LoginResult, error) {
+	r := LoginResult{Pattern: pattern, Attempts: attempts, Codes: map[int]int{}}
+	app, err := startApp(ctx, bin, memCap, dbURL, tmp)
+	if err != nil {
+		return r, err
+	}
+	defer app.stop()
+	base, pid, exited, logPath := app.base, app.pid, app.exited, app.log
 
 	// Each attempt fetches its own form first (its CSRF cookie and token),
 	// as a script must; then all post at once.
@@ -343,23 +498,8 @@ func waitReadyOrExit(ctx context.Context, url string, exited chan error) error {
 	}
 }
 
-// procStatus reads a "kB" line (VmRSS, VmHWM...) of /proc/<pid>/status, in
-// bytes; pid "self" is this process.
-func procStatus(pid, key string) (int64, error) {
-	f, err := os.Open("/proc/" + pid + "/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%s/status", key, pid)
-}
+// procStatus is procmem.Status: a "kB" line of /proc/<pid>/status in bytes.
+func procStatus(pid, key string) (int64, error) { return procmem.Status(pid, key) }
 
 // fatalLine is the Go runtime's "fatal error: ..." line, else the last.
 func fatalLine(path string) string {

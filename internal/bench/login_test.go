@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/admin/admintest"
 )
 
 func TestProcStatusReadsThisProcess(t *testing.T) {
@@ -31,5 +33,26 @@ func TestLoginTableShowsCodesAndDeaths(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+func TestFloodTableShowsPercentilesAndFailures(t *testing.T) {
+	var b bytes.Buffer
+	ms := func(ns ...int) []time.Duration {
+		var d []time.Duration
+		for _, n := range ns {
+			d = append(d, time.Duration(n)*time.Millisecond)
+		}
+		return d
+	}
+	FloodTable([]FloodResult{{Binary: "main (before)", Quiet: ms(2, 3, 4), Flooded: ms(1400, 1500, 3000), FloodedBad: 2,
+		Flood: admintest.FloodStats{Sent: 100, Skipped: 5, NoAnswer: 1, Codes: map[int]int{415: 99}}}}).Print(&b)
+	for _, want := range []string{"1.5s  3s", "99×415 1×no answer", "100 (5 skipped)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	if p := percentile(ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 99); p != 10*time.Millisecond {
+		t.Errorf("p99 of 1..10 ms: %s, want 10ms", p)
 	}
 }

@@ -23,6 +23,9 @@ type User struct {
 	PasswordHash string
 	IsAdmin      bool
 	CreatedAt    time.Time
+	// DeviceEpoch is what the account's device cookies must carry to be
+	// honoured: SetPassword raises it, ending them all.
+	DeviceEpoch int64
 }
 
 // NormaliseEmail validates a bare address ("a@example.com", no display
@@ -60,11 +63,14 @@ func (s *Store) CreateAdmin(ctx context.Context, email, hash string) (created bo
 	return tag.RowsAffected() == 1, nil
 }
 
-// SetPassword replaces a user's password hash and ends their sessions.
+// SetPassword replaces a user's password hash and ends their sessions and
+// device cookies: whoever had the old password, or a browser it logged in
+// from, is out.
 func (s *Store) SetPassword(ctx context.Context, email, hash string) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var id int64
-		err := tx.QueryRow(ctx, `UPDATE users SET password_hash = $2 WHERE email = $1 RETURNING id`, email, hash).Scan(&id)
+		err := tx.QueryRow(ctx, `UPDATE users SET password_hash = $2, device_epoch = device_epoch + 1
+			WHERE email = $1 RETURNING id`, email, hash).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -79,8 +85,8 @@ func (s *Store) SetPassword(ctx context.Context, email, hash string) error {
 // ByEmail returns the user with that (normalised) email.
 func (s *Store) ByEmail(ctx context.Context, email string) (User, error) {
 	var u User
-	err := s.db.QueryRow(ctx, `SELECT id, email, password_hash, is_admin, created_at FROM users WHERE email = $1`, email).
-		Scan(&u.ID, &u.Email, &u.PasswordHash, &u.IsAdmin, &u.CreatedAt)
+	err := s.db.QueryRow(ctx, `SELECT id, email, password_hash, is_admin, created_at, device_epoch FROM users WHERE email = $1`, email).
+		Scan(&u.ID, &u.Email, &u.PasswordHash, &u.IsAdmin, &u.CreatedAt, &u.DeviceEpoch)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, ErrNotFound
 	}

@@ -47,9 +47,18 @@ func TestRoutes(t *testing.T) {
 	if code, m := call("/readyz"); code != 200 || m["status"] != "ready" {
 		t.Errorf("/readyz %d %v", code, m)
 	}
-	notReady = errors.New("migrations pending")
+	notReady = &NotReady{Reason: "migrations pending"}
 	if code, m := call("/readyz"); code != 503 || m["reason"] != "migrations pending" {
 		t.Errorf("/readyz not ready: %d %v", code, m)
+	}
+	// Any other error's text stays in the log: it may be the database's.
+	notReady = fmt.Errorf("check pending migrations: %w", errors.New(`ERROR: relation "goose_db_version" does not exist (SQLSTATE 42P01)`))
+	if code, m := call("/readyz"); code != 503 || m["reason"] != unknownReason {
+		t.Errorf("/readyz with a database error: %d %v, want 503 %q", code, m, unknownReason)
+	}
+	notReady = &NotReady{Reason: "database error", Cause: notReady}
+	if code, m := call("/readyz"); code != 503 || m["reason"] != "database error" {
+		t.Errorf("/readyz with a database error behind a public reason: %d %v, want 503 \"database error\"", code, m)
 	}
 	notReady = nil
 	if code, m := call("/version"); code != 200 || m["version"] != "v1.2.3" || m["commit"] != "abc123" || m["go_version"] != "go1.26" {
