@@ -77,7 +77,7 @@ func TestBackupsOnSandbox(t *testing.T) {
 	})
 	first := appBinary(t, "bk1", "bb0de001")
 	same := appBinary(t, "bk2", "bb0de002")
-	wipe := extraMigrationBinary(t, "bk3", "bb0de003", "00004_wipe_users.sql",
+	wipe := extraMigrationBinary(t, "bk3", "bb0de003", "00050_wipe_users.sql",
 		"-- +goose Up\n-- slipway:allow destructive the test's bad migration\nDELETE FROM users;\n\n-- +goose Down\nSELECT 1;\n")
 
 	var a Result
@@ -132,8 +132,8 @@ func TestBackupsOnSandbox(t *testing.T) {
 			t.Error("the admin still logs in after the migration deleted every user")
 		}
 		list := e.backups(t)
-		if len(list) != 2 || list[0].ID != c.Release || list[0].Schema != 3 || list[0].Release != b.Release {
-			t.Fatalf("backups %+v, want the newest %s at schema 3 taken while %s served\n%s", list, c.Release, b.Release, out.String())
+		if len(list) != 2 || list[0].ID != c.Release || list[0].Schema != 4 || list[0].Release != b.Release {
+			t.Fatalf("backups %+v, want the newest %s at schema 4 taken while %s served\n%s", list, c.Release, b.Release, out.String())
 		}
 	})
 
@@ -154,7 +154,7 @@ func TestBackupsOnSandbox(t *testing.T) {
 		e.sh(t, "systemctl stop postgresql")
 		defer e.sh(t, "systemctl start postgresql")
 		var out bytes.Buffer
-		_, err := Deploy(ctx, e.options(&out, extraMigrationBinary(t, "bk4", "bb0de004", "00005_more.sql", "-- +goose Up\nSELECT 1;\n\n-- +goose Down\nSELECT 1;\n")), false)
+		_, err := Deploy(ctx, e.options(&out, extraMigrationBinary(t, "bk4", "bb0de004", "00051_more.sql", "-- +goose Up\nSELECT 1;\n\n-- +goose Down\nSELECT 1;\n")), false)
 		if err == nil || !strings.Contains(err.Error(), "not deployed, nothing was stopped") || strings.Count(err.Error(), "\n") > 0 {
 			t.Fatalf("deploy with the database down: %v\n%s", err, out.String())
 		}
@@ -257,7 +257,7 @@ func TestBackupsOnSandbox(t *testing.T) {
 			t.Errorf("the restored admin can't log in:\n%s", page)
 		}
 		if res.Release != b.Release || res.Downtime <= 0 || res.PreRestore == "" {
-			t.Errorf("result %+v, want release %s (schema 3, newest) and a downtime", res, b.Release)
+			t.Errorf("result %+v, want release %s (schema 4, newest) and a downtime", res, b.Release)
 		}
 		e.settle(t, time.Minute)
 		e.consistent(t, b.Release)
@@ -270,8 +270,8 @@ func TestBackupsOnSandbox(t *testing.T) {
 			resp.Body.Close()
 		}
 		list := e.backups(t)
-		if list[0].ID != res.PreRestore || list[0].Kind != backup.KindPreRestore || list[0].Schema != 4 {
-			t.Errorf("newest backup %+v, want the pre-restore one at schema 4", list[0])
+		if list[0].ID != res.PreRestore || list[0].Kind != backup.KindPreRestore || list[0].Schema != 50 {
+			t.Errorf("newest backup %+v, want the pre-restore one at schema 50", list[0])
 		}
 		if log := e.sh(t, "tail -n 1 "+e.svc.DeployPath+"/deploy.log"); !strings.Contains(log, "restore ") || !strings.Contains(log, "backup="+c.Release) || !strings.Contains(log, "downtime=") {
 			t.Errorf("deploy.log: %s", log)
@@ -282,7 +282,7 @@ func TestBackupsOnSandbox(t *testing.T) {
 	})
 
 	t.Run("a restore whose client is killed -9 during the swap is finished by the server", func(t *testing.T) {
-		// Undo the restore: back to the pre-restore backup (schema 4, no users).
+		// Undo the restore: back to the pre-restore backup (schema 50, no users).
 		pre := e.backups(t)[0]
 		rc := startRestoreClient(t, e, pre.ID, "")
 		rc.waitStep(t, "swapping")
@@ -389,7 +389,7 @@ func TestBackupsOnSandbox(t *testing.T) {
 		n := len(e.backups(t))
 		var out bytes.Buffer
 		err := Rollback(ctx, e.options(&out, ""), "")
-		if err == nil || !strings.Contains(err.Error(), "00004_wipe_users.sql") || !strings.Contains(err.Error(), "-release="+c.Release) || strings.Contains(err.Error(), "\n") {
+		if err == nil || !strings.Contains(err.Error(), "00050_wipe_users.sql") || !strings.Contains(err.Error(), "-release="+c.Release) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("rollback after restore: %v\n%s", err, out.String())
 		}
 		t.Logf("rollback after restore: %v", err)
@@ -411,8 +411,8 @@ func TestBackupsOnSandbox(t *testing.T) {
 			t.Errorf("rollback output does not say it backs up first:\n%s", out.String())
 		}
 		list := e.backups(t)
-		if list[0].ID == newest || list[0].Kind != backup.KindDeploy || list[0].Schema != 3 || list[0].Release != b.Release {
-			t.Errorf("newest backup %+v, want a new one at schema 3 taken while %s served", list[0], b.Release)
+		if list[0].ID == newest || list[0].Kind != backup.KindDeploy || list[0].Schema != 4 || list[0].Release != b.Release {
+			t.Errorf("newest backup %+v, want a new one at schema 4 taken while %s served", list[0], b.Release)
 		}
 		if got := e.users(t, db); got != "0" {
 			t.Errorf("%s users: the named release's migration did not run", got)
