@@ -21,14 +21,20 @@ import (
 )
 
 // Command is the shell command run as root on the server: the app's
-// `admin create` through appexec (the service's user, env and sandbox);
-// the password travels on stdin.
-func Command(c service.Config, email string, reset bool) string {
+// `admin create` through appexec (the service's user, env and sandbox).
+// It names no argument: they and then the password travel on stdin
+// (Stdin), so the email is in no process list and no sudo journal line.
+func Command(c service.Config) string {
+	return appexec.PrivateCommand(c)
+}
+
+// Stdin is what Command reads: the command's arguments, then the password.
+func Stdin(email string, reset bool, password string) io.Reader {
 	args := []string{"admin", "create", "-email", email}
 	if reset {
 		args = append(args, "-reset-password")
 	}
-	return appexec.Command(c, args...)
+	return appexec.Stdin(args, strings.NewReader(password+"\n"))
 }
 
 // Options configures Run.
@@ -49,7 +55,7 @@ func Run(ctx context.Context, r service.Runner, c service.Config, o Options) err
 	if err := password.CheckStrength(o.Password, email); err != nil {
 		return fmt.Errorf("createAdmin: %w", err)
 	}
-	out, err := r.RunRoot(ctx, Command(c, email, o.Reset), strings.NewReader(o.Password+"\n"))
+	out, err := r.RunRoot(ctx, Command(c), Stdin(email, o.Reset, o.Password))
 	fmt.Fprint(o.Stdout, filterLogs(out))
 	if err != nil {
 		return fmt.Errorf("createAdmin on the server: %w (is the app deployed and %s filled in? see `go run mage.go status`)", err, c.EnvFile())
