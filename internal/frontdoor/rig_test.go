@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,6 +22,7 @@ import (
 
 	"golang.org/x/crypto/acme"
 
+	"github.com/slipway-dev/slipway/internal/admin/admintest"
 	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/freeport"
@@ -154,6 +156,33 @@ func transport(pool *x509.CertPool) *http.Transport { return acmetest.Transport(
 func (g *rig) client() *http.Client {
 	return &http.Client{Transport: transport(g.pool), Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// refusedLogin tries a wrong password through the real login form at base
+// with c's transport (a cookie jar of its own), sending forged as
+// X-Forwarded-For, and returns the app's log line that counted it. (A post
+// that is no form is refused before the database and logged at debug
+// level only: a flood of them must not flood the journal.)
+func (g *rig) refusedLogin(t *testing.T, c *http.Client, base, forged string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	b := &http.Client{Jar: jar, Timeout: c.Timeout, Transport: forge{c.Transport, forged}}
+	if ok, page, err := admintest.TryLogin(b, base, "nobody@example.com", "not the password at all"); err != nil || ok {
+		t.Fatalf("a wrong password at %s: logged in %v, %v\n%s", base, ok, err, page)
+	}
+	return g.root(t, "journalctl -u "+g.svc.InstancePattern()+" --no-pager -o cat -n 50 | grep 'admin login refused' | tail -n 1")
+}
+
+// forge sends xff as X-Forwarded-For on every request.
+type forge struct {
+	next http.RoundTripper
+	xff  string
+}
+
+func (f forge) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", f.xff)
+	return f.next.RoundTrip(r)
 }
 
 // served is the certificate Caddy presents for domain.

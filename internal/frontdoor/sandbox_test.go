@@ -106,40 +106,18 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 	})
 
 	t.Run("the app sees the client's address, not a forged one", func(t *testing.T) {
-		// A login that is not a form is refused and counted against the
-		// client, whom the app logs.
-		req, _ := http.NewRequest(http.MethodPost, "https://app.slipway.test/admin/login", strings.NewReader("{}"))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Forwarded-For", "198.51.100.7")
-		resp, err := g.client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnsupportedMediaType {
-			t.Errorf("POST /admin/login with JSON: %s", resp.Status)
-		}
-		logs := g.root(t, "journalctl -u "+g.svc.InstancePattern()+" --no-pager -o cat -n 50 | grep 'admin login refused' | tail -n 1")
-		if !strings.Contains(logs, `"client":"`+clientAddr+`"`) {
+		// A wrong password is refused and counted against the client, whom
+		// the app logs.
+		if logs := g.refusedLogin(t, g.client(), "https://app.slipway.test", "198.51.100.7"); !strings.Contains(logs, `"client":"`+clientAddr+`"`) {
 			t.Errorf("the app counted the login against another client than %s: %s", clientAddr, logs)
 		}
 	})
 
 	t.Run("a local process forging X-Forwarded-For on the app's TCP socket is counted as itself", func(t *testing.T) {
 		// Issue 25 item 8: any local user reaches the app's loopback socket,
-		// from 127.0.0.1 as Caddy once did. A login that is not a form is
-		// refused and counted against the client the app believes.
-		req, _ := http.NewRequest(http.MethodPost, "http://"+g.svc.ListenAddr+"/admin/login", strings.NewReader("{}"))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Forwarded-For", "198.51.100.8")
-		req.Header.Set("X-Forwarded-Proto", "https")
-		resp, err := plainFrom("127.0.0.1").Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		logs := g.root(t, "journalctl -u "+g.svc.InstancePattern()+" --no-pager -o cat -n 50 | grep 'admin login refused' | tail -n 1")
-		if !strings.Contains(logs, `"client":"127.0.0.1"`) {
+		// from 127.0.0.1 as Caddy once did. A wrong password is refused and
+		// counted against the client the app believes.
+		if logs := g.refusedLogin(t, plainFrom("127.0.0.1"), "http://"+g.svc.ListenAddr, "198.51.100.8"); !strings.Contains(logs, `"client":"127.0.0.1"`) {
 			t.Errorf("a forged X-Forwarded-For over loopback TCP was believed: %s", logs)
 		}
 		// Nor is X-Forwarded-Proto believed there, from any local address.
@@ -347,16 +325,7 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 			url  string
 			want string
 		}{{g.client(), "https://app.slipway.test/admin/login", clientAddr}, {plainFrom("127.0.0.1"), "http://" + g.svc.ListenAddr + "/admin/login", "127.0.0.1"}} {
-			req, _ := http.NewRequest(http.MethodPost, tc.url, strings.NewReader("{}"))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-Forwarded-For", "198.51.100.9")
-			resp, err := tc.c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			logs := g.root(t, "journalctl -u "+g.svc.InstancePattern()+" --no-pager -o cat -n 50 | grep 'admin login refused' | tail -n 1")
-			if !strings.Contains(logs, `"client":"`+tc.want+`"`) {
+			if logs := g.refusedLogin(t, tc.c, strings.TrimSuffix(tc.url, "/admin/login"), "198.51.100.9"); !strings.Contains(logs, `"client":"`+tc.want+`"`) {
 				t.Errorf("%s: the app counted the login against another client than %s: %s", tc.url, tc.want, logs)
 			}
 		}
