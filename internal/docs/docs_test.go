@@ -54,6 +54,7 @@ var external = map[string]string{
 // keyed by file and function.
 var dynamic = map[string]string{
 	"internal/remote/resolve.go:parseG": "IdentityAgent $NAME in the user's ssh config names the variable",
+	"internal/config/config.go:Load":    "the app names its database URL's variable (app.Config.DatabaseURL, DATABASE_URL by default)",
 }
 
 func TestEveryTargetIsDocumentedAndEveryDocumentedTargetExists(t *testing.T) {
