@@ -158,7 +158,7 @@ func TestDeployOnSandbox(t *testing.T) {
 		ahead := slipversion.Stamp{Layout: slipversion.Layout + 1, Version: "v9.0.0"}
 		e.sh(t, "printf 'layout %s\\nslipway %s\\n' "+strconv.Itoa(ahead.Layout)+" "+ahead.Version+" > "+f)
 		before := e.current(t)
-		want := "sandbox's layout is version " + strconv.Itoa(ahead.Layout) + ", written by Slipway v9.0.0: this is Slipway " + slipversion.Version + "; upgrade: go get github.com/slipway-dev/slipway@v9.0.0"
+		want := "sandbox's layout is version " + strconv.Itoa(ahead.Layout) + ", written by Slipway v9.0.0: this is Slipway " + slipversion.Version + "; upgrade: go get " + slipversion.Module() + "@v9.0.0"
 		var out bytes.Buffer
 		_, err := Deploy(context.Background(), e.options(&out, v3), false)
 		if err == nil || err.Error() != want {
