@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/backup"
 	"github.com/slipway-dev/slipway/internal/envfile"
+	"github.com/slipway-dev/slipway/internal/psql"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -228,6 +229,33 @@ func TestHandEditedEnvFileIsReadAsSystemdReadsIt(t *testing.T) {
 		}
 		if strings.Contains(pout.String(), "todo: set DATABASE_URL") {
 			t.Errorf("provision asks for the DATABASE_URL the file sets:\n%s", pout.String())
+		}
+	})
+
+	t.Run("an app's own database URL variable: provision, backups and psql read that name", func(t *testing.T) {
+		own := e.svc
+		own.DatabaseURL = "ENVH_DATABASE_URL"
+		write(t, e, "ENVH_DATABASE_URL="+dbURL+"\n")
+		defer write(t, e, text)
+		for _, tc := range []struct {
+			svc  service.Config
+			todo bool
+		}{{own, false}, {e.svc, true}} {
+			var pout bytes.Buffer
+			if _, err := service.Provision(ctx, c, tc.svc, &pout); err != nil {
+				t.Fatalf("provision: %v\n%s", err, pout.String())
+			}
+			if got := strings.Contains(pout.String(), "todo: set "+tc.svc.DatabaseURLVar()+" in"); got != tc.todo {
+				t.Errorf("provision for %s: todo line %v, want %v:\n%s", tc.svc.DatabaseURLVar(), got, tc.todo, pout.String())
+			}
+		}
+		b := backup.Server{Alias: e.sb.Alias, R: c, C: own}
+		if _, err := b.Take(ctx, backup.NewID(time.Now(), backup.KindManual), "", backup.KindManual, 1); err != nil {
+			t.Errorf("backup reading ENVH_DATABASE_URL: %v", err)
+		}
+		var pout, perr bytes.Buffer
+		if err := psql.Run(ctx, c, own, psql.Options{SQL: "SELECT 40 + 2"}, nil, &pout, &perr); err != nil || !strings.Contains(pout.String(), "42") {
+			t.Errorf("psql reading ENVH_DATABASE_URL: %v\n%s%s", err, pout.String(), perr.String())
 		}
 	})
 
