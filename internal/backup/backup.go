@@ -66,7 +66,7 @@ func (s Server) Take(ctx context.Context, id, release, kind string, keep int) (I
 	if keep < 1 {
 		keep = DefaultKeep
 	}
-	out, err := service.Detached(ctx, s.R, s.C, "backup-"+id, "backup "+id, maxRun, takeScript,
+	out, err := service.Detached(ctx, s.R, s.C, "backup-"+id, "backup "+id, maxRun, withURLVar(s.C, takeScript),
 		s.C.AppName, s.C.DeployPath, s.C.EnvFile(), s.C.ServiceUser, id, dash(release), kind, strconv.Itoa(keep), s.Alias)
 	if err != nil {
 		return Info{}, fmt.Errorf("backup on %s: %w", s.Alias, err)

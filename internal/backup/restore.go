@@ -15,7 +15,7 @@ import (
 // untouched: stopped here, for whatever reason, a restore changed nothing.
 // A damaged dump is refused before any database is created.
 func (s Server) Prepare(ctx context.Context, b Info) (time.Duration, error) {
-	out, err := service.Detached(ctx, s.R, s.C, "restore-prepare-"+b.ID, "restore "+b.ID+" into a fresh database", maxRun, prepareScript,
+	out, err := service.Detached(ctx, s.R, s.C, "restore-prepare-"+b.ID, "restore "+b.ID+" into a fresh database", maxRun, withURLVar(s.C, prepareScript),
 		s.C.AppName, s.C.DeployPath, s.C.EnvFile(), s.C.ServiceUser, b.ID, strconv.FormatInt(b.Schema, 10))
 	if err != nil {
 		return 0, fmt.Errorf("restore on %s: %w", s.Alias, err)
@@ -41,7 +41,7 @@ type SwapResult struct {
 // the deploy.log line.
 func (s Server) Swap(ctx context.Context, release, logLine string) (SwapResult, error) {
 	maxSwap := s.C.StartTimeout + 3*s.C.StopTimeout + 5*time.Minute
-	out, err := service.Detached(ctx, s.R, s.C, "restore-swap-"+release, "swap in the restored database, start "+release, maxSwap, swapScript,
+	out, err := service.Detached(ctx, s.R, s.C, "restore-swap-"+release, "swap in the restored database, start "+release, maxSwap, withURLVar(s.C, swapScript),
 		s.C.AppName, s.C.DeployPath, s.C.EnvFile(), s.C.ServiceUser, release, dash(logLine))
 	res := SwapResult{Steps: steps(out)}
 	if err != nil {

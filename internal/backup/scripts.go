@@ -1,5 +1,7 @@
 package backup
 
+import "github.com/slipway-dev/slipway/internal/service"
+
 // preamble defines what every server-side script shares. They run as root
 // in a transient unit (service.Detached), so the database's credentials are
 // read here, on the server, from the env file the app itself reads: they
@@ -7,7 +9,8 @@ package backup
 // the output), and the clients run as the service user, whose peer or
 // password authentication is the app's own.
 //
-//	dburl FILE   prints DATABASE_URL as the app gets it: systemd loads FILE
+//	dburl FILE   prints $urlvar (the app's database URL variable, set
+//	             by withURLVar; DATABASE_URL) as the app gets it: systemd loads FILE
 //	             (EnvironmentFile=) for a unit of its own that prints it,
 //	             so no shell reading of the file's syntax can differ; 1:
 //	             not set, 2: systemd refuses FILE
@@ -29,15 +32,15 @@ tmpd=$(mktemp -d /run/slipway-backup.XXXXXX) || die "mktemp failed"
 trap 'rm -rf "$tmpd"' EXIT
 err() { tail -n 3 "$tmpd/err" 2>/dev/null | tr '\n' ' ' | cut -c1-400; }
 dburl() {
-  systemd-run --pipe --wait --collect --service-type=exec -p EnvironmentFile="$1" /usr/bin/printenv DATABASE_URL </dev/null 2>"$tmpd/err" && return 0
+  systemd-run --pipe --wait --collect --service-type=exec -p EnvironmentFile="$1" /usr/bin/printenv "$urlvar" </dev/null 2>"$tmpd/err" && return 0
   grep -q 'result: resources' "$tmpd/err" && return 2
   return 1
 }
 dbenv() {
-  [ -r "$1" ] || die "no env file $1: run provision, then write DATABASE_URL into it"
+  [ -r "$1" ] || die "no env file $1: run provision, then write $urlvar into it"
   u=$(dburl "$1")
   [ $? = 2 ] && die "systemd can't load $1, so neither can the app: fix the line journalctl -n 20 names (env:list says which)"
-  [ -n "$u" ] || die "$1 sets no DATABASE_URL: backups read the app's database from it"
+  [ -n "$u" ] || die "$1 sets no $urlvar: backups read the app's database from it"
   DBURL=$u awk '` + urlAWK + `' > "$tmpd/pgenv"
   unset u
   while IFS= read -r kv; do
@@ -47,7 +50,7 @@ dbenv() {
     esac
   done < "$tmpd/pgenv"
   rm -f "$tmpd/pgenv"
-  [ -n "${PGDATABASE:-}" ] || die "DATABASE_URL in $1 names no database"
+  [ -n "${PGDATABASE:-}" ] || die "$urlvar in $1 names no database"
   case $PGDATABASE in
   *[!A-Za-z0-9_]*) die "database name $PGDATABASE: backups handle names of letters, digits and _ only" ;;
   esac
@@ -59,6 +62,12 @@ schema_of() {
 }
 bk="$dp/backups"
 `
+
+// withURLVar puts the env file's database URL variable (validated by
+// service.Config: letters, digits, _) in front of script as $urlvar.
+func withURLVar(c service.Config, script string) string {
+	return "urlvar=" + c.DatabaseURLVar() + "\n" + script
+}
 
 // urlAWK turns DBURL (from the environment, not argv) into NAME=value
 // lines for libpq's environment variables, percent-decoded; a problem is

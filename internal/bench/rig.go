@@ -32,7 +32,8 @@ type RigOptions struct {
 	// binary of the app for this machine's architecture.
 	Binary string
 	// Sandbox is a running sandbox to measure on. Nil boots one of the rig's
-	// own, with SandboxOptions, stopped by Close.
+	// own, with the environment's SANDBOX_* settings then SandboxOptions,
+	// stopped by Close.
 	Sandbox        *sandbox.Instance
 	SandboxOptions []sandbox.Option
 	// Stdout receives the progress sentences (the sandbox's, each deploy);
@@ -149,7 +150,7 @@ func NewRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 
 // boot starts a sandbox of the rig's own.
 func boot(ctx context.Context, o RigOptions, tmp string) (*sandbox.Instance, error) {
-	opts := slices.Concat(o.SandboxOptions, []sandbox.Option{
+	opts := slices.Concat(sandbox.FromEnv(os.Getenv), o.SandboxOptions, []sandbox.Option{
 		sandbox.WithName("bench-" + strconv.Itoa(os.Getpid())),
 		sandbox.WithStateDir(filepath.Join(tmp, "sandbox")),
 		sandbox.WithStopOnExit(),

@@ -15,7 +15,10 @@ import (
 
 // Config holds every setting of the app.
 type Config struct {
-	DatabaseURL       string        // DATABASE_URL (required)
+	DatabaseURL string // DATABASE_URL, or the app's own name for it (required)
+	// DatabaseURLVar is the name DatabaseURL was read from (Load's dbVar),
+	// for the messages that name it.
+	DatabaseURLVar    string
 	Addr              string        // ADDR, when systemd passes no socket
 	LogFormat         string        // LOG_FORMAT: "json", "text" or "" (text on a terminal, else json)
 	NoMigrate         bool          // NO_MIGRATE: skip the startup migration
@@ -50,7 +53,17 @@ const DefaultMetricsAddr = "127.0.0.1:9090"
 // DefaultLoginHashConcurrency keeps login hashing within 128 MiB.
 const DefaultLoginHashConcurrency = 2
 
+// DefaultDatabaseURLVar is the variable holding the database URL unless
+// the app names another (Load).
+const DefaultDatabaseURLVar = "DATABASE_URL"
+
+// AdminVars are the Vars only the admin area reads: an app without it
+// (app.Config.Admin off) neither lists nor checks PASSWORD_PEPPER's
+// strength.
+var AdminVars = map[string]bool{"PASSWORD_PEPPER": true, "LOGIN_HASH_CONCURRENCY": true, "COOKIE_INSECURE": true}
+
 // Vars lists every variable FromEnv reads, with its default, for help texts.
+// The first is the database URL's, under its default name.
 var Vars = []struct{ Name, Default, Doc string }{
 	{"DATABASE_URL", "", "PostgreSQL URL (required), e.g. postgres://app@localhost/app"},
 	{"ADDR", "127.0.0.1:8080", "listen address when not socket-activated"},
@@ -70,10 +83,21 @@ var Vars = []struct{ Name, Default, Doc string }{
 // FromEnv reads the configuration and reports every bad value at once.
 // DATABASE_URL is checked separately (RequireDatabase): `app version` needs none.
 func FromEnv(getenv func(string) string) (Config, error) {
+	return Load(getenv, DefaultDatabaseURLVar)
+}
+
+// Load is FromEnv with the database URL read from dbVar ("" is
+// DATABASE_URL): an app that already keeps it under a name of its own
+// keeps that name. Every other variable has the name in Vars.
+func Load(getenv func(string) string, dbVar string) (Config, error) {
+	if dbVar == "" {
+		dbVar = DefaultDatabaseURLVar
+	}
 	c := Config{
-		DatabaseURL: getenv("DATABASE_URL"),
-		Addr:        or(getenv("ADDR"), "127.0.0.1:8080"),
-		LogFormat:   strings.ToLower(getenv("LOG_FORMAT")),
+		DatabaseURL:    getenv(dbVar),
+		DatabaseURLVar: dbVar,
+		Addr:           or(getenv("ADDR"), "127.0.0.1:8080"),
+		LogFormat:      strings.ToLower(getenv("LOG_FORMAT")),
 
 		PasswordPepper:       getenv("PASSWORD_PEPPER"),
 		LoginHashConcurrency: DefaultLoginHashConcurrency,
@@ -131,12 +155,21 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// RequireDatabase fails with the fix when DATABASE_URL is unset.
+// RequireDatabase fails with the fix when DATABASE_URL (DatabaseURLVar) is unset.
 func (c Config) RequireDatabase() error {
 	if c.DatabaseURL == "" {
-		return errors.New("DATABASE_URL is not set: export DATABASE_URL=postgres://user@host:5432/dbname")
+		name := c.urlVar()
+		return fmt.Errorf("%s is not set: export %s=postgres://user@host:5432/dbname", name, name)
 	}
 	return nil
+}
+
+// urlVar is DatabaseURLVar, DATABASE_URL for a Config built by hand.
+func (c Config) urlVar() string {
+	if c.DatabaseURLVar == "" {
+		return DefaultDatabaseURLVar
+	}
+	return c.DatabaseURLVar
 }
 
 // metricsAddr checks METRICS_ADDR: host:port, or off.

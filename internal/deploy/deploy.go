@@ -72,8 +72,23 @@ func Deploy(ctx context.Context, o Options, dryRun bool) ([]Result, error) {
 	return results, nil
 }
 
-// connect resolves and dials one alias, then wraps it with the layout.
+// connect resolves and dials one alias, wraps it with the layout, and
+// refuses a server whose layout is newer than this Slipway knows
+// (CheckLayout) before anything reads or changes it.
 func connect(ctx context.Context, o Options, host string) (*Server, error) {
+	s, err := dial(ctx, o, host)
+	if err != nil {
+		return nil, err
+	}
+	if s.Stamp, err = CheckLayout(ctx, s.c, s.svc, host); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// dial resolves and dials one alias, then wraps it with the layout.
+func dial(ctx context.Context, o Options, host string) (*Server, error) {
 	c, err := remote.Dial(ctx, remote.Options{
 		Alias: host, ConfigPath: o.SSHConfig, Getenv: o.Getenv, Log: o.Log, Stdout: o.Stdout,
 	})
@@ -116,6 +131,10 @@ func deployHost(ctx context.Context, o Options, host string, art Artifact) (Resu
 		o.printf("note: the previous deploy died holding the lock (%s); its lock was released by the server", lk.Stale)
 	}
 	o.step("locked")
+	// The first change: from here on the server is this Slipway's layout.
+	if err := StampLayout(ctx, s.c, s.svc); err != nil {
+		return res, err
+	}
 	// Read again under the lock: another deploy may have just finished.
 	if st, err = s.inspect(ctx); err != nil {
 		return res, err

@@ -12,11 +12,14 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/slipversion"
 )
 
 // Server is one host's connection and the app's layout on it.
 type Server struct {
 	Alias string
+	// Stamp is the server's .slipway as connect read it.
+	Stamp slipversion.Stamp
 	c     *remote.Client
 	svc   service.Config
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/slipversion"
 )
 
 // StatusReport is what `status -json` prints: one entry per host, in
@@ -24,6 +25,9 @@ type HostStatus struct {
 	User    string `json:"user"`    // the ssh user connected as
 	Address string `json:"address"` // host:port dialled
 	Uname   string `json:"uname"`
+	// Slipway is the Slipway that last changed the server and its layout
+	// (DEPLOY_PATH/.slipway): version "" and layout 1 without the file.
+	Slipway SlipwayStatus `json:"slipway"`
 	// Current is the current release's id, "" before the first deploy.
 	Current        string           `json:"current"`
 	CurrentVersion VersionStatus    `json:"current_version"`
@@ -40,6 +44,12 @@ type HostStatus struct {
 	// HTTPS is Caddy's certificate per domain of the front door ([] without
 	// one, see docs/https.md).
 	HTTPS []frontdoor.Certificate `json:"https"`
+}
+
+// SlipwayStatus is a server's .slipway stamp.
+type SlipwayStatus struct {
+	Version string `json:"version"`
+	Layout  int    `json:"layout"`
 }
 
 // VersionStatus is a build stamp.
@@ -116,11 +126,17 @@ func status(ctx context.Context, o Options, logLines int, each func(int, HostSta
 }
 
 func statusHost(ctx context.Context, o Options, host string, logLines int) (HostStatus, error) {
-	s, err := connect(ctx, o, host)
+	// Status reads a server of any layout: it is how one learns which
+	// Slipway to use.
+	s, err := dial(ctx, o, host)
 	if err != nil {
 		return HostStatus{}, err
 	}
 	defer s.Close()
+	stamp, err := ReadLayout(ctx, s.c, s.svc)
+	if err != nil {
+		return HostStatus{}, err
+	}
 	cfg := s.c.Config()
 	st, err := s.inspect(ctx)
 	if err != nil {
@@ -129,6 +145,7 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) (Host
 	cur, _ := st.Release(st.Current)
 	h := HostStatus{
 		Host: host, User: cfg.User, Address: cfg.Addr(), Uname: st.Uname,
+		Slipway: SlipwayStatus{Version: stamp.Version, Layout: stamp.Layout},
 		Current: st.Current, CurrentVersion: versionStatus(cur.Version), Previous: st.Previous,
 		ReleasesDir: o.Service.DeployPath + "/releases",
 		Instances:   []InstanceStatus{}, Releases: []ReleaseStatus{}, DeployLog: []string{}, Journal: []string{},
@@ -182,6 +199,7 @@ func printStatus(o Options, i int, h HostStatus, logLines int) {
 		o.printf("")
 	}
 	o.printf("host      %s (%s@%s, %s)", h.Host, h.User, h.Address, orDash(h.Uname))
+	o.printf("layout    %s", slipversion.Stamp{Version: h.Slipway.Version, Layout: h.Slipway.Layout})
 	o.printf("current   %s %s", orNone(h.Current), h.CurrentVersion.text())
 	switch sv := h.Serving; {
 	case !sv.Answering:

@@ -65,7 +65,14 @@ func LocalDatabase(ctx context.Context, root string, getenv func(string) string)
 
 // Options configures Run.
 type Options struct {
-	Root   string // repository root
+	Root string // repository root
+	// Package is the app's main package relative to Root; "" is build.Package.
+	Package string
+	// DatabaseURL is the variable the app reads its database URL from, set
+	// in its environment; "" is DATABASE_URL.
+	DatabaseURL string
+	// Getenv reads the settings; its "DATABASE_URL" is the database to use
+	// instead of the local cluster.
 	Getenv func(string) string
 	Stdout io.Writer
 	Stderr io.Writer
@@ -86,7 +93,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	bin := filepath.Join(o.Root, ".dev", "app")
 	// The release build for this machine, unstamped as a dev build is: the
 	// tree needn't be a git checkout.
-	if _, err := build.Run(ctx, build.Options{Dir: o.Root, GOARCH: runtime.GOARCH, Output: bin, Version: "dev", Commit: "unknown", Stdout: o.Stdout}); err != nil {
+	if _, err := build.Run(ctx, build.Options{Dir: o.Root, Package: o.Package, GOARCH: runtime.GOARCH, Output: bin, Version: "dev", Commit: "unknown", Stdout: o.Stdout}); err != nil {
 		return fmt.Errorf("build app: %w", err)
 	}
 	addr := o.Getenv("ADDR")
@@ -97,8 +104,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	urlVar := o.DatabaseURL
+	if urlVar == "" {
+		urlVar = "DATABASE_URL"
+	}
 	app := exec.Command(bin)
-	app.Env = append(os.Environ(), "DATABASE_URL="+db.URL, "ADDR="+addr, "PASSWORD_PEPPER="+pepper,
+	app.Env = append(os.Environ(), urlVar+"="+db.URL, "ADDR="+addr, "PASSWORD_PEPPER="+pepper,
 		// Plain http on loopback: browsers other than Chromium and Firefox
 		// (and curl's or Go's cookie jars) drop Secure cookies there. The
 		// app refuses this setting anywhere but on loopback.
@@ -107,7 +118,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := app.Start(); err != nil {
 		return fmt.Errorf("start app: %w", err)
 	}
-	where := "DATABASE_URL"
+	where := urlVar
 	if db.Local {
 		where = db.URL
 	}

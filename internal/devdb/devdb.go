@@ -29,6 +29,9 @@ type Options struct {
 	Dir string
 	// Getenv reads DATABASE_URL and APP_ENV.
 	Getenv func(string) string
+	// SeedFile is the SQL file Seed runs (idempotent statements, in one
+	// transaction); "" is the built-in development users of the admin area.
+	SeedFile string
 	// Force skips Guard: -force on the command line.
 	Force bool
 	// Stdout gets the report of what was done.

@@ -20,9 +20,16 @@ import (
 // answer from the server itself (bad password, no such database) fails at
 // once since waiting won't fix it. Errors never contain the password.
 func Open(ctx context.Context, databaseURL string, wait time.Duration, log *slog.Logger) (*pgxpool.Pool, error) {
+	return OpenNamed(ctx, "DATABASE_URL", databaseURL, wait, log)
+}
+
+// OpenNamed is Open for a URL read from the variable name (an app may keep
+// its database URL under a name of its own): a URL that does not parse is
+// reported by that name.
+func OpenNamed(ctx context.Context, name, databaseURL string, wait time.Duration, log *slog.Logger) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, BadURL("DATABASE_URL")
+		return nil, BadURL(name)
 	}
 	where := net.JoinHostPort(cfg.ConnConfig.Host, fmt.Sprint(cfg.ConnConfig.Port))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -1,5 +1,6 @@
 # Runs in the psql transient unit on the server (see Command in psql.go),
-# with the service's env file loaded by systemd: DATABASE_URL (a postgres://
+# with the service's env file loaded by systemd: the app's database URL
+# variable (second argument, DATABASE_URL by default; a postgres://
 # URL or libpq key=value pairs, as pgx reads it) becomes a libpq service
 # file in the unit's private /tmp (0600, gone with the unit), and psql is
 # exec'd with the remaining arguments. The password thus never appears in
@@ -8,9 +9,10 @@
 # psql runs, so does this.
 use strict; use warnings; use Fcntl;
 my $env = shift @ARGV;
-my $url = delete $ENV{DATABASE_URL};
-die "psql: DATABASE_URL is not set in $env: add it there (sudoedit $env)\n" unless defined $url && $url ne '';
-my $bad = "psql: DATABASE_URL in $env is neither a postgres:// URL nor key=value pairs";
+my $var = shift @ARGV;
+my $url = delete $ENV{$var};
+die "psql: $var is not set in $env: add it there (sudoedit $env)\n" unless defined $url && $url ne '';
+my $bad = "psql: $var in $env is neither a postgres:// URL nor key=value pairs";
 sub dec { my $s = shift // ''; $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge; $s }
 # pgx's own parameters (pool_max_conns...) are not libpq's: dropped below.
 my (%kv, @h, @p);
@@ -52,7 +54,7 @@ my %libpq = map { $_ => 1 } qw(host hostaddr port dbname user password passfile 
 my $conf = "[app]\n";
 for my $k (sort keys %kv) {
 	next unless $libpq{$k};
-	die "psql: DATABASE_URL in $env: the $k value holds a line break or ends in a space, which a libpq service file can't carry\n" if $kv{$k} =~ /[\r\n]|\s\z/;
+	die "psql: $var in $env: the $k value holds a line break or ends in a space, which a libpq service file can't carry\n" if $kv{$k} =~ /[\r\n]|\s\z/;
 	$conf .= "$k=$kv{$k}\n";
 }
 my $file = ($ENV{TMPDIR} // '/tmp') . '/slipway-psql-' . $$ . '.conf';

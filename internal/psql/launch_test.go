@@ -23,7 +23,7 @@ func launchLocally(t *testing.T, databaseURL string) (string, error) {
 	if err := os.WriteFile(filepath.Join(bin, "psql"), []byte(report), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(perl, "-e", launch, "/etc/app/app.env", "-c", "select 1")
+	cmd := exec.Command(perl, "-e", launch, "/etc/app/app.env", "DATABASE_URL", "-c", "select 1")
 	cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "TMPDIR=" + t.TempDir(), "DATABASE_URL=" + databaseURL,
 		"PASSWORD_PEPPER=pepper-never-shown", "PGSSLROOTCERT=/etc/ssl/ca.pem", "TERM=xterm"}
 	out, err := cmd.CombinedOutput()

@@ -46,7 +46,7 @@ func Command(c service.Config, o Options) string {
 	if o.Terminal && o.SQL == "" {
 		io = "--pty"
 	}
-	args := []string{"perl", "-e", launch, c.EnvFile()}
+	args := []string{"perl", "-e", launch, c.EnvFile(), c.DatabaseURLVar()}
 	if io == "--pipe" {
 		args = append(args, "-v", "ON_ERROR_STOP=1")
 	}

@@ -38,6 +38,18 @@ type Config struct {
 	// reclaims, then kills the app instead of the server's other services,
 	// PostgreSQL first among them. APP_MEMORY_MAX.
 	MemoryMax string
+	// DatabaseURL is the variable of the env file that holds the app's
+	// database URL (the app's own name for it); "" is DATABASE_URL. The
+	// targets' Project.DatabaseURL.
+	DatabaseURL string
+}
+
+// DatabaseURLVar is DatabaseURL, or DATABASE_URL when unset.
+func (c Config) DatabaseURLVar() string {
+	if c.DatabaseURL == "" {
+		return "DATABASE_URL"
+	}
+	return c.DatabaseURL
 }
 
 // MinMemoryMax is the smallest APP_MEMORY_MAX accepted: the app's own
@@ -104,14 +116,18 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 var (
 	// Names end up in unit files, paths and shell commands: keep them to
 	// characters that need no quoting anywhere.
-	nameRE   = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
-	memoryRE = regexp.MustCompile(`^([1-9][0-9]{0,6})([KMGT])$`)
-	pathRE   = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
+	nameRE    = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	memoryRE  = regexp.MustCompile(`^([1-9][0-9]{0,6})([KMGT])$`)
+	pathRE    = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
 )
 
 // Validate reports every setting that would produce a broken unit.
 func (c Config) Validate() error {
 	var errs []error
+	if c.DatabaseURL != "" && !envNameRE.MatchString(c.DatabaseURL) {
+		errs = append(errs, fmt.Errorf("database URL variable %q: use letters, digits and _ (an environment variable name)", c.DatabaseURL))
+	}
 	if !nameRE.MatchString(c.AppName) {
 		errs = append(errs, fmt.Errorf("APP_NAME=%q: use lower-case letters, digits, - and _ (a unit and user name)", c.AppName))
 	}

@@ -16,7 +16,7 @@ import (
 // existing one holds secrets and is never rewritten, only brought back to
 // root:root 0600. Each step prints "ok: ..." or "changed: ...".
 const prepareScript = `set -eu
-user=$1 deploy=$2 owner=$3 group=$4 envdir=$5 envfile=$6
+user=$1 deploy=$2 owner=$3 group=$4 envdir=$5 envfile=$6 urlvar=$7
 # The GECOS field marks the account as Slipway's (service.UserMarker); one
 # made by an older Slipway gets the mark.
 if ! id -u "$user" >/dev/null 2>&1; then
@@ -57,8 +57,8 @@ else
   echo "ok: $envfile (root:root 600, content untouched)"
 fi
 # systemd reads the file, as it does for the app: no grep of its syntax.
-if [ -z "$(systemd-run --quiet --pipe --wait --collect -p EnvironmentFile="$envfile" /usr/bin/printenv DATABASE_URL </dev/null 2>/dev/null)" ]; then
-  echo "todo: set DATABASE_URL in $envfile (sudoedit $envfile), then deploy"
+if [ -z "$(systemd-run --quiet --pipe --wait --collect -p EnvironmentFile="$envfile" /usr/bin/printenv "$urlvar" </dev/null 2>/dev/null)" ]; then
+  echo "todo: set $urlvar in $envfile (sudoedit $envfile), then deploy"
 fi
 `
 
@@ -119,7 +119,7 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changed 
 	if err := checkServer(ctx, r, c, slices.Sorted(maps.Keys(units))); err != nil {
 		return false, err
 	}
-	args := quoteAll(c.ServiceUser, c.DeployPath, who[0], who[1], c.EnvDir(), c.EnvFile())
+	args := quoteAll(c.ServiceUser, c.DeployPath, who[0], who[1], c.EnvDir(), c.EnvFile(), c.DatabaseURLVar())
 	n, err := runScript(ctx, r, "prepare", prepareScript, args, env, out)
 	if err != nil {
 		return n > 0, err

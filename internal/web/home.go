@@ -3,11 +3,9 @@ package web
 import (
 	"html/template"
 	"net/http"
-
-	"github.com/slipway-dev/slipway/internal/version"
 )
 
-var homePage = template.Must(template.New("home").Parse(`<!doctype html>
+const homePage = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Slipway</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
@@ -19,14 +17,16 @@ var homePage = template.Must(template.New("home").Parse(`<!doctype html>
 </main>
 </body>
 </html>
-`))
+`
 
 // home is GET / exactly: a small page saying the app runs, with a link to
-// the admin area. Every other unknown path stays 404.
-func home(v version.Info) http.Handler {
+// the admin area. Parsed here rather than in a package variable: an app
+// that serves its own routes through this package links no template.
+func home(version string) http.Handler {
+	page := template.Must(template.New("home").Parse(homePage))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		_ = homePage.Execute(w, v)
+		_ = page.Execute(w, struct{ Version string }{version})
 	})
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bufio"
@@ -8,19 +8,61 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"runtime/debug"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/slipway-dev/slipway/internal/admin"
 	"github.com/slipway-dev/slipway/internal/config"
 	"github.com/slipway-dev/slipway/internal/password"
 	"github.com/slipway-dev/slipway/internal/users"
+	"github.com/slipway-dev/slipway/internal/version"
 )
+
+// adminArea is Config.Admin's part of serve: the admin area's handlers, or
+// admin.Disabled saying why when PASSWORD_PEPPER is unset.
+func adminArea(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger) (*admin.Handlers, error) {
+	if cfg.PasswordPepper == "" {
+		log.Warn("admin area disabled: PASSWORD_PEPPER is not set")
+		return admin.Disabled("PASSWORD_PEPPER is not set in the service's environment"), nil
+	}
+	hasher, err := password.New(cfg.PasswordPepper, password.Default)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := admin.NewAuth(pool, hasher, admin.AuthOptions{
+		Gate: admin.NewGate(cfg.LoginHashConcurrency, admin.DefaultHashWait)})
+	if err != nil {
+		return nil, err
+	}
+	go auth.RunPruner(ctx, log)
+	limitMemory(cfg.LoginHashConcurrency, log)
+	return admin.New(auth, pool, log, version.Get(), admin.Options{Proxies: cfg.TrustedProxies, InsecureCookies: cfg.CookieInsecure}), nil
+}
+
+// limitMemory sets Go's soft memory limit, unless GOMEMLIMIT did, to the
+// hashes that may run at once (LOGIN_HASH_CONCURRENCY, and the slot kept
+// for known browsers) plus headroom for the rest of the app. Each
+// hash leaves 64 MiB of garbage; without a limit the collector lets the
+// heap grow to twice what was live before collecting, which doubled the
+// peak of a login flood (measured by `go run mage.go bench:login`). A soft
+// limit makes it collect sooner; it never refuses an allocation.
+func limitMemory(hashes int, log *slog.Logger) {
+	if debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		return // GOMEMLIMIT is set
+	}
+	limit := int64(hashes+1)*admin.HashMemory + 64<<20 // +1: the known browsers' slot
+	debug.SetMemoryLimit(limit)
+	log.Debug("Go memory limit", "bytes", limit)
+}
 
 // adminCmd is `app admin create -email E [-reset-password]`: the permanent,
 // idempotent way to make the first admin, run on the server by createAdmin.
 // The password comes on stdin only: argv is visible to every user in ps.
-func adminCmd(ctx context.Context, args []string, cfg config.Config, log *slog.Logger, stdin io.Reader, stdout, stderr io.Writer) error {
+func adminCmd(ctx context.Context, c Config, args []string, cfg config.Config, log *slog.Logger, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
 		return errors.New("admin: use `app admin create -email you@example.com` (password on stdin)")
 	}
@@ -42,7 +84,7 @@ func adminCmd(ctx context.Context, args []string, cfg config.Config, log *slog.L
 	if err != nil {
 		return err
 	}
-	d, err := open(ctx, cfg, log)
+	d, err := open(ctx, c, cfg, log)
 	if err != nil {
 		return err
 	}

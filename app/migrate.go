@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 // migrateCmd is `app migrate ...`: the startup migration's twin for teams
 // that migrate from their pipeline (with NO_MIGRATE=true on the servers).
-func migrateCmd(ctx context.Context, args []string, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+func migrateCmd(ctx context.Context, c Config, args []string, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("migrate: missing subcommand: use status, up, up-to V, down, down-to V or version")
 	}
@@ -36,7 +36,7 @@ func migrateCmd(ctx context.Context, args []string, cfg config.Config, log *slog
 		}
 		target = v
 	}
-	d, err := open(ctx, cfg, log)
+	d, err := open(ctx, c, cfg, log)
 	if err != nil {
 		return err
 	}

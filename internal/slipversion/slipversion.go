@@ -1,0 +1,98 @@
+// Package slipversion is Slipway's own version and the version of the
+// server layout it writes, and the `.slipway` stamp that records both on a
+// server (DEPLOY_PATH/.slipway).
+//
+// A server without the stamp has layout 1: provisioned or deployed by a
+// Slipway from before this file existed (v0.1.0). A client refuses a server
+// whose layout is newer than Layout: it can't know what that layout means.
+package slipversion
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Version is this Slipway's release, the top entry of CHANGELOG.md (a test
+// checks it). Bump it with the CHANGELOG when tagging.
+const Version = "v0.2.0"
+
+// Layout is the server layout this Slipway writes and knows. 1 is the
+// layout of v0.1.0 (no stamp); 2 added the stamp itself.
+const Layout = 2
+
+// File is the stamp's name under DEPLOY_PATH.
+const File = ".slipway"
+
+// Stamp is what a server's .slipway says: the layout and the Slipway that
+// last changed the server.
+type Stamp struct {
+	Layout  int    // 1 when the server has no stamp
+	Version string // "" when the server has no stamp
+}
+
+// Current is the stamp this Slipway writes.
+func Current() Stamp { return Stamp{Layout: Layout, Version: Version} }
+
+// Unstamped is a server without the file: layout 1, from Slipway v0.1.0.
+func Unstamped() Stamp { return Stamp{Layout: 1} }
+
+// Bytes is the file's content: `layout N` and `slipway vX.Y.Z` lines.
+func (s Stamp) Bytes() []byte {
+	return []byte(fmt.Sprintf("layout %d\nslipway %s\n", s.Layout, s.Version))
+}
+
+// String is `slipway vX.Y.Z (layout N)`, or the layout alone when unstamped.
+func (s Stamp) String() string {
+	if s.Version == "" {
+		return fmt.Sprintf("slipway v0.1.0 or older (layout %d, no %s)", s.Layout, File)
+	}
+	return fmt.Sprintf("slipway %s (layout %d)", s.Version, s.Layout)
+}
+
+// Parse reads a stamp. Unknown lines are skipped (a later layout may add
+// some); a missing or bad layout line is an error.
+func Parse(b []byte) (Stamp, error) {
+	var s Stamp
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		key, val, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
+		switch key {
+		case "layout":
+			n, err := strconv.Atoi(strings.TrimSpace(val))
+			if err != nil || n < 1 {
+				return Stamp{}, fmt.Errorf("%s: bad layout line %q", File, sc.Text())
+			}
+			s.Layout = n
+		case "slipway":
+			s.Version = strings.TrimSpace(val)
+		}
+	}
+	if s.Layout == 0 {
+		return Stamp{}, fmt.Errorf("%s has no layout line", File)
+	}
+	return s, nil
+}
+
+// Check refuses a server whose layout this Slipway doesn't know, in one
+// line naming the version to use.
+func (s Stamp) Check(host string) error {
+	if s.Layout <= Layout {
+		return nil
+	}
+	v := s.Version
+	if v == "" {
+		v = "latest"
+	}
+	return fmt.Errorf("%s's layout is version %d, written by Slipway %s: this is Slipway %s; upgrade: go get github.com/slipway-dev/slipway@%s",
+		host, s.Layout, orUnknown(s.Version), Version, v)
+}
+
+func orUnknown(v string) string {
+	if v == "" {
+		return "(unknown)"
+	}
+	return v
+}
