@@ -26,13 +26,24 @@ type release struct {
 }
 
 // releases are the two versions an adopter meets: the release candidate it
-// adopts (HEAD's first parent: an earlier commit that already has the public
-// packages) and the release it upgrades to with `go get -u` (HEAD; in a
-// developer's tree with uncommitted changes, HEAD all the same: the proxy
-// serves commits, as a real one does).
+// adopts (the newest commit before HEAD, on its first-parent line, that
+// already has both public packages) and the release it upgrades to with
+// `go get -u` (HEAD; in a developer's tree with uncommitted changes, HEAD
+// all the same: the proxy serves commits, as a real one does).
 func releases(t *testing.T) (rc, final release) {
 	t.Helper()
-	return release{"v0.2.0-rc.1", gitRev(t, "HEAD~1")}, release{"v0.2.0", gitRev(t, "HEAD")}
+	out, err := exec.Command("git", "-C", repoRoot(t), "rev-list", "--first-parent", "--max-count=50", gitRev(t, "HEAD~1")).Output()
+	if err != nil {
+		t.Fatalf("git rev-list: %v", err)
+	}
+	for _, c := range strings.Fields(string(out)) {
+		if exec.Command("git", "-C", repoRoot(t), "cat-file", "-e", c+":app/app.go").Run() == nil &&
+			exec.Command("git", "-C", repoRoot(t), "cat-file", "-e", c+":targets/bootstrap").Run() == nil {
+			return release{"v0.2.0-rc.1", c}, release{"v0.2.0", gitRev(t, "HEAD")}
+		}
+	}
+	t.Fatal("no commit in the 50 before HEAD has both app/ and targets/bootstrap/: nothing to serve as the release candidate")
+	return
 }
 
 // repoRoot is this repository's top folder.

@@ -12,6 +12,7 @@ import (
 	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/slipversion"
 )
 
 // baseline is the last commit before Slipway became a dependency (main
@@ -124,28 +125,9 @@ func TestAServerOfTheBaselineIsUpgradedUnderLoad(t *testing.T) {
 
 	step("status names the Slipway version that last changed the server", func(t *testing.T) {
 		out := head.mustMage(t, "status")
-		if want := slipwayVersion(t); !strings.Contains(out, want) {
+		if want := "slipway " + slipversion.Version; !strings.Contains(out, want) {
 			t.Errorf("status doesn't name Slipway %s:\n%s", want, out)
 		}
 	})
 	t.Logf("the upgrade from the baseline, checkouts to status: %s", time.Since(start).Round(time.Second))
-}
-
-// slipwayVersion is this checkout's release, the top entry of CHANGELOG.md
-// ("## v0.2.0 ...").
-func slipwayVersion(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "CHANGELOG.md"))
-	if err != nil {
-		t.Fatalf("CHANGELOG.md: %v", err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "## "); ok {
-			if f := strings.Fields(strings.Trim(rest, "[]")); len(f) > 0 {
-				return strings.Trim(f[0], "[]")
-			}
-		}
-	}
-	t.Fatal("CHANGELOG.md has no ## vX.Y.Z entry")
-	return ""
 }
