@@ -180,7 +180,9 @@ var cleanups []func()
 // network. GOSUMDB=off: sum.golang.org knows nothing of the test's
 // versions, and the other modules' hashes are already pinned in the
 // fixture's go.sum (copied from ours) or checked against the cache's
-// ziphash when the cache filled.
+// ziphash when the cache filled. -trimpath keeps the module cache's
+// folder, new each run, out of the build cache's keys; -modcacherw lets
+// the test remove it.
 func goEnv(t testing.TB, proxy string) []string {
 	t.Helper()
 	cache, err := exec.Command("go", "env", "GOMODCACHE").Output()
@@ -189,7 +191,7 @@ func goEnv(t testing.TB, proxy string) []string {
 	}
 	return append(os.Environ(),
 		"GOPROXY=file://"+proxy+",file://"+filepath.Join(strings.TrimSpace(string(cache)), "cache", "download"),
-		"GOSUMDB=off", "GONOSUMDB="+modulePath, "GOFLAGS=-mod=mod -buildvcs=false",
+		"GOSUMDB=off", "GONOSUMDB="+modulePath, "GOFLAGS=-mod=mod -modcacherw -trimpath -buildvcs=false",
 		"GOWORK=off", "GOTOOLCHAIN=local")
 }
 

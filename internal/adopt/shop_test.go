@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,22 +67,31 @@ func (p *project) commit(t testing.TB, msg string) string {
 	return p.git(t, "rev-parse", "HEAD")
 }
 
-// adopterCache is the module cache of the adopter's go commands: a folder
-// of this checkout's own, kept between runs so the build cache keeps what
-// compiled there (its paths are in the keys), with every earlier copy of
-// Slipway removed: the proxy's versions are this run's commits, whatever
-// an earlier run cached under the same version.
+// adopterCache is the module cache of the adopter's go commands: a new
+// one per test binary, removed at the end. Not the machine's: the proxy's
+// versions are this run's commits under fixed version names, and the go
+// command takes a cached module version, and its package index, as
+// immutable (a folder kept between runs served a stale copy).
 func adopterCache(t testing.TB) string {
 	t.Helper()
-	sum := sha256.Sum256([]byte(repoRoot(t)))
-	dir := filepath.Join(os.TempDir(), "slipway-adopt-modcache-"+hex.EncodeToString(sum[:6]))
-	for _, p := range []string{filepath.Join(dir, "github.com", "slipway-dev"), filepath.Join(dir, "cache", "download", "github.com", "slipway-dev")} {
-		if err := os.RemoveAll(p); err != nil {
-			t.Fatal(err)
+	cacheOnce.Do(func() {
+		cacheDir, cacheErr = os.MkdirTemp("", "slipway-adopt-modcache-")
+		if cacheErr == nil {
+			dir := cacheDir
+			cleanups = append(cleanups, func() { os.RemoveAll(dir) })
 		}
+	})
+	if cacheErr != nil {
+		t.Fatal(cacheErr)
 	}
-	return dir
+	return cacheDir
 }
+
+var (
+	cacheOnce sync.Once
+	cacheDir  string
+	cacheErr  error
+)
 
 // listedTargets are the targets `go run mage.go -l` lists in dir.
 func listedTargets(t testing.TB, p *project) []string {
