@@ -194,6 +194,10 @@ func TestShopAdoptsSlipwayAndShipsOnTheSandbox(t *testing.T) {
 		if dbURL, err = sb.FreshDatabase(ctx, "shop"); err != nil {
 			t.Fatal(err)
 		}
+		// The sandbox lets the app role log in with its password to its
+		// own database only: the shop's database gets the same line.
+		sandboxtest.Run(t, sb, "sh", "-c", `f=$(ls /etc/postgresql/*/main/pg_hba.conf); grep -q '^local shop app ' $f || sed -i '1i local shop app scram-sha-256' $f`)
+		sandboxtest.Run(t, sb, "runuser", "-u", "postgres", "--", "psql", "-Atqc", "SELECT pg_reload_conf()")
 		bin := filepath.Join(pristine.dir, "server")
 		run(t, pristine.dir, append(slices.Clone(env), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0"), "go", "build", "-o", bin, "./cmd/server")
 		files := map[string]string{"server": bin}
