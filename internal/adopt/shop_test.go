@@ -93,6 +93,30 @@ var (
 	cacheErr  error
 )
 
+// newMigration creates a migration with the target and fills its Up and
+// Down; it returns the file newMigration created.
+func (p *project) newMigration(t testing.TB, name, up, down string) string {
+	t.Helper()
+	dir := filepath.Join(p.dir, "db", "migrations")
+	before, _ := filepath.Glob(filepath.Join(dir, "*.sql"))
+	p.mustMage(t, "newMigration", name)
+	after, _ := filepath.Glob(filepath.Join(dir, "*.sql"))
+	var created []string
+	for _, f := range after {
+		if !slices.Contains(before, f) {
+			created = append(created, f)
+		}
+	}
+	if len(created) != 1 || !strings.HasSuffix(created[0], "_"+name+".sql") {
+		t.Fatalf("newMigration %s created %v", name, created)
+	}
+	body := "-- +goose Up\n" + up + "\n\n-- +goose Down\n" + down + "\n"
+	if err := os.WriteFile(created[0], []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return created[0]
+}
+
 // listedTargets are the targets `go run mage.go -l` lists in dir.
 func listedTargets(t testing.TB, p *project) []string {
 	t.Helper()
@@ -295,11 +319,11 @@ func TestShopAdoptsSlipwayAndShipsOnTheSandbox(t *testing.T) {
 	})
 
 	step("a release with a migration under 200 req/s: backup taken, 0 failed", func(t *testing.T) {
-		mig := "-- +goose Up\nSET lock_timeout = '2s';\nALTER TABLE products ADD COLUMN stock integer;\n\n-- +goose Down\nALTER TABLE products DROP COLUMN stock;\n"
-		if err := os.WriteFile(filepath.Join(shop.dir, "db", "migrations", "00003_add_stock.sql"), []byte(mig), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		created := shop.newMigration(t, "add_stock", "SET lock_timeout = '2s';\nALTER TABLE products ADD COLUMN stock integer;", "ALTER TABLE products DROP COLUMN stock;")
 		shop.mustMage(t, "fixMigrations")
+		if _, err := os.Stat(filepath.Join(shop.dir, "db", "migrations", "00003_add_stock.sql")); err != nil {
+			t.Fatalf("fixMigrations did not number %s as 00003: %v", filepath.Base(created), err)
+		}
 		v3 = shop.commit(t, "products have a stock")
 		shop.mustMage(t, "buildApp")
 		out, _ := deployUnderLoad(t, "deploy")
