@@ -58,6 +58,12 @@ type Deps struct {
 	Version, Commit string
 }
 
+// argsEnv carries the arguments of `go run mage.go exec` (appexec.ArgsEnv,
+// the same name): they reach the app there rather than in its argv, which
+// any local user could read in ps while it runs. Its presence in the binary
+// is what tells exec's launcher that this app reads it.
+const argsEnv = "SLIPWAY_ARGS"
+
 // Main runs the command line the package doc describes (serve by default)
 // and exits: status 0, or 1 after one line "app: <what went wrong>" on
 // stderr. Call it from main and nothing else.

@@ -7,12 +7,6 @@ import (
 	"strings"
 )
 
-// argsEnv carries the arguments of `go run mage.go exec` (appexec.ArgsEnv,
-// the same name): they reach the app there rather than in its argv, which
-// any local user could read in ps while it runs. Its presence in the binary
-// is what tells exec's launcher that this app reads it.
-const argsEnv = "SLIPWAY_ARGS"
-
 // argsOf is the command line: argv, or when argv is empty the arguments
 // argsEnv holds (v, when set: each hex-encoded and followed by a space). An
 // instance runs `app serve`: a stray argsEnv in the env file never changes

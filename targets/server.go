@@ -18,6 +18,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/psql"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/slipversion"
 )
 
 // ---- server ----
@@ -53,7 +54,10 @@ func Provision(ctx context.Context) error {
 			_, err = frontdoor.Provision(ctx, c, fd, os.Stdout)
 		}
 		if err == nil {
-			err = deploy.StampLayout(ctx, c, o.Service)
+			var changed bool
+			if changed, err = deploy.StampLayout(ctx, c, o.Service); changed {
+				fmt.Fprintf(os.Stdout, "changed: %s/%s stamped %s\n", o.Service.DeployPath, slipversion.File, slipversion.Current())
+			}
 		}
 		c.Close()
 		if err != nil {

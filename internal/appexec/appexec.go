@@ -31,7 +31,7 @@ import (
 var launch string
 
 // ArgsEnv is the variable in which the launcher hands the arguments to the
-// app (cmd/app reads it when it has no arguments of its own): each
+// app (app.Main reads it when it has no arguments of its own): each
 // argument hex-encoded and followed by a space. A binary that holds this
 // name is taken to read it, any other gets its arguments in argv.
 const ArgsEnv = "SLIPWAY_ARGS"

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/slipway-dev/slipway/internal/envfile"
+	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/testenv"
 )
 
@@ -31,7 +32,7 @@ func dbenv(t *testing.T, content string) (map[string]string, string) {
 		t.Fatal(err)
 	}
 	self := filepath.Join(dir, "script.sh")
-	script := "user=nobody dp=" + dir + "\n" + strings.Replace(preamble, "/run/slipway-backup.XXXXXX", dir+"/t.XXXXXX", 1) + `
+	script := withURLVar(service.Config{}, "user=nobody dp="+dir+"\n") + strings.Replace(preamble, "/run/slipway-backup.XXXXXX", dir+"/t.XXXXXX", 1) + `
 dburl() { [ -n "${TEST_DBURL+x}" ] && printf '%s' "$TEST_DBURL"; }
 dbenv "$1"
 env | grep '^PG' | sort`

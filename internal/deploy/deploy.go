@@ -132,7 +132,7 @@ func deployHost(ctx context.Context, o Options, host string, art Artifact) (Resu
 	}
 	o.step("locked")
 	// The first change: from here on the server is this Slipway's layout.
-	if err := StampLayout(ctx, s.c, s.svc); err != nil {
+	if _, err := StampLayout(ctx, s.c, s.svc); err != nil {
 		return res, err
 	}
 	// Read again under the lock: another deploy may have just finished.

@@ -55,6 +55,7 @@ func SetEnv(ctx context.Context, o Options, ch envfile.Change, force bool) ([]En
 	if err := o.Service.Validate(); err != nil {
 		return nil, err
 	}
+	ch.DatabaseURL = o.Service.DatabaseURL
 	if err := ch.Validate(force); err != nil {
 		return nil, err
 	}

@@ -48,11 +48,13 @@ func CheckLayout(ctx context.Context, c *remote.Client, svc service.Config, host
 }
 
 // StampLayout records this Slipway and its layout in DEPLOY_PATH/.slipway
-// (provision and deploy do, once CheckLayout passed).
-func StampLayout(ctx context.Context, c *remote.Client, svc service.Config) error {
+// (provision and deploy do, once CheckLayout passed) and says whether the
+// file changed.
+func StampLayout(ctx context.Context, c *remote.Client, svc service.Config) (bool, error) {
 	cmd := "sh -c " + remote.Quote(writeStampScript) + " stamp " + remote.Quote(svc.DeployPath) + " " + remote.Quote(string(slipversion.Current().Bytes()))
-	if out, err := c.Run(ctx, cmd, nil); err != nil {
-		return fmt.Errorf("write %s/%s: %w: %s", svc.DeployPath, slipversion.File, err, bytes.TrimSpace(out))
+	out, err := c.Run(ctx, cmd, nil)
+	if err != nil {
+		return false, fmt.Errorf("write %s/%s: %w: %s", svc.DeployPath, slipversion.File, err, bytes.TrimSpace(out))
 	}
-	return nil
+	return bytes.Contains(out, []byte("changed")), nil
 }

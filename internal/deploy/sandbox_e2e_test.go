@@ -24,6 +24,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/service"
+	"github.com/slipway-dev/slipway/internal/slipversion"
 )
 
 type sandboxEnv struct {
@@ -134,6 +135,47 @@ func TestDeployOnSandbox(t *testing.T) {
 		log := e.sh(t, "cat "+e.svc.DeployPath+"/deploy.log")
 		if n := strings.Count(log, "\n") + 1; n != 1 || !strings.Contains(log, "result=ok") || !strings.Contains(log, "by=tester@ci") {
 			t.Errorf("deploy.log:\n%s", log)
+		}
+	})
+
+	t.Run("deploy stamps the server's layout in .slipway, as the SSH user, atomically", func(t *testing.T) {
+		f := e.svc.DeployPath + "/" + slipversion.File
+		if got := e.sh(t, "cat "+f); got+"\n" != string(slipversion.Current().Bytes()) {
+			t.Errorf("%s holds %q, want %q", f, got, slipversion.Current().Bytes())
+		}
+		if owner := e.sh(t, "stat -c %U "+f); owner != "admin" {
+			t.Errorf("%s belongs to %s, want the SSH user admin", f, owner)
+		}
+		if left := e.sh(t, "ls -A "+e.svc.DeployPath+" | grep '^\\..slipway' || true"); left != "" {
+			t.Errorf("temporary stamp files left: %s", left)
+		}
+	})
+
+	t.Run("a server stamped one layout ahead is refused in one line naming the version; status still reads it", func(t *testing.T) {
+		f := e.svc.DeployPath + "/" + slipversion.File
+		saved := e.sh(t, "cat "+f)
+		t.Cleanup(func() { e.sh(t, "printf '%s\\n' '"+strings.ReplaceAll(saved, "\n", "' '")+"' > "+f) })
+		ahead := slipversion.Stamp{Layout: slipversion.Layout + 1, Version: "v9.0.0"}
+		e.sh(t, "printf 'layout %s\\nslipway %s\\n' "+strconv.Itoa(ahead.Layout)+" "+ahead.Version+" > "+f)
+		before := e.current(t)
+		want := "sandbox's layout is version " + strconv.Itoa(ahead.Layout) + ", written by Slipway v9.0.0: this is Slipway " + slipversion.Version + "; upgrade: go get " + slipversion.Module() + "@v9.0.0"
+		var out bytes.Buffer
+		_, err := Deploy(context.Background(), e.options(&out, v3), false)
+		if err == nil || err.Error() != want {
+			t.Errorf("deploy: got %v\nwant %s", err, want)
+		}
+		if err := Rollback(context.Background(), e.options(&out, ""), ""); err == nil || err.Error() != want {
+			t.Errorf("rollback: got %v\nwant %s", err, want)
+		}
+		if cur := e.current(t); cur != before || e.sh(t, "cat "+f) != strings.TrimSpace(string(ahead.Bytes())) {
+			t.Errorf("a refused deploy changed the server: current %s (was %s), %s: %s", cur, before, f, e.sh(t, "cat "+f))
+		}
+		out.Reset()
+		if err := Status(context.Background(), e.options(&out, ""), 1); err != nil {
+			t.Fatalf("status on a newer layout: %v", err)
+		}
+		if !strings.Contains(out.String(), "layout    "+ahead.String()) {
+			t.Errorf("status doesn't name the server's Slipway:\n%s", out.String())
 		}
 	})
 
@@ -321,7 +363,7 @@ func TestDeployOnSandbox(t *testing.T) {
 		}
 		s := out.String()
 		cur := strings.TrimPrefix(e.current(t), "releases/")
-		for _, want := range []string{"host      sandbox (admin@127.0.0.1:", "current   " + cur, "serving   v4 (commit c0ffee04), ready", "  * " + cur, "lock      free", "rollback host=sandbox"} {
+		for _, want := range []string{"host      sandbox (admin@127.0.0.1:", "layout    " + slipversion.Current().String(), "current   " + cur, "serving   v4 (commit c0ffee04), ready", "  * " + cur, "lock      free", "rollback host=sandbox"} {
 			if !strings.Contains(s, want) {
 				t.Errorf("status lacks %q:\n%s", want, s)
 			}
@@ -351,6 +393,9 @@ func TestDeployOnSandbox(t *testing.T) {
 					t.Errorf("status -json: the live instance is not the current release's: %+v", in)
 				}
 			}
+		}
+		if h.Slipway != (SlipwayStatus{Version: slipversion.Version, Layout: slipversion.Layout}) {
+			t.Errorf("status -json: slipway %+v, want this Slipway's stamp", h.Slipway)
 		}
 		if h.Host != "sandbox" || h.Current != cur || !h.Serving.Ready || h.Serving.Version.Version != "v4" || h.Serving.Version.Commit != "c0ffee04" ||
 			live != 1 || h.Lock != "" || len(marked) != 1 || marked[0] != cur ||

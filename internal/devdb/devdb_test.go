@@ -463,3 +463,38 @@ func TestBadDatabaseURLNeverEchoesThePassword(t *testing.T) {
 		}
 	}
 }
+
+// An app's own seed file (targets.Project.Seed) runs in one transaction
+// and, written with ON CONFLICT DO NOTHING, adds nothing the second time;
+// a failing statement leaves nothing of the file behind.
+func TestSeedFileRunsTheAppsStatementsIdempotently(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.EmptyURL(t)
+	o, out := opts(t, url, tree(t, nil))
+	if err := ResetDB(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	o.SeedFile = filepath.Join(t.TempDir(), "seed.sql")
+	sql := "INSERT INTO users (email, password_hash) VALUES ('shop@example.com', '!x') ON CONFLICT (email) DO NOTHING;\n" +
+		"INSERT INTO users (email, password_hash) VALUES ('shop2@example.com', '!x') ON CONFLICT (email) DO NOTHING;\n"
+	if err := os.WriteFile(o.SeedFile, []byte(sql), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := Seed(ctx, o); err != nil || !strings.Contains(out.String(), "2 rows added from "+o.SeedFile) {
+		t.Fatalf("first seed: %v %q", err, out)
+	}
+	out.Reset()
+	if err := Seed(ctx, o); err != nil || !strings.Contains(out.String(), "0 rows added") {
+		t.Fatalf("second seed: %v %q", err, out)
+	}
+	if err := os.WriteFile(o.SeedFile, []byte("INSERT INTO users (email, password_hash) VALUES ('third@example.com', '!x');\nSELECT nope;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Seed(ctx, o); err == nil {
+		t.Fatal("a failing seed file passed")
+	}
+	if n := count(t, pgtest.SQLDB(t, url), "users"); n != 2 {
+		t.Errorf("%d users after a failed seed file, want 2: not one transaction", n)
+	}
+}

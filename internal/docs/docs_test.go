@@ -55,6 +55,8 @@ var external = map[string]string{
 // keyed by file and function.
 var dynamic = map[string]string{
 	"internal/remote/resolve.go:parseG": "IdentityAgent $NAME in the user's ssh config names the variable",
+	"internal/config/config.go:Load":    "the app names its database URL's variable (app.Config.DatabaseURL, DATABASE_URL by default)",
+	"targets/project.go:getenv":         "the app's database URL variable is the project's (targets.Project.DatabaseURL)",
 }
 
 func TestEveryTargetIsDocumentedAndEveryDocumentedTargetExists(t *testing.T) {
@@ -545,27 +547,43 @@ func mageTargets(t *testing.T, root string) map[string]map[string]bool {
 		t.Fatalf("go run mage.go -l listed no targets:\n%s", out)
 	}
 
-	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(root, "magefile.go"), nil, parser.SkipObjectResolution)
+	// The targets are declared in magefile.go (this repository's own) and
+	// in the targets package it imports (//mage:import, no namespace).
+	paths := []string{filepath.Join(root, "magefile.go")}
+	tfiles, err := filepath.Glob(filepath.Join(root, "targets", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	flags := map[string]map[string]bool{}
-	for _, decl := range f.Decls {
-		fd, ok := decl.(*ast.FuncDecl)
-		if !ok || !fd.Name.IsExported() {
-			continue
+	for _, p := range tfiles {
+		if !strings.HasSuffix(p, "_test.go") {
+			paths = append(paths, p)
 		}
-		name := lowerFirst(fd.Name.Name)
-		if fd.Recv != nil {
-			if id, ok := fd.Recv.List[0].Type.(*ast.Ident); ok {
+	}
+	flags := map[string]map[string]bool{}
+	for _, path := range paths {
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			fd, ok := decl.(*ast.FuncDecl)
+			if !ok || !fd.Name.IsExported() {
+				continue
+			}
+			name := lowerFirst(fd.Name.Name)
+			if fd.Recv != nil {
+				id, ok := fd.Recv.List[0].Type.(*ast.Ident)
+				if !ok {
+					continue
+				}
 				name = strings.ToLower(id.Name) + ":" + name
 			}
-		}
-		flags[name] = map[string]bool{}
-		for _, p := range fd.Type.Params.List {
-			if _, ok := p.Type.(*ast.StarExpr); ok {
-				for _, n := range p.Names {
-					flags[name][n.Name] = true
+			flags[name] = map[string]bool{}
+			for _, p := range fd.Type.Params.List {
+				if _, ok := p.Type.(*ast.StarExpr); ok {
+					for _, n := range p.Names {
+						flags[name][n.Name] = true
+					}
 				}
 			}
 		}
@@ -574,7 +592,7 @@ func mageTargets(t *testing.T, root string) map[string]map[string]bool {
 	for _, n := range names {
 		fl, ok := flags[n]
 		if !ok {
-			t.Fatalf("`go run mage.go -l` lists %s, but magefile.go declares no such function: this test misreads the magefile", n)
+			t.Fatalf("`go run mage.go -l` lists %s, but neither magefile.go nor targets/ declares such a function: this test misreads them", n)
 		}
 		targets[n] = fl
 	}

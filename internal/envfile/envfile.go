@@ -11,7 +11,6 @@
 package envfile
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -26,6 +25,10 @@ type Change struct {
 	Key   string
 	Value string
 	Unset bool
+	// DatabaseURL is the app's name for its database URL variable
+	// (service.Config.DatabaseURL); "" is DATABASE_URL. Under another name
+	// it is still required and must parse.
+	DatabaseURL string
 }
 
 // MaxValue bounds a value: systemd reads env file lines of up to 1 MiB;
@@ -62,17 +65,19 @@ func Known(name string) bool {
 // (a format, a duration) quote the bad value.
 func (ch Change) Validate(force bool) error {
 	k := ch.Key
+	// The app's database URL under a name of its own.
+	urlVar := k != "DATABASE_URL" && k == ch.DatabaseURL
 	switch {
 	case !nameRE.MatchString(k):
 		return fmt.Errorf("env: %q is not a setting name: use upper-case letters, digits and _, not starting with a digit (e.g. PASSWORD_PEPPER)", k)
 	case slices.Contains(reserved, k):
 		return fmt.Errorf("env: %s is set by systemd or the unit for each start, not by the env file: leave it out", k)
-	case !Known(k) && !force:
+	case !Known(k) && !force && !urlVar:
 		return fmt.Errorf("env: %s is not a setting the app reads (`go run mage.go exec -- help` lists them): check the spelling, or add -force for a setting of your own", k)
 	}
 	if ch.Unset {
-		if k == "DATABASE_URL" {
-			return errors.New("env: DATABASE_URL is required, the app can't start without it: set another value instead of unsetting it")
+		if k == "DATABASE_URL" || urlVar {
+			return fmt.Errorf("env: %s is required, the app can't start without it: set another value instead of unsetting it", k)
 		}
 		return nil
 	}
@@ -86,6 +91,12 @@ func (ch Change) Validate(force bool) error {
 		return fmt.Errorf("env: the value of %s is not valid UTF-8, and systemd refuses an env file holding one (the app would not start): convert it (iconv -t UTF-8)", k)
 	case len(v) > MaxValue:
 		return fmt.Errorf("env: the value of %s is %d bytes, more than %d: put large data in a file and the path in the setting", k, len(v), MaxValue)
+	}
+	if urlVar {
+		if err := config.CheckDatabaseURL(v); err != nil {
+			return fmt.Errorf("env: %s refused, nothing was written: %s", k, strings.Replace(err.Error(), "DATABASE_URL", k, 1))
+		}
+		return nil
 	}
 	if !Known(k) {
 		return nil

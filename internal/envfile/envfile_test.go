@@ -142,3 +142,26 @@ func TestEncodeLeavesSafeValuesBareAndQuotesTheRest(t *testing.T) {
 		}
 	}
 }
+
+// An app that reads its database URL under its own name (targets.Project's
+// DatabaseURL) gets the same guard for it as DATABASE_URL: required, must
+// parse, no -force needed.
+func TestTheAppsOwnDatabaseURLNameIsGuardedAsDatabaseURL(t *testing.T) {
+	ok := Change{Key: "SHOP_DATABASE_URL", Value: "postgres://shop@localhost/shop", DatabaseURL: "SHOP_DATABASE_URL"}
+	if err := ok.Validate(false); err != nil {
+		t.Errorf("a valid URL under the app's name: %v", err)
+	}
+	for _, c := range []struct {
+		ch   Change
+		want string
+	}{
+		{Change{Key: "SHOP_DATABASE_URL", Unset: true, DatabaseURL: "SHOP_DATABASE_URL"}, "env: SHOP_DATABASE_URL is required"},
+		{Change{Key: "SHOP_DATABASE_URL", Value: "postgres://a b@:x", DatabaseURL: "SHOP_DATABASE_URL"}, "env: SHOP_DATABASE_URL refused, nothing was written: SHOP_DATABASE_URL does not parse"},
+		{Change{Key: "SHOP_DATABASE_URL", Value: "postgres://x\n", DatabaseURL: "SHOP_DATABASE_URL"}, "env: the value of SHOP_DATABASE_URL holds a line break"},
+	} {
+		err := c.ch.Validate(false)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%+v: got %v, want %q...", c.ch, err, c.want)
+		}
+	}
+}

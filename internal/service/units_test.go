@@ -218,3 +218,21 @@ func TestMemoryMaxBoundsTheService(t *testing.T) {
 		}
 	}
 }
+
+// An app with its own name for the database URL gets the env file template
+// and provision's reminder under that name.
+func TestEnvTemplateUsesTheAppsDatabaseURLName(t *testing.T) {
+	c := DefaultConfig()
+	c.DatabaseURL = "SHOP_DATABASE_URL"
+	b, err := envTemplate(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "\nSHOP_DATABASE_URL=\n") || strings.Contains(string(b), "\nDATABASE_URL=") {
+		t.Errorf("template:\n%s", b)
+	}
+	c.DatabaseURL = "SHOP-URL"
+	if err := c.Validate(); err == nil {
+		t.Error("a database URL variable that is no variable name passed")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -86,8 +87,14 @@ func (s Stamp) Check(host string) error {
 	if v == "" {
 		v = "latest"
 	}
-	return fmt.Errorf("%s's layout is version %d, written by Slipway %s: this is Slipway %s; upgrade: go get github.com/slipway-dev/slipway@%s",
-		host, s.Layout, orUnknown(s.Version), Version, v)
+	return fmt.Errorf("%s's layout is version %d, written by Slipway %s: this is Slipway %s; upgrade: go get %s@%s",
+		host, s.Layout, orUnknown(s.Version), Version, Module(), v)
+}
+
+// Module is Slipway's module path, read from this package's own import
+// path (a renamed copy names itself, and no string spells the path).
+func Module() string {
+	return strings.TrimSuffix(reflect.TypeFor[Stamp]().PkgPath(), "/internal/slipversion")
 }
 
 func orUnknown(v string) string {

@@ -3,6 +3,7 @@ package slipversion
 import (
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -44,7 +45,7 @@ func TestCheckRefusesALayoutAheadInOneLine(t *testing.T) {
 	if err == nil {
 		t.Fatal("a newer layout passed")
 	}
-	want := "web1's layout is version 3, written by Slipway v9.9.9: this is Slipway " + Version + "; upgrade: go get github.com/slipway-dev/slipway@v9.9.9"
+	want := "web1's layout is version " + strconv.Itoa(Layout+1) + ", written by Slipway v9.9.9: this is Slipway " + Version + "; upgrade: go get " + Module() + "@v9.9.9"
 	if err.Error() != want || strings.Contains(err.Error(), "\n") {
 		t.Errorf("got  %q\nwant %q", err, want)
 	}
@@ -52,5 +53,17 @@ func TestCheckRefusesALayoutAheadInOneLine(t *testing.T) {
 		if err := s.Check("web1"); err != nil {
 			t.Errorf("%v refused: %v", s, err)
 		}
+	}
+}
+
+// The upgrade line names this module as go.mod does.
+func TestModuleIsGoModsModule(t *testing.T) {
+	b, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^module (\S+)`).FindSubmatch(b)
+	if m == nil || string(m[1]) != Module() {
+		t.Errorf("Module() = %s, go.mod says %s", Module(), m)
 	}
 }
