@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -174,7 +175,7 @@ func command(ctx context.Context, opts Options, out string) (cmd *exec.Cmd, vers
 		pkg    string
 		pkgErr error
 	)
-	wg.Go(func() { pkg, pkgErr = importPath(ctx, opts.Dir, VersionPackage) })
+	wg.Go(func() { pkg, pkgErr = versionPackage(ctx, opts.Dir, opts.Package) })
 	version, commit = opts.Version, opts.Commit
 	if version == "" {
 		version, commit, err = Stamp(ctx, opts.Dir)
@@ -197,6 +198,39 @@ func command(ctx context.Context, opts Options, out string) (cmd *exec.Cmd, vers
 func args(versionPkg, version, commit, out, pkg string) []string {
 	ldflags := fmt.Sprintf("-s -w -X %s.Version=%s -X %s.Commit=%s", versionPkg, version, versionPkg, commit)
 	return []string{"build", "-trimpath", "-mod=readonly", "-buildvcs=false", "-ldflags", ldflags, "-o", out, pkg}
+}
+
+// versionPackage is the import path of the internal/version package that
+// the main package pkg links: in Slipway, or a copy of it under another
+// module path, the module's own VersionPackage; in an app that depends on
+// Slipway (github.com/slipway-dev/slipway/app in its main), Slipway's,
+// which has no ./internal/version of the app's own to find.
+func versionPackage(ctx context.Context, dir, pkg string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-f", "{{.ImportPath}}", pkg)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build: go list -deps %s: %w: %s", pkg, err, strings.TrimSpace(stderr.String()))
+	}
+	deps := strings.Fields(stdout.String())
+	var found []string
+	for _, p := range deps {
+		if strings.HasSuffix(p, "/internal/version") {
+			found = append(found, p)
+		}
+	}
+	// The one beside the runtime package: an app may have an
+	// internal/version of its own too.
+	for _, p := range found {
+		if slices.Contains(deps, strings.TrimSuffix(p, "internal/version")+"app") {
+			return p, nil
+		}
+	}
+	if len(found) == 1 {
+		return found[0], nil
+	}
+	return importPath(ctx, dir, VersionPackage)
 }
 
 // importPath asks the go command in dir for the import path of the package

@@ -41,13 +41,14 @@ import (
 
 // external are variables the docs name that Slipway's code doesn't read, and why.
 var external = map[string]string{
-	"CGO_ENABLED":   "buildApp sets it for the go command, it doesn't read it",
-	"GOFLAGS":       "buildApp replaces it for the go command",
-	"GOAMD64":       "buildApp fixes it for the go command",
-	"GOARM64":       "buildApp fixes it for the go command",
-	"GOOS":          "buildApp sets it for the go command",
-	"ON_ERROR_STOP": "a psql variable: psql -v sets it on the server",
-	"PSQL_HISTORY":  "psql's launch.pl sets it for psql on the server",
+	"CGO_ENABLED":       "buildApp sets it for the go command, it doesn't read it",
+	"GOFLAGS":           "buildApp replaces it for the go command",
+	"GOAMD64":           "buildApp fixes it for the go command",
+	"GOARM64":           "buildApp fixes it for the go command",
+	"GOOS":              "buildApp sets it for the go command",
+	"ON_ERROR_STOP":     "a psql variable: psql -v sets it on the server",
+	"PSQL_HISTORY":      "psql's launch.pl sets it for psql on the server",
+	"SHOP_DATABASE_URL": "docs/adopt.md's example app's own variable, named by its targets.Project",
 }
 
 // dynamic are the calls that read a variable whose name is data, not code,
