@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,8 +34,10 @@ type Config struct {
 	// runtime's routes alone.
 	Handler func(Deps) (http.Handler, error)
 	// DatabaseURL is the name of the environment variable holding the
-	// PostgreSQL URL; "" is DATABASE_URL. Every message about the URL
-	// (`config check` included) names it.
+	// PostgreSQL URL. "" is the name buildApp (and dev) stamped from the
+	// magefile's targets.Project.DatabaseURL, so an app names it in one
+	// place; a binary built otherwise reads DATABASE_URL. Every message
+	// about the URL (`config check` included) names it.
 	DatabaseURL string
 	// Admin mounts Slipway's admin area under /admin (with PASSWORD_PEPPER
 	// set) and adds the `admin create` command that createAdmin runs. Its
@@ -102,7 +105,7 @@ func Run(ctx context.Context, c Config, args []string, getenv func(string) strin
 	case "config":
 		return configCmd(c, args, getenv, stdout)
 	}
-	cfg, err := config.Load(getenv, c.DatabaseURL)
+	cfg, err := config.Load(getenv, urlVar(c))
 	if err != nil {
 		return err
 	}
@@ -167,12 +170,10 @@ func printUsage(w io.Writer, c Config) {
 	}
 }
 
-// urlVar is the database URL's variable name.
+// urlVar is the database URL's variable name: the app's own choice, else
+// the one the build stamped (targets.Project.DatabaseURL), else the default.
 func urlVar(c Config) string {
-	if c.DatabaseURL == "" {
-		return config.DefaultDatabaseURLVar
-	}
-	return c.DatabaseURL
+	return cmp.Or(c.DatabaseURL, version.DatabaseURL, config.DefaultDatabaseURLVar)
 }
 
 // configCmd is `app config check`: the settings loaded and checked as
@@ -186,7 +187,7 @@ func configCmd(c Config, args []string, getenv func(string) string, stdout io.Wr
 	if c.Admin {
 		extra = append(extra, config.CheckPepper)
 	}
-	if _, err := config.CheckFor(getenv, c.DatabaseURL, extra...); err != nil {
+	if _, err := config.CheckFor(getenv, urlVar(c), extra...); err != nil {
 		return fmt.Errorf("config check: %w", err)
 	}
 	fmt.Fprintln(stdout, "config check: ok")

@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/pgtest"
 	"github.com/slipway-dev/slipway/internal/syncbuf"
+	"github.com/slipway-dev/slipway/internal/version"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -138,5 +139,23 @@ func TestAMissingDatabaseURLIsNamedByTheAppsVariable(t *testing.T) {
 		func(k string) string { return map[string]string{"SHOP_DATABASE_URL": "postgres://shop:pw@[::1"}[k] }, nil, &out, &out)
 	if err == nil || !strings.HasPrefix(err.Error(), "SHOP_DATABASE_URL is not a valid PostgreSQL URL") {
 		t.Errorf("migrate status with a SHOP_DATABASE_URL that does not parse: %v", err)
+	}
+}
+
+func TestTheStampedDatabaseURLVariableIsTheDefault(t *testing.T) {
+	// buildApp stamps targets.Project.DatabaseURL: main needn't name it.
+	defer func(was string) { version.DatabaseURL = was }(version.DatabaseURL)
+	version.DatabaseURL = "SHOP_DATABASE_URL"
+	c := shop(new(app.Deps))
+	c.DatabaseURL = ""
+	var out strings.Builder
+	err := app.Run(context.Background(), c, []string{"migrate", "status"},
+		func(k string) string { return map[string]string{"DATABASE_URL": "postgres://x@localhost/x"}[k] }, nil, &out, &out)
+	if err == nil || !strings.HasPrefix(err.Error(), "SHOP_DATABASE_URL is not set") {
+		t.Errorf("migrate status with the stamped name unset: %v", err)
+	}
+	c.DatabaseURL = "OWN_URL"
+	if err := app.Run(context.Background(), c, []string{"config", "check"}, func(string) string { return "" }, nil, &out, &out); err == nil || !strings.Contains(err.Error(), "OWN_URL") {
+		t.Errorf("config check with Config.DatabaseURL set: %v, want it to win over the stamp", err)
 	}
 }

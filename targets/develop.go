@@ -45,7 +45,7 @@ func BuildApp(ctx context.Context, goarch *string) error {
 		return err
 	}
 	mg.CtxDeps(ctx, CheckMigrations)
-	_, err = build.Run(ctx, build.Options{GOARCH: targetArch(goarch), Package: p.Main, Output: p.Binary(), Stdout: os.Stdout, Log: targetLog()})
+	_, err = build.Run(ctx, build.Options{GOARCH: targetArch(goarch), Package: p.Main, Output: p.Binary(), DatabaseURL: p.stampedURL(), Stdout: os.Stdout, Log: targetLog()})
 	return err
 }
 

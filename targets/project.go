@@ -57,7 +57,9 @@ type Project struct {
 	// A unit name: lowercase letters, digits, '-' and '_'.
 	Name string
 	// DatabaseURL is the environment variable the app reads its database
-	// URL from: "" is DATABASE_URL. The local targets (dev, resetDB, seed,
+	// URL from: "" is DATABASE_URL. buildApp and dev stamp it into the
+	// binary as app.Config.DatabaseURL's default, so main needn't repeat
+	// it. The local targets (dev, resetDB, seed,
 	// fixMigrations, pullDB) read the local database from it, and the
 	// server's env file holds it under that name (provision's check,
 	// backups, restore, psql).
@@ -111,6 +113,16 @@ func (p Project) Resolved() Project {
 		p.DatabaseURL = "DATABASE_URL"
 	}
 	return p
+}
+
+// stampedURL is the name buildApp stamps into the binary for the runtime
+// (app.Config.DatabaseURL's default): none for DATABASE_URL, the default
+// anyway, so an app on the default layout builds as it always did.
+func (p Project) stampedURL() string {
+	if r := p.Resolved(); r.DatabaseURL != "DATABASE_URL" {
+		return r.DatabaseURL
+	}
+	return ""
 }
 
 // Binary is the path buildApp writes and deploy ships: bin/<Name>.

@@ -21,8 +21,8 @@ func TestMain(m *testing.M) {
 // The adoption's size, as the count rule below measures it on
 // testdata/adopt.patch; the test fails if the adoption grows past them.
 const (
-	maxAddedGoLines  = 29 // `+` lines of the .go files' diff, blank ones included
-	maxAddedNonBlank = 21 // the same without the blank lines
+	maxAddedGoLines  = 28 // `+` lines of the .go files' diff, blank ones included
+	maxAddedNonBlank = 20 // the same without the blank lines
 )
 
 // TestTheAdoptionIsThePatchDocsAdoptShows: the diff docs/adopt.md shows is

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -53,6 +54,9 @@ type Options struct {
 	// checkout's: tests stamp releases they tell apart, and dev builds from
 	// a tree that needn't be a checkout. Empty, Run reads them with Stamp.
 	Version, Commit string
+	// DatabaseURL, unless "", is stamped as the name of the variable the
+	// app reads its database URL from (version.DatabaseURL).
+	DatabaseURL string
 	// Env is added to the go command's environment (e.g. GOCACHE). It can't
 	// override the variables the build pins: see Env.
 	Env []string
@@ -165,6 +169,9 @@ func command(ctx context.Context, opts Options, out string) (cmd *exec.Cmd, vers
 	if err := checkArch(opts.GOARCH); err != nil {
 		return nil, "", "", err
 	}
+	if opts.DatabaseURL != "" && !envName.MatchString(opts.DatabaseURL) {
+		return nil, "", "", fmt.Errorf("build: DatabaseURL %q is no environment variable name: letters, digits and _, not a digit first", opts.DatabaseURL)
+	}
 	if (opts.Version == "") != (opts.Commit == "") {
 		return nil, "", "", fmt.Errorf("build: set both Version and Commit (got %q, %q), or neither to read them from git", opts.Version, opts.Commit)
 	}
@@ -184,19 +191,25 @@ func command(ctx context.Context, opts Options, out string) (cmd *exec.Cmd, vers
 	if err = cmp.Or(err, pkgErr); err != nil {
 		return nil, "", "", err
 	}
-	cmd = exec.CommandContext(ctx, "go", args(pkg, version, commit, out, opts.Package)...)
+	cmd = exec.CommandContext(ctx, "go", args(pkg, version, commit, opts.DatabaseURL, out, opts.Package)...)
 	cmd.Dir = opts.Dir
 	cmd.Env = Env(opts.GOARCH, opts.Env)
 	return cmd, version, commit, nil
 }
+
+// envName is an environment variable name as the stamp may carry it.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // args are the go command's arguments. Each flag is passed explicitly
 // rather than trusted to the machine's go env: -trimpath drops the checkout
 // path, -buildvcs=false leaves the stamping to us (its vcs.time would be a
 // timestamp), -mod=readonly turns an untidy go.mod into an error, -s -w
 // strip the symbol table and DWARF.
-func args(versionPkg, version, commit, out, pkg string) []string {
+func args(versionPkg, version, commit, dbVar, out, pkg string) []string {
 	ldflags := fmt.Sprintf("-s -w -X %s.Version=%s -X %s.Commit=%s", versionPkg, version, versionPkg, commit)
+	if dbVar != "" {
+		ldflags += fmt.Sprintf(" -X %s.DatabaseURL=%s", versionPkg, dbVar)
+	}
 	return []string{"build", "-trimpath", "-mod=readonly", "-buildvcs=false", "-ldflags", ldflags, "-o", out, pkg}
 }
 

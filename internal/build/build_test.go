@@ -166,3 +166,11 @@ func TestVersionWithoutCommitIsRefused(t *testing.T) {
 		t.Fatalf("got %v, want a refusal naming both fields", err)
 	}
 }
+
+func TestADatabaseURLThatIsNoVariableNameIsRefused(t *testing.T) {
+	// It goes into -ldflags: a space would split the flag.
+	_, err := Run(context.Background(), Options{Dir: t.TempDir(), DatabaseURL: "SHOP URL -X main.x=y"})
+	if err == nil || !strings.Contains(err.Error(), "no environment variable name") {
+		t.Fatalf("got %v, want a refusal naming the bad name", err)
+	}
+}

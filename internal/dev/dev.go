@@ -93,7 +93,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	bin := filepath.Join(o.Root, ".dev", "app")
 	// The release build for this machine, unstamped as a dev build is: the
 	// tree needn't be a git checkout.
-	if _, err := build.Run(ctx, build.Options{Dir: o.Root, Package: o.Package, GOARCH: runtime.GOARCH, Output: bin, Version: "dev", Commit: "unknown", Stdout: o.Stdout}); err != nil {
+	stamp := o.DatabaseURL
+	if stamp == "DATABASE_URL" {
+		stamp = "" // the runtime's default: our own builds stay as they were
+	}
+	if _, err := build.Run(ctx, build.Options{Dir: o.Root, Package: o.Package, GOARCH: runtime.GOARCH, Output: bin, Version: "dev", Commit: "unknown", DatabaseURL: stamp, Stdout: o.Stdout}); err != nil {
 		return fmt.Errorf("build app: %w", err)
 	}
 	addr := o.Getenv("ADDR")

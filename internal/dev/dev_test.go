@@ -117,7 +117,7 @@ func TestRunServesReadyThenStopsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Run builds ./cmd/app from the repository; the cluster lives in root.
-	for _, name := range []string{"go.mod", "go.sum", "cmd", "internal", "migrations"} {
+	for _, name := range []string{"go.mod", "go.sum", "app", "cmd", "internal", "migrations"} {
 		if err := os.Symlink(filepath.Join(repo, name), filepath.Join(root, name)); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,12 @@ var Version = "dev"
 // Commit is the full git commit hash the binary was built from. Set at link time.
 var Commit = "unknown"
 
+// DatabaseURL is the name of the environment variable the app reads its
+// database URL from, when the build set one: buildApp and dev stamp
+// targets.Project.DatabaseURL, so that an adopter names it in one place
+// (its magefile). "" leaves it to app.Config.DatabaseURL, else DATABASE_URL.
+var DatabaseURL = ""
+
 // Info is the stamp as served by /version and printed by `app version`.
 type Info struct {
 	Version   string `json:"version"`
