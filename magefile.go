@@ -18,6 +18,7 @@ import (
 	"github.com/magefile/mage/mg"
 
 	"github.com/slipway-dev/slipway/internal/bench"
+	"github.com/slipway-dev/slipway/internal/magelog"
 	"github.com/slipway-dev/slipway/internal/testsuite"
 	//mage:import
 	"github.com/slipway-dev/slipway/targets"
@@ -53,21 +54,10 @@ func root() string {
 }
 
 // targetArch picks the -goarch flag, then $GOARCH, then amd64.
-func targetArch(flag *string) string {
-	if flag != nil {
-		return *flag
-	}
-	return os.Getenv("GOARCH")
-}
+func targetArch(flag *string) string { return magelog.Arch(flag) }
 
-// targetLog is the benchmarks' logger for details, shown with mage -v.
-func targetLog() *slog.Logger {
-	level := slog.LevelInfo
-	if mg.Verbose() {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
+// targetLog is every target's logger, for details, shown with mage -v.
+func targetLog() *slog.Logger { return magelog.Logger() }
 
 // ---- benchmarks ----
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/dev"
+	"github.com/slipway-dev/slipway/internal/magelog"
 )
 
 // ---- develop ----
@@ -50,20 +51,7 @@ func BuildApp(ctx context.Context, goarch *string) error {
 }
 
 // targetArch picks the -goarch flag, then $GOARCH, then amd64.
-func targetArch(flag *string) string {
-	if flag != nil {
-		return *flag
-	}
-	return os.Getenv("GOARCH")
-}
+func targetArch(flag *string) string { return magelog.Arch(flag) }
 
-// targetLog is every target's logger, for details: the exact go command,
-// each ssh step, shown with mage -v. Progress is not logged: targets print it
-// as sentences on stdout (deploy, provision, sandbox:*, bench:*).
-func targetLog() *slog.Logger {
-	level := slog.LevelInfo
-	if mg.Verbose() {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
+// targetLog is every target's logger, for details, shown with mage -v.
+func targetLog() *slog.Logger { return magelog.Logger() }
