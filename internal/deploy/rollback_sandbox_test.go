@@ -50,4 +50,17 @@ func TestRollbackOfTwoHostsChecksEveryHostBeforeTheFirstSwitches(t *testing.T) {
 		t.Errorf("enva switched to %s (was %s) before envb refused", got, was)
 	}
 	a.consistent(t, strings.TrimPrefix(was, "releases/"))
+
+	// status of a host provisioned but never deployed: nothing accepts on
+	// its socket, which queues the probe; status says so and ends.
+	out.Reset()
+	onB := o
+	onB.Hosts = []string{"envb"}
+	onB.Service = b.svc // its own port: the sandboxes share this machine's network
+	if err := Status(ctx, onB, 5); err != nil {
+		t.Fatalf("status of envb: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "not answering") || !strings.Contains(out.String(), "no answer within") {
+		t.Errorf("status of a host never deployed:\n%s", out.String())
+	}
 }

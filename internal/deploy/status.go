@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -87,6 +88,9 @@ type ReleaseStatus struct {
 	Previous bool          `json:"previous"`
 }
 
+// probeTimeout bounds status's question to the app on its socket.
+const probeTimeout = 5 * time.Second
+
 func versionStatus(v Version) VersionStatus {
 	return VersionStatus{Version: v.Version, Commit: v.Commit, GoVersion: v.Go}
 }
@@ -150,7 +154,15 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) (Host
 		ReleasesDir: o.Service.DeployPath + "/releases",
 		Instances:   []InstanceStatus{}, Releases: []ReleaseStatus{}, DeployLog: []string{}, Journal: []string{},
 	}
-	if v, notReady, err := s.answering(ctx); err != nil {
+	// A socket with nothing behind it (provisioned, never deployed) queues
+	// the probe's connection forever: bound the question.
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	v, notReady, err := s.answering(pctx)
+	cancel()
+	if err != nil && pctx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("no answer within %s: no instance accepts on the socket", probeTimeout)
+	}
+	if err != nil {
 		h.Serving.Error = err.Error()
 	} else {
 		h.Serving = ServingStatus{Answering: true, Ready: notReady == "", NotReady: notReady, Version: versionStatus(v)}
