@@ -106,8 +106,9 @@ func buildProxy(root string, rs []release) (string, error) {
 		}
 		archive := exec.Command("git", "-C", root, "archive", "--format=tar", r.Commit)
 		untar := exec.Command("tar", "-x", "-C", src)
-		var errb bytes.Buffer
-		archive.Stderr, untar.Stderr = &errb, &errb
+		// One buffer each: the two processes write their stderr at once.
+		var aerr, terr bytes.Buffer
+		archive.Stderr, untar.Stderr = &aerr, &terr
 		if untar.Stdin, err = archive.StdoutPipe(); err != nil {
 			return "", err
 		}
@@ -115,10 +116,10 @@ func buildProxy(root string, rs []release) (string, error) {
 			return "", err
 		}
 		if err := archive.Run(); err != nil {
-			return "", &cmdError{"git archive " + r.Commit, err, errb.String()}
+			return "", &cmdError{"git archive " + r.Commit, err, aerr.String()}
 		}
 		if err := untar.Wait(); err != nil {
-			return "", &cmdError{"tar -x", err, errb.String()}
+			return "", &cmdError{"tar -x", err, terr.String()}
 		}
 		mv := module.Version{Path: modulePath, Version: r.Version}
 		z, err := os.Create(filepath.Join(v, r.Version+".zip"))
