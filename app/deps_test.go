@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/slipway-dev/slipway/internal/slipversion"
 )
 
 // runtimeInternal is every internal package an app's binary may hold: the
@@ -32,7 +34,7 @@ var tooling = []string{
 // parser, sandbox, mage or test harness, and of Slipway's internal packages
 // only the runtime's.
 func TestAnAppLinksNoneOfTheReleaseTooling(t *testing.T) {
-	const module = "github.com/slipway-dev/slipway/"
+	module := slipversion.Module() + "/" // a renamed copy names itself
 	for _, main := range []string{"../cmd/app", "./testdata/minimal"} {
 		out, err := exec.Command("go", "list", "-deps", main).CombinedOutput()
 		if err != nil {

@@ -14,10 +14,13 @@ import (
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/zip"
+
+	"github.com/slipway-dev/slipway/internal/slipversion"
 )
 
-// modulePath is Slipway's module, as an adopter's go.mod requires it.
-const modulePath = "github.com/slipway-dev/slipway"
+// modulePath is Slipway's module, as an adopter's go.mod requires it (read
+// from the code, so that a renamed copy names itself).
+var modulePath = slipversion.Module()
 
 // release is one version the test's module proxy serves: a commit of this
 // repository under a semver tag.
