@@ -197,6 +197,7 @@ func TestCIDeployJobFromACleanHome(t *testing.T) {
 		for _, l := range strings.Split(out, "\n") {
 			if strings.Contains(l, "HOST KEY CHANGED") {
 				lines = append(lines, l)
+				t.Logf("the job's error: %s", l)
 			}
 		}
 		if len(lines) != 1 || !strings.Contains(lines[0], "REFUSING TO CONNECT") || !strings.Contains(lines[0], "DEPLOY_SSH_KNOWN_HOSTS") ||

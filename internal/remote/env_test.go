@@ -137,6 +137,7 @@ func TestAWrongPinnedHostKeyFailsInOneLine(t *testing.T) {
 				t.Fatal("connected")
 			}
 			msg := err.Error()
+			t.Log(msg)
 			if strings.Contains(msg, "\n") || !strings.Contains(msg, c.want) || !strings.Contains(msg, "DEPLOY_SSH_KNOWN_HOSTS") {
 				t.Errorf("error, want one line with %q naming DEPLOY_SSH_KNOWN_HOSTS:\n%s", c.want, msg)
 			}

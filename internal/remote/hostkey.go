@@ -74,11 +74,15 @@ func (e *HostKeyChangedError) Error() string {
 		file = e.Known[0].Filename
 	}
 	if file == "$"+EnvKnownHosts {
+		var pinned []string
+		for _, k := range e.Known {
+			pinned = append(pinned, fmt.Sprintf("line %d (%s %s)", k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key)))
+		}
 		// One line: what a CI job's log shows.
-		return fmt.Sprintf("HOST KEY CHANGED for %s (%s): REFUSING TO CONNECT: the server offers %s %s, but %s holds %s; "+
+		return fmt.Sprintf("HOST KEY CHANGED for %s (%s): REFUSING TO CONNECT: the server offers %s %s, but %s pins %s; "+
 			"someone may be intercepting the connection: if the server was reinstalled, check its new key on its console "+
 			"(ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub) before updating the secret",
-			e.Alias, e.Name, e.Key.Type(), ssh.FingerprintSHA256(e.Key), EnvKnownHosts, strings.Join(lines, "; "), keyFileType(e.Key.Type()))
+			e.Alias, e.Name, e.Key.Type(), ssh.FingerprintSHA256(e.Key), EnvKnownHosts, strings.Join(pinned, ", "), keyFileType(e.Key.Type()))
 	}
 	return fmt.Sprintf("HOST KEY CHANGED for %s (%s): REFUSING TO CONNECT.\n"+
 		"  The server offers %s %s, but known_hosts says: %s.\n"+
