@@ -112,6 +112,9 @@ func TestCIDeployJobFromACleanHome(t *testing.T) {
 	}
 	svc.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
 	provisionCI(t, sb, svc)
+	// The package's other tests share the sandbox and its database: this
+	// app leaves nothing running.
+	t.Cleanup(func() { sandboxtest.Run(t, sb, "systemctl", "stop", svc.SocketUnit(), svc.InstancePattern()) })
 	r := copyRepo(t)
 	head := r.git(t, "rev-parse", "HEAD")
 
