@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/notify"
+	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -59,7 +60,8 @@ type Options struct {
 	LockWait time.Duration
 	// Keep is how many releases stay on disk (current and previous always do).
 	Keep int
-	// Getenv reads SSH_AUTH_SOCK; nil is os.Getenv.
+	// Getenv reads SSH_AUTH_SOCK and the DEPLOY_SSH_* settings; nil is
+	// os.Getenv.
 	Getenv func(string) string
 	// Stdout receives the steps and progress; Log debug details.
 	Stdout io.Writer
@@ -96,8 +98,9 @@ func (o Options) step(name string) {
 	}
 }
 
-// FromEnv reads DEPLOY_HOST, DEPLOY_PATH, DEPLOY_SSH_CONFIG,
-// DEPLOY_READY_TIMEOUT, DEPLOY_LOCK_WAIT, DEPLOY_KEEP, DEPLOY_NOTIFY_URL,
+// FromEnv reads DEPLOY_HOST, DEPLOY_PATH, DEPLOY_SSH_CONFIG, the
+// DEPLOY_SSH_* settings of a host with no ssh config (remote.EnvHostName
+// and the rest: checked here, used when connecting), DEPLOY_READY_TIMEOUT, DEPLOY_LOCK_WAIT, DEPLOY_KEEP, DEPLOY_NOTIFY_URL,
 // DEPLOY_BACKUP, DEPLOY_KEEP_BACKUPS and the service's
 // APP_* settings, reporting every bad value at once.
 func FromEnv(getenv func(string) string) (Options, error) {
@@ -120,6 +123,12 @@ func FromEnv(getenv func(string) string) (Options, error) {
 	}
 	if len(o.Hosts) == 0 {
 		errs = append(errs, fmt.Errorf("DEPLOY_HOST=%q: name one or more ssh config aliases, separated by commas", hosts))
+	}
+	if err := remote.CheckEnv(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if len(o.Hosts) > 1 && remote.UsesHostName(getenv) {
+		errs = append(errs, fmt.Errorf("DEPLOY_HOST=%q names several hosts, but %s is one server's address: for several hosts, write an ssh config (DEPLOY_SSH_CONFIG) with a Host entry each", hosts, remote.EnvHostName))
 	}
 	var err error
 	if o.Service, err = service.ConfigFromEnv(getenv); err != nil {

@@ -21,6 +21,14 @@ import (
 // closer releases the agent connection.
 func signers(cfg Config, getenv func(string) string, log *slog.Logger) ([]ssh.Signer, func(), error) {
 	closer := func() {}
+	if cfg.Key != nil {
+		// DEPLOY_SSH_KEY: that key alone, whatever agent the machine runs.
+		s := withoutSHA1(cfg.Key)
+		if s == nil {
+			return nil, nil, fmt.Errorf("%s: this rsa key can only sign with SHA-1 ssh-rsa, which servers refuse: use an ed25519 key", EnvKey)
+		}
+		return []ssh.Signer{s}, closer, nil
+	}
 	var agentKeys []ssh.Signer
 	sock := cfg.IdentityAgent
 	if sock == "" {

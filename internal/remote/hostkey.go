@@ -21,12 +21,19 @@ type UnknownHostError struct {
 	// Name is the host as known_hosts spells it ("[127.0.0.1]:2222").
 	Name string
 	Key  ssh.PublicKey
-	// File is the known_hosts file the line belongs in.
+	// File is the known_hosts file the line belongs in; "$DEPLOY_SSH_KNOWN_HOSTS"
+	// when the lines come from that setting.
 	File string
 }
 
 func (e *UnknownHostError) Error() string {
 	line := knownhosts.Line([]string{e.Name}, e.Key)
+	if e.File == "$"+EnvKnownHosts {
+		// One line: what a CI job's log shows.
+		return fmt.Sprintf("unknown host %s (%s): %s holds no key for it, refusing to connect; the server offers %s %s: "+
+			"compare it with the server's own (on its console: ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub), then put this line in %s: %s",
+			e.Alias, e.Name, EnvKnownHosts, e.Key.Type(), ssh.FingerprintSHA256(e.Key), keyFileType(e.Key.Type()), EnvKnownHosts, line)
+	}
 	return fmt.Sprintf("unknown host %s (%s): its host key is not in %s, refusing to connect.\n"+
 		"  The server offers %s %s.\n"+
 		"  Compare it with the server's own (on its console: ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub), then trust it with:\n"+
@@ -66,6 +73,17 @@ func (e *HostKeyChangedError) Error() string {
 	if len(e.Known) > 0 {
 		file = e.Known[0].Filename
 	}
+	if file == "$"+EnvKnownHosts {
+		var pinned []string
+		for _, k := range e.Known {
+			pinned = append(pinned, fmt.Sprintf("line %d (%s %s)", k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key)))
+		}
+		// One line: what a CI job's log shows.
+		return fmt.Sprintf("HOST KEY CHANGED for %s (%s): REFUSING TO CONNECT: the server offers %s %s, but %s pins %s; "+
+			"someone may be intercepting the connection: if the server was reinstalled, check its new key on its console "+
+			"(ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub) before updating the secret",
+			e.Alias, e.Name, e.Key.Type(), ssh.FingerprintSHA256(e.Key), EnvKnownHosts, strings.Join(pinned, ", "), keyFileType(e.Key.Type()))
+	}
 	return fmt.Sprintf("HOST KEY CHANGED for %s (%s): REFUSING TO CONNECT.\n"+
 		"  The server offers %s %s, but known_hosts says: %s.\n"+
 		"  Someone may be intercepting the connection. If the server was reinstalled and you have checked the new\n"+
@@ -85,6 +103,24 @@ func hostKeys(cfg Config, record func(file, line string)) (ssh.HostKeyCallback, 
 	for _, f := range append(append([]string{}, cfg.UserKnownHostsFiles...), cfg.GlobalKnownHostsFiles...) {
 		if _, err := os.Stat(f); err == nil {
 			files = append(files, f)
+		}
+	}
+	// label names the known_hosts source in messages: the file, or the
+	// DEPLOY_SSH_KNOWN_HOSTS setting (read through a file knownhosts can
+	// open, removed once read).
+	label := func(f string) string { return f }
+	if cfg.KnownHosts != nil {
+		tmp, err := knownHostsFile(cfg.KnownHosts)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer os.Remove(tmp)
+		files = []string{tmp}
+		label = func(f string) string {
+			if f == tmp {
+				return "$" + EnvKnownHosts
+			}
+			return f
 		}
 	}
 	db := func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }
@@ -124,6 +160,9 @@ func hostKeys(cfg Config, record func(file, line string)) (ssh.HostKeyCallback, 
 	if len(cfg.UserKnownHostsFiles) > 0 {
 		userFile = cfg.UserKnownHostsFiles[0]
 	}
+	if cfg.KnownHosts != nil {
+		userFile = "$" + EnvKnownHosts
+	}
 	cb := func(_ string, _ net.Addr, key ssh.PublicKey) error {
 		err := db(hostPort, addr, key)
 		var ke *knownhosts.KeyError
@@ -137,12 +176,16 @@ func hostKeys(cfg Config, record func(file, line string)) (ssh.HostKeyCallback, 
 		case err == nil:
 			return nil
 		case errors.As(err, &re):
-			return fmt.Errorf("host key of %s (%s) is revoked in %s:%d: refusing to connect", cfg.Alias, name, re.Revoked.Filename, re.Revoked.Line)
+			return fmt.Errorf("host key of %s (%s) is revoked in %s:%d: refusing to connect", cfg.Alias, name, label(re.Revoked.Filename), re.Revoked.Line)
 		case errors.As(err, &ke) && len(ke.Want) > 0:
-			return &HostKeyChangedError{Alias: cfg.Alias, Name: name, Key: key, Known: ke.Want}
+			known := append([]knownhosts.KnownKey(nil), ke.Want...)
+			for i := range known {
+				known[i].Filename = label(known[i].Filename)
+			}
+			return &HostKeyChangedError{Alias: cfg.Alias, Name: name, Key: key, Known: known}
 		case errors.As(err, &ke):
 			// OpenSSH's "no" also adds unknown keys; neither accepts a changed one.
-			if cfg.StrictHostKeyChecking != "accept-new" && cfg.StrictHostKeyChecking != "false" {
+			if cfg.KnownHosts != nil || cfg.StrictHostKeyChecking != "accept-new" && cfg.StrictHostKeyChecking != "false" {
 				return &UnknownHostError{Alias: cfg.Alias, Name: name, Key: key, File: userFile}
 			}
 			if userFile == "" {
@@ -167,6 +210,25 @@ func hostKeys(cfg Config, record func(file, line string)) (ssh.HostKeyCallback, 
 		}
 	}
 	return cb, algos, nil
+}
+
+// knownHostsFile writes DEPLOY_SSH_KNOWN_HOSTS' lines to a private
+// temporary file: knownhosts reads only files.
+func knownHostsFile(lines []byte) (string, error) {
+	f, err := os.CreateTemp("", "slipway-known-hosts-")
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", EnvKnownHosts, err)
+	}
+	if _, err := f.Write(lines); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", fmt.Errorf("%s: %w", EnvKnownHosts, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("%s: %w", EnvKnownHosts, err)
+	}
+	return f.Name(), nil
 }
 
 func isCert(k ssh.PublicKey) bool {

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // Config is an alias resolved the way OpenSSH resolves it. Paths are
@@ -49,6 +51,12 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// ServerAliveInterval is 0 when off.
 	ServerAliveInterval time.Duration
+	// Key, when set (DEPLOY_SSH_KEY), is the only key offered: no agent,
+	// no IdentityFile.
+	Key ssh.Signer
+	// KnownHosts, when set (DEPLOY_SSH_KNOWN_HOSTS), holds the only
+	// known_hosts lines trusted, in place of every known_hosts file.
+	KnownHosts []byte
 }
 
 // Addr is host:port for dialling.
@@ -60,7 +68,8 @@ func (c Config) Addr() string {
 type ConfigSource struct {
 	// Path is the ssh config file; "" means ~/.ssh/config.
 	Path string
-	// Getenv reads SSH_AUTH_SOCK; nil is os.Getenv.
+	// Getenv reads SSH_AUTH_SOCK and the DEPLOY_SSH_* settings (EnvHostName
+	// and the rest); nil is os.Getenv.
 	Getenv func(string) string
 }
 
@@ -71,9 +80,20 @@ var ErrUnknownAlias = errors.New("unknown ssh alias")
 // Resolve asks the local OpenSSH client (`ssh -G`) what `ssh alias` would
 // connect to. An alias the config does not mention at all is refused with
 // ErrUnknownAlias (a typo must not become a DNS lookup of the typo).
+//
+// With DEPLOY_SSH_HOSTNAME set, the ssh config is not read: the alias
+// reaches that address (EnvHostName); DEPLOY_SSH_KEY and
+// DEPLOY_SSH_KNOWN_HOSTS replace the key and known_hosts either way.
 func Resolve(ctx context.Context, alias string, src ConfigSource) (Config, error) {
 	if err := checkAlias(alias); err != nil {
 		return Config{}, err
+	}
+	env, err := readEnv(src.getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	if env.hostName != "" {
+		return env.config(alias)
 	}
 	cfgPath, err := src.path()
 	if err != nil {
@@ -113,6 +133,16 @@ func resolveHop(ctx context.Context, host string, src ConfigSource) (Config, err
 		return Config{}, err
 	}
 	return parseG(host, out, src)
+}
+
+// withEnv puts DEPLOY_SSH_KEY and DEPLOY_SSH_KNOWN_HOSTS in place of what
+// the ssh config says.
+func withEnv(c Config, src ConfigSource) (Config, error) {
+	env, err := readEnv(src.getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	return env.apply(c), nil
 }
 
 func (s ConfigSource) path() (string, error) {
@@ -242,7 +272,7 @@ func parseG(alias string, out []byte, src ConfigSource) (Config, error) {
 			return Config{}, err
 		}
 	}
-	return c, nil
+	return withEnv(c, src)
 }
 
 // tokens are OpenSSH's percent tokens for IdentityFile (ssh_config(5), TOKENS).
@@ -337,11 +367,19 @@ func (c Config) DryRun() string {
 	for _, f := range c.IdentityFiles {
 		fmt.Fprintf(&b, "identityfile %s\n", f)
 	}
+	if c.Key != nil {
+		// Never the key itself: its type and fingerprint.
+		fmt.Fprintf(&b, "identityfile $%s (%s %s)\n", EnvKey, c.Key.PublicKey().Type(), ssh.FingerprintSHA256(c.Key.PublicKey()))
+	}
 	fmt.Fprintf(&b, "identitiesonly %s\n", yesNo(c.IdentitiesOnly))
 	if c.IdentityAgent != "" {
 		fmt.Fprintf(&b, "identityagent %s\n", c.IdentityAgent)
 	}
-	fmt.Fprintf(&b, "userknownhostsfile %s\n", strings.Join(c.UserKnownHostsFiles, " "))
+	if c.KnownHosts != nil {
+		fmt.Fprintf(&b, "userknownhostsfile $%s\n", EnvKnownHosts)
+	} else {
+		fmt.Fprintf(&b, "userknownhostsfile %s\n", strings.Join(c.UserKnownHostsFiles, " "))
+	}
 	fmt.Fprintf(&b, "stricthostkeychecking %s\n", c.StrictHostKeyChecking)
 	if c.HostKeyAlias != "" {
 		fmt.Fprintf(&b, "hostkeyalias %s\n", c.HostKeyAlias)

@@ -1,5 +1,6 @@
 // Package testsuite is `go run mage.go test`: formatting, vet and
-// staticcheck (magefile included), then every test with the race detector.
+// staticcheck (magefile included), actionlint on the CI workflows, then
+// every test with the race detector.
 package testsuite
 
 import (
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -55,6 +57,11 @@ func Run(ctx context.Context, o Options) error {
 		{"staticcheck", "go", "run", Staticcheck, "./..."},
 		{"staticcheck (magefile)", "go", "run", Staticcheck, "-tags", "mage", "."},
 	}
+	if lint, err := actionlint(o); err != nil {
+		return err
+	} else if lint != nil {
+		steps = append(steps, lint)
+	}
 	for _, s := range steps {
 		if err := step(s[0], s[1:]...); err != nil {
 			return err
@@ -71,4 +78,36 @@ func Run(ctx context.Context, o Options) error {
 		args = append(args, "-run", o.Run)
 	}
 	return step("tests", append(args, "./...")...)
+}
+
+// actionlint is the step checking .github/workflows with actionlint, the
+// version go.mod's `tool` line pins (nil when there are no workflows). Its
+// shellcheck is given explicitly, so what it checks doesn't depend on what
+// PATH happens to hold: Debian's /usr/bin/shellcheck (.ci/run installs it),
+// else the one on PATH; pyflakes is off (no Python in the workflows).
+func actionlint(o Options) ([]string, error) {
+	var files []string
+	for _, ext := range []string{"yml", "yaml"} {
+		m, err := filepath.Glob(filepath.Join(o.Root, ".github", "workflows", "*."+ext))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range m {
+			rel, err := filepath.Rel(o.Root, f)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, rel)
+		}
+	}
+	if len(files) == 0 {
+		return nil, nil
+	}
+	shellcheck := "/usr/bin/shellcheck"
+	if _, err := os.Stat(shellcheck); err != nil {
+		if shellcheck, err = exec.LookPath("shellcheck"); err != nil {
+			return nil, fmt.Errorf("actionlint: shellcheck is not installed, and the workflows' run: scripts are checked with it: apt-get install shellcheck")
+		}
+	}
+	return append([]string{"actionlint", "go", "tool", "actionlint", "-shellcheck=" + shellcheck, "-pyflakes="}, files...), nil
 }
