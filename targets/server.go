@@ -74,7 +74,7 @@ func Provision(ctx context.Context) error {
 // an existing email changes nothing unless -reset. Only for an app with
 // Slipway's admin area (Project.Admin).
 func CreateAdmin(ctx context.Context, email string, reset *bool) error {
-	p, o, err := deployOptions()
+	p, _, err := deployOptions()
 	if err != nil {
 		return err
 	}
@@ -85,13 +85,9 @@ func CreateAdmin(ctx context.Context, email string, reset *bool) error {
 	if err != nil {
 		return err
 	}
-	// Every host shares one database: the first one is enough.
-	c, err := remote.Dial(ctx, remote.Options{Alias: o.Hosts[0], ConfigPath: o.SSHConfig, Log: targetLog()})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return createadmin.Run(ctx, c, o.Service, createadmin.Options{Email: email, Password: pw, Reset: reset != nil && *reset, Stdout: os.Stdout})
+	return onFirstHost(ctx, func(o deploy.Options, c *remote.Client) error {
+		return createadmin.Run(ctx, c, o.Service, createadmin.Options{Email: email, Password: pw, Reset: reset != nil && *reset, Stdout: os.Stdout})
+	})
 }
 
 // Exec runs the live release's binary on $DEPLOY_HOST's first host: exec -- migrate status.
