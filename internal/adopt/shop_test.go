@@ -18,6 +18,7 @@ import (
 
 	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/freeport"
+	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/slipversion"
 )
@@ -272,11 +273,7 @@ func TestShopAdoptsSlipwayAndShipsOnTheSandbox(t *testing.T) {
 			t.Fatalf("buildApp wrote no bin/shop: %v", err)
 		}
 		shop.mustMage(t, "provision")
-		write := sb.Command(ctx, "sh", "-c", "umask 077; cat > /etc/shop/shop.env")
-		write.Stdin = strings.NewReader("SHOP_DATABASE_URL=" + dbURL + "\n")
-		if out, err := write.CombinedOutput(); err != nil {
-			t.Fatalf("write the env file: %v\n%s", err, out)
-		}
+		writeEnv(t, sb, "/etc/shop/shop.env", "SHOP_DATABASE_URL="+dbURL+"\n")
 		shop.mustMage(t, "deploy")
 		if got := sandboxtest.Serving(t, listen).Commit; got != v1 {
 			t.Errorf("serving %s, want %s", got, v1)
@@ -401,4 +398,15 @@ func tarOf(t testing.TB, files map[string]string) *bytes.Buffer {
 		t.Fatal(err)
 	}
 	return &buf
+}
+
+// writeEnv writes the server's env file as its admin would, the secrets on
+// stdin (never in argv), readable by root alone.
+func writeEnv(t *testing.T, sb *sandbox.Instance, path, content string) {
+	t.Helper()
+	write := sb.Command(context.Background(), "sh", "-c", "umask 077; cat > "+path)
+	write.Stdin = strings.NewReader(content)
+	if out, err := write.CombinedOutput(); err != nil {
+		t.Fatalf("write %s: %v\n%s", path, err, out)
+	}
 }

@@ -81,11 +81,7 @@ func TestAServerOfTheBaselineIsUpgradedUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		write := sb.Command(ctx, "sh", "-c", "umask 077; cat > /etc/app/app.env")
-		write.Stdin = strings.NewReader("DATABASE_URL=" + dbURL + "\nPASSWORD_PEPPER=adopt-pepper-0123456789abcdef\n")
-		if out, err := write.CombinedOutput(); err != nil {
-			t.Fatalf("write the env file: %v\n%s", err, out)
-		}
+		writeEnv(t, sb, "/etc/app/app.env", "DATABASE_URL="+dbURL+"\nPASSWORD_PEPPER=adopt-pepper-0123456789abcdef\n")
 		old.mustMage(t, "deploy")
 		if got := sandboxtest.Serving(t, listen).Commit; got != baseline {
 			t.Fatalf("serving %s, want the baseline %s", got, baseline)
