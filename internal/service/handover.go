@@ -84,10 +84,11 @@ fail() {
   if [ -n "$swapped" ] && mv -f "$envf.was" "$envf"; then step "$envf restored: the settings before this change"; fi
   if [ -n "$inv" ]; then
     # journald may still be reading an instance that failed at once: read
-    # until two reads agree (measured: the failing file's line was missing
-    # now and then under load).
+    # until two reads agree, up to 5 s (measured: the failing file's line
+    # was missing now and then under load; 2 s was not always enough on a
+    # loaded 2-core machine).
     lines= prev=x
-    for _ in 1 2 3 4 5 6 7 8; do
+    for _ in $(seq 20); do
       lines=$(journalctl --no-pager -q -o cat -n 25 _SYSTEMD_INVOCATION_ID="$inv")
       [ -n "$lines" ] && [ "$lines" = "$prev" ] && break
       prev=$lines
