@@ -138,6 +138,26 @@ func TestProvisionDeployCreateAdminOnAnEmptyServer(t *testing.T) {
 	if hits := stop(); len(hits) > 0 {
 		t.Errorf("a secret was in the argv of %v (deploy, createAdmin, provision)", hits)
 	}
+
+	// After the flow: a second app whose database is elsewhere.
+	step("an app with an external database gets no role or database", func(t *testing.T) {
+		ext := []string{"APP_NAME=ext", "DEPLOY_PATH=/srv/ext", fmt.Sprintf("APP_LISTEN=127.0.0.1:%d", port+1)}
+		out, err := r.mage(t, append(ext, "PROVISION_DATABASE=external"), "provision")
+		if err != nil || !strings.Contains(out, "todo: set DATABASE_URL in /etc/ext/ext.env (go run mage.go env:set DATABASE_URL)") || strings.Contains(out, "PostgreSQL role") {
+			t.Fatalf("provision with PROVISION_DATABASE=external: %v\n%s", err, out)
+		}
+		// What env:set DATABASE_URL leaves in the file.
+		if out, err := c.RunRoot(ctx, "cat >> /etc/ext/ext.env", strings.NewReader("DATABASE_URL=postgres://ext:x@db.example.com/ext\n")); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		out, err = r.mage(t, ext, "provision")
+		if err != nil || !strings.Contains(out, "ok: DATABASE_URL set in /etc/ext/ext.env: the app uses the database it names; provision installs no PostgreSQL") {
+			t.Fatalf("provision of an app whose env file sets DATABASE_URL: %v\n%s", err, out)
+		}
+		if roles := root(t, `cd / && runuser -u postgres -- psql -X -Atc "SELECT count(*) FROM pg_roles WHERE rolname = 'ext'" -c "SELECT count(*) FROM pg_database WHERE datname = 'ext'"`); roles != "0\n0\n" {
+			t.Errorf("role and database ext: %q, want none", roles)
+		}
+	})
 	journal := root(t, "journalctl --no-pager -o cat")
 	for i, s := range []string{pw, pepper, adminPW} {
 		if strings.Contains(journal, s) {

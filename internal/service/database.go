@@ -118,9 +118,10 @@ echo "changed: $envfile: $what written (generated, not shown; root:root 600)"
 // database (named after the app) with a generated password and writes the
 // URL and a generated PASSWORD_PEPPER into the env file. An env file that
 // sets the URL (an external database, env:set) is left alone and no
-// PostgreSQL installed; a PostgreSQL installed by someone else gets no new
+// PostgreSQL installed, as with external (PROVISION_DATABASE=external:
+// before env:set could set it); a PostgreSQL installed by someone else gets no new
 // role: provision asks for the URL instead.
-func ensureDatabase(ctx context.Context, r Runner, c Config, out io.Writer) (int, error) {
+func ensureDatabase(ctx context.Context, r Runner, c Config, external bool, out io.Writer) (int, error) {
 	v := c.DatabaseURLVar()
 	todo := fmt.Sprintf("todo: set %s in %s (go run mage.go env:set %s), then deploy", v, c.EnvFile(), v)
 	res, err := r.RunRoot(ctx, "sh -c "+quote(databaseStateScript)+" database "+quoteAll(c.EnvFile(), v, PostgreSQLMarker), nil)
@@ -128,21 +129,24 @@ func ensureDatabase(ctx context.Context, r Runner, c Config, out io.Writer) (int
 		return 0, fmt.Errorf("provision database: %w: %s", err, bytes.TrimSpace(res))
 	}
 	total := 0
-	switch st := strings.TrimSpace(string(res)); st {
-	case "set":
+	st := strings.TrimSpace(string(res))
+	switch {
+	case st == "set":
 		fmt.Fprintf(out, "ok: %s set in %s: the app uses the database it names; provision installs no PostgreSQL\n", v, c.EnvFile())
 		return 0, nil
-	case "theirs":
+	case external:
+		fmt.Fprintf(out, "%s: the database is external (PROVISION_DATABASE=external), provision installs no PostgreSQL\n", todo)
+		return 0, nil
+	case st == "theirs":
 		fmt.Fprintf(out, "%s: PostgreSQL was installed without provision, which creates no role in it\n", todo)
 		return 0, nil
-	case "none":
+	case st == "none":
 		n, err := runScript(ctx, r, "postgresql", installPostgreSQLScript, quote(PostgreSQLMarker), nil, out)
 		if err != nil {
 			return n, err
 		}
 		total += n
-	case "ours":
-	default:
+	case st != "ours":
 		return 0, fmt.Errorf("provision database: unexpected answer %q", st)
 	}
 	pw, err := secret()

@@ -94,6 +94,19 @@ echo "changed: retired $svc (the layout before instances)"
 // and the socket enabled and listening. It is idempotent: a second
 // run changes nothing and says so. Progress goes to out, one line per step.
 func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changed bool, err error) {
+	return ProvisionWith(ctx, r, c, ProvisionOptions{}, out)
+}
+
+// ProvisionOptions are provision's choices that shape no unit.
+type ProvisionOptions struct {
+	// ExternalDatabase: the app's database is elsewhere; provision installs
+	// no PostgreSQL even though the env file doesn't set the URL yet (it
+	// asks for env:set instead). PROVISION_DATABASE=external.
+	ExternalDatabase bool
+}
+
+// ProvisionWith is Provision with options.
+func ProvisionWith(ctx context.Context, r Runner, c Config, po ProvisionOptions, out io.Writer) (changed bool, err error) {
 	if err := c.Validate(); err != nil {
 		return false, err
 	}
@@ -123,7 +136,7 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changed 
 		return n > 0, err
 	}
 	total := n
-	n, err = ensureDatabase(ctx, r, c, out)
+	n, err = ensureDatabase(ctx, r, c, po.ExternalDatabase, out)
 	total += n
 	if err != nil {
 		return total > 0, err
