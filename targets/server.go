@@ -23,12 +23,16 @@ import (
 
 // ---- server ----
 
-// Provision does the one-time server set-up over SSH: service user, folders, env file template, units, socket.
+// Provision does the one-time server set-up over SSH: service user, folders, PostgreSQL and the env file, units, socket.
 // DEPLOY_HOST is the ssh alias and DEPLOY_SSH_CONFIG the ssh config (default
 // ~/.ssh/config), as for deploy; sudo is used unless the SSH user is root.
 // APP_NAME, DEPLOY_PATH, APP_LISTEN, APP_USER, APP_WATCHDOG and
 // APP_START_TIMEOUT shape the units. The env file (/etc/<app>/<app>.env) is
-// created from a template only when missing, never overwritten. Running it
+// created from a template only when missing, never overwritten. When it
+// doesn't set the database URL, PostgreSQL is installed from the
+// distribution's packages with the app's role and database, and the URL and
+// a generated PASSWORD_PEPPER written into it (not with
+// PROVISION_DATABASE=external: then env:set the URL). Running it
 // again changes nothing and says so. With APP_DOMAIN (ACME_CA, ACME_EMAIL)
 // it also puts Caddy in front as the HTTPS front door (docs/https.md).
 func Provision(ctx context.Context) error {
@@ -40,6 +44,14 @@ func Provision(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var po service.ProvisionOptions
+	switch v := os.Getenv("PROVISION_DATABASE"); v {
+	case "", "local":
+	case "external":
+		po.ExternalDatabase = true
+	default:
+		return fmt.Errorf("PROVISION_DATABASE=%q: use external (the database is elsewhere: set its URL with env:set) or leave it unset", v)
+	}
 	for _, host := range o.Hosts {
 		fmt.Fprintf(os.Stdout, "provision %s\n", host)
 		c, err := remote.Dial(ctx, remote.Options{Alias: host, ConfigPath: o.SSHConfig, Log: targetLog()})
@@ -48,7 +60,7 @@ func Provision(ctx context.Context) error {
 		}
 		_, err = deploy.CheckLayout(ctx, c, o.Service, host)
 		if err == nil {
-			_, err = service.Provision(ctx, c, o.Service, os.Stdout)
+			_, err = service.ProvisionWith(ctx, c, o.Service, po, os.Stdout)
 		}
 		if err == nil && fd.Enabled() {
 			_, err = frontdoor.Provision(ctx, c, fd, os.Stdout)

@@ -48,7 +48,10 @@ echo 'admin ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/admin
 chmod 440 /etc/sudoers.d/admin
 # Mount points for the per-instance files.
 touch /home/admin/.ssh/authorized_keys /etc/ssh/sshd_config.d/sandbox.conf
-# PostgreSQL on its unix socket only: the container shares the host's network
+`
+
+// postgresqlSetup is setupScript's end on the base with PostgreSQL.
+const postgresqlSetup = `# PostgreSQL on its unix socket only: the container shares the host's network
 # and the host may run its own PostgreSQL on 5432.
 v=$(ls /etc/postgresql)
 echo "listen_addresses = ''" > /etc/postgresql/$v/main/conf.d/sandbox.conf
@@ -58,17 +61,43 @@ runuser -u postgres -- psql -v ON_ERROR_STOP=1 -q -c 'CREATE ROLE app LOGIN' -c 
 pg_ctlcluster "$v" main stop
 `
 
+// noPostgreSQLSetup is setupScript's end on the base without PostgreSQL
+// (WithoutPostgreSQL): a cluster that provision installs later listens on
+// its unix socket only, for the same reason as above. Debian's
+// pg_createcluster reads this folder; a real server has none of it.
+const noPostgreSQLSetup = `install -d -m 755 /etc/postgresql-common/createcluster.d
+echo "listen_addresses = ''" > /etc/postgresql-common/createcluster.d/sandbox.conf
+`
+
+// recipe is what a base is built from: the packages over minbase and the
+// setup script.
+func (s *Sandbox) recipe() (pkgs []string, script string) {
+	if !s.noPostgreSQL {
+		return packages, setupScript + postgresqlSetup
+	}
+	// procps: ps, as every server image has (sandboxtest.WatchArgv).
+	pkgs = []string{"procps"}
+	for _, p := range packages {
+		if p != "postgresql" {
+			pkgs = append(pkgs, p)
+		}
+	}
+	return pkgs, setupScript + noPostgreSQLSetup
+}
+
 // baseKey names a base by its recipe, so changing the package list or the
 // setup script builds a new base instead of reusing a stale one.
-func baseKey() string {
+func (s *Sandbox) baseKey() string {
+	pkgs, script := s.recipe()
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s", suite, strings.Join(packages, ","), setupScript)
+	fmt.Fprintf(h, "%s\n%s\n%s", suite, strings.Join(pkgs, ","), script)
 	return suite + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // ensureBase returns the cached base root, building it first if needed.
 func (s *Sandbox) ensureBase(ctx context.Context) (string, error) {
-	key := baseKey()
+	key := s.baseKey()
+	pkgs, script := s.recipe()
 	dir := filepath.Join(s.cacheDir, key+".base")
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
@@ -106,9 +135,9 @@ func (s *Sandbox) ensureBase(ctx context.Context) (string, error) {
 	}
 	defer logf.Close()
 	steps := [][]string{
-		{"debootstrap", "--variant=minbase", "--include=" + strings.Join(packages, ","), suite, tmp, mirror},
+		{"debootstrap", "--variant=minbase", "--include=" + strings.Join(pkgs, ","), suite, tmp, mirror},
 		{"systemd-nspawn", "--quiet", "--directory=" + tmp, "--register=no", "--keep-unit", "--console=pipe",
-			"--", "/bin/sh", "-c", setupScript},
+			"--", "/bin/sh", "-c", script},
 	}
 	for _, argv := range steps {
 		if err := runLogged(ctx, logf, argv); err != nil {

@@ -21,8 +21,10 @@ func (i *Instance) waitReady(ctx context.Context) error {
 	if err := i.waitSystem(ctx); err != nil {
 		return err
 	}
-	if err := i.setupDatabase(ctx); err != nil {
-		return err
+	if !i.sb.noPostgreSQL {
+		if err := i.setupDatabase(ctx); err != nil {
+			return err
+		}
 	}
 	return retry(ctx, "sshd accepting admin's key", i.nspawnAlive, func() error { return i.checkSSH(ctx) })
 }

@@ -36,6 +36,8 @@ type Sandbox struct {
 	mirror      string
 	bootTimeout time.Duration
 	stopOnExit  bool
+	// noPostgreSQL boots the base without PostgreSQL (WithoutPostgreSQL).
+	noPostgreSQL bool
 }
 
 // Option configures a Sandbox.
@@ -106,6 +108,18 @@ func WithBootTimeout(d time.Duration) Option {
 func WithStopOnExit() Option {
 	return func(s *Sandbox) error {
 		s.stopOnExit = true
+		return nil
+	}
+}
+
+// WithoutPostgreSQL boots the instance from a second base, cached like the
+// first, that has no PostgreSQL: an empty server, as provision finds a
+// fresh VPS. The package mirror stays reachable (the host's network), so
+// apt-get works inside. Instance.DatabaseURL and FreshDatabase need the
+// first base.
+func WithoutPostgreSQL() Option {
+	return func(s *Sandbox) error {
+		s.noPostgreSQL = true
 		return nil
 	}
 }

@@ -16,7 +16,7 @@ import (
 // existing one holds secrets and is never rewritten, only brought back to
 // root:root 0600. Each step prints "ok: ..." or "changed: ...".
 const prepareScript = `set -eu
-user=$1 deploy=$2 owner=$3 group=$4 envdir=$5 envfile=$6 urlvar=$7
+user=$1 deploy=$2 owner=$3 group=$4 envdir=$5 envfile=$6
 # The GECOS field marks the account as Slipway's (service.UserMarker); one
 # made by an older Slipway gets the mark.
 if ! id -u "$user" >/dev/null 2>&1; then
@@ -49,16 +49,12 @@ dir "$deploy/releases" "$owner" "$group" 755
 dir "$envdir" root root 700
 if [ ! -e "$envfile" ]; then
   (umask 077; cat > "$envfile")
-  echo "changed: $envfile created from the template (root:root 600): fill in the secrets"
+  echo "changed: $envfile created from the template (root:root 600)"
 elif [ "$(stat -c '%U:%G %a' "$envfile")" != "root:root 600" ]; then
   chown root:root "$envfile"; chmod 600 "$envfile"
   echo "changed: $envfile brought back to root:root 600 (content untouched)"
 else
   echo "ok: $envfile (root:root 600, content untouched)"
-fi
-# systemd reads the file, as it does for the app: no grep of its syntax.
-if [ -z "$(systemd-run --quiet --pipe --wait --collect -p EnvironmentFile="$envfile" /usr/bin/printenv "$urlvar" </dev/null 2>/dev/null)" ]; then
-  echo "todo: set $urlvar in $envfile (sudoedit $envfile), then deploy"
 fi
 `
 
@@ -93,9 +89,24 @@ echo "changed: retired $svc (the layout before instances)"
 
 // Provision does the one-time server set-up, as root through r: the service
 // user, the deploy folders, the env file template (only if none exists), the
-// units, and the socket enabled and listening. It is idempotent: a second
+// app's database when the env file names none (ensureDatabase: PostgreSQL,
+// role, database, the URL and PASSWORD_PEPPER in the env file), the units,
+// and the socket enabled and listening. It is idempotent: a second
 // run changes nothing and says so. Progress goes to out, one line per step.
 func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changed bool, err error) {
+	return ProvisionWith(ctx, r, c, ProvisionOptions{}, out)
+}
+
+// ProvisionOptions are provision's choices that shape no unit.
+type ProvisionOptions struct {
+	// ExternalDatabase: the app's database is elsewhere; provision installs
+	// no PostgreSQL even though the env file doesn't set the URL yet (it
+	// asks for env:set instead). PROVISION_DATABASE=external.
+	ExternalDatabase bool
+}
+
+// ProvisionWith is Provision with options.
+func ProvisionWith(ctx context.Context, r Runner, c Config, po ProvisionOptions, out io.Writer) (changed bool, err error) {
 	if err := c.Validate(); err != nil {
 		return false, err
 	}
@@ -119,12 +130,17 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changed 
 	if err := checkServer(ctx, r, c, slices.Sorted(maps.Keys(units))); err != nil {
 		return false, err
 	}
-	args := quoteAll(c.ServiceUser, c.DeployPath, who[0], who[1], c.EnvDir(), c.EnvFile(), c.DatabaseURLVar())
+	args := quoteAll(c.ServiceUser, c.DeployPath, who[0], who[1], c.EnvDir(), c.EnvFile())
 	n, err := runScript(ctx, r, "prepare", prepareScript, args, env, out)
 	if err != nil {
 		return n > 0, err
 	}
 	total := n
+	n, err = ensureDatabase(ctx, r, c, po.ExternalDatabase, out)
+	total += n
+	if err != nil {
+		return total > 0, err
+	}
 	unitsChanged, err := Ensure(ctx, r, c)
 	if err != nil {
 		return total > 0, err

@@ -51,6 +51,9 @@ var (
 func Main(m *testing.M) int {
 	mainRunning = true
 	code := m.Run()
+	if !shutdown("the empty sandbox", empty, emptyDir) {
+		code = 1
+	}
 	if !shutdown("the second sandbox", second, secondDir) {
 		code = 1
 	}
@@ -154,7 +157,7 @@ func start() {
 }
 
 // boot brings up a sandbox of this binary's own under name.
-func boot(name string) (*sandbox.Instance, string, error) {
+func boot(name string, extra ...sandbox.Option) (*sandbox.Instance, string, error) {
 	if err := sandbox.CheckPrereqs(); err != nil {
 		return nil, "", err
 	}
@@ -169,6 +172,7 @@ func boot(name string) (*sandbox.Instance, string, error) {
 		sandbox.WithStateDir(dir),
 		sandbox.WithStopOnExit(),
 		sandbox.WithStdout(os.Stderr))
+	opts = append(opts, extra...)
 	sb, err := sandbox.New(nil, opts...)
 	if err != nil {
 		return nil, dir, err
