@@ -45,7 +45,7 @@ app=$1 dp=$2 new=$3 commit=$4 tmo=$5 logp=$6 t0=$7 inst=$8 envnew=$9 envf=${10}
 [ "$envnew" = - ] && envnew=
 unit="$app@$inst.service" legacy="/etc/systemd/system/$app.service" swapped=
 say() { printf '%s\n' "$*"; }
-h0=$(date +%s%N)
+h0=$(date +%s%N) started=$(date +%s)
 # A step, with the seconds since the handover began.
 step() { d=$(( ($(date +%s%N) - h0) / 100000000 )); say "step [$((d / 10)).$((d % 10))s] $*"; }
 finish() {
@@ -94,6 +94,9 @@ fail() {
       prev=$lines
       sleep 0.25
     done
+    # A process that exits at once can beat journald to its own lines,
+    # which then carry no invocation ID: the unit's lines since this start.
+    [ -n "$lines" ] || lines=$(journalctl --no-pager -q -o cat -n 25 -u "$unit" --since "@$started")
     [ -n "$lines" ] && printf '%s\n' "$lines" | sed 's/^/log /'
   fi
   if [ -n "$old" ]; then
@@ -117,6 +120,7 @@ else
   fi
   before=$(prop InvocationID "$unit")
   step "starting $unit beside ${old:-nothing}, up to ${tmo}s for READY=1 (migrations, database, readiness)"
+  started=$(date +%s)
   systemctl start --no-block "$unit" || fail "systemctl start $unit failed"
   end=$(( $(date +%s) + tmo ))
   while :; do
