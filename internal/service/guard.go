@@ -199,7 +199,11 @@ func judgeNeighbours(c Config, apps map[string]*installed) []error {
 			continue
 		}
 		if a.deployPath == c.DeployPath {
-			errs = append(errs, fmt.Errorf("DEPLOY_PATH=%s is app %s's on this server (%s@.service runs its releases): set another DEPLOY_PATH for %s (default /srv/%s)", c.DeployPath, name, name, c.AppName, c.AppName))
+			hint := ""
+			if def := DefaultsFor(c.AppName).DeployPath; def != c.DeployPath {
+				hint = " (its default: " + def + ")"
+			}
+			errs = append(errs, fmt.Errorf("DEPLOY_PATH=%s is app %s's on this server (%s@.service runs its releases): set another DEPLOY_PATH for %s%s", c.DeployPath, name, name, c.AppName, hint))
 		}
 		if a.listen != "" && port(a.listen) == port(c.ListenAddr) {
 			errs = append(errs, fmt.Errorf("APP_LISTEN=%s: port %s is app %s's socket on this server (%s.socket listens on %s): set another APP_LISTEN for %s", c.ListenAddr, port(c.ListenAddr), name, name, a.listen, c.AppName))

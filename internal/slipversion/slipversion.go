@@ -60,8 +60,8 @@ func (s Stamp) CheckApp(host, app, deployPath string) error {
 	if s.App == "" || s.App == app {
 		return nil
 	}
-	return fmt.Errorf("%s: DEPLOY_PATH=%s is app %s's (its %s says so): set another DEPLOY_PATH for %s (default /srv/%s)",
-		host, deployPath, s.App, File, app, app)
+	return fmt.Errorf("%s: DEPLOY_PATH=%s is app %s's (its %s says so): set another DEPLOY_PATH for %s",
+		host, deployPath, s.App, File, app)
 }
 
 // String is `slipway vX.Y.Z (layout N)`, or the layout alone when unstamped.

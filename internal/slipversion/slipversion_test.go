@@ -82,7 +82,7 @@ func TestStampNamesItsApp(t *testing.T) {
 		t.Errorf("a v0.2.0 stamp refused: %v", err)
 	}
 	err = got.CheckApp("h", "blog", "/srv/shop")
-	if err == nil || err.Error() != "h: DEPLOY_PATH=/srv/shop is app shop's (its .slipway says so): set another DEPLOY_PATH for blog (default /srv/blog)" {
+	if err == nil || err.Error() != "h: DEPLOY_PATH=/srv/shop is app shop's (its .slipway says so): set another DEPLOY_PATH for blog" {
 		t.Errorf("CheckApp = %v", err)
 	}
 }
