@@ -68,7 +68,7 @@ func Provision(ctx context.Context) error {
 		if err == nil {
 			var changed bool
 			if changed, err = deploy.StampLayout(ctx, c, o.Service); changed {
-				fmt.Fprintf(os.Stdout, "changed: %s/%s stamped %s\n", o.Service.DeployPath, slipversion.File, slipversion.Current())
+				fmt.Fprintf(os.Stdout, "changed: %s/%s stamped %s (app %s)\n", o.Service.DeployPath, slipversion.File, slipversion.Current(), o.Service.AppName)
 			}
 		}
 		c.Close()

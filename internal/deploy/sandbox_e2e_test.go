@@ -140,8 +140,8 @@ func TestDeployOnSandbox(t *testing.T) {
 
 	t.Run("deploy stamps the server's layout in .slipway, as the SSH user, atomically", func(t *testing.T) {
 		f := e.svc.DeployPath + "/" + slipversion.File
-		if got := e.sh(t, "cat "+f); got+"\n" != string(slipversion.Current().Bytes()) {
-			t.Errorf("%s holds %q, want %q", f, got, slipversion.Current().Bytes())
+		if got := e.sh(t, "cat "+f); got+"\n" != string(stampOf(e.svc).Bytes()) {
+			t.Errorf("%s holds %q, want %q", f, got, stampOf(e.svc).Bytes())
 		}
 		if owner := e.sh(t, "stat -c %U "+f); owner != "admin" {
 			t.Errorf("%s belongs to %s, want the SSH user admin", f, owner)

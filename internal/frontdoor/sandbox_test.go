@@ -373,18 +373,27 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		g.provision(t, c)
 	})
 
-	t.Run("10 deploys under load through HTTPS lose no request", func(t *testing.T) {
+	t.Run("10 deploys under load through HTTPS lose no request; a second app behind its own domain serves on", func(t *testing.T) {
+		// The second app: its own site (echo.slipway.test, its own
+		// certificate) on the same Caddy, proxying to a server in this test.
+		echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "echo") }))
+		defer echo.Close()
+		e := g.config(t, "echo.slipway.test")
+		e.AppName, e.Upstream = "echo", strings.TrimPrefix(echo.URL, "http://")
+		g.provision(t, e)
+		defer g.root(t, "rm -rf "+e.SitePath()+" "+path.Dir(e.DropInPath())+" && systemctl daemon-reload && systemctl reload caddy")
 		g.install(t, "r2", "v2")
 		l := load.StartWith(ctx, "https://app.slipway.test/healthz", 100, transport(g.pool))
+		le := load.StartWith(ctx, "https://echo.slipway.test/", 100, transport(g.pool))
 		time.Sleep(300 * time.Millisecond)
 		for i := range 10 {
 			g.start(t, []string{"r2", rel}[i%2])
 		}
 		time.Sleep(300 * time.Millisecond)
-		res := l.Stop()
-		t.Logf("10 handovers through Caddy: %s", res)
-		if res.Failed > 0 || res.Sent < 100 {
-			t.Errorf("want 0 failures out of at least 100 requests: %s", res)
+		res, rese := l.Stop(), le.Stop()
+		t.Logf("10 handovers through Caddy: %s; the second app meanwhile: %s", res, rese)
+		if res.Failed > 0 || res.Sent < 100 || rese.Failed > 0 || rese.Sent < 100 || rese.Answered("echo") != rese.Sent {
+			t.Errorf("want 0 failures out of at least 100 requests on both: app %s; second app %s", res, rese)
 		}
 	})
 

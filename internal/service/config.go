@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"path"
 	"regexp"
@@ -60,10 +61,71 @@ const MinMemoryMax = 320 << 20
 // UnitDir is where the units are installed.
 const UnitDir = "/etc/systemd/system"
 
-// DefaultConfig returns the defaults ConfigFromEnv starts from.
+// DefaultApp is the default APP_NAME. Its DEPLOY_PATH, APP_LISTEN and
+// metrics address are the ones every Slipway before v0.3 used for any name.
+const DefaultApp = "app"
+
+// Defaults of another APP_NAME, so that several apps share a server
+// without a setting: DEPLOY_PATH /srv/<name>, APP_LISTEN 127.0.0.1 on a
+// port read from the name (PortBase + FNV-1a(name) % PortSpan), and
+// /metrics on that port + MetricsOffset. The ranges miss 8080 and 9090 (the
+// default app's); two names that land on one port are refused by provision,
+// naming the other app.
+const (
+	PortBase      = 8100
+	PortSpan      = 800
+	MetricsOffset = 1010
+)
+
+// NamePort is the default APP_LISTEN port of the APP_NAME name (8080 for
+// DefaultApp).
+func NamePort(name string) int {
+	if name == DefaultApp {
+		return 8080
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return PortBase + int(h.Sum32()%PortSpan)
+}
+
+// DefaultsFor is DefaultConfig with the folder and ports of the APP_NAME
+// name: today's for DefaultApp, /srv/<name> and NamePort for another.
+func DefaultsFor(name string) Config {
+	c := DefaultConfig()
+	if name == DefaultApp {
+		return c
+	}
+	c.AppName, c.ServiceUser = name, name
+	c.DeployPath = "/srv/" + name
+	c.ListenAddr = "127.0.0.1:" + strconv.Itoa(NamePort(name))
+	return c
+}
+
+// MetricsAddr is where the app's /metrics listens by default: "" for
+// DefaultApp (the app's own default, 127.0.0.1:9090, as before), else
+// 127.0.0.1 on APP_LISTEN's port + MetricsOffset, set in the instances'
+// unit (Environment=, which METRICS_ADDR in the env file overrides).
+func (c Config) MetricsAddr() string {
+	if c.AppName == DefaultApp {
+		return ""
+	}
+	return "127.0.0.1:" + strconv.Itoa(metricsPort(c.ListenAddr))
+}
+
+// metricsPort is listen's port + MetricsOffset (minus it past 65535).
+func metricsPort(listen string) int {
+	_, p, _ := net.SplitHostPort(listen)
+	n, _ := strconv.Atoi(p)
+	if n+MetricsOffset > 65535 {
+		return n - MetricsOffset
+	}
+	return n + MetricsOffset
+}
+
+// DefaultConfig returns the defaults of DefaultApp.
 func DefaultConfig() Config {
 	return Config{
-		AppName:      "app",
+		AppName:      DefaultApp,
 		DeployPath:   "/home/admin",
 		ListenAddr:   "127.0.0.1:8080",
 		ServiceUser:  "app",
@@ -74,13 +136,17 @@ func DefaultConfig() Config {
 }
 
 // ConfigFromEnv reads APP_NAME, DEPLOY_PATH, APP_LISTEN, APP_USER,
-// APP_MEMORY_MAX, APP_WATCHDOG and APP_START_TIMEOUT over the defaults, and reports every bad
-// value at once.
+// APP_MEMORY_MAX, APP_WATCHDOG and APP_START_TIMEOUT over the defaults of
+// APP_NAME (DefaultsFor), and reports every bad value at once.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
 	var errs []error
 	if v := getenv("APP_NAME"); v != "" {
-		c.AppName, c.ServiceUser = v, v
+		if nameRE.MatchString(v) {
+			c = DefaultsFor(v)
+		} else {
+			c.AppName, c.ServiceUser = v, v
+		}
 	}
 	if v := getenv("DEPLOY_PATH"); v != "" {
 		c.DeployPath = path.Clean(v)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,18 @@ if pw=$(getent passwd "$user"); then
   done
 fi
 echo "sshuser ${SUDO_USER:-$(id -un)}"
+# The server's other Slipway apps: each socket's ListenStream, each
+# template's deploy path (from its ExecStart) and metrics address.
+for f in /etc/systemd/system/*.socket; do
+  [ -f "$f" ] && head -n 1 "$f" | grep -qF '` + UnitMarker + `' || continue
+  echo "socket ${f##*/} $(sed -n 's/^ListenStream=//p' "$f" | head -n 1)"
+done
+for f in /etc/systemd/system/*@.service; do
+  [ -f "$f" ] && head -n 1 "$f" | grep -qF '` + UnitMarker + `' || continue
+  d=$(sed -n 's|^ExecStart=.* exec \(/[^"]*\)/releases/".*|\1|p' "$f" | head -n 1)
+  m=$(sed -n 's/^Environment=METRICS_ADDR=//p' "$f" | head -n 1)
+  echo "template ${f##*/} ${d:--} ${m:--}"
+done
 `
 
 // serverFacts is what guardScript found.
@@ -63,6 +76,13 @@ type serverFacts struct {
 	groups        []string
 	legacy        bool
 	sshUser       string
+	// apps are the server's Slipway apps by name, from their units.
+	apps map[string]*installed
+}
+
+// installed is what a Slipway app's units on the server say.
+type installed struct {
+	listen, deployPath, metrics string
 }
 
 type account struct {
@@ -95,7 +115,13 @@ func checkServer(ctx context.Context, r Runner, c Config, units []string) error 
 }
 
 func parseFacts(out []byte) (serverFacts, error) {
-	f := serverFacts{foreignUnits: map[string]string{}}
+	f := serverFacts{foreignUnits: map[string]string{}, apps: map[string]*installed{}}
+	app := func(name string) *installed {
+		if f.apps[name] == nil {
+			f.apps[name] = &installed{}
+		}
+		return f.apps[name]
+	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		kind, rest, _ := strings.Cut(sc.Text(), " ")
@@ -123,6 +149,15 @@ func parseFacts(out []byte) (serverFacts, error) {
 			f.legacy = true
 		case "sshuser":
 			f.sshUser = strings.TrimSpace(rest)
+		case "socket":
+			unit, listen, _ := strings.Cut(rest, " ")
+			app(strings.TrimSuffix(unit, ".socket")).listen = strings.TrimSpace(listen)
+		case "template":
+			p := strings.Fields(rest)
+			if len(p) == 3 {
+				a := app(strings.TrimSuffix(p[0], "@.service"))
+				a.deployPath, a.metrics = strings.TrimPrefix(p[1], "-"), strings.TrimPrefix(p[2], "-")
+			}
 		}
 	}
 	return f, nil
@@ -145,8 +180,49 @@ func judge(c Config, f serverFacts) error {
 	if err := judgeAccount(c.ServiceUser, f); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, judgeNeighbours(c, f.apps)...)
 	return errors.Join(errs...)
 }
+
+// judgeNeighbours refuses the folder and ports of another Slipway app on
+// the server, naming it and the setting to change.
+func judgeNeighbours(c Config, apps map[string]*installed) []error {
+	var errs []error
+	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+	metrics := c.MetricsAddr()
+	if metrics == "" {
+		metrics = DefaultMetricsAddr
+	}
+	for _, name := range slices.Sorted(maps.Keys(apps)) {
+		a := apps[name]
+		if name == c.AppName {
+			continue
+		}
+		if a.deployPath == c.DeployPath {
+			hint := ""
+			if def := DefaultsFor(c.AppName).DeployPath; def != c.DeployPath {
+				hint = " (its default: " + def + ")"
+			}
+			errs = append(errs, fmt.Errorf("DEPLOY_PATH=%s is app %s's on this server (%s@.service runs its releases): set another DEPLOY_PATH for %s%s", c.DeployPath, name, name, c.AppName, hint))
+		}
+		if a.listen != "" && port(a.listen) == port(c.ListenAddr) {
+			errs = append(errs, fmt.Errorf("APP_LISTEN=%s: port %s is app %s's socket on this server (%s.socket listens on %s): set another APP_LISTEN for %s", c.ListenAddr, port(c.ListenAddr), name, name, a.listen, c.AppName))
+			continue // the metrics port follows the listen port: one line is enough
+		}
+		theirs := a.metrics
+		if theirs == "" && a.deployPath != "" {
+			theirs = DefaultMetricsAddr // a template without the line: the app's own default
+		}
+		if theirs != "" && port(theirs) == port(metrics) {
+			errs = append(errs, fmt.Errorf("metrics port %s is app %s's /metrics on this server too: set another APP_LISTEN for %s (its metrics port is APP_LISTEN's + %d), or METRICS_ADDR in one app's env file", port(metrics), name, c.AppName, MetricsOffset))
+		}
+	}
+	return errs
+}
+
+// DefaultMetricsAddr is the app's own METRICS_ADDR default
+// (internal/config), which DefaultApp's units leave in place.
+const DefaultMetricsAddr = "127.0.0.1:9090"
 
 func judgeAccount(name string, f serverFacts) error {
 	a := f.account

@@ -63,7 +63,8 @@ func TestProvisionRefusesWhatBelongsToTheServer(t *testing.T) {
 }
 
 func TestProvisionAdoptsTheUserAnOlderSlipwayMade(t *testing.T) {
-	_, r, c, _ := onSandbox(t, "olduser", "/home/admin")
+	// A folder of its own: /home/admin is the other tests' app's.
+	_, r, c, _ := onSandbox(t, "olduser", "/srv/olduser")
 	// What provision did before accounts were marked: an unmarked system
 	// user, and a unit of ours running as it.
 	runRoot(t, r, "useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin olduser")

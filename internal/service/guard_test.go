@@ -1,6 +1,7 @@
 package service
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -51,5 +52,58 @@ func TestParseFactsReadsTheGuardScript(t *testing.T) {
 	lines := strings.Split(err.Error(), "\n")
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "APP_NAME=ssh: ssh.service (/lib/systemd/system/ssh.service), /etc/ssh already on the server") || !strings.HasPrefix(lines[1], "APP_USER=postgres: ") {
 		t.Errorf("judge: %v", err)
+	}
+}
+
+// Two apps on one server: another Slipway app's folder, port or metrics
+// port is refused in one line naming it and the setting to change; the
+// app's own units and a free port pass.
+func TestUnitNeighboursFolderAndPortsAreRefused(t *testing.T) {
+	shop := DefaultsFor("shop")
+	apps := map[string]*installed{
+		"app":  {listen: "127.0.0.1:8080", deployPath: "/home/admin"},
+		"shop": {listen: shop.ListenAddr, deployPath: shop.DeployPath, metrics: shop.MetricsAddr()},
+	}
+	if errs := judgeNeighbours(shop, apps); len(errs) != 0 {
+		t.Errorf("shop beside app by default: %v", errs)
+	}
+	blog := DefaultsFor("blog")
+	blog.DeployPath, blog.ListenAddr = "/home/admin", "127.0.0.1:8080"
+	errs := judgeNeighbours(blog, apps)
+	if len(errs) != 2 || !strings.HasPrefix(errs[0].Error(), "DEPLOY_PATH=/home/admin is app app's on this server") ||
+		!strings.HasPrefix(errs[1].Error(), "APP_LISTEN=127.0.0.1:8080: port 8080 is app app's socket") {
+		t.Errorf("blog on app's folder and port: %v", errs)
+	}
+	blog = DefaultsFor("blog")
+	blog.ListenAddr = "127.0.0.1:" + strconv.Itoa(9090-MetricsOffset) // its metrics port: 9090
+	apps["app"].listen = "127.0.0.1:8081"                             // app's metrics: still 9090
+	errs = judgeNeighbours(blog, apps)
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "metrics port 9090 is app app's /metrics on this server too: set another APP_LISTEN for blog") {
+		t.Errorf("blog's metrics on app's: %v", errs)
+	}
+}
+
+// The default app keeps today's folder and ports; another name gets its
+// own, the same on every run.
+func TestUnitDefaultsFollowAppName(t *testing.T) {
+	app, err := ConfigFromEnv(func(string) string { return "" })
+	if err != nil || app.DeployPath != "/home/admin" || app.ListenAddr != "127.0.0.1:8080" || app.MetricsAddr() != "" {
+		t.Fatalf("default app: %+v %q, %v", app, app.MetricsAddr(), err)
+	}
+	shop, err := ConfigFromEnv(func(k string) string { return map[string]string{"APP_NAME": "shop"}[k] })
+	if err != nil || shop.DeployPath != "/srv/shop" || shop.ServiceUser != "shop" || shop != DefaultsFor("shop") {
+		t.Fatalf("shop: %+v, %v", shop, err)
+	}
+	p := NamePort("shop")
+	if shop.ListenAddr != "127.0.0.1:"+strconv.Itoa(p) || p < PortBase || p >= PortBase+PortSpan || shop.MetricsAddr() != "127.0.0.1:"+strconv.Itoa(p+MetricsOffset) {
+		t.Errorf("shop listens on %s, metrics %s", shop.ListenAddr, shop.MetricsAddr())
+	}
+	units, err := Units(shop)
+	if err != nil || !strings.Contains(string(units["shop@.service"]), "\nEnvironment=METRICS_ADDR="+shop.MetricsAddr()+"\n") {
+		t.Errorf("shop's template lacks its metrics address: %v", err)
+	}
+	units, _ = Units(app)
+	if strings.Contains(string(units["app@.service"]), "METRICS_ADDR") {
+		t.Error("the default app's template changed: it sets METRICS_ADDR")
 	}
 }

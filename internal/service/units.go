@@ -23,6 +23,7 @@ type unitData struct {
 	Binary, EnvFile, ReleasesDir, CurrentLink          string
 	ServiceUnit, SocketUnit, TemplateUnit, CurrentUnit string
 	StartTimeoutSec, StopTimeoutSec, WatchdogSec       string
+	MetricsEnv                                         string
 	Hardening, CurrentHardening                        []string
 }
 
@@ -33,6 +34,7 @@ func newUnitData(c Config) unitData {
 		ServiceUnit: c.ServiceUnit(), SocketUnit: c.SocketUnit(), TemplateUnit: c.TemplateUnit(), CurrentUnit: c.CurrentUnit(),
 		StartTimeoutSec: seconds(c.StartTimeout), StopTimeoutSec: seconds(c.StopTimeout),
 		Hardening: Hardening(c), CurrentHardening: CurrentHardening(c),
+		MetricsEnv: c.MetricsAddr(),
 	}
 	if c.Watchdog > 0 {
 		d.WatchdogSec = seconds(c.Watchdog)

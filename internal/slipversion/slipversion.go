@@ -32,6 +32,9 @@ const File = ".slipway"
 type Stamp struct {
 	Layout  int    // 1 when the server has no stamp
 	Version string // "" when the server has no stamp
+	// App is the APP_NAME whose folder DEPLOY_PATH is: another app is
+	// refused there. "" in a stamp of v0.2.0 (no app line) or none.
+	App string
 }
 
 // Current is the stamp this Slipway writes.
@@ -40,9 +43,25 @@ func Current() Stamp { return Stamp{Layout: Layout, Version: Version} }
 // Unstamped is a server without the file: layout 1, from Slipway v0.1.0.
 func Unstamped() Stamp { return Stamp{Layout: 1} }
 
-// Bytes is the file's content: `layout N` and `slipway vX.Y.Z` lines.
+// Bytes is the file's content: `layout N`, `slipway vX.Y.Z` and, with an
+// App, `app NAME` lines (v0.2.0 skips the line it doesn't know).
 func (s Stamp) Bytes() []byte {
-	return []byte(fmt.Sprintf("layout %d\nslipway %s\n", s.Layout, s.Version))
+	b := fmt.Sprintf("layout %d\nslipway %s\n", s.Layout, s.Version)
+	if s.App != "" {
+		b += "app " + s.App + "\n"
+	}
+	return []byte(b)
+}
+
+// CheckApp refuses DEPLOY_PATH stamped as another app's folder, in one line
+// naming it and the setting to change. A stamp without an app line (v0.2.0)
+// is anyone's.
+func (s Stamp) CheckApp(host, app, deployPath string) error {
+	if s.App == "" || s.App == app {
+		return nil
+	}
+	return fmt.Errorf("%s: DEPLOY_PATH=%s is app %s's (its %s says so): set another DEPLOY_PATH for %s",
+		host, deployPath, s.App, File, app)
 }
 
 // String is `slipway vX.Y.Z (layout N)`, or the layout alone when unstamped.
@@ -69,6 +88,8 @@ func Parse(b []byte) (Stamp, error) {
 			s.Layout = n
 		case "slipway":
 			s.Version = strings.TrimSpace(val)
+		case "app":
+			s.App = strings.TrimSpace(val)
 		}
 	}
 	if s.Layout == 0 {

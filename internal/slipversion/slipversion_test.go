@@ -67,3 +67,22 @@ func TestModuleIsGoModsModule(t *testing.T) {
 		t.Errorf("Module() = %s, go.mod says %s", Module(), m)
 	}
 }
+
+// The stamp names its app; a stamp of v0.2.0 (no app line) is anyone's,
+// another app's is refused naming it and DEPLOY_PATH.
+func TestStampNamesItsApp(t *testing.T) {
+	st := Current()
+	st.App = "shop"
+	got, err := Parse(st.Bytes())
+	if err != nil || got != st {
+		t.Fatalf("Parse = %+v, %v; want %+v", got, err, st)
+	}
+	old, _ := Parse([]byte("layout 2\nslipway v0.2.0\n"))
+	if err := old.CheckApp("h", "blog", "/home/admin"); err != nil {
+		t.Errorf("a v0.2.0 stamp refused: %v", err)
+	}
+	err = got.CheckApp("h", "blog", "/srv/shop")
+	if err == nil || err.Error() != "h: DEPLOY_PATH=/srv/shop is app shop's (its .slipway says so): set another DEPLOY_PATH for blog" {
+		t.Errorf("CheckApp = %v", err)
+	}
+}
