@@ -122,11 +122,17 @@ restore() {
   cat "$bak/main" > "$main"
   if [ -f "$bak/site" ]; then cp -p "$bak/site" "$site"; else rm -f "$site"; fi
 }
+# caddy_says is Caddy's own last journal line matching $1, not systemd's
+# lines about the unit ("Failed to kill control group ...: Input/output
+# error" came last now and then in the sandbox).
+caddy_says() {
+  journalctl -u caddy -n 30 --no-pager -o short | grep -v ' systemd\[1\]: ' | sed 's/^[^]]*\]: //' | grep -iE "$1" | tail -n 1
+}
 if systemctl is-enabled --quiet caddy; then echo "ok: caddy enabled"; else systemctl enable --quiet caddy; echo "changed: caddy enabled"; fi
 if ! systemctl is-active --quiet caddy; then
   if ! systemctl start caddy >/dev/null 2>&1; then
     restore
-    echo "fail: caddy does not start: $(journalctl -u caddy -n 30 --no-pager -o cat | grep -iE 'error|bind|listen' | tail -n 1)"; exit 1
+    echo "fail: caddy does not start: $(caddy_says 'error|bind|listen')"; exit 1
   fi
   echo "changed: caddy started"
 elif [ "$touched" = 1 ] || [ "$force" = reload ]; then
@@ -142,7 +148,7 @@ elif [ "$touched" = 1 ] || [ "$force" = reload ]; then
   fi
   if ! out=$(reload 2>&1); then
     restore
-    echo "fail: caddy refused the configuration, files put back: $(journalctl -u caddy -n 30 --no-pager -o cat | grep -iE 'error' | tail -n 1)"; exit 1
+    echo "fail: caddy refused the configuration, files put back: $(caddy_says 'error')"; exit 1
   fi
   echo "changed: caddy reloaded (graceful)"
 else
