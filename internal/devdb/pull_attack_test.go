@@ -18,14 +18,18 @@ import (
 
 // markerDir is a folder the server's OS user can write into: where a
 // planted COPY ... TO PROGRAM would leave its marker.
-func markerDir(t *testing.T) string {
+func markerDir(t *testing.T) string { return osUserDir(t, "pulldb-marker-", 0o777) }
+
+// osUserDir is a temporary folder of that mode, outside t.TempDir (which is
+// private to root), so that the PostgreSQL server's OS user reaches it.
+func osUserDir(t *testing.T, prefix string, mode os.FileMode) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "pulldb-marker-")
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
+	if err := os.Chmod(dir, mode); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -276,19 +280,8 @@ func TestTheRestoreRolesPasswordIsStoredAsPostgreSQLWouldHashIt(t *testing.T) {
 func noEnv(string) string { return "" }
 
 // devRoot is a repository root for a .dev cluster: a folder the server's
-// OS user can enter (t.TempDir is private to root).
-func devRoot(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "devdb-root-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	if err := os.Chmod(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
+// OS user can enter.
+func devRoot(t *testing.T) string { return osUserDir(t, "devdb-root-", 0o755) }
 
 // roleOf describes the role url logs in as: its name and whether it is a
 // superuser.
