@@ -1,0 +1,86 @@
+package client
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/slipway-dev/slipway/internal/helper"
+	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
+)
+
+func dial(t *testing.T) *remote.Client {
+	t.Helper()
+	srv := sshdtest.Start(t)
+	c, err := remote.Dial(context.Background(), remote.Options{Alias: srv.Alias, ConfigPath: srv.ConfigPath, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestBuildIsReproducibleAndCachedPerProcess(t *testing.T) {
+	a, err := Build(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.GOARCH != "amd64" || len(a.SHA256) != 64 || !strings.HasSuffix(a.Path, a.SHA256) {
+		t.Fatalf("binary %+v: want amd64, named after its SHA-256", a)
+	}
+	b, _ := Build(context.Background(), "amd64")
+	if b != a {
+		t.Fatalf("second build %+v, want the first %+v", b, a)
+	}
+	// Reproducible: another build (this process forgets the first) gives
+	// the same checksum, so a server never gets a second copy of it.
+	buildMu.Lock()
+	delete(built, "amd64")
+	buildMu.Unlock()
+	c, err := Build(context.Background(), "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SHA256 != a.SHA256 {
+		t.Fatalf("rebuilt helper %s, first %s: the build is not reproducible", c.SHA256, a.SHA256)
+	}
+}
+
+func TestEnsureInstallsOnceVerifiedAndRefusesATamperedUpload(t *testing.T) {
+	c := dial(t)
+	ctx := context.Background()
+	bin, err := Build(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	installed.Delete(key{c, bin.SHA256})
+	os.Remove(helper.HelperDir + "/slipway-helper-" + bin.SHA256)
+	if err := Ensure(ctx, c, bin); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Run(ctx, Command(bin, "version"), nil)
+	if err != nil || strings.TrimSpace(string(out)) != "protocol 1" {
+		t.Fatalf("installed helper: %q, %v", out, err)
+	}
+	fi, err := os.Stat(helper.HelperDir + "/slipway-helper-" + bin.SHA256)
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("installed helper: %v, %v", fi, err)
+	}
+
+	// A binary whose content is not what its name says is never installed.
+	bad := bin
+	bad.Path = t.TempDir() + "/tampered"
+	if err := os.WriteFile(bad.Path, []byte("#!/bin/sh\necho owned\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bad.SHA256 = strings.Repeat("ab", 32)
+	err = Install(ctx, c, bad)
+	if err == nil || !strings.Contains(err.Error(), "want "+bad.SHA256) {
+		t.Fatalf("install of a tampered upload: %v, want a checksum refusal", err)
+	}
+	if _, err := os.Stat(helper.HelperDir + "/slipway-helper-" + bad.SHA256); !os.IsNotExist(err) {
+		t.Fatalf("tampered helper installed: %v", err)
+	}
+}

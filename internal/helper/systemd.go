@@ -1,0 +1,161 @@
+package helper
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Systemd is what steps ask of systemd. Systemctl is the real one (the
+// systemctl, systemd-run and journalctl commands, run with argv, never a
+// shell); FakeSystemd stands in for it in unit tests.
+type Systemd interface {
+	// Show returns the unit's properties (systemctl show -p ...).
+	Show(ctx context.Context, unit string, props ...string) (map[string]string, error)
+	// List returns the loaded units matching pattern, in any state.
+	List(ctx context.Context, pattern string) ([]string, error)
+	// Start starts unit; wait false returns once the job is queued.
+	Start(ctx context.Context, unit string, wait bool) error
+	// Stop stops unit and waits for it.
+	Stop(ctx context.Context, unit string) error
+	// ResetFailed forgets unit's failed state.
+	ResetFailed(ctx context.Context, unit string) error
+	// Enable enables unit (its [Install] links).
+	Enable(ctx context.Context, unit string) error
+	// Disable removes unit's [Install] links.
+	Disable(ctx context.Context, unit string) error
+	// DaemonReload makes systemd read its unit files again.
+	DaemonReload(ctx context.Context) error
+	// Transient starts cmd in a transient service unit (systemd-run).
+	Transient(ctx context.Context, t Transient) error
+	// Journal returns up to n message lines (oldest first) of the entries
+	// matching every match (FIELD=value), since since when not zero.
+	Journal(ctx context.Context, match []string, n int, since time.Time) ([]string, error)
+}
+
+// Transient is a unit systemd-run starts.
+type Transient struct {
+	Unit, Description string
+	// Properties are systemd-run -p NAME=VALUE settings.
+	Properties []string
+	Cmd        []string
+}
+
+// Systemctl is the real Systemd.
+type Systemctl struct{}
+
+func ctl(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// Show implements Systemd.
+func (Systemctl) Show(ctx context.Context, unit string, props ...string) (map[string]string, error) {
+	args := []string{"show"}
+	for _, p := range props {
+		args = append(args, "-p", p)
+	}
+	out, err := ctl(ctx, "systemctl", append(args, "--", unit)...)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			m[k] = v
+		}
+	}
+	return m, nil
+}
+
+// List implements Systemd.
+func (Systemctl) List(ctx context.Context, pattern string) ([]string, error) {
+	out, err := ctl(ctx, "systemctl", "list-units", "--all", "--plain", "--no-legend", "--", pattern)
+	if err != nil {
+		return nil, err
+	}
+	var units []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			units = append(units, f[0])
+		}
+	}
+	return units, nil
+}
+
+// Start implements Systemd.
+func (Systemctl) Start(ctx context.Context, unit string, wait bool) error {
+	args := []string{"start"}
+	if !wait {
+		args = append(args, "--no-block")
+	}
+	_, err := ctl(ctx, "systemctl", append(args, "--", unit)...)
+	return err
+}
+
+// Stop implements Systemd.
+func (Systemctl) Stop(ctx context.Context, unit string) error {
+	_, err := ctl(ctx, "systemctl", "stop", "--", unit)
+	return err
+}
+
+// ResetFailed implements Systemd.
+func (Systemctl) ResetFailed(ctx context.Context, unit string) error {
+	_, err := ctl(ctx, "systemctl", "reset-failed", "--", unit)
+	return err
+}
+
+// Enable implements Systemd.
+func (Systemctl) Enable(ctx context.Context, unit string) error {
+	_, err := ctl(ctx, "systemctl", "enable", "--quiet", "--", unit)
+	return err
+}
+
+// Disable implements Systemd.
+func (Systemctl) Disable(ctx context.Context, unit string) error {
+	_, err := ctl(ctx, "systemctl", "disable", "--quiet", "--", unit)
+	return err
+}
+
+// DaemonReload implements Systemd.
+func (Systemctl) DaemonReload(ctx context.Context) error {
+	_, err := ctl(ctx, "systemctl", "daemon-reload")
+	return err
+}
+
+// Transient implements Systemd.
+func (Systemctl) Transient(ctx context.Context, t Transient) error {
+	args := []string{"--quiet", "--collect", "--unit=" + t.Unit, "--description=" + t.Description}
+	for _, p := range t.Properties {
+		args = append(args, "-p", p)
+	}
+	_, err := ctl(ctx, "systemd-run", append(append(args, "--"), t.Cmd...)...)
+	return err
+}
+
+// Journal implements Systemd.
+func (Systemctl) Journal(ctx context.Context, match []string, n int, since time.Time) ([]string, error) {
+	args := []string{"--no-pager", "-q", "-o", "cat", "-n", strconv.Itoa(n)}
+	if !since.IsZero() {
+		args = append(args, "--since", "@"+strconv.FormatInt(since.Unix(), 10))
+	}
+	out, err := ctl(ctx, "journalctl", append(args, match...)...)
+	if err != nil {
+		return nil, err
+	}
+	s := strings.TrimRight(string(out), "\n")
+	if s == "" {
+		return nil, nil
+	}
+	return strings.Split(s, "\n"), nil
+}
