@@ -1,0 +1,77 @@
+package pgenv
+
+import (
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/slipway-dev/slipway/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+const hard = `pa$$ "w" 'o' \r d`
+
+func TestURLAndKeyValueGiveTheSameVariables(t *testing.T) {
+	u := (&url.URL{Scheme: "postgres", User: url.UserPassword("app", hard), Host: "db.internal:5433", Path: "/shop",
+		RawQuery: "sslmode=require&application_name=web&search_path=s1"}).String()
+	kv := `host=db.internal port=5433 user=app dbname=shop sslmode=require application_name=web search_path=s1 password='` +
+		strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(hard) + `'`
+	a, err := Vars("DATABASE_URL", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Vars("DATABASE_URL", kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"PGAPPNAME=web", "PGDATABASE=shop", "PGHOST=db.internal", "PGOPTIONS=-c search_path=s1",
+		"PGPASSWORD=" + hard, "PGPORT=5433", "PGSSLMODE=require", "PGUSER=app"}
+	if !slices.Equal(a, want) || !slices.Equal(b, want) {
+		t.Fatalf("URL form:\n%q\nkey=value form:\n%q\nwant\n%q", a, b, want)
+	}
+}
+
+func TestSSLModes(t *testing.T) {
+	for mode, want := range map[string]string{"disable": "disable", "allow": "allow", "prefer": "prefer", "require": "require", "verify-full": "verify-full"} {
+		got, err := Vars("DATABASE_URL", "postgres://u@h/d?sslmode="+mode)
+		if err != nil || !slices.Contains(got, "PGSSLMODE="+want) {
+			t.Errorf("sslmode=%s: %q, %v; want PGSSLMODE=%s", mode, got, err, want)
+		}
+	}
+}
+
+func TestRefusalsAreOneLineWithoutTheSecret(t *testing.T) {
+	for _, u := range []string{"", "postgres://u:" + url.QueryEscape(hard) + "@h:notaport/d", "host=h sslmode=bogus password=" + "s3cret"} {
+		_, err := Vars("DATABASE_URL", u)
+		if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "pa$$") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Vars(%q): %v; want one line naming DATABASE_URL, no password", u, err)
+		}
+	}
+}
+
+// The tools get what the app gets: psql connects with nothing but the
+// variables, to the database and as the user the URL names.
+func TestPsqlConnectsWithTheVariables(t *testing.T) {
+	if _, err := exec.LookPath("psql"); err != nil {
+		t.Fatal("psql: apt-get install postgresql-client")
+	}
+	dbURL := pgtest.EmptyURL(t)
+	vars, err := Vars("DATABASE_URL", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("psql", "-X", "-At", "-c", "SELECT current_database() || ' ' || current_user")
+	cmd.Env = append(os.Environ(), vars...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql: %v: %s", err, out)
+	}
+	u, _ := url.Parse(dbURL)
+	if !strings.HasPrefix(string(out), strings.TrimPrefix(u.Path, "/")+" ") {
+		t.Fatalf("psql connected to %q, want database %s", out, u.Path)
+	}
+}
