@@ -73,9 +73,9 @@ func Steps() []string {
 	return names
 }
 
-// Failed is a step's failure that its own lines already explain: Main exits
+// ErrFailed is a step's failure that its own lines already explain: Main exits
 // 1 without printing anything more.
-var Failed = errors.New("failed")
+var ErrFailed = errors.New("failed")
 
 // Main is slipway-helper's main: `slipway-helper <step>` with the Request on
 // stdin. Exit status: 0 done (the lines say the outcome), 1 the step failed,
@@ -126,7 +126,7 @@ func run(ctx context.Context, e *Env, args []string, stdin io.Reader) int {
 		e.In = stdin
 	}
 	if err := st.run(ctx, e, req.Args); err != nil {
-		if !errors.Is(err, Failed) {
+		if !errors.Is(err, ErrFailed) {
 			e.Result("failed", err.Error())
 		}
 		return 1

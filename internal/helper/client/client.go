@@ -52,10 +52,12 @@ func Command(bin Binary, step string) string {
 }
 
 // Call runs step on the server with args (its helper argument type) and
-// returns its output: the step's lines. The helper is built for goarch
-// (Build; "" is amd64) and installed first if the server lacks it. An
-// error carries the step's last line when it printed one.
-func Call(ctx context.Context, r Runner, goarch, step string, args any) ([]byte, error) {
+// returns its output: the step's lines. The helper is built for the
+// server's architecture (amd64 until the server says otherwise) and
+// installed first if the server lacks it: in the steady state a step is
+// one round trip. An error carries the step's last line when it printed
+// one (a *remote.ExitError).
+func Call(ctx context.Context, r Runner, step string, args any) ([]byte, error) {
 	if !helper.Known(step) {
 		return nil, fmt.Errorf("slipway-helper has no step %q", step)
 	}
@@ -63,7 +65,7 @@ func Call(ctx context.Context, r Runner, goarch, step string, args any) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	bin, err := Build(ctx, goarch)
+	bin, err := Build(ctx, archOf(r))
 	if err != nil {
 		return nil, err
 	}
@@ -73,22 +75,76 @@ func Call(ctx context.Context, r Runner, goarch, step string, args any) ([]byte,
 	}
 	out, err := run(ctx, Command(bin, step), bytes.NewReader(req))
 	if missing(err) {
-		if err := Install(ctx, r, bin); err != nil {
+		if bin, err = ensureMissing(ctx, r, bin); err != nil {
 			return nil, err
 		}
 		out, err = run(ctx, Command(bin, step), bytes.NewReader(req))
 	}
-	if err == nil {
-		installed.Store(key{r, bin.SHA256}, true)
-	}
 	return out, err
+}
+
+// arches remembers each Runner's server architecture once asked.
+var arches sync.Map // Runner → GOARCH
+
+func archOf(r Runner) string {
+	if a, ok := arches.Load(r); ok {
+		return a.(string)
+	}
+	return "amd64"
+}
+
+// unameArch maps `uname -m` to GOARCH.
+var unameArch = map[string]string{"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+// ensureMissing handles a helper the server lacks: it asks the server's
+// architecture, builds for it if that is not bin's, and installs the
+// helper unless the server has that one.
+func ensureMissing(ctx context.Context, r Runner, bin Binary) (Binary, error) {
+	out, err := r.Run(ctx, "uname -m", nil)
+	if err != nil {
+		return bin, fmt.Errorf("slipway-helper: the server's architecture (uname -m): %w", err)
+	}
+	m := strings.TrimSpace(string(out))
+	arch, ok := unameArch[m]
+	if !ok {
+		return bin, fmt.Errorf("slipway-helper: the server is %s; Slipway runs on x86_64 (amd64) and aarch64 (arm64) servers", m)
+	}
+	arches.Store(r, arch)
+	if arch != bin.GOARCH {
+		if bin, err = Build(ctx, arch); err != nil {
+			return bin, err
+		}
+	}
+	installed.Delete(key{r, bin.SHA256})
+	return bin, Ensure(ctx, r, bin)
+}
+
+// Ready returns the helper for r's server, installed there (one round trip
+// the first time per Runner, none after).
+func Ready(ctx context.Context, r Runner) (Binary, error) {
+	bin, err := Build(ctx, archOf(r))
+	if err != nil {
+		return bin, err
+	}
+	if _, ok := installed.Load(key{r, bin.SHA256}); ok {
+		return bin, nil
+	}
+	_, err = r.Run(ctx, Command(bin, "version"), nil)
+	if missing(err) {
+		return ensureMissing(ctx, r, bin)
+	}
+	if err != nil {
+		return bin, fmt.Errorf("slipway-helper on the server: %w", err)
+	}
+	installed.Store(key{r, bin.SHA256}, true)
+	return bin, nil
 }
 
 // Start starts step on the server and leaves it running: the request is
 // written first on its stdin, the rest of stdin is the step's (Env.In).
 // The helper is installed first if this Runner's server was not seen with
 // it yet.
-func Start(ctx context.Context, r Runner, goarch, step string, args any) (*remote.Process, error) {
+func Start(ctx context.Context, r Runner, step string, args any) (*remote.Process, error) {
 	s, ok := r.(Starter)
 	if !ok {
 		return nil, fmt.Errorf("slipway-helper %s: the runner can't start a command and leave it running", step)
@@ -97,11 +153,8 @@ func Start(ctx context.Context, r Runner, goarch, step string, args any) (*remot
 	if err != nil {
 		return nil, err
 	}
-	bin, err := Build(ctx, goarch)
+	bin, err := Ready(ctx, r)
 	if err != nil {
-		return nil, err
-	}
-	if err := Ensure(ctx, r, bin); err != nil {
 		return nil, err
 	}
 	cmd := Command(bin, step)
