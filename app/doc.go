@@ -78,7 +78,7 @@
 // pool, the startup migration, the build, the Go runtime) is served on a
 // listener of its own, METRICS_ADDR (127.0.0.1:9090 by default), and only
 // to scrapes sending METRICS_TOKEN as a bearer token. The route label is the
-// ServeMux pattern that matched: an app handler that is a ServeMux labels
+// http.ServeMux pattern that matched: an app handler that is an http.ServeMux labels
 // its own routes; any other handler counts as route "/".
 //
 // # Settings

@@ -11,5 +11,5 @@
 //   - Load: a fixed-rate load generator; a Scenario is a way of deploying
 //     run under that load, and adding one to a list adds its row to
 //     bench:deploy's table.
-//   - Median and Percentile, and Table, the one table printer.
+//   - Median, and Table, the one table printer.
 package bench

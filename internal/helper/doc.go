@@ -17,7 +17,7 @@
 //
 // Client and helper carry Protocol; a helper that speaks another one is
 // refused in one line. The client builds the helper once per Slipway
-// version (Build caches it by version; a development tree rebuilds, which
+// version (client.Build caches it by version; a development tree rebuilds, which
 // the go build cache makes a link step) and installs it only when the
 // server lacks that checksum (Client.Call: a missing helper exits 127,
 // then install.sh puts the upload in place and the call is retried).

@@ -120,4 +120,3 @@ func sslmode(cfg *pgconn.Config) (string, error) {
 func escapeOption(v string) string {
 	return strings.NewReplacer(`\`, `\\`, " ", `\ `).Replace(v)
 }
-

@@ -10,7 +10,7 @@
 //
 // Everything on the server goes through a Runner (an SSH connection, or a
 // command runner inside the test sandbox): Provision does the one-time set-up,
-// Ensure installs changed units for deploy, Restart and Logs operate the
+// Ensure installs changed units for deploy, and Logs operates the
 // service. Bench measures requests lost during deploys against a plain
 // stop-copy-start.
 package service
