@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
@@ -15,12 +16,7 @@ import (
 // untouched: stopped here, for whatever reason, a restore changed nothing.
 // A damaged dump is refused before any database is created.
 func (s Server) Prepare(ctx context.Context, b Info) (time.Duration, error) {
-	out, err := service.Detached(ctx, s.R, s.C, "restore-prepare-"+b.ID, "restore "+b.ID+" into a fresh database", maxRun, withURLVar(s.C, prepareScript),
-		s.C.AppName, s.C.DeployPath, s.C.EnvFile(), s.C.ServiceUser, b.ID, strconv.FormatInt(b.Schema, 10))
-	if err != nil {
-		return 0, fmt.Errorf("restore on %s: %w", s.Alias, err)
-	}
-	kv, err := result(out)
+	kv, err := s.call(ctx, "restore-prepare", helper.RestorePrepareArgs{DBArgs: s.dbArgs(), ID: b.ID, Schema: b.Schema})
 	if err != nil {
 		return 0, fmt.Errorf("restore on %s: %w", s.Alias, err)
 	}
@@ -40,9 +36,15 @@ type SwapResult struct {
 // meanwhile. A release that doesn't get ready undoes it all. logLine starts
 // the deploy.log line.
 func (s Server) Swap(ctx context.Context, release, logLine string) (SwapResult, error) {
+	// The database's name, and how the local postgres superuser reaches its
+	// server, read by the helper from the env file (pgenv's parser).
+	db, err := s.call(ctx, "backup-database", helper.BackupDatabaseArgs{DBArgs: s.dbArgs()})
+	if err != nil {
+		return SwapResult{}, fmt.Errorf("restore on %s: %w", s.Alias, err)
+	}
 	maxSwap := s.C.StartTimeout + 3*s.C.StopTimeout + 5*time.Minute
-	out, err := service.Detached(ctx, s.R, s.C, "restore-swap-"+release, "swap in the restored database, start "+release, maxSwap, withURLVar(s.C, swapScript),
-		s.C.AppName, s.C.DeployPath, s.C.EnvFile(), s.C.ServiceUser, release, dash(logLine))
+	out, err := service.Detached(ctx, s.R, s.C, "restore-swap-"+release, "swap in the restored database, start "+release, maxSwap, swapScript,
+		s.C.AppName, s.C.DeployPath, db["database"], db["pghost"], db["pgport"], release, dash(logLine))
 	res := SwapResult{Steps: steps(out)}
 	if err != nil {
 		return res, fmt.Errorf("restore on %s: %w", s.Alias, err)
