@@ -3,7 +3,7 @@
 // each beside a .meta of when, size and the goose schema version it holds.
 //
 // The work is done on the server by slipway-helper's steps (package
-// helper: backup-take, backup-list, restore-prepare, backup-database), which
+// helper: backup-take, backup-list, restore-prepare), which
 // read the database's credentials from the app's env file there
 // (helper.DatabaseEnv): nothing secret crosses the SSH session or shows in
 // a command line. A restore is two steps: Prepare restores into a fresh

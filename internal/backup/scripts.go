@@ -28,7 +28,7 @@ err() { tail -n 3 "$tmpd/err" 2>/dev/null | tr '\n' ' ' | cut -c1-400; }
 // whatever happens to the client.
 //
 // Args: app dp db pghost pgport release logprefix: the database and how
-// the local postgres superuser reaches it (the helper's backup-database).
+// the local postgres superuser reaches it (restore-prepare's result line).
 const swapScript = `app=$1 dp=$2 db=$3 pghost=$4 pgport=$5 new=$6 logp=$7
 ` + preamble + `
 [ "$pghost" = - ] || export PGHOST="$pghost"

@@ -54,15 +54,9 @@ type BackupListArgs struct {
 	DeployPath string `json:"deploy_path"`
 }
 
-// BackupDatabaseArgs are backup-database's arguments.
-type BackupDatabaseArgs struct {
-	DBArgs
-}
-
 func init() {
 	Register("backup-take", true, backupTake)
 	Register("backup-list", false, backupList)
-	Register("backup-database", true, backupDatabase)
 }
 
 var (
@@ -381,21 +375,5 @@ func backupList(_ context.Context, e *Env, a BackupListArgs) error {
 		e.Line("backup", strings.TrimSpace(fmt.Sprintf("%s file_size=%d %s", d.id, d.size, fields)))
 	}
 	e.Result("ok", fmt.Sprintf("count=%d", len(list)))
-	return nil
-}
-
-// backupDatabase says which database the app's env file names, and how the
-// local postgres superuser reaches its server: the restore's swap renames
-// databases as that superuser.
-func backupDatabase(_ context.Context, e *Env, a BackupDatabaseArgs) error {
-	if err := a.check(); err != nil {
-		return err
-	}
-	vars, db, err := a.vars(e)
-	if err != nil {
-		return err
-	}
-	su := superuserVars(vars)
-	e.Result("ok", fmt.Sprintf("database=%s pghost=%s pgport=%s", db, dash(dbVar(su, "PGHOST")), dash(dbVar(su, "PGPORT"))))
 	return nil
 }

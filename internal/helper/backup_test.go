@@ -228,21 +228,31 @@ func TestBackupStepsRefuseADatabaseNameTheyCantNameCopiesAfter(t *testing.T) {
 		envLine("postgres://app@localhost/app;drop"): "letters, digits and _ only",
 	} {
 		e := appRoot(t, content)
-		out, code := runStep(t, e, "backup-database", BackupDatabaseArgs{dbArgs("nobody")})
+		if err := os.MkdirAll(e.Path("/srv/app/backups"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(e.Path("/srv/app/backups/20261207T100000Z-manual.dump"), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, code := runStep(t, e, "restore-prepare", RestorePrepareArgs{DBArgs: dbArgs("nobody"), ID: "20261207T100000Z-manual", Schema: 1})
 		if code != 1 || !strings.Contains(lastLine(out), want) {
 			t.Errorf("%q: exit %d, %s; want a failure with %q", content, code, out, want)
 		}
 	}
 }
 
-func TestBackupDatabaseSaysHowTheSuperuserReachesTheServer(t *testing.T) {
+func TestSuperuserReachesTheServerOverTheURLsSocketOrTheDefaultOne(t *testing.T) {
 	for url, want := range map[string]string{
-		"postgres://app:x@/bkdata?host=/var/run/postgresql": "result ok database=bkdata pghost=/var/run/postgresql pgport=5432",
-		"host=127.0.0.1 port=5433 dbname=bkdata user=app":   "result ok database=bkdata pghost=- pgport=5433",
+		"postgres://app:x@/bkdata?host=/var/run/postgresql": "PGUSER=postgres PGDATABASE=postgres PGHOST=/var/run/postgresql PGPORT=5432",
+		"host=127.0.0.1 port=5433 dbname=bkdata user=app":   "PGUSER=postgres PGDATABASE=postgres PGPORT=5433",
 	} {
-		out, code := runStep(t, appRoot(t, envLine(url)), "backup-database", BackupDatabaseArgs{dbArgs("nobody")})
-		if code != 0 || strings.TrimSpace(out) != want {
-			t.Errorf("%s: exit %d, %q; want %q", url, code, out, want)
+		e := appRoot(t, envLine(url))
+		vars, err := DatabaseEnv(e, "/etc/app/app.env", "DATABASE_URL")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(superuserVars(vars), " "); got != want {
+			t.Errorf("%s: %s, want %s", url, got, want)
 		}
 	}
 }
@@ -306,7 +316,8 @@ func TestBackupTakeDumpsWithAKeyValueURLAndAHardPasswordIntoTheV020Layout(t *tes
 	t.Run("restore-prepare restores it into <db>_restore, the live database untouched", func(t *testing.T) {
 		db.exec(t, "appdb", "DELETE FROM notes")
 		out, code := runStep(t, e, "restore-prepare", RestorePrepareArgs{DBArgs: dbArgs(db.svcUser), ID: id, Schema: 7})
-		if code != 0 || !strings.HasPrefix(lastLine(out), "result ok database=appdb_restore schema=7 duration_ms=") {
+		if code != 0 || !strings.HasPrefix(lastLine(out), "result ok database=appdb_restore schema=7 duration_ms=") ||
+			!strings.HasSuffix(lastLine(out), " live=appdb pghost="+db.c.SocketDir()+" pgport="+strconv.Itoa(db.c.Port())) {
 			t.Fatalf("restore-prepare: exit %d\n%s", code, out)
 		}
 		if n := db.count(t, "appdb_restore", "SELECT count(*) FROM notes"); n != 3 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"time"
 )
 
@@ -25,7 +24,9 @@ func init() { Register("restore-prepare", true, restorePrepare) }
 // after pg_restore --list read it whole: a damaged dump is refused before
 // any database is touched. The live database is never touched: a restore
 // stopped here or before changes nothing the app sees. The restored
-// database must hold schema version Schema.
+// database must hold schema version Schema. The result line says which
+// database is live and how the local postgres superuser reaches it, for
+// the swap.
 func restorePrepare(ctx context.Context, e *Env, a RestorePrepareArgs) error {
 	if err := a.check(); err != nil {
 		return err
@@ -79,6 +80,9 @@ func restorePrepare(ctx context.Context, e *Env, a RestorePrepareArgs) error {
 		drop()
 		return failed(e, "the restored database holds schema version %d, the backup's record says %d: nothing changed", got, a.Schema)
 	}
-	e.Result("ok", "database="+fresh+" schema="+strconv.FormatInt(a.Schema, 10)+" duration_ms="+strconv.FormatInt(time.Since(t0).Milliseconds(), 10))
+	// The swap renames databases as the local postgres superuser: it is
+	// told how that one reaches the server (pghost "-": the default socket).
+	e.Result("ok", fmt.Sprintf("database=%s schema=%d duration_ms=%d live=%s pghost=%s pgport=%s",
+		fresh, a.Schema, time.Since(t0).Milliseconds(), db, dash(dbVar(su, "PGHOST")), dash(dbVar(su, "PGPORT"))))
 	return nil
 }
