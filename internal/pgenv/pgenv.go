@@ -125,4 +125,3 @@ func sslmode(cfg *pgconn.Config) (string, error) {
 func escapeOption(v string) string {
 	return strings.NewReplacer(`\`, `\\`, " ", `\ `).Replace(v)
 }
-
