@@ -485,11 +485,13 @@ func TestBackupsOnSandbox(t *testing.T) {
 		var taken backup.Info
 		t.Run("backup", func(t *testing.T) {
 			var out bytes.Buffer
+			t0 := time.Now()
 			list, err := Backup(ctx, e.options(&out, ""))
 			if err != nil || len(list) != 1 {
 				t.Fatalf("backup: %v\n%s", err, out.String())
 			}
 			taken = list[0]
+			t.Logf("backup %s: %s wall, pg_dump and its check %s on the server", taken.ID, time.Since(t0).Round(time.Millisecond), taken.Duration)
 			if taken.Schema != 50 || taken.Size == 0 {
 				t.Errorf("backup %+v, want the database at schema 50", taken)
 			}

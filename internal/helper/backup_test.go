@@ -276,6 +276,7 @@ func TestBackupTakeDumpsWithAKeyValueURLAndAHardPasswordIntoTheV020Layout(t *tes
 		t.Fatalf("backup-take: exit %d\n%s", code, out)
 	}
 	res := lastLine(out)
+	t.Logf("backup-take: %s", res)
 	if !strings.HasPrefix(res, "result ok id="+id+" size=") || !strings.Contains(res, " schema=7 duration_ms=") || !strings.HasSuffix(res, " pruned=-") {
 		t.Errorf("result line %q", res)
 	}
