@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/helper"
+	"github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -25,9 +27,6 @@ const (
 
 // DefaultKeep is how many backups stay on the server (DEPLOY_KEEP_BACKUPS).
 const DefaultKeep = 5
-
-// maxRun bounds a backup's transient unit on the server.
-const maxRun = 6 * time.Hour
 
 var idRE = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[a-z0-9-]{1,60}$`)
 
@@ -66,12 +65,7 @@ func (s Server) Take(ctx context.Context, id, release, kind string, keep int) (I
 	if keep < 1 {
 		keep = DefaultKeep
 	}
-	out, err := service.Detached(ctx, s.R, s.C, "backup-"+id, "backup "+id, maxRun, withURLVar(s.C, takeScript),
-		s.C.AppName, s.C.DeployPath, s.C.EnvFile(), s.C.ServiceUser, id, dash(release), kind, strconv.Itoa(keep), s.Alias)
-	if err != nil {
-		return Info{}, fmt.Errorf("backup on %s: %w", s.Alias, err)
-	}
-	kv, err := result(out)
+	kv, err := s.call(ctx, "backup-take", helper.BackupTakeArgs{DBArgs: s.dbArgs(), ID: id, Release: release, Kind: kind, Keep: keep, Host: s.Alias})
 	if err != nil {
 		return Info{}, fmt.Errorf("backup on %s: %w", s.Alias, err)
 	}
@@ -105,7 +99,7 @@ func FreeID(list []Info, id string) string {
 
 // List returns the server's backups, newest first.
 func (s Server) List(ctx context.Context) ([]Info, error) {
-	out, err := s.R.Run(ctx, "sh -c "+quote(listScript)+" list "+quote(s.C.DeployPath), nil)
+	out, err := client.Call(ctx, s.R, "backup-list", helper.BackupListArgs{DeployPath: s.C.DeployPath})
 	if err != nil {
 		return nil, fmt.Errorf("list backups on %s: %w", s.Alias, err)
 	}
@@ -165,7 +159,23 @@ func Find(list []Info, id, host string) (Info, error) {
 // Path is the dump's path on the server.
 func (s Server) Path(id string) string { return s.C.DeployPath + "/backups/" + id + ".dump" }
 
-// result reads the script's last "result ok k=v..." line; "result failed
+// dbArgs say where the server's steps find the app's database.
+func (s Server) dbArgs() helper.DBArgs {
+	return helper.DBArgs{DeployPath: s.C.DeployPath, EnvFile: s.C.EnvFile(), URLVar: s.C.DatabaseURLVar(), User: s.C.ServiceUser}
+}
+
+// call runs a helper step and returns its result line's k=v fields; a
+// failure is the step's own one line when it printed one.
+func (s Server) call(ctx context.Context, step string, args any) (map[string]string, error) {
+	out, err := client.Call(ctx, s.R, step, args)
+	kv, rerr := result(out)
+	if err != nil && (rerr == nil || strings.HasPrefix(rerr.Error(), "no result")) {
+		return nil, err
+	}
+	return kv, rerr
+}
+
+// result reads the step's last "result ok k=v..." line; "result failed
 // MSG" is the error MSG.
 func result(out []byte) (map[string]string, error) {
 	var last string

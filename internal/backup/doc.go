@@ -2,19 +2,20 @@
 // its server: pg_dump --format=custom files under DEPLOY_PATH/backups,
 // each beside a .meta of when, size and the goose schema version it holds.
 //
-// Every step that writes runs on the server in a transient systemd unit
-// (service.Detached) from scripts that read the database's credentials from
-// the app's env file there: nothing secret crosses the SSH session or
-// shows in a command line, and a client killed mid-way leaves the server
-// to finish or leave alone what it began. A restore is two such steps:
-// Prepare restores into a fresh database beside the live one (stopped
-// there, nothing the app sees has changed), Swap renames it into place and
-// starts the release whose migrations match.
+// The work is done on the server by slipway-helper's steps (package
+// helper: backup-take, backup-list, restore-prepare), which
+// read the database's credentials from the app's env file there
+// (helper.DatabaseEnv): nothing secret crosses the SSH session or shows in
+// a command line. A restore is two steps: Prepare restores into a fresh
+// database beside the live one (stopped there, nothing the app sees has
+// changed), Swap renames it into place and starts the release whose
+// migrations match, in a transient systemd unit (service.Detached) that a
+// client killed mid-way leaves to finish.
 //
 // Layout, under DEPLOY_PATH:
 //
 //	backups/<id>.dump   pg_dump --format=custom, 0600, owned by the SSH user
-//	backups/<id>.meta   when=, size=, schema=, release=, kind=, duration_ms=
+//	backups/<id>.meta   when=, size=, schema=, release=, kind=, duration_ms=, database=
 //
 // A deploy's backup is named after the release about to start; one taken
 // on demand <UTC time>-manual, one before a restore <UTC time>-pre-restore.

@@ -6,26 +6,36 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
+
+// Prepared is a backup restored into a fresh database by Prepare.
+type Prepared struct {
+	Duration time.Duration
+	// Database is the live database; Fresh the restored copy beside it.
+	Database, Fresh string
+	// PGHost and PGPort are how the server's local postgres superuser
+	// reaches them ("-": libpq's default).
+	PGHost, PGPort string
+}
 
 // Prepare restores backup b into a fresh database beside the live one and
 // checks it holds b's schema version. The live database and the app are
 // untouched: stopped here, for whatever reason, a restore changed nothing.
 // A damaged dump is refused before any database is created.
-func (s Server) Prepare(ctx context.Context, b Info) (time.Duration, error) {
-	out, err := service.Detached(ctx, s.R, s.C, "restore-prepare-"+b.ID, "restore "+b.ID+" into a fresh database", maxRun, withURLVar(s.C, prepareScript),
-		s.C.AppName, s.C.DeployPath, s.C.EnvFile(), s.C.ServiceUser, b.ID, strconv.FormatInt(b.Schema, 10))
+func (s Server) Prepare(ctx context.Context, b Info) (Prepared, error) {
+	kv, err := s.call(ctx, "restore-prepare", helper.RestorePrepareArgs{DBArgs: s.dbArgs(), ID: b.ID, Schema: b.Schema})
 	if err != nil {
-		return 0, fmt.Errorf("restore on %s: %w", s.Alias, err)
-	}
-	kv, err := result(out)
-	if err != nil {
-		return 0, fmt.Errorf("restore on %s: %w", s.Alias, err)
+		return Prepared{}, fmt.Errorf("restore on %s: %w", s.Alias, err)
 	}
 	ms, _ := strconv.ParseInt(kv["duration_ms"], 10, 64)
-	return time.Duration(ms) * time.Millisecond, nil
+	p := Prepared{Duration: time.Duration(ms) * time.Millisecond, Database: kv["live"], Fresh: kv["database"], PGHost: kv["pghost"], PGPort: kv["pgport"]}
+	if p.Database == "" || p.Fresh != p.Database+"_restore" {
+		return p, fmt.Errorf("restore on %s: the server's helper did not say which database it restored into: %v", s.Alias, kv)
+	}
+	return p, nil
 }
 
 // SwapResult is what Swap did.
@@ -34,15 +44,15 @@ type SwapResult struct {
 	Steps    []string
 }
 
-// Swap puts the database Prepare restored in place of the live one and
+// Swap puts the database Prepare restored (p) in place of the live one and
 // starts release on it (see swapScript): the app is down from the stop of
 // its instances until release is ready, connections queue on the socket
 // meanwhile. A release that doesn't get ready undoes it all. logLine starts
 // the deploy.log line.
-func (s Server) Swap(ctx context.Context, release, logLine string) (SwapResult, error) {
+func (s Server) Swap(ctx context.Context, p Prepared, release, logLine string) (SwapResult, error) {
 	maxSwap := s.C.StartTimeout + 3*s.C.StopTimeout + 5*time.Minute
-	out, err := service.Detached(ctx, s.R, s.C, "restore-swap-"+release, "swap in the restored database, start "+release, maxSwap, withURLVar(s.C, swapScript),
-		s.C.AppName, s.C.DeployPath, s.C.EnvFile(), s.C.ServiceUser, release, dash(logLine))
+	out, err := service.Detached(ctx, s.R, s.C, "restore-swap-"+release, "swap in the restored database, start "+release, maxSwap, swapScript,
+		s.C.AppName, s.C.DeployPath, p.Database, dash(p.PGHost), dash(p.PGPort), release, dash(logLine))
 	res := SwapResult{Steps: steps(out)}
 	if err != nil {
 		return res, fmt.Errorf("restore on %s: %w", s.Alias, err)

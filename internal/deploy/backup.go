@@ -239,16 +239,17 @@ func Restore(ctx context.Context, o Options, r RestoreOptions) (RestoreResult, e
 		res.PreRestore = pre.ID
 		o.printf("backed up the database as it is now: %s (%.1f MiB, schema %d); `restore -backup=%s` undoes this restore", pre.ID, mib(pre.Size), pre.Schema, pre.ID)
 		o.step("preparing")
-		d, err := bs.Prepare(ctx, b)
+		prep, err := bs.Prepare(ctx, b)
 		if err != nil {
 			return res, err
 		}
+		d := prep.Duration
 		res.Prepared = d
 		o.printf("restored %s into a fresh database and checked it (schema version %d) in %s; the live database is untouched so far", b.ID, b.Schema, d)
 		o.step("swapping")
 		prefix := fmt.Sprintf("%s restore host=%s by=%s backup=%s schema=%d pre_restore=%s from=%s",
 			time.Now().UTC().Format(time.RFC3339), host, o.Who, b.ID, b.Schema, pre.ID, orDash(st.Current))
-		sw, err := bs.Swap(ctx, target.ID, prefix)
+		sw, err := bs.Swap(ctx, prep, target.ID, prefix)
 		for _, step := range sw.Steps {
 			o.printf("  %s", step)
 		}

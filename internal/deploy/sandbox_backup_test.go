@@ -24,6 +24,8 @@ import (
 	"github.com/slipway-dev/slipway/internal/createadmin"
 	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/devdb"
+	"github.com/slipway-dev/slipway/internal/envfile"
+	"github.com/slipway-dev/slipway/internal/psql"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/testenv"
@@ -225,8 +227,8 @@ func TestBackupsOnSandbox(t *testing.T) {
 		e.psql(t, db, "DROP TABLE filler")
 		rc := startRestoreClient(t, e, big[0].ID, "swapping")
 		rc.waitStep(t, "preparing")
-		prepare := e.svc.AppName + "-handover-restore-prepare-*"
-		rc.waitServer(t, "systemctl is-active '"+prepare+"' || true", "active")
+		// The helper's restore-prepare runs pg_restore as the service user.
+		rc.waitServer(t, "pgrep -u app -x pg_restore >/dev/null && echo restoring || true", "restoring")
 		rc.kill(t)
 		e.settle(t, 2*time.Minute)
 		e.consistent(t, c.Release)
@@ -303,8 +305,10 @@ func TestBackupsOnSandbox(t *testing.T) {
 		}
 	})
 
-	t.Run("pullDB loads the newest backup into the local database", func(t *testing.T) {
-		// The newest: the last restore's pre-restore backup, of the 25 users.
+	// pull runs pullDB of the newest backup (fresh: one taken now) into a
+	// local database of its own, and returns how many users it holds.
+	pull := func(t *testing.T, fresh bool) int {
+		t.Helper()
 		getenv := func(string) string { return "" }
 		// The cluster runs as postgres, which must enter the folder
 		// (t.TempDir's parent is private to root).
@@ -323,7 +327,7 @@ func TestBackupsOnSandbox(t *testing.T) {
 		defer local.Release()
 		var out bytes.Buffer
 		err = devdb.PullDB(ctx, devdb.Options{Root: root, Getenv: getenv, Stdout: &out}, func(dst string) (string, error) {
-			id, err := FetchBackup(ctx, e.options(&out, ""), "", false, dst)
+			id, err := FetchBackup(ctx, e.options(&out, ""), "", fresh, dst)
 			return "backup " + id, err
 		})
 		if err != nil {
@@ -335,8 +339,16 @@ func TestBackupsOnSandbox(t *testing.T) {
 		}
 		defer conn.Close(ctx)
 		var n int
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n); err != nil || n != 25 {
-			t.Errorf("local users: %d, %v; want the server's 25\n%s", n, err, out.String())
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n); err != nil {
+			t.Fatalf("local users: %v\n%s", err, out.String())
+		}
+		return n
+	}
+
+	t.Run("pullDB loads the newest backup into the local database", func(t *testing.T) {
+		// The newest: the last restore's pre-restore backup, of the 25 users.
+		if n := pull(t, false); n != 25 {
+			t.Errorf("local users: %d; want the server's 25", n)
 		}
 	})
 
@@ -428,6 +440,112 @@ func TestBackupsOnSandbox(t *testing.T) {
 			t.Fatalf("rollback to a tampered release: %v\n%s", err, out.String())
 		}
 		e.consistent(t, c.Release)
+	})
+
+	// The app's database in libpq's key=value form, with password
+	// authentication, the app role's password holding what a shell or a
+	// hand-written URL parser breaks on: backups, restores, psql and
+	// pullDB read it as the app's pgx does (helper.DatabaseEnv).
+	t.Run("a key=value DATABASE_URL with a password holding $ \" ' \\ and spaces", func(t *testing.T) {
+		const hard = `p$a "s' w\o#r=d $HOME`
+		orig := password(t, dbURL)
+		alter := func(pw string) {
+			t.Helper()
+			cmd := e.sb.Command(ctx, "runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1")
+			cmd.Stdin = strings.NewReader("ALTER ROLE app PASSWORD '" + strings.ReplaceAll(pw, "'", "''") + "';\n")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("alter role app: %v: %s", err, out)
+			}
+		}
+		writeEnv := func(url string) {
+			t.Helper()
+			cmd := e.sb.Command(ctx, "sh", "-c", "umask 077; cat > "+e.svc.EnvFile())
+			cmd.Stdin = strings.NewReader("DATABASE_URL=" + envfile.Encode(url) + "\nPASSWORD_PEPPER=backup-test-pepper-0123456789abcdef\n")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("write env file: %v: %s", err, out)
+			}
+		}
+		alter(hard)
+		kv := "host=/var/run/postgresql user=app dbname=" + db + " password='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(hard) + "'"
+		writeEnv(kv)
+		// Password authentication for the app's role on this database (the
+		// sandbox's other databases keep theirs).
+		hba := "/etc/postgresql/*/main/pg_hba.conf"
+		e.sh(t, "sed -i '1i local "+db+" app scram-sha-256' "+hba+" && systemctl reload postgresql")
+		t.Cleanup(func() {
+			e.sh(t, "sed -i '/^local "+db+" app scram-sha-256$/d' "+hba+" && systemctl reload postgresql")
+			alter(orig)
+			writeEnv(dbURL)
+		})
+		if got := e.sh(t, "runuser -u app -- psql -X -w -d "+db+" -Atc 'SELECT 1' 2>&1 || true"); !strings.Contains(got, "password") {
+			t.Fatalf("the app's role logs in without its password: %s", got)
+		}
+		e.consistent(t, c.Release)
+
+		var taken backup.Info
+		t.Run("backup", func(t *testing.T) {
+			var out bytes.Buffer
+			t0 := time.Now()
+			list, err := Backup(ctx, e.options(&out, ""))
+			if err != nil || len(list) != 1 {
+				t.Fatalf("backup: %v\n%s", err, out.String())
+			}
+			taken = list[0]
+			t.Logf("backup %s: %s wall, pg_dump and its check %s on the server", taken.ID, time.Since(t0).Round(time.Millisecond), taken.Duration)
+			if taken.Schema != 50 || taken.Size == 0 {
+				t.Errorf("backup %+v, want the database at schema 50", taken)
+			}
+		})
+		if taken.ID == "" {
+			t.FailNow()
+		}
+		e.psql(t, db, "INSERT INTO users (email, password_hash) VALUES ('late1@example.com', 'x'), ('late2@example.com', 'x')")
+
+		t.Run("restore", func(t *testing.T) {
+			var out bytes.Buffer
+			res, err := Restore(ctx, e.options(&out, ""), RestoreOptions{Backup: taken.ID})
+			if err != nil {
+				t.Fatalf("restore: %v\n%s", err, out.String())
+			}
+			if got := e.users(t, db); got != "0" {
+				t.Errorf("%s users after restoring %s, want its 0", got, taken.ID)
+			}
+			if res.Release != c.Release {
+				t.Errorf("restored with release %s, want %s", res.Release, c.Release)
+			}
+			// The instance the swap started reads the key=value URL too.
+			e.settle(t, time.Minute)
+			e.consistent(t, c.Release)
+			if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != 200 {
+				t.Errorf("/readyz on the key=value URL: %v %v", err, resp)
+			} else {
+				resp.Body.Close()
+			}
+		})
+
+		t.Run("psql", func(t *testing.T) {
+			var pout, perr bytes.Buffer
+			err := psql.Run(ctx, sandboxtest.Dial(t, e.sb), e.svc, psql.Options{SQL: "SELECT current_user || ' ' || current_database() || ' ' || (40 + 2)"}, nil, &pout, &perr)
+			if err != nil || !strings.Contains(pout.String(), "app "+db+" 42") {
+				t.Errorf("psql -c: %v\n%s%s", err, pout.String(), perr.String())
+			}
+		})
+
+		t.Run("pullDB", func(t *testing.T) {
+			e.psql(t, db, "INSERT INTO users (email, password_hash) VALUES ('pulled@example.com', 'x')")
+			if n := pull(t, true); n != 1 {
+				t.Errorf("local users: %d; want the server's 1, of a backup taken now", n)
+			}
+		})
+
+		t.Run("the password is in no log, file or process's arguments left behind", func(t *testing.T) {
+			// Searched here: a grep there would hold the password in its own
+			// arguments.
+			all := e.sh(t, "journalctl -o cat --no-pager; cat "+e.svc.DeployPath+"/deploy.log "+e.svc.DeployPath+"/backups/*.meta; ls /run; ps -eo args")
+			if leak := strings.Count(all, `w\o#r=d`); leak != 0 {
+				t.Errorf("the password shows %d time(s) in the journal, deploy.log, .meta files or ps", leak)
+			}
+		})
 	})
 }
 

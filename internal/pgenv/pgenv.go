@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Vars are libpq's environment variables for url, as NAME=value strings
@@ -21,11 +22,15 @@ func Vars(name, url string) ([]string, error) {
 	if strings.TrimSpace(url) == "" {
 		return nil, fmt.Errorf("%s is empty: set it to the app's database URL", name)
 	}
-	cfg, err := pgconn.ParseConfig(url)
+	// pgxpool's parser, as the app's (internal/postgres): it takes its own
+	// settings and pgx's (pool_max_conns, statement_cache_capacity...) out,
+	// which libpq would otherwise send the server as unknown options.
+	pool, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgconn's message may quote the URL, password included.
 		return nil, fmt.Errorf("%s is not a database URL pgx accepts: fix it (postgres://user:password@host/db or host=... dbname=...)", name)
 	}
+	cfg := &pool.ConnConfig.Config
 	env := map[string]string{}
 	hosts, ports := []string{cfg.Host}, []string{strconv.Itoa(int(cfg.Port))}
 	seen := map[string]bool{net.JoinHostPort(cfg.Host, ports[0]): true}

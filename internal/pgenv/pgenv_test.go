@@ -75,3 +75,15 @@ func TestPsqlConnectsWithTheVariables(t *testing.T) {
 		t.Fatalf("psql connected to %q, want database %s", out, u.Path)
 	}
 }
+
+func TestThePoolsAndPgxsOwnSettingsAreNotSentAsServerOptions(t *testing.T) {
+	got, err := Vars("DATABASE_URL", "postgres://u@h/d?pool_max_conns=4&pool_max_conn_lifetime=1h&statement_cache_capacity=64&default_query_exec_mode=exec&search_path=s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range got {
+		if strings.HasPrefix(kv, "PGOPTIONS=") && kv != "PGOPTIONS=-c search_path=s1" {
+			t.Errorf("%s: pgxpool's and pgx's settings reach the server as options", kv)
+		}
+	}
+}
