@@ -167,9 +167,9 @@ func (Bench) Upload(ctx context.Context, runs *int) error {
 // this tree's, each a new binary with one migration, until the first answer
 // with the new /version, and where the time goes. -deploys sets the deploys
 // under load per scenario, -rate the requests per second on /readyz
-// (default 100), -runs the command→serving runs per flow (default 5);
-// -servingOnly runs only the command→serving rows.
-func (Bench) Deploy(ctx context.Context, deploys, rate, runs *int, servingOnly *bool) error {
+// (default 100), -runs the command→serving runs per flow (default 5),
+// -baseline the commit they compare with; -servingOnly runs only them.
+func (Bench) Deploy(ctx context.Context, deploys, rate, runs *int, baseline *string, servingOnly *bool) error {
 	o := bench.DeployOptions{RigOptions: bench.RigOptions{Root: root(), Stdout: os.Stdout, Log: targetLog()}}
 	if deploys != nil {
 		o.Deploys = *deploys
@@ -179,6 +179,9 @@ func (Bench) Deploy(ctx context.Context, deploys, rate, runs *int, servingOnly *
 	}
 	if runs != nil {
 		o.Serving.Runs = *runs
+	}
+	if baseline != nil {
+		o.Serving.Baseline = *baseline
 	}
 	if servingOnly != nil && *servingOnly {
 		o.Scenarios = []bench.Scenario{}

@@ -170,6 +170,9 @@ func (f *servingFlow) prepare(ctx context.Context, r *Rig) error {
 		src = exec.CommandContext(ctx, "tar", "-C", r.Root, "--exclude=./.git", "--exclude=./bin", "-cf", "-", ".")
 	}
 	if err := pipe(src, exec.CommandContext(ctx, "tar", "-C", f.dir, "-xf", "-")); err != nil {
+		if f.commit != "" {
+			return fmt.Errorf("project folder of commit %s (it must be in %s's history: git fetch --unshallow): %w", f.commit, r.Root, err)
+		}
 		return fmt.Errorf("project folder: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(f.dir, "bin"), 0o755); err != nil {
