@@ -161,16 +161,30 @@ func (Bench) Upload(ctx context.Context, runs *int) error {
 // for deploy and the seed's flow; failed requests and p50/p99/max over 10
 // deploys under load for each; then one deploy each of a release with a 20 s
 // migration and of one never ready, by restart in place and by handover,
-// with the requests that release answered; last, deploys with the load
-// through HTTPS (Caddy, a Pebble certificate). -deploys sets the deploys under
-// load per scenario, -rate the requests per second on /readyz (default 100).
-func (Bench) Deploy(ctx context.Context, deploys, rate *int) error {
+// with the requests that release answered; then deploys with the load
+// through HTTPS (Caddy, a Pebble certificate); last, command→serving: the
+// `deploy` target run as a user runs it, today's flow (commit 207fac8) then
+// this tree's, each a new binary with one migration, until the first answer
+// with the new /version, and where the time goes. -deploys sets the deploys
+// under load per scenario, -rate the requests per second on /readyz
+// (default 100), -runs the command→serving runs per flow (default 5),
+// -baseline the commit they compare with; -servingOnly runs only them.
+func (Bench) Deploy(ctx context.Context, deploys, rate, runs *int, baseline *string, servingOnly *bool) error {
 	o := bench.DeployOptions{RigOptions: bench.RigOptions{Root: root(), Stdout: os.Stdout, Log: targetLog()}}
 	if deploys != nil {
 		o.Deploys = *deploys
 	}
 	if rate != nil {
 		o.Rate = *rate
+	}
+	if runs != nil {
+		o.Serving.Runs = *runs
+	}
+	if baseline != nil {
+		o.Serving.Baseline = *baseline
+	}
+	if servingOnly != nil && *servingOnly {
+		o.Scenarios = []bench.Scenario{}
 	}
 	res, err := bench.Deploy(ctx, o)
 	if err != nil {

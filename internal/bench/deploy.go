@@ -29,8 +29,11 @@ type DeployOptions struct {
 	// (default 20s); NeverReady is the ready timeout of the never-ready
 	// rows, after which each flow gives up on the release (default 30s).
 	Migration, NeverReady time.Duration
-	// Scenarios run in this order; nil is DeployScenarios().
+	// Scenarios run in this order; nil is DeployScenarios(), empty none.
 	Scenarios []Scenario
+	// Serving configures the command→serving rows, run after the
+	// scenarios (serving.go).
+	Serving ServingOptions
 }
 
 func (o DeployOptions) withDefaults() DeployOptions {
@@ -122,6 +125,8 @@ type DeployResult struct {
 	// BinarySize is the deployed binary's size.
 	BinarySize int64
 	Rows       []DeployRow
+	// Serving holds the command→serving rows: today's flow, then the tree's.
+	Serving []ServingRow
 }
 
 // DeployRow is one scenario, measured.
@@ -177,6 +182,11 @@ func Deploy(ctx context.Context, o DeployOptions) (res DeployResult, err error) 
 			return res, fmt.Errorf("%s: %w", s.Name, err)
 		}
 		res.Rows = append(res.Rows, row)
+	}
+	if !o.Serving.Off {
+		if res.Serving, err = measureServing(ctx, o, r); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }
@@ -286,8 +296,17 @@ func timeQuiet(ctx context.Context, o DeployOptions, r *Rig, name string, f Flow
 }
 
 // Print writes one row per scenario, the ratios of Slipway's deploy to the
-// seed's, then the most frequent reasons requests failed.
+// seed's, then the most frequent reasons requests failed; then the
+// command→serving rows and their phases.
 func (r DeployResult) Print(w io.Writer) {
+	if len(r.Rows) > 0 {
+		r.printScenarios(w)
+		fmt.Fprintln(w)
+	}
+	printServing(w, r.Serving, r.Rate)
+}
+
+func (r DeployResult) printScenarios(w io.Writer) {
 	t := Table{
 		Title: fmt.Sprintf("bench:deploy: a %s binary; every scenario on one sandbox, in this run", Size(r.BinarySize)),
 		About: []string{

@@ -36,6 +36,9 @@ func TestDeployMeasuresEveryScenarioOnOneSandbox(t *testing.T) {
 		}
 	}
 	res, err := Deploy(t.Context(), DeployOptions{RigOptions: RigOptions{Root: "../..", Binary: bin, Sandbox: sb}, Scenarios: scenarios,
+		// The command→serving rows compile two magefiles and build ten apps:
+		// serving_test.go checks how they read deploy, bench:deploy runs them.
+		Serving: ServingOptions{Off: true},
 		Deploys: 3, Rate: 200, Runs: 1, Gap: 500 * time.Millisecond, Migration: 3 * time.Second, NeverReady: 10 * time.Second})
 	var out bytes.Buffer
 	res.Print(&out)

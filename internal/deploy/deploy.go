@@ -20,6 +20,9 @@ type Result struct {
 	Uploaded bool  // false when the server already held the binary
 	Sent     int64 // bytes of the binary sent (0 when not uploaded)
 	Outcome  string
+	// Serving is when the new release was ready to serve (zero when the
+	// host already ran it): "deployed in" counts up to the last host's.
+	Serving time.Time
 }
 
 // Outcomes recorded in deploy.log.
@@ -68,7 +71,7 @@ func Deploy(ctx context.Context, o Options, dryRun bool) ([]Result, error) {
 			return results, err
 		}
 	}
-	o.printf("deployed in %s (wall time since the command started)", since(o.Start))
+	o.printf("deployed in %s (from the command's start to the new release serving)", deployedIn(o.Start, results, time.Now()))
 	return results, nil
 }
 
@@ -167,6 +170,7 @@ func deployHost(ctx context.Context, o Options, host string, art Artifact) (Resu
 	o.printf("starting %s beside the live release, waiting up to %s for it to be ready with commit %s",
 		s.svc.InstanceUnit(rel.ID), o.ReadyTimeout, short(rel.Version.Commit))
 	res.Outcome, err = s.handover(ctx, o, rel, s.logPrefix("deploy", o.Who, rel, art.SHA256)+bk)
+	res.Serving = s.servingAt
 	if err != nil {
 		return res, err
 	}
@@ -206,9 +210,14 @@ func (s *Server) handoverTo(ctx context.Context, o Options, rel Release, req ser
 	if req.Instance != "" {
 		unit = s.svc.InstanceUnit(req.Instance)
 	}
+	called := time.Now()
 	h, err := service.Handover(ctx, s.c, s.svc, req)
 	if err == nil {
 		o.step("switched")
+	}
+	s.servingAt = time.Time{}
+	if err == nil && h.Outcome == OutcomeOK {
+		s.servingAt = readyAt(called, time.Now(), h.Steps)
 	}
 	for _, step := range h.Steps {
 		o.printf("  %s", step)

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/notify"
+	"github.com/slipway-dev/slipway/internal/procstart"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
@@ -146,11 +147,14 @@ func FromEnv(getenv func(string) string) (Options, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: use a duration such as 90s or 5m", d.name, v))
 		}
 	}
-	// Set by mage.go: when the user's `go run mage.go ...` started.
+	// Set by mage.go: when the user's `go run mage.go ...` started. Unset
+	// (a compiled magefile, mage on PATH): when this process started.
 	if v := getenv("SLIPWAY_COMMAND_START"); v != "" {
 		if ns, err := strconv.ParseInt(v, 10, 64); err == nil && ns > 0 {
 			o.Start = time.Unix(0, ns)
 		}
+	} else if t, _, err := procstart.Of(os.Getpid()); err == nil {
+		o.Start = t
 	}
 	if v := getenv("DEPLOY_NOTIFY_URL"); v != "" {
 		if o.Notify, err = notify.New(v); err != nil {

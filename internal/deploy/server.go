@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -22,6 +23,9 @@ type Server struct {
 	Stamp slipversion.Stamp
 	c     *remote.Client
 	svc   service.Config
+	// servingAt is when the last handover's new instance was ready to
+	// serve, on this machine's clock (readyAt); zero if none was.
+	servingAt time.Time
 }
 
 // Release is a release folder on the server.

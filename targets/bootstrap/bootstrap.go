@@ -11,14 +11,14 @@
 package bootstrap
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/magefile/mage/mage"
+
+	"github.com/slipway-dev/slipway/internal/procstart"
 )
 
 // Main runs mage on the magefile in the working directory with the
@@ -49,32 +49,12 @@ func execArgs(args []string) []string {
 	return args
 }
 
-// commandStart is when the parent `go run` started, read from /proc (start
-// time in clock ticks of 100 Hz after boot, the Linux ABI's USER_HZ), or
-// now when the parent is not `go` or /proc can't tell.
+// commandStart is when the parent `go run` started (procstart), or now
+// when the parent is not `go` or /proc can't tell.
 func commandStart() time.Time {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getppid()) + "/stat")
-	if err != nil || !bytes.Contains(stat, []byte(" (go) ")) {
+	t, name, err := procstart.Of(os.Getppid())
+	if err != nil || name != "go" {
 		return time.Now()
 	}
-	// Fields after the ")" of the command name: state is field 3, start time 22.
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	sys, err := os.ReadFile("/proc/stat")
-	if err != nil || len(f) < 20 {
-		return time.Now()
-	}
-	ticks, err := strconv.ParseInt(f[19], 10, 64)
-	if err != nil {
-		return time.Now()
-	}
-	for _, line := range strings.Split(string(sys), "\n") {
-		if v, ok := strings.CutPrefix(line, "btime "); ok {
-			boot, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				break
-			}
-			return time.Unix(boot, 0).Add(time.Duration(ticks) * 10 * time.Millisecond)
-		}
-	}
-	return time.Now()
+	return t
 }
