@@ -116,7 +116,8 @@ type ServeOptions struct {
 	// instead of being cut. 250 ms measured zero dropped requests.
 	DrainDelay time.Duration
 	// Ready gates accepting: Serve takes no connection and sends no READY=1
-	// until it returns nil (polled every ReadyPoll, 500 ms by default), so
+	// until it returns nil (polled every ReadyPoll, 100 ms by default: each
+	// poll a deploy waits is a poll the new release is not serving), so
 	// a release beside a live one on a shared socket never answers before
 	// its own /readyz would say ready. nil accepts at once.
 	Ready     func(context.Context) error
@@ -158,7 +159,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 		o.DrainDelay = 0
 	}
 	if o.ReadyPoll <= 0 {
-		o.ReadyPoll = 500 * time.Millisecond
+		o.ReadyPoll = 100 * time.Millisecond
 	}
 	if !waitReady(ctx, o) {
 		o.Log.Info("stopped before it was ready: served nothing")
