@@ -380,7 +380,7 @@ func tarOf(t testing.TB, files map[string]string) *bytes.Buffer {
 // stdin (never in argv), readable by root alone.
 func writeEnv(t *testing.T, sb *sandbox.Instance, path, content string) {
 	t.Helper()
-	write := sb.Command(context.Background(), "sh", "-c", "umask 077; cat > "+path)
+	write := sb.Command(context.Background(), "install", "-m", "600", "/dev/stdin", path)
 	write.Stdin = strings.NewReader(content)
 	if out, err := write.CombinedOutput(); err != nil {
 		t.Fatalf("write %s: %v\n%s", path, err, out)
