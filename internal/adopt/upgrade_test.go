@@ -2,7 +2,6 @@ package adopt
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
-	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/slipversion"
 )
@@ -50,15 +48,8 @@ func TestAServerOfTheBaselineIsUpgradedUnderLoad(t *testing.T) {
 	}
 	start := time.Now()
 	sb := sandboxtest.Get(t)
-	ctx := context.Background()
-	port, err := freeport.Pick()
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	settings := []string{"DEPLOY_HOST=" + sb.Alias, "DEPLOY_SSH_CONFIG=" + sb.ConfigPath, "APP_LISTEN=" + listen,
-		"DEPLOY_READY_TIMEOUT=30s", "ADMIN_PASSWORD=correct horse battery staple", "DATABASE_URL=", "MIGRATIONS_DIR=",
-		"APP_NAME=", "DEPLOY_PATH=", "GOFLAGS=-buildvcs=false"}
+	listen := pickListen(t)
+	settings := sandboxSettings(sb, listen, "ADMIN_PASSWORD=correct horse battery staple", "GOFLAGS=-buildvcs=false")
 	old, head := checkout(t, baseline), checkout(t, "HEAD")
 	old.env = append(old.env, settings...)
 	head.env = append(head.env, settings...)
@@ -96,18 +87,7 @@ func TestAServerOfTheBaselineIsUpgradedUnderLoad(t *testing.T) {
 
 	step("this version deploys over it under 200 req/s: 0 failed, nothing lost", func(t *testing.T) {
 		head.mustMage(t, "buildApp")
-		load := loadgen.Start(ctx, "http://"+listen+"/readyz", loadRate)
-		time.Sleep(500 * time.Millisecond)
-		out, err := head.mage(t, "deploy")
-		time.Sleep(500 * time.Millisecond)
-		res := load.Stop()
-		t.Logf("upgrade deploy under %d req/s: %s", loadRate, res)
-		if err != nil {
-			t.Fatalf("deploy by this version over the baseline's server: %v\n%s", err, out)
-		}
-		if res.Failed != 0 || res.Sent < loadRate {
-			t.Errorf("upgrade under load: %s; want 0 failed", res)
-		}
+		underLoad(t, "http://"+listen+"/readyz", "the upgrade's deploy", func() { head.mustMage(t, "deploy") })
 		if got := sandboxtest.Serving(t, listen).Commit; got != headCommit {
 			t.Errorf("serving %s, want HEAD %s", got, headCommit)
 		}
@@ -126,4 +106,28 @@ func TestAServerOfTheBaselineIsUpgradedUnderLoad(t *testing.T) {
 		}
 	})
 	t.Logf("the upgrade from the baseline, checkouts to status: %s", time.Since(start).Round(time.Second))
+}
+
+// underLoad runs f while url gets loadRate requests a second, from half a
+// second before f to half a second after, and fails t unless every request
+// succeeded. The load stops even when f ends the test.
+func underLoad(t *testing.T, url, what string, f func()) loadgen.Result {
+	t.Helper()
+	load := loadgen.Start(context.Background(), url, loadRate)
+	stopped := false
+	defer func() {
+		if !stopped {
+			load.Stop()
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	f()
+	time.Sleep(500 * time.Millisecond)
+	res := load.Stop()
+	stopped = true
+	t.Logf("%s under %d req/s: %s", what, loadRate, res)
+	if res.Failed != 0 || res.Sent < loadRate {
+		t.Errorf("%s under load: %s; want 0 failed", what, res)
+	}
+	return res
 }
