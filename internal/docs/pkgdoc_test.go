@@ -22,7 +22,7 @@ func init() {
 		Chromium Kamal Capistrano HTTP HTTPS HTTP/1.1 HTTP/2 TLS ACME DNS JSON SQL URL URLs API CI CPU CSV TCP UDP IPv4 IPv6 ID IDs
 		UTC UUID UTF-8 OS PID Unix POSIX GNU AWK Perl GitHub Actions README CHANGELOG S3 NAT RFC I/O
 		Let's Encrypt Prometheus OpenMetrics Argon2id HMAC SHA-256 AES GCM Slack Discord WebAssembly Caddyfile
-		EnvironmentFile Match`) {
+		EnvironmentFile Match Include Up Down`) {
 		names[w] = true
 	}
 }
@@ -215,6 +215,7 @@ var (
 // that does not start a sentence.
 func docIdentifiers(doc string) []string {
 	var out []string
+	prevEnd := true // a line starts a sentence after a full stop or a blank line
 	for _, line := range strings.Split(doc, "\n") {
 		if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "  ") && !strings.HasPrefix(strings.TrimSpace(line), "-") {
 			continue // a code block
@@ -224,19 +225,20 @@ func docIdentifiers(doc string) []string {
 		}
 		line = codeSpan.ReplaceAllString(line, " ")
 		line = notNames.ReplaceAllString(line, " ")
-		prevEnd := true // the line may start a sentence
+		startsLine := prevEnd
+		prevEnd = strings.HasSuffix(strings.TrimSpace(line), ".") || strings.TrimSpace(line) == ""
 		if i := strings.IndexFunc(line, func(r rune) bool { return r != ' ' && r != '-' && r != '*' }); i > 0 {
 			line = line[i:]
 		}
 		for _, loc := range identWord.FindAllStringIndex(line, -1) {
 			w := line[loc[0]:loc[1]]
 			before := strings.TrimRight(line[:loc[0]], " ")
-			startsSentence := before == "" && prevEnd || strings.HasSuffix(before, ".") || strings.HasSuffix(before, ":") || strings.HasSuffix(before, "(") && false
+			startsSentence := before == "" && startsLine || strings.HasSuffix(before, ".") || strings.HasSuffix(before, ":")
 			call := strings.HasSuffix(w, "()")
 			w = strings.TrimSuffix(w, "()")
 			first, _, dotted := strings.Cut(w, ".")
 			switch {
-			case dotted && first != "" && !strings.ContainsAny(w[len(first)+1:], "") && isName(first) && isName(w[len(first)+1:]) && startsUpperOrPkg(w):
+			case dotted && isName(first) && isName(w[len(first)+1:]) && startsUpperOrPkg(w):
 				out = append(out, w)
 			case call, camel.MatchString(w):
 				out = append(out, w)
@@ -244,7 +246,6 @@ func docIdentifiers(doc string) []string {
 				out = append(out, w)
 			}
 		}
-		prevEnd = strings.HasSuffix(strings.TrimSpace(line), ".") || strings.TrimSpace(line) == ""
 	}
 	return out
 }
