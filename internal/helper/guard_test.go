@@ -214,3 +214,19 @@ func TestEnsureRestartsTheSocketOnlyWhenItsAddressMoved(t *testing.T) {
 		})
 	}
 }
+
+func TestServiceStatusShowsAnInactiveUnitAsAnAnswer(t *testing.T) {
+	s := newFakeServer(t)
+	if err := serviceStatus(context.Background(), s.e, s.progs, StatusArgs{Units: []string{"shop@*.service", "shop.socket"}}); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.lines(); !strings.Contains(out, "Active: inactive (dead)") {
+		t.Errorf("got %q", out)
+	}
+	if got := s.progs.argvs(); len(got) != 1 || got[0] != "systemctl status --no-pager -n 10 -- shop@*.service shop.socket" {
+		t.Errorf("argv %q", got)
+	}
+	if err := serviceStatus(context.Background(), s.e, s.progs, StatusArgs{Units: []string{"shop.socket; reboot"}}); err == nil {
+		t.Error("a unit name with a space was accepted")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -140,6 +141,10 @@ func (f *fakePrograms) run(_ context.Context, p program) ([]byte, error) {
 		}
 	case "caddy":
 		// caddy reload: Caddy takes the configuration.
+	case "systemctl":
+		// systemctl status of an inactive unit: its lines, exit status 3
+		// (here 1, from test: an *exec.ExitError all the same).
+		return []byte("○ shop.socket\n     Active: inactive (dead)\n"), exec.Command("test", "-e", "/nonexistent").Run()
 	case "psql":
 		if p.user != "postgres" {
 			return nil, fmt.Errorf("psql as %q, not postgres", p.user)
