@@ -214,3 +214,56 @@ func TestCaddyProxyNamesTheInstancesThatDoNotHoldTheSocket(t *testing.T) {
 		t.Errorf("second run called systemd: %q", got)
 	}
 }
+
+func TestCaddyRestorePutsTheSiteBackOrRemovesIt(t *testing.T) {
+	s := caddyServer(t)
+	ctx := context.Background()
+	s.write("/etc/caddy/sites/shop.caddy", "new\n")
+	if err := caddyRestore(ctx, s.e, CaddyRestoreArgs{Site: "/etc/caddy/sites/shop.caddy", Had: true, Old: "old\n"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.read("/etc/caddy/sites/shop.caddy"); got != "old\n" {
+		t.Errorf("site %q", got)
+	}
+	if err := caddyRestore(ctx, s.e, CaddyRestoreArgs{Site: "/etc/caddy/sites/shop.caddy"}); err != nil {
+		t.Fatal(err)
+	}
+	if exists(s.path("/etc/caddy/sites/shop.caddy")) {
+		t.Error("a site that wasn't there before stays")
+	}
+	if got := strings.Join(s.sys.Called(), ","); got != "reload caddy.service,reload caddy.service" {
+		t.Errorf("systemd calls %s", got)
+	}
+}
+
+func TestABrokenAccountIsReportedAndMovedAsideKept(t *testing.T) {
+	s := caddyServer(t)
+	ctx := context.Background()
+	dir := "/var/lib/caddy/acme/ca/users/ops@x"
+	s.write(dir+"/ops.key", "k")
+	s.write(dir+"/ops.json", "{}")
+	s.sys.JournalLines["_SYSTEMD_UNIT=caddy.service"] = []string{`{"msg":"giving up","error":"JWS verification error"}`, `{"msg":"obtained"}`}
+	if err := caddyState(ctx, s.e, CaddyStateArgs{AccountKey: dir + "/ops.key", AccountReg: dir + "/ops.json", Mismatch: "jws verification error"}); err != nil {
+		t.Fatal(err)
+	}
+	out := s.lines()
+	if !strings.Contains(out, "account stored\n") || !strings.Contains(out, `refused {"msg":"giving up","error":"JWS verification error"}`+"\n") || strings.Contains(out, "obtained") {
+		t.Errorf("got:\n%s", out)
+	}
+	if err := caddyAside(ctx, s.e, CaddyAsideArgs{Dir: dir, Aside: "/var/lib/caddy/aside/ca/ops@x"}); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.lines(); !strings.Contains(out, "changed: Caddy's ACME account moved aside to /var/lib/caddy/aside/ca/ops@x.") {
+		t.Errorf("got:\n%s", out)
+	}
+	if exists(s.path(dir)) {
+		t.Error("the account is still in Caddy's storage")
+	}
+	kept, _ := os.ReadDir(s.path("/var/lib/caddy/aside/ca"))
+	if len(kept) != 1 {
+		t.Fatalf("aside: %v", kept)
+	}
+	if got := s.read("/var/lib/caddy/aside/ca/" + kept[0].Name() + "/ops.key"); got != "k" {
+		t.Errorf("the key was not kept: %q", got)
+	}
+}
