@@ -1,7 +1,6 @@
 package frontdoor
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/helper"
 )
 
 // Caddy 2.6 (certmagic v0.17) registers an ACME account on the first order
@@ -55,11 +54,11 @@ var unsafeKeyRE = regexp.MustCompile(`[^\w@.-]`)
 // its next orders, however many at once, all load that one.
 func accountStored(ctx context.Context, r Runner, c Config) (bool, error) {
 	_, key, reg := c.AccountFiles()
-	out, err := r.RunRoot(ctx, fmt.Sprintf("if [ -s %s ] && [ -s %s ]; then echo yes; else echo no; fi", remote.Quote(key), remote.Quote(reg)), nil)
+	st, err := readState(ctx, r, helper.CaddyStateArgs{AccountKey: key, AccountReg: reg})
 	if err != nil {
-		return false, fmt.Errorf("https: look for Caddy's ACME account: %w: %s", err, bytes.TrimSpace(out))
+		return false, fmt.Errorf("https: look for Caddy's ACME account: %w", err)
 	}
-	return strings.TrimSpace(string(out)) == "yes", nil
+	return st.stored, nil
 }
 
 // firstAlone is the site to serve before c when Caddy would otherwise
@@ -111,24 +110,17 @@ func (e *accountError) Error() string {
 	return fmt.Sprintf("https: Caddy's ACME account does not match its key, so the CA refused the order for %s (the CA said: %s)", e.Domain, oneLine(e.Why))
 }
 
-// brokenAccountScript prints Caddy's log lines since the account's key
-// ($1) was written that hold the CA's words $2 (accountMismatch).
-const brokenAccountScript = `set -eu
-[ -f "$1" ] || exit 0
-journalctl -u caddy --since "@$(stat -c %Y "$1")" --no-pager -o cat | grep -iF -- "$2" | tail -n 20 || true
-`
-
 // accountBroken is true when Caddy's log shows, since the account of c.CA
 // and c.Email was stored, an order or renewal of one of c's domains that
 // the CA refused for the account's signature: a renewal it keeps retrying
 // in vain, while the certificates still serve.
 func accountBroken(ctx context.Context, r Runner, c Config) (bool, error) {
-	_, key, _ := c.AccountFiles()
-	out, err := r.RunRoot(ctx, "sh -c "+remote.Quote(brokenAccountScript)+" broken "+remote.QuoteAll([]string{key, accountMismatch}), nil)
+	_, key, reg := c.AccountFiles()
+	st, err := readState(ctx, r, helper.CaddyStateArgs{AccountKey: key, AccountReg: reg, Mismatch: accountMismatch})
 	if err != nil {
-		return false, fmt.Errorf("https: read Caddy's log: %w: %s", err, bytes.TrimSpace(out))
+		return false, fmt.Errorf("https: read Caddy's log: %w", err)
 	}
-	return refusedFor(out, c), nil
+	return refusedFor(st.refused, c), nil
 }
 
 // refusedFor is true when log (Caddy's JSON lines) has an order or a
@@ -153,10 +145,5 @@ const AccountsAside = "/var/lib/caddy/slipway-replaced-accounts"
 func replaceAccount(ctx context.Context, r Runner, c Config, out io.Writer) (int, error) {
 	dir, _, _ := c.AccountFiles()
 	aside := path.Join(AccountsAside, safeKey(issuerKey(c.CA)), path.Base(dir))
-	return script(ctx, r, `set -eu
-install -d -m 700 -o caddy -g caddy "$(dirname "$2")"
-aside=$2.$(date +%s)
-mv "$1" "$aside"
-echo "changed: Caddy's ACME account moved aside to $aside: its key is not that of the account its registration names (Caddy 2.6's account race); the next order registers a new one"
-`, []string{dir, aside}, nil, out)
+	return step(ctx, r, "caddy-account-aside", helper.CaddyAsideArgs{Dir: dir, Aside: aside}, out)
 }

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/helper"
+	"github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/remote"
 )
 
@@ -76,28 +80,76 @@ func Certificates(ctx context.Context, r Runner, domains []string) ([]Certificat
 	if len(domains) == 0 {
 		return []Certificate{}, nil
 	}
-	const script = `store=$1; shift
-for d in "$@"; do
-  for f in "$store"/*/"$d"/"$d".crt; do
-    [ -f "$f" ] || continue
-    echo "== $d $(basename "$(dirname "$(dirname "$f")")")"; cat "$f"
-  done
-done`
-	args := []string{CertStorage}
-	args = append(args, domains...)
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = remote.Quote(a)
-	}
-	out, err := r.RunRoot(ctx, "sh -c "+remote.Quote(script)+" certs "+strings.Join(q, " "), nil)
+	st, err := readState(ctx, r, helper.CaddyStateArgs{Storage: CertStorage, Domains: domains})
 	if err != nil {
-		return nil, fmt.Errorf("read Caddy's certificates: %w: %s", err, bytes.TrimSpace(out))
+		return nil, fmt.Errorf("read Caddy's certificates: %w", err)
+	}
+	return st.certs, nil
+}
+
+// serverState is what the caddy-state step read on the server.
+type serverState struct {
+	// time is the server's clock, seconds since the epoch.
+	time float64
+	// site is the app's site file, nil when there is none.
+	site []byte
+	// stored: Caddy has the ACME account asked about.
+	stored bool
+	// refused are Caddy's log lines since the account was stored with the
+	// CA's words for a signature of another account.
+	refused []byte
+	certs   []Certificate
+}
+
+// readState runs caddy-state: one round trip for what provision and
+// status read.
+func readState(ctx context.Context, r Runner, a helper.CaddyStateArgs) (serverState, error) {
+	var st serverState
+	out, err := client.Call(ctx, r, "caddy-state", a)
+	if err != nil {
+		return st, fmt.Errorf("https: read the server's state: %w: %s", err, bytes.TrimSpace(out))
+	}
+	type found struct {
+		domain, key string
+		der         []byte
+	}
+	var certs []found
+	for _, line := range strings.Split(string(out), "\n") {
+		kind, rest, _ := strings.Cut(line, " ")
+		switch kind {
+		case "time":
+			if st.time, err = strconv.ParseFloat(rest, 64); err != nil {
+				return st, fmt.Errorf("https: server time: %q", rest)
+			}
+		case "site":
+			if rest != "-" {
+				if st.site, err = base64.StdEncoding.DecodeString(rest); err != nil {
+					return st, fmt.Errorf("https: the site file: %w", err)
+				}
+			}
+		case "account":
+			st.stored = rest == "stored"
+		case "refused":
+			st.refused = append(st.refused, rest+"\n"...)
+		case "cert":
+			f := strings.Fields(rest)
+			if len(f) != 3 {
+				continue
+			}
+			b, err := base64.StdEncoding.DecodeString(f[2])
+			if err != nil {
+				continue
+			}
+			certs = append(certs, found{f[0], f[1], b})
+		}
+	}
+	if len(a.Domains) == 0 {
+		return st, nil
 	}
 	best := map[string]Certificate{}
-	for _, chunk := range strings.Split(string(out), "== ")[1:] {
-		head, body, _ := strings.Cut(chunk, "\n")
-		domain, key, _ := strings.Cut(head, " ")
-		blk, _ := pem.Decode([]byte(body))
+	for _, p := range certs {
+		domain, key, body := p.domain, p.key, p.der
+		blk, _ := pem.Decode(body)
 		if blk == nil {
 			continue
 		}
@@ -112,15 +164,15 @@ done`
 		best[domain] = Certificate{Domain: remote.Clean(domain), Subject: remote.Clean(subject(x)), Issuer: remote.Clean(x.Issuer.String()),
 			NotBefore: x.NotBefore, NotAfter: x.NotAfter, Serial: x.SerialNumber.Text(16), IssuerKey: remote.Clean(path.Base(key))}
 	}
-	certs := make([]Certificate, len(domains))
-	for i, d := range domains {
+	st.certs = make([]Certificate, len(a.Domains))
+	for i, d := range a.Domains {
 		ct, ok := best[d]
 		if !ok {
 			ct = Certificate{Domain: d, Err: "no certificate yet"}
 		}
-		certs[i] = ct
+		st.certs[i] = ct
 	}
-	return certs, nil
+	return st, nil
 }
 
 // subject is the certificate's subject, or its names when the subject is
@@ -136,10 +188,9 @@ func subject(x *x509.Certificate) string {
 // server names ([] when provision never set up HTTPS): what `status` shows,
 // without APP_DOMAIN set where it runs.
 func Status(ctx context.Context, r Runner, appName string) ([]Certificate, error) {
-	site := Config{AppName: appName}.SitePath()
-	out, err := r.RunRoot(ctx, "cat "+remote.Quote(site)+" 2>/dev/null || true", nil)
+	st, err := readState(ctx, r, helper.CaddyStateArgs{Site: Config{AppName: appName}.SitePath()})
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w: %s", site, err, bytes.TrimSpace(out))
+		return nil, err
 	}
-	return Certificates(ctx, r, siteDomains(string(out)))
+	return Certificates(ctx, r, siteDomains(string(st.site)))
 }

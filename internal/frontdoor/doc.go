@@ -13,4 +13,9 @@
 // sites on the same Caddy are left alone. Caddy is reloaded gracefully, and only when a file changed;
 // it is never restarted. The app keeps its own socket, so a Caddy that fails
 // takes HTTPS away, never the app.
+//
+// The server side is slipway-helper's steps (package helper): caddy-package,
+// caddy-proxy, caddy-site and caddy-restore change the server, caddy-state
+// reads the site file, the ACME account and the certificates back, and
+// caddy-account-aside moves a broken account out of Caddy's storage.
 package frontdoor

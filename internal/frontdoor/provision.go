@@ -8,153 +8,17 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/helper"
+	"github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
 // Runner runs shell commands on the server: *remote.Client. service's:
 // provision restarts the app's live instance on the proxy socket.
 type Runner = service.Runner
-
-// packageScript installs Caddy from Debian's packages, and the drop-in
-// ($1, content $2) of caddy.service that gives Caddy /run/caddy (0700) for
-// its admin socket, which it creates now if Caddy runs already.
-const packageScript = `set -eu
-dropin=$1 dropin_body=$2
-log=/var/log/slipway-caddy-install.log
-if [ "$(dpkg-query -W -f='${db:Status-Status}' caddy 2>/dev/null || true)" = installed ]; then
-  echo "ok: caddy $(dpkg-query -W -f='${Version}' caddy) installed"
-else
-  export DEBIAN_FRONTEND=noninteractive
-  # Stale package lists (a fresh VPS image) 404: update only then.
-  if ! apt-get install -y -q caddy >"$log" 2>&1; then
-    apt-get update -q >>"$log" 2>&1 || true
-    if ! apt-get install -y -q caddy >>"$log" 2>&1; then
-      echo "fail: apt-get install caddy: $(tail -n 1 "$log") (full log: $log)"; exit 1
-    fi
-  fi
-  echo "changed: installed caddy $(dpkg-query -W -f='${Version}' caddy) from the Debian packages"
-fi
-install -d -m 755 "$(dirname "$dropin")"
-if [ -f "$dropin" ] && [ "$(cat "$dropin")" = "$(printf '%s' "$dropin_body")" ]; then
-  echo "ok: $dropin (/run/caddy for the admin socket)"
-else
-  printf '%s\n' "$dropin_body" > "$dropin.slipway-new"; chmod 644 "$dropin.slipway-new"; mv -f "$dropin.slipway-new" "$dropin"
-  systemctl daemon-reload
-  echo "changed: $dropin (/run/caddy for the admin socket)"
-fi
-# RuntimeDirectory= makes it at each start; a running Caddy needs it now.
-[ -d /run/caddy ] || install -d -o caddy -g caddy -m 700 /run/caddy
-`
-
-// globalAWK reads the main Caddyfile's global options block: "none" when
-// there is none, its admin line when it has one, "block" otherwise.
-const globalAWK = `BEGIN { state = 0; depth = 0 }
-state == 0 {
-  if ($0 ~ /^[[:space:]]*(#.*)?$/) next
-  if ($0 ~ /^[[:space:]]*\{[[:space:]]*$/) { state = 1; depth = 1; next }
-  print "none"; done = 1; exit
-}
-{
-  line = $0; sub(/#.*/, "", line)
-  if (depth == 1 && line ~ /^[[:space:]]*admin([[:space:]]|$)/) {
-    sub(/^[[:space:]]+/, "", line); sub(/[[:space:]]+$/, "", line); print line; done = 1; exit
-  }
-  depth += gsub(/\{/, "{", line) - gsub(/\}/, "}", line)
-  if (depth <= 0) { print "block"; done = 1; exit }
-}
-END { if (!done) print "none" }`
-
-// installScript puts Caddy's admin API on its unix socket (global options
-// of the main Caddyfile), adds the import line, installs the site file (on
-// stdin), and reloads Caddy only when one of its files changed. A reload
-// Caddy refuses puts the files back as they were: the running
-// configuration was never replaced. Each step prints "ok: ..." or
-// "changed: ..."; a failure prints "fail: ..." with Caddy's own words, and
-// exits 1.
-const installScript = `set -eu
-site=$1 main=$2 imp=$3 force=$4 sock=$5 awkg=$6
-[ -f "$main" ] || { echo "fail: $main is missing: reinstall caddy (apt-get install --reinstall -o Dpkg::Options::=--force-confmiss caddy)"; exit 1; }
-install -d -m 755 "$(dirname "$site")"
-bak=$(mktemp -d)
-trap 'rm -rf "$bak"' EXIT
-cp -p "$main" "$bak/main"
-touched=0
-adm="admin unix/$sock"
-g=$(awk "$awkg" "$main")
-case $g in
-"$adm") echo "ok: $main puts Caddy's admin API on $sock" ;;
-none|block)
-  # cat >, not mv: the file keeps its owner and mode.
-  if [ "$g" = none ]; then
-    printf '# Added by Slipway (provision): Caddy'"'"'s admin API on a socket only root and\n# Caddy reach (on localhost:2019 any local user could replace this config).\n{\n\t%s\n}\n\n' "$adm" > "$bak/new"
-    cat "$main" >> "$bak/new"
-  else
-    awk -v a="$adm" '!d && /^[[:space:]]*\{[[:space:]]*$/ { print; print "\t# Slipway (provision): the admin API on a socket only root and Caddy reach."; print "\t" a; d = 1; next } { print }' "$main" > "$bak/new"
-  fi
-  cat "$bak/new" > "$main"
-  echo "changed: $main puts Caddy's admin API on $sock (global options; the rest untouched)"
-  touched=1 ;;
-*) echo "fail: the global options of $main say '$g': Slipway needs '$adm' there (on localhost:2019 any local user can replace Caddy's configuration): change that line and provision again"; exit 1 ;;
-esac
-if grep -qxF "$imp" "$main"; then
-  echo "ok: $main imports $(dirname "$site")"
-else
-  printf '\n# Added by Slipway (provision): one site file per app.\n%s\n' "$imp" >> "$main"
-  echo "changed: $main imports $(dirname "$site") (one line added, the rest untouched)"
-  touched=1
-fi
-cat > "$site.slipway-new"
-if [ -f "$site" ] && cmp -s "$site.slipway-new" "$site"; then
-  rm -f "$site.slipway-new"
-  echo "ok: $site up to date"
-else
-  [ -f "$site" ] && cp -p "$site" "$bak/site"
-  chmod 644 "$site.slipway-new"; mv -f "$site.slipway-new" "$site"
-  echo "changed: $site written"
-  touched=1
-fi
-restore() {
-  cat "$bak/main" > "$main"
-  if [ -f "$bak/site" ]; then cp -p "$bak/site" "$site"; else rm -f "$site"; fi
-}
-# caddy_says is Caddy's own last journal line matching $1, not systemd's
-# lines about the unit ("Failed to kill control group ...: Input/output
-# error" came last now and then in the sandbox).
-caddy_says() {
-  journalctl -u caddy -n 30 --no-pager -o short | grep -v ' systemd\[1\]: ' | sed 's/^[^]]*\]: //' | grep -iE "$1" | tail -n 1
-}
-if systemctl is-enabled --quiet caddy; then echo "ok: caddy enabled"; else systemctl enable --quiet caddy; echo "changed: caddy enabled"; fi
-if ! systemctl is-active --quiet caddy; then
-  if ! systemctl start caddy >/dev/null 2>&1; then
-    restore
-    echo "fail: caddy does not start: $(caddy_says 'error|bind|listen')"; exit 1
-  fi
-  echo "changed: caddy started"
-elif [ "$touched" = 1 ] || [ "$force" = reload ]; then
-  # caddy reload: graceful, the old configuration serves until the new one
-  # is running. A refused configuration leaves the old one running. The
-  # package's reload sends the configuration to the admin address the new
-  # one names: a Caddy still listening on localhost:2019 (before Slipway
-  # moved it) gets it there, once.
-  if [ -S "$sock" ]; then
-    reload() { systemctl reload caddy; }
-  else
-    reload() { runuser -u caddy -- caddy reload --config "$main" --adapter caddyfile --address localhost:2019 --force; }
-  fi
-  if ! out=$(reload 2>&1); then
-    restore
-    echo "fail: caddy refused the configuration, files put back: $(caddy_says 'error')"; exit 1
-  fi
-  echo "changed: caddy reloaded (graceful)"
-else
-  echo "ok: caddy active, nothing to reload"
-fi
-`
 
 // caddyDropIn is the drop-in of Debian's caddy.service (User=caddy) that
 // makes /run/caddy, Caddy's own (0700), for AdminSocket at each start.
@@ -165,68 +29,6 @@ func caddyDropInBody() string {
 		"# holds Caddy's admin socket (%s), which only root and Caddy reach.\n"+
 		"[Service]\nRuntimeDirectory=caddy\nRuntimeDirectoryMode=0700", caddyDropIn, Marker, AdminSocket)
 }
-
-// proxyScript installs the proxy socket's unit ($1, content $2), its
-// holder ($3, content $4) and the instances' drop-in ($5, content $6), and
-// has the socket listen ($7), then the holder active.
-const proxyScript = `set -eu
-unit=$1 unit_body=$2 hold=$3 hold_body=$4 dropin=$5 dropin_body=$6 sock=$7
-name=${unit##*/} holder=${hold##*/} new=0
-put() {
-  install -d -m 755 "$(dirname "$1")"
-  if [ -f "$1" ] && [ "$(cat "$1")" = "$(printf '%s' "$2")" ]; then echo "ok: $1 ($3)"; return; fi
-  printf '%s\n' "$2" > "$1.slipway-new"; chmod 644 "$1.slipway-new"; mv -f "$1.slipway-new" "$1"
-  echo "changed: $1 ($3)"
-  new=1
-}
-put "$unit" "$unit_body" "Caddy's way in: $sock, root:caddy 0660"
-unitnew=$new
-put "$hold" "$hold_body" "what $name activates: nothing"
-put "$dropin" "$dropin_body" "the app's instances accept on $name"
-[ "$new" = 0 ] || systemctl daemon-reload
-for u in "$name" "$holder"; do
-  if systemctl is-enabled --quiet "$u"; then echo "ok: $u enabled"; else systemctl enable --quiet "$u"; echo "changed: $u enabled"; fi
-done
-if ! systemctl is-active --quiet "$name"; then
-  # The holder first inactive: systemd refuses a socket whose service runs.
-  systemctl stop "$holder"
-  systemctl start "$name"; echo "changed: $name listening on $sock"
-elif [ "$unitnew" = 1 ]; then
-  systemctl stop "$holder"
-  systemctl restart "$name"; echo "changed: $name restarted on $sock"
-else
-  echo "ok: $name listening on $sock"
-fi
-if systemctl is-active --quiet "$holder"; then echo "ok: $holder active"; else systemctl start "$holder"; echo "changed: $holder active"; fi
-`
-
-// heldScript names each running instance ($2: the instances' pattern)
-// that does not hold the proxy socket ($1) systemd listens on: "without
-// <unit>". An instance gets its sockets when it starts: one started before
-// the socket existed (a server provisioned by an older Slipway) does not
-// accept on it.
-const heldScript = `set -eu
-sock=$1 pattern=$2 ino=
-for i in $(awk -v p="$sock" '$8 == p { print $7 }' /proc/net/unix); do
-  if ls -l /proc/1/fd 2>/dev/null | grep -qF "socket:[$i]"; then ino=$i; fi
-done
-[ -n "$ino" ] || { echo "fail: systemd does not listen on $sock: systemctl status ${sock##*/}"; exit 1; }
-for u in $(systemctl list-units --plain --no-legend --state=active "$pattern" | awk '{print $1}'); do
-  pid=$(systemctl show -p MainPID --value "$u")
-  if [ "$pid" -gt 0 ] && ! ls -l "/proc/$pid/fd" 2>/dev/null | grep -qF "socket:[$ino]"; then echo "without $u"; fi
-done
-`
-
-// restoreScript puts the site file back as it was before provision ($2:
-// "-" when there was none, the old content on stdin otherwise) and reloads
-// Caddy: domains that got no certificate leave the previous front door
-// serving.
-const restoreScript = `set -eu
-site=$1 had=$2
-if [ "$had" = - ]; then rm -f "$site"; else cat > "$site.slipway-new"; mv -f "$site.slipway-new" "$site"; fi
-systemctl reload caddy
-echo "changed: $site put back as it was, caddy reloaded"
-`
 
 // Provision installs and configures Caddy as the app's front door, then
 // waits until every domain has its certificate. It is idempotent: a second
@@ -240,16 +42,16 @@ func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changes 
 	if !c.Enabled() {
 		return 0, nil
 	}
-	since, err := serverTime(ctx, r)
+	st, err := readState(ctx, r, helper.CaddyStateArgs{Site: c.SitePath()})
 	if err != nil {
 		return 0, err
 	}
-	old, err := r.RunRoot(ctx, "cat "+remote.Quote(c.SitePath())+" 2>/dev/null || printf %s -", nil)
-	if err != nil {
-		return 0, fmt.Errorf("https: read %s: %w: %s", c.SitePath(), err, bytes.TrimSpace(old))
+	since, old := st.time, st.site
+	if old == nil {
+		old = []byte("-")
 	}
 	// The package first: the proxy socket belongs to its group.
-	changes, err = script(ctx, r, packageScript, []string{caddyDropIn, caddyDropInBody()}, nil, out)
+	changes, err = step(ctx, r, "caddy-package", helper.CaddyPackageArgs{DropIn: caddyDropIn, DropInBody: caddyDropInBody()}, out)
 	if err != nil {
 		return changes, fmt.Errorf("https: %w", err)
 	}
@@ -346,11 +148,7 @@ func serveSite(ctx context.Context, r Runner, c Config, old []byte, since float6
 // is set) and waits for its domains' certificates; on a failure it puts the
 // site file back as old.
 func serveStep(ctx context.Context, r Runner, c Config, old []byte, since float64, reload bool, out io.Writer) (int, []Certificate, error) {
-	force := "-"
-	if reload {
-		force = "reload"
-	}
-	n, err := script(ctx, r, installScript, []string{c.SitePath(), MainCaddyfile, ImportLine, force, AdminSocket, globalAWK}, c.Site(), out)
+	n, err := step(ctx, r, "caddy-site", helper.CaddySiteArgs{Site: c.SitePath(), Content: string(c.Site()), Main: MainCaddyfile, Import: ImportLine, Socket: AdminSocket, Reload: reload}, out)
 	if err != nil {
 		return n, nil, fmt.Errorf("https: %s", portsHint(err.Error()))
 	}
@@ -359,12 +157,12 @@ func serveStep(ctx context.Context, r Runner, c Config, old []byte, since float6
 		return n, certs, nil
 	}
 	if n > 0 {
-		had, in := "-", []byte(nil)
+		restore := helper.CaddyRestoreArgs{Site: c.SitePath()}
 		if string(old) != "-" {
-			had, in = "yes", old
+			restore.Had, restore.Old = true, string(old)
 		}
 		// Even after Ctrl-C: a site without certificates must not stay.
-		m, rerr := script(context.WithoutCancel(ctx), r, restoreScript, []string{c.SitePath(), had}, in, out)
+		m, rerr := step(context.WithoutCancel(ctx), r, "caddy-restore", restore, out)
 		n += m
 		if rerr != nil {
 			return n, nil, fmt.Errorf("%w; and putting %s back failed: %v", err, c.SitePath(), rerr)
@@ -380,32 +178,34 @@ func serveStep(ctx context.Context, r Runner, c Config, old []byte, since float6
 // both sockets; no request is dropped. Caddy proxies to the socket only
 // after this.
 func proxySocket(ctx context.Context, r Runner, c Config, out io.Writer) (int, error) {
-	unit := path.Join(service.UnitDir, c.ProxySocketUnit())
-	n, err := script(ctx, r, proxyScript, []string{unit, strings.TrimSuffix(string(c.ProxySocketUnitFile()), "\n"),
-		path.Join(service.UnitDir, c.ProxyHolderUnit()), strings.TrimSuffix(string(c.ProxyHolderUnitFile()), "\n"),
-		c.DropInPath(), strings.TrimSuffix(string(c.DropIn()), "\n"), c.ProxySocket()}, nil, out)
+	res, err := client.Call(ctx, r, "caddy-proxy", helper.CaddyProxyArgs{
+		Unit: path.Join(service.UnitDir, c.ProxySocketUnit()), UnitBody: string(c.ProxySocketUnitFile()),
+		Hold: path.Join(service.UnitDir, c.ProxyHolderUnit()), HoldBody: string(c.ProxyHolderUnitFile()),
+		DropIn: c.DropInPath(), DropInBody: string(c.DropIn()), Socket: c.ProxySocket(),
+		Instances: c.Service.InstancePattern(), CurrentLink: c.Service.CurrentLink(),
+	})
+	n := copyLines(res, out)
 	if err != nil {
-		return n, fmt.Errorf("https: %w", err)
-	}
-	res, err := r.RunRoot(ctx, "sh -c "+remote.Quote(heldScript)+" held "+remote.Quote(c.ProxySocket())+" "+remote.Quote(c.Service.InstancePattern()), nil)
-	if err != nil {
-		return n, fmt.Errorf("https: %s: %w", strings.TrimPrefix(strings.TrimSpace(string(res)), "fail: "), err)
+		return n, fmt.Errorf("https: %w", stepError(res, err))
 	}
 	var without []string
+	current := ""
 	for _, l := range strings.Split(string(res), "\n") {
 		if u, ok := strings.CutPrefix(l, "without "); ok {
 			without = append(without, u)
+		}
+		if rel, ok := strings.CutPrefix(l, "current "); ok {
+			current = rel
 		}
 	}
 	if len(without) == 0 {
 		fmt.Fprintf(out, "ok: the live instance accepts on %s\n", c.ProxySocket())
 		return n, nil
 	}
-	link, err := r.RunRoot(ctx, "readlink "+remote.Quote(c.Service.CurrentLink()), nil)
-	if err != nil {
-		return n, fmt.Errorf("https: %s runs, but no current release to restart on %s: %w: %s", strings.Join(without, ", "), c.ProxySocket(), err, bytes.TrimSpace(link))
+	if current == "" {
+		return n, fmt.Errorf("https: %s runs, but no current release to restart on %s", strings.Join(without, ", "), c.ProxySocket())
 	}
-	rel := path.Base(strings.TrimSpace(string(link)))
+	rel := current
 	list, err := service.Instances(ctx, r, c.Service)
 	if err != nil {
 		return n, fmt.Errorf("https: %w", err)
@@ -440,15 +240,8 @@ func portsHint(fail string) string {
 // serverTime is the server's clock (seconds since the epoch, to the
 // microsecond): Caddy's log is read from there on.
 func serverTime(ctx context.Context, r Runner) (float64, error) {
-	out, err := r.RunRoot(ctx, "date +%s.%6N", nil)
-	if err != nil {
-		return 0, fmt.Errorf("https: server time: %w: %s", err, bytes.TrimSpace(out))
-	}
-	n, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil {
-		return 0, fmt.Errorf("https: server time: %q", out)
-	}
-	return n, nil
+	st, err := readState(ctx, r, helper.CaddyStateArgs{})
+	return st.time, err
 }
 
 // serverClock is the server's time since (serverTime) as a time.Time.
@@ -497,37 +290,46 @@ func waitCertificates(ctx context.Context, r Runner, c Config, since float64) ([
 	}
 }
 
-// script runs a shell script as root with its arguments and stdin, copies
-// its "ok:"/"changed:" lines to out and counts the changed ones; its
-// "fail: ..." line is the error.
-func script(ctx context.Context, r Runner, sh string, args []string, stdin []byte, out io.Writer) (changes int, err error) {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = remote.Quote(a)
+// step runs a front door step of slipway-helper, copies its "ok:" and
+// "changed:" lines to out and counts the changed ones; its failure line is
+// the error.
+func step(ctx context.Context, r Runner, name string, args any, out io.Writer) (changes int, err error) {
+	res, err := client.Call(ctx, r, name, args)
+	changes = copyLines(res, out)
+	if err != nil {
+		return changes, stepError(res, err)
 	}
-	var in io.Reader
-	if stdin != nil {
-		in = bytes.NewReader(stdin)
-	}
-	res, runErr := r.RunRoot(ctx, "sh -c "+remote.Quote(sh)+" https "+strings.Join(q, " "), in)
-	var fail string
+	return changes, nil
+}
+
+// copyLines copies a step's "ok:" and "changed:" lines to out and counts
+// the changed ones.
+func copyLines(res []byte, out io.Writer) (changes int) {
 	sc := bufio.NewScanner(bytes.NewReader(res))
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "changed: "):
 			changes++
-		case strings.HasPrefix(line, "fail: "):
-			fail = strings.TrimPrefix(line, "fail: ")
+		case !strings.HasPrefix(line, "ok: "):
 			continue
 		}
 		fmt.Fprintln(out, line)
 	}
-	if runErr == nil {
-		return changes, nil
+	return changes
+}
+
+// stepError is a failed step's own words (its "result failed" line), else
+// err.
+func stepError(res []byte, err error) error {
+	var fail string
+	for _, l := range strings.Split(string(res), "\n") {
+		if f, ok := strings.CutPrefix(l, "result failed "); ok {
+			fail = f
+		}
 	}
 	if fail == "" {
-		fail = fmt.Sprintf("%v: %s", runErr, bytes.TrimSpace(res))
+		return err
 	}
-	return changes, errors.New(fail)
+	return errors.New(fail)
 }

@@ -154,12 +154,20 @@ func (f *FakeSystemd) ResetFailed(_ context.Context, unit string) error {
 
 // Enable implements Systemd.
 func (f *FakeSystemd) Enable(_ context.Context, unit string) error {
-	return f.call("enable " + unit)
+	if err := f.call("enable " + unit); err != nil {
+		return err
+	}
+	f.Set(unit, "UnitFileState", "enabled")
+	return nil
 }
 
 // Disable implements Systemd.
 func (f *FakeSystemd) Disable(_ context.Context, unit string) error {
-	return f.call("disable " + unit)
+	if err := f.call("disable " + unit); err != nil {
+		return err
+	}
+	f.Set(unit, "UnitFileState", "disabled")
+	return nil
 }
 
 // DaemonReload implements Systemd.
@@ -194,3 +202,20 @@ func (f *FakeSystemd) Invocations() string {
 	defer f.mu.Unlock()
 	return strconv.Itoa(f.inv)
 }
+
+// Provision (P4).
+
+// Restart implements Systemd: the unit runs again, with a new invocation.
+func (f *FakeSystemd) Restart(_ context.Context, unit string) error {
+	if err := f.call("restart " + unit); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inv++
+	f.set(unit, "ActiveState", "active", "SubState", "running", "InvocationID", fmt.Sprintf("inv%d", f.inv))
+	return nil
+}
+
+// Reload implements Systemd.
+func (f *FakeSystemd) Reload(_ context.Context, unit string) error { return f.call("reload " + unit) }

@@ -35,6 +35,13 @@ type Systemd interface {
 	// Journal returns up to n message lines (oldest first) of the entries
 	// matching every match (FIELD=value), since since when not zero.
 	Journal(ctx context.Context, match []string, n int, since time.Time) ([]string, error)
+
+	// Provision (P4).
+
+	// Restart restarts unit and waits for it.
+	Restart(ctx context.Context, unit string) error
+	// Reload has unit reload its configuration (ExecReload) and waits.
+	Reload(ctx context.Context, unit string) error
 }
 
 // Transient is a unit systemd-run starts.
@@ -158,4 +165,18 @@ func (Systemctl) Journal(ctx context.Context, match []string, n int, since time.
 		return nil, nil
 	}
 	return strings.Split(s, "\n"), nil
+}
+
+// Provision (P4).
+
+// Restart implements Systemd.
+func (Systemctl) Restart(ctx context.Context, unit string) error {
+	_, err := ctl(ctx, "systemctl", "restart", "--", unit)
+	return err
+}
+
+// Reload implements Systemd.
+func (Systemctl) Reload(ctx context.Context, unit string) error {
+	_, err := ctl(ctx, "systemctl", "reload", "--", unit)
+	return err
 }

@@ -10,7 +10,11 @@
 //
 // Everything on the server goes through a Runner (an SSH connection, or a
 // command runner inside the test sandbox): Provision does the one-time set-up,
-// Ensure installs changed units for deploy, and Logs operates the
-// service. Bench measures requests lost during deploys against a plain
+// Ensure installs changed units for deploy, Logs reads the service's
+// journal. Their server side is slipway-helper's steps (package helper):
+// guard reports what the server already has under the app's names, which
+// checkServer judges; provision-prepare, provision-database,
+// provision-legacy, provision-enable and ensure-units change it, each
+// idempotent. Bench measures requests lost during deploys against a plain
 // stop-copy-start.
 package service

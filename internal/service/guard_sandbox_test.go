@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/slipway-dev/slipway/internal/helper/client"
 )
 
 // TestProvisionRefusesWhatBelongsToTheServer tries names of units and
@@ -13,6 +15,11 @@ import (
 func TestProvisionRefusesWhatBelongsToTheServer(t *testing.T) {
 	_, r, c, _ := onSandbox(t, "guard", "/home/admin")
 	ctx := context.Background()
+	// The helper goes in at first use (/usr/local/lib/slipway): installed
+	// first, so that the snapshots below see only what provision does.
+	if _, err := client.Ready(ctx, r); err != nil {
+		t.Fatal(err)
+	}
 	// A unit an operator wrote by hand, and an account of theirs.
 	runRoot(t, r, "printf '[Service]\\nExecStart=/bin/true\\n' > /etc/systemd/system/handmade.service")
 	runRoot(t, r, "id -u alice >/dev/null 2>&1 || useradd --create-home --shell /bin/bash alice")

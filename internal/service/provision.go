@@ -9,83 +9,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/slipway-dev/slipway/internal/helper"
+	"github.com/slipway-dev/slipway/internal/helper/client"
 )
-
-// prepareScript creates the service user and the folders, and the env file
-// from its template (on stdin) only when there is none: an
-// existing one holds secrets and is never rewritten, only brought back to
-// root:root 0600. Each step prints "ok: ..." or "changed: ...".
-const prepareScript = `set -eu
-user=$1 deploy=$2 owner=$3 group=$4 envdir=$5 envfile=$6
-# The GECOS field marks the account as Slipway's (service.UserMarker); one
-# made by an older Slipway gets the mark.
-if ! id -u "$user" >/dev/null 2>&1; then
-  useradd --system --user-group --comment ` + UserMarker + ` --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$user"
-  echo "changed: created system user $user"
-elif [ "$(getent passwd "$user" | cut -d: -f5 | cut -d, -f1)" != ` + UserMarker + ` ]; then
-  usermod --comment ` + UserMarker + ` "$user"
-  echo "changed: marked user $user as Slipway's (GECOS ` + UserMarker + `)"
-else
-  echo "ok: user $user exists"
-fi
-# dir PATH OWNER GROUP MODE: create it, or fix owner and mode.
-dir() {
-  if [ -d "$1" ] && [ "$(stat -c '%U:%G %a' "$1")" = "$2:$3 $4" ]; then
-    echo "ok: $1 ($2:$3 $4)"
-  else
-    install -d -o "$2" -g "$3" -m "$4" "$1"
-    echo "changed: $1 ($2:$3 $4)"
-  fi
-}
-# The deploy path may be the SSH user's home: create it, never change it.
-if [ -d "$deploy" ]; then
-  echo "ok: $deploy exists"
-else
-  install -d -o "$owner" -g "$group" -m 755 "$deploy"
-  echo "changed: $deploy ($owner:$group 755)"
-fi
-# Deploy uploads as the SSH user; the service user reads through a bind mount.
-dir "$deploy/releases" "$owner" "$group" 755
-dir "$envdir" root root 700
-if [ ! -e "$envfile" ]; then
-  (umask 077; cat > "$envfile")
-  echo "changed: $envfile created from the template (root:root 600)"
-elif [ "$(stat -c '%U:%G %a' "$envfile")" != "root:root 600" ]; then
-  chown root:root "$envfile"; chmod 600 "$envfile"
-  echo "changed: $envfile brought back to root:root 600 (content untouched)"
-else
-  echo "ok: $envfile (root:root 600, content untouched)"
-fi
-`
-
-// enableScript enables the socket (listening from now on and at boot) and
-// its current-release service (active, and starting the current release at
-// boot). No instance is enabled: which release runs is current's business.
-const enableScript = `set -eu
-sock=$1 cur=$2
-if systemctl is-enabled --quiet "$sock"; then echo "ok: $sock enabled"; else systemctl enable --quiet "$sock"; echo "changed: $sock enabled"; fi
-if systemctl is-active --quiet "$sock"; then echo "ok: $sock listening"; else systemctl start "$sock"; echo "changed: $sock started"; fi
-if systemctl is-enabled --quiet "$cur"; then echo "ok: $cur enabled"; else systemctl enable --quiet "$cur"; echo "changed: $cur enabled (starts the current release at boot)"; fi
-if systemctl is-active --quiet "$cur"; then echo "ok: $cur active"; else systemctl start "$cur"; echo "changed: $cur started"; fi
-`
-
-// legacyScript reports the old layout: "legacy <current release or ->"
-// when its single service is installed.
-const legacyScript = `unit=$1 link=$2
-[ -f "$unit" ] || exit 0
-r=$(readlink "$link" 2>/dev/null) || r=-
-echo "legacy ${r##*/}"`
-
-// retireScript removes the old layout's single service on a server that
-// never had a release: nothing runs, nothing to hand over.
-const retireScript = `set -eu
-svc=$1
-systemctl disable --quiet "$svc" 2>/dev/null || true
-systemctl stop "$svc"
-rm -f "/etc/systemd/system/$svc"
-systemctl daemon-reload
-echo "changed: retired $svc (the layout before instances)"
-`
 
 // Provision does the one-time server set-up, as root through r: the service
 // user, the deploy folders, the env file template (only if none exists), the
@@ -110,15 +37,6 @@ func ProvisionWith(ctx context.Context, r Runner, c Config, po ProvisionOptions,
 	if err := c.Validate(); err != nil {
 		return false, err
 	}
-	// The releases belong to the SSH user, who uploads them.
-	id, err := r.Run(ctx, "id -un; id -gn", nil)
-	if err != nil {
-		return false, fmt.Errorf("who am i: %w: %s", err, bytes.TrimSpace(id))
-	}
-	who := strings.Fields(string(id))
-	if len(who) != 2 {
-		return false, fmt.Errorf("who am i: unexpected output %q", id)
-	}
 	env, err := envTemplate(c)
 	if err != nil {
 		return false, err
@@ -130,8 +48,11 @@ func ProvisionWith(ctx context.Context, r Runner, c Config, po ProvisionOptions,
 	if err := checkServer(ctx, r, c, slices.Sorted(maps.Keys(units))); err != nil {
 		return false, err
 	}
-	args := quoteAll(c.ServiceUser, c.DeployPath, who[0], who[1], c.EnvDir(), c.EnvFile())
-	n, err := runScript(ctx, r, "prepare", prepareScript, args, env, out)
+	// The releases belong to the SSH user, who uploads them: the helper
+	// knows who logged in.
+	n, err := runStep(ctx, r, "provision-prepare", helper.PrepareArgs{
+		User: c.ServiceUser, DeployPath: c.DeployPath, EnvDir: c.EnvDir(), EnvFile: c.EnvFile(), EnvTemplate: string(env),
+	}, out)
 	if err != nil {
 		return n > 0, err
 	}
@@ -156,7 +77,7 @@ func ProvisionWith(ctx context.Context, r Runner, c Config, po ProvisionOptions,
 	if err != nil {
 		return total > 0, err
 	}
-	n, err = runScript(ctx, r, "enable", enableScript, quoteAll(c.SocketUnit(), c.CurrentUnit()), nil, out)
+	n, err = runStep(ctx, r, "provision-enable", helper.EnableArgs{Socket: c.SocketUnit(), Current: c.CurrentUnit()}, out)
 	total += n
 	if err != nil {
 		return total > 0, err
@@ -175,16 +96,24 @@ func ProvisionWith(ctx context.Context, r Runner, c Config, po ProvisionOptions,
 // once the instance is ready: a handover, not a restart. Without a release
 // there is nothing to hand over and app.service just goes.
 func moveFromLegacy(ctx context.Context, r Runner, c Config, out io.Writer) (int, error) {
-	res, err := r.RunRoot(ctx, "sh -c "+quote(legacyScript)+" legacy "+quoteAll(UnitDir+"/"+c.ServiceUnit(), c.CurrentLink()), nil)
+	res, err := client.Call(ctx, r, "provision-legacy", helper.LegacyArgs{Unit: c.ServiceUnit(), CurrentLink: c.CurrentLink()})
 	if err != nil {
 		return 0, fmt.Errorf("provision: look for %s: %w: %s", c.ServiceUnit(), err, bytes.TrimSpace(res))
 	}
-	rel, ok := strings.CutPrefix(strings.TrimSpace(string(res)), "legacy ")
-	if !ok {
+	var rel string
+	switch result(res) {
+	case "ok none":
 		return 0, nil
-	}
-	if rel == "-" || rel == "" {
-		return runScript(ctx, r, "retire", retireScript, quote(c.ServiceUnit()), nil, out)
+	case "ok retired":
+		return copyLines(res, out), nil
+	case "ok legacy":
+		for _, l := range strings.Split(string(res), "\n") {
+			if r, ok := strings.CutPrefix(l, "legacy "); ok {
+				rel = strings.TrimSpace(r)
+			}
+		}
+	default:
+		return 0, fmt.Errorf("provision: look for %s: unexpected answer %q", c.ServiceUnit(), result(res))
 	}
 	h, err := Handover(ctx, r, c, HandoverRequest{Release: rel, ReadyTimeout: c.StartTimeout})
 	for _, s := range h.Steps {
@@ -201,27 +130,36 @@ func moveFromLegacy(ctx context.Context, r Runner, c Config, out io.Writer) (int
 	return 1, nil
 }
 
-// runScript runs script as root with sh -c and its arguments, copies its
-// lines to out and counts the "changed:" ones.
-func runScript(ctx context.Context, r Runner, name, script, args string, stdin []byte, out io.Writer) (changes int, err error) {
-	cmd := "sh -c " + quote(script) + " " + name + " " + args
-	var in io.Reader
-	if stdin != nil {
-		in = bytes.NewReader(stdin)
+// runStep runs a provision step, copies its "ok:" and "changed:" lines to
+// out and counts the "changed:" ones.
+func runStep(ctx context.Context, r Runner, step string, args any, out io.Writer) (changes int, err error) {
+	res, err := client.Call(ctx, r, step, args)
+	if err != nil {
+		return countChanged(res), fmt.Errorf("%s: %w: %s", step, err, bytes.TrimSpace(res))
 	}
-	res, err := r.RunRoot(ctx, cmd, in)
+	return copyLines(res, out), nil
+}
+
+// copyLines copies a step's "ok:" and "changed:" lines to out and counts
+// the "changed:" ones.
+func copyLines(res []byte, out io.Writer) int {
 	sc := bufio.NewScanner(bytes.NewReader(res))
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "changed: ") {
-			changes++
-		}
-		if err == nil {
+		if strings.HasPrefix(line, "ok: ") || strings.HasPrefix(line, "changed: ") {
 			fmt.Fprintln(out, line)
 		}
 	}
-	if err != nil {
-		return changes, fmt.Errorf("provision %s: %w: %s", name, err, bytes.TrimSpace(res))
+	return countChanged(res)
+}
+
+func countChanged(res []byte) int {
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(res))
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "changed: ") {
+			n++
+		}
 	}
-	return changes, nil
+	return n
 }
