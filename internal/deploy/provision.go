@@ -74,8 +74,9 @@ func Provision(ctx context.Context, o Options, po ProvisionOptions) error {
 // there, changing nothing anywhere: every alias resolves (all of them
 // before the first login), the server answers with a known host key, its
 // layout is one this Slipway knows (CheckLayout) and the names provision
-// would take are free or Slipway's (service.CheckProvision). It returns
-// the connections, open, in o.Hosts' order: provision reuses them.
+// would take are free or Slipway's (service.CheckProvision, which
+// ProvisionWith runs again before it changes anything). It returns the
+// connections, open, in o.Hosts' order: provision reuses them.
 func checkHosts(ctx context.Context, o Options) ([]*Server, error) {
 	var servers []*Server
 	fail := func(host string, err error) ([]*Server, error) {
@@ -99,6 +100,11 @@ func checkHosts(ctx context.Context, o Options) ([]*Server, error) {
 			return fail(host, err)
 		}
 		servers = append(servers, s)
+		// One host: ProvisionWith runs the same guard before its first
+		// change, so checking here would only cost a round trip.
+		if len(o.Hosts) == 1 {
+			break
+		}
 		if err := service.CheckProvision(ctx, s.c, o.Service); err != nil {
 			return fail(host, err)
 		}
