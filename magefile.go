@@ -13,7 +13,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/magefile/mage/mg"
 
@@ -142,8 +141,7 @@ func (Bench) Lint(ctx context.Context, squawk *string, files *int) error {
 // -runs sets the runs per method (default 5). What a redeploy sends is
 // bench:deploy's "unchanged" column.
 func (Bench) Upload(ctx context.Context, runs *int) error {
-	host, _, _ := strings.Cut(os.Getenv("DEPLOY_HOST"), ",")
-	o := bench.UploadOptions{Host: strings.TrimSpace(host), SSHConfig: os.Getenv("DEPLOY_SSH_CONFIG"), Binary: "bin/app", Log: targetLog()}
+	o := bench.UploadOptions{Binary: "bin/app", Log: targetLog()}
 	if runs != nil {
 		o.Runs = *runs
 	}

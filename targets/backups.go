@@ -30,14 +30,7 @@ func Backups(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	all, err := deploy.Backups(ctx, o)
-	if err != nil {
-		return err
-	}
-	for _, h := range o.Hosts {
-		dbbackup.Print(os.Stdout, h, all[h])
-	}
-	return nil
+	return deploy.PrintBackups(ctx, o)
 }
 
 // Restore brings $DEPLOY_HOST's database back to a backup: restore -backup=ID [-yes].

@@ -33,7 +33,7 @@ func LintMigrations(ctx context.Context, format *string) error {
 	if err := lint.CheckFormat(f); err != nil {
 		return err
 	}
-	findings, err := lint.Dir(ctx, p.Migrations, lintCache())
+	findings, err := lint.Dir(ctx, p.Migrations, lintCache(p))
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func CheckMigrations(ctx context.Context) error {
 		return err
 	}
 	dir := p.Migrations
-	problems, err := migfiles.Check(ctx, dir, lintCache())
+	problems, err := migfiles.Check(ctx, dir, lintCache(p))
 	if err != nil {
 		return err
 	}
@@ -123,19 +123,6 @@ func CheckMigrations(ctx context.Context) error {
 	return nil
 }
 
-// lintCache is the lint's result cache: $SLIPWAY_LINT_CACHE, "off" for
-// none, default slipway/lint in the user cache directory.
-func lintCache() lint.Option {
-	switch dir := os.Getenv("SLIPWAY_LINT_CACHE"); dir {
-	case "off":
-		return lint.WithCache("")
-	case "":
-		return lint.WithCache(lint.DefaultCacheDir())
-	default:
-		return lint.WithCache(dir)
-	}
-}
-
 // warnSlowParser says why the lint was slow when mage was built without cgo
 // and the cache didn't answer for every file.
 func warnSlowParser() {
@@ -143,14 +130,4 @@ func warnSlowParser() {
 		fmt.Fprintln(os.Stderr, "lint: built without cgo, so the SQL parser runs as WebAssembly (~1.5 s and ~250 MB "+
 			"to start); install gcc (CGO_ENABLED=1 is Go's default when it finds one) to make this ~50x faster")
 	}
-}
-
-// devDB points the database targets at the local database (the project's
-// DatabaseURL variable, else .dev/) and migrations.
-func devDB(force *bool) (devdb.Options, error) {
-	p, err := configured()
-	if err != nil {
-		return devdb.Options{}, err
-	}
-	return devdb.Options{Root: root(), Dir: p.Migrations, SeedFile: p.Seed, Getenv: p.getenv, Force: force != nil && *force, Stdout: os.Stdout}, nil
 }

@@ -20,8 +20,11 @@
 //	}
 //
 // Each target is a doc comment (its first sentence is the `mage -l` help
-// line) and a few lines calling the internal package that does the work.
-// Every target checks the Project (Validate) before it connects anywhere.
+// line) and a few lines: resolve its settings (settings.go: the Project,
+// then the environment, which project.go alone reads), then call
+// the one internal package function that does the work, connecting to
+// hosts included. Every target checks the Project (Validate) before it
+// connects anywhere.
 // The server-side settings (DEPLOY_HOST, DEPLOY_PATH, APP_* ...) stay
 // environment variables: they differ per machine, the Project doesn't.
 //

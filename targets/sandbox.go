@@ -63,8 +63,9 @@ func (Sandbox) Status(ctx context.Context) error {
 // Project, but the project is checked all the same so that a bad one shows
 // up before the minute a first boot takes.
 func newSandbox() (*sandbox.Sandbox, error) {
-	if _, err := configured(); err != nil {
+	p, err := configured()
+	if err != nil {
 		return nil, err
 	}
-	return sandbox.New(targetLog(), append(sandbox.FromEnv(os.Getenv), sandbox.WithStdout(os.Stdout))...)
+	return sandbox.New(targetLog(), append(sandbox.FromEnv(p.getenv), sandbox.WithStdout(os.Stdout))...)
 }

@@ -2,23 +2,16 @@ package targets
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 
 	"github.com/magefile/mage/mg"
 
-	"github.com/slipway-dev/slipway/internal/appexec"
 	"github.com/slipway-dev/slipway/internal/applogs"
 	"github.com/slipway-dev/slipway/internal/createadmin"
 	"github.com/slipway-dev/slipway/internal/deploy"
-	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/password"
 	"github.com/slipway-dev/slipway/internal/psql"
-	"github.com/slipway-dev/slipway/internal/remote"
-	"github.com/slipway-dev/slipway/internal/service"
-	"github.com/slipway-dev/slipway/internal/slipversion"
 )
 
 // ---- server ----
@@ -36,47 +29,11 @@ import (
 // again changes nothing and says so. With APP_DOMAIN (ACME_CA, ACME_EMAIL)
 // it also puts Caddy in front as the HTTPS front door (docs/https.md).
 func Provision(ctx context.Context) error {
-	_, o, err := deployOptions()
+	o, po, err := provisionOptions()
 	if err != nil {
 		return err
 	}
-	fd, err := frontdoor.FromEnv(os.Getenv, o.Service)
-	if err != nil {
-		return err
-	}
-	var po service.ProvisionOptions
-	switch v := os.Getenv("PROVISION_DATABASE"); v {
-	case "", "local":
-	case "external":
-		po.ExternalDatabase = true
-	default:
-		return fmt.Errorf("PROVISION_DATABASE=%q: use external (the database is elsewhere: set its URL with env:set) or leave it unset", v)
-	}
-	for _, host := range o.Hosts {
-		fmt.Fprintf(os.Stdout, "provision %s\n", host)
-		c, err := remote.Dial(ctx, remote.Options{Alias: host, ConfigPath: o.SSHConfig, Log: targetLog()})
-		if err != nil {
-			return err
-		}
-		_, err = deploy.CheckLayout(ctx, c, o.Service, host)
-		if err == nil {
-			_, err = service.ProvisionWith(ctx, c, o.Service, po, os.Stdout)
-		}
-		if err == nil && fd.Enabled() {
-			_, err = frontdoor.Provision(ctx, c, fd, os.Stdout)
-		}
-		if err == nil {
-			var changed bool
-			if changed, err = deploy.StampLayout(ctx, c, o.Service); changed {
-				fmt.Fprintf(os.Stdout, "changed: %s/%s stamped %s (app %s)\n", o.Service.DeployPath, slipversion.File, slipversion.Current(), o.Service.AppName)
-			}
-		}
-		c.Close()
-		if err != nil {
-			return fmt.Errorf("provision %s: %w", host, err)
-		}
-	}
-	return nil
+	return deploy.Provision(ctx, o, po)
 }
 
 // CreateAdmin creates the first admin on $DEPLOY_HOST's database: createAdmin you@example.com [-reset].
@@ -86,20 +43,18 @@ func Provision(ctx context.Context) error {
 // an existing email changes nothing unless -reset. Only for an app with
 // Slipway's admin area (Project.Admin).
 func CreateAdmin(ctx context.Context, email string, reset *bool) error {
-	p, _, err := deployOptions()
+	p, o, err := deployOptions()
 	if err != nil {
 		return err
 	}
 	if !p.Admin {
 		return errors.New("createAdmin: this app has no admin area (targets.Project.Admin is false): set Admin: true in magefile.go's targets.Configure once its main mounts Slipway's admin area")
 	}
-	pw, err := createadmin.Password(os.Getenv, os.Stdin, os.Stderr)
+	pw, err := createadmin.Password(p.getenv, os.Stdin, os.Stderr)
 	if err != nil {
 		return err
 	}
-	return onFirstHost(ctx, func(o deploy.Options, c *remote.Client) error {
-		return createadmin.Run(ctx, c, o.Service, createadmin.Options{Email: email, Password: pw, Reset: reset != nil && *reset, Stdout: os.Stdout})
-	})
+	return exitStatus(deploy.CreateAdmin(ctx, o, createadmin.Options{Email: email, Password: pw, Reset: reset != nil && *reset, Stdout: os.Stdout}))
 }
 
 // Exec runs the live release's binary on $DEPLOY_HOST's first host: exec -- migrate status.
@@ -107,15 +62,15 @@ func CreateAdmin(ctx context.Context, email string, reset *bool) error {
 // service's env file and sandboxing, stdin forwarded; its exit status is
 // the target's (`go run` reports it as "exit status N" and exits 1).
 func Exec(ctx context.Context) error {
-	var args []string
-	if v := os.Getenv("SLIPWAY_EXEC_ARGS"); v != "" {
-		if err := json.Unmarshal([]byte(v), &args); err != nil {
-			return fmt.Errorf("SLIPWAY_EXEC_ARGS: %v", err)
-		}
+	p, o, err := deployOptions()
+	if err != nil {
+		return err
 	}
-	return onFirstHost(ctx, func(o deploy.Options, c *remote.Client) error {
-		return appexec.Run(ctx, c, o.Service, args, os.Stdin, os.Stdout, os.Stderr)
-	})
+	args, err := execArgs(p)
+	if err != nil {
+		return err
+	}
+	return exitStatus(deploy.Exec(ctx, o, args, os.Stdin, os.Stdout, os.Stderr))
 }
 
 // Psql opens psql on the app's database from $DEPLOY_HOST's first host, as the app's role: psql [-c=SQL].
@@ -124,29 +79,20 @@ func Exec(ctx context.Context) error {
 // -c runs one command, and piped stdin runs as a script; the exit status
 // is psql's.
 func Psql(ctx context.Context, c *string) error {
-	po := psql.Options{Terminal: password.IsTerminal(os.Stdin) && password.IsTerminal(os.Stdout)}
-	if c != nil {
-		po.SQL = *c
-	}
-	return onFirstHost(ctx, func(o deploy.Options, cl *remote.Client) error {
-		return psql.Run(ctx, cl, o.Service, po, os.Stdin, os.Stdout, os.Stderr)
-	})
-}
-
-// onFirstHost runs f connected to $DEPLOY_HOST's first host (every host
-// shares the database); a command's exit status (ExitStatus) becomes the
-// target's.
-func onFirstHost(ctx context.Context, f func(deploy.Options, *remote.Client) error) error {
 	_, o, err := deployOptions()
 	if err != nil {
 		return err
 	}
-	c, err := remote.Dial(ctx, remote.Options{Alias: o.Hosts[0], ConfigPath: o.SSHConfig, Log: targetLog()})
-	if err != nil {
-		return err
+	po := psql.Options{Terminal: password.IsTerminal(os.Stdin) && password.IsTerminal(os.Stdout)}
+	if c != nil {
+		po.SQL = *c
 	}
-	defer c.Close()
-	err = f(o, c)
+	return exitStatus(deploy.Psql(ctx, o, po, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// exitStatus makes a remote command's exit status (ExitStatus) the
+// target's.
+func exitStatus(err error) error {
 	var ee interface{ ExitStatus() int }
 	if errors.As(err, &ee) {
 		return mg.Fatal(ee.ExitStatus(), err)
@@ -173,32 +119,5 @@ func Logs(ctx context.Context, f *bool, n *int, since, grep *string) error {
 	if grep != nil {
 		lo.Grep = *grep
 	}
-	if err := lo.Check(); err != nil {
-		return err
-	}
-	var hosts []applogs.Host
-	for _, h := range o.Hosts {
-		c, err := remote.Dial(ctx, remote.Options{Alias: h, ConfigPath: o.SSHConfig, Log: targetLog()})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		hosts = append(hosts, applogs.Host{Alias: h, Conn: c})
-	}
-	return applogs.Run(ctx, hosts, o.Service, lo, os.Stdout)
-}
-
-// deployOptions validates the project, then reads the DEPLOY_* and APP_*
-// settings over it: APP_NAME defaults to Project.Name, the binary is
-// bin/<Name>, the env file's database URL variable Project.DatabaseURL.
-func deployOptions() (Project, deploy.Options, error) {
-	p, err := configured()
-	if err != nil {
-		return p, deploy.Options{}, err
-	}
-	o, err := deploy.FromEnv(p.getenv)
-	o.Binary = p.Binary()
-	o.Service.DatabaseURL = p.DatabaseURL
-	o.Stdout, o.Log = os.Stdout, targetLog()
-	return p, o, err
+	return deploy.Logs(ctx, o, lo)
 }

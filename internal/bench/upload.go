@@ -18,7 +18,8 @@ import (
 // UploadOptions configures Upload.
 type UploadOptions struct {
 	// Host is the ssh alias uploaded to; SSHConfig its ssh config ("" is
-	// ~/.ssh/config), as for deploy.
+	// ~/.ssh/config), as for deploy. Host "" is DEPLOY_HOST's first alias,
+	// with SSHConfig then DEPLOY_SSH_CONFIG.
 	Host, SSHConfig string
 	// Binary is the binary uploaded, padded with random bytes to Size (an
 	// ELF ignores what follows its segments); 0 is 20 MiB.
@@ -26,9 +27,17 @@ type UploadOptions struct {
 	Size   int64
 	// Runs per method; 0 is 5. Medians are reported.
 	Runs int
-	// Getenv reads SSH_AUTH_SOCK; nil is os.Getenv.
+	// Getenv reads SSH_AUTH_SOCK and, without Host, DEPLOY_HOST and
+	// DEPLOY_SSH_CONFIG; nil is os.Getenv.
 	Getenv func(string) string
 	Log    *slog.Logger
+}
+
+// uploadHost is the host bench:upload measures: DEPLOY_HOST's first alias
+// (deploy's first host) and DEPLOY_SSH_CONFIG, as deploy reads them.
+func uploadHost(getenv func(string) string) (host, sshConfig string) {
+	host, _, _ = strings.Cut(getenv("DEPLOY_HOST"), ",")
+	return strings.TrimSpace(host), getenv("DEPLOY_SSH_CONFIG")
 }
 
 // UploadResult holds the median upload times.
@@ -52,6 +61,12 @@ func Upload(ctx context.Context, o UploadOptions) (UploadResult, error) {
 	}
 	if o.Runs <= 0 {
 		o.Runs = 5
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Host == "" {
+		o.Host, o.SSHConfig = uploadHost(o.Getenv)
 	}
 	if o.Host == "" {
 		return UploadResult{}, fmt.Errorf("bench:upload: set DEPLOY_HOST to an ssh alias (e.g. the sandbox's)")

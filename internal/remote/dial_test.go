@@ -312,3 +312,27 @@ func sshAdd(t *testing.T, sock, key string) {
 		t.Fatalf("ssh-add: %v: %s", err, out)
 	}
 }
+
+// StreamRoot runs one command with its words as given (no shell expands
+// them) and refuses a script before it reaches the server.
+func TestStreamRootRunsOneCommandAndRefusesAScript(t *testing.T) {
+	srv := sshdtest.Start(t)
+	c := mustDial(t, srv)
+	ctx := context.Background()
+	var out, errw bytes.Buffer
+	cmd := remote.QuoteAll([]string{"printf", "%s|", "a b", "it's", "$HOME", "a;b"})
+	if err := c.StreamRoot(ctx, cmd, nil, &out, &errw); err != nil {
+		t.Fatalf("%v: %s", err, errw.String())
+	}
+	if got := out.String(); got != "a b|it's|$HOME|a;b|" {
+		t.Errorf("output %q", got)
+	}
+	mark := filepath.Join(t.TempDir(), "ran")
+	err := c.StreamRoot(ctx, "true; touch "+mark, nil, &out, &errw)
+	if err == nil || !strings.Contains(err.Error(), "remote.QuoteAll") {
+		t.Errorf("a script: %v", err)
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Error("the script ran")
+	}
+}

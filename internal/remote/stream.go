@@ -8,13 +8,16 @@ import (
 	"sync"
 )
 
-// StreamRoot runs cmd as root like RunRoot, but streams: stdin is
-// forwarded as it comes, and stdout and stderr are written line by line,
-// each line cleaned (Clean), as the command writes them. A non-zero exit
-// is an *ExitError with the command's status. Cancelling ctx kills it.
+// StreamRoot runs cmd as root, and streams: stdin is forwarded as it
+// comes, and stdout and stderr are written line by line, each line cleaned
+// (Clean), as the command writes them. cmd is one command, its words quoted
+// with QuoteAll: it runs behind `sudo -n --` unless the SSH user is root,
+// with no shell in between, so a script is refused. A non-zero exit is an
+// *ExitError with the command's status. Cancelling ctx kills it.
 func (c *Client) StreamRoot(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if c.cfg.User != "root" {
-		cmd = "sudo -n sh -c " + Quote(cmd)
+	cmd, err := rootCommand(c.cfg.User, cmd)
+	if err != nil {
+		return err
 	}
 	s, err := c.ssh.NewSession()
 	if err != nil {

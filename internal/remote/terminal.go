@@ -13,16 +13,18 @@ import (
 	"golang.org/x/term"
 )
 
-// TerminalRoot runs cmd as root like StreamRoot, but on a pseudo-terminal
-// of the server that stands for the local terminal (in, out): same $TERM
-// and size, resized with it, the local one in raw mode meanwhile so every
-// key (Ctrl-C, arrows, Tab) reaches the remote program, as `ssh -t` does.
+// TerminalRoot runs cmd (one command, as for StreamRoot) as root, on a
+// pseudo-terminal of the server that stands for the local terminal (in,
+// out): same $TERM and size, resized with it, the local one in raw mode
+// meanwhile so every key (Ctrl-C, arrows, Tab) reaches the remote program,
+// as `ssh -t` does.
 // Its output is the remote terminal's and is not cleaned (Clean): line
 // editing and pagers need their escape sequences. A non-zero exit is an
 // *ExitError with the command's status.
 func (c *Client) TerminalRoot(ctx context.Context, cmd string, in, out *os.File) error {
-	if c.cfg.User != "root" {
-		cmd = "sudo -n sh -c " + Quote(cmd)
+	cmd, err := rootCommand(c.cfg.User, cmd)
+	if err != nil {
+		return err
 	}
 	w, h, err := term.GetSize(int(out.Fd()))
 	if err != nil {

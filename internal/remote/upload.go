@@ -13,11 +13,13 @@ import (
 )
 
 // Upload streams the local file to remotePath over this connection with
-// go-scp (the server needs an `scp` binary), created with mode. progress,
-// if set, is called as bytes leave, with the total. If the transfer fails
-// or the connection is cut, the server removes the partial file: the scp
-// sink runs under a shell that deletes it when scp fails. remotePath must
-// be a plain path (letters, digits, / . _ -).
+// go-scp (the server's `scp -t` sink: the server needs an `scp` binary),
+// created with mode. progress, if set, is called as bytes leave, with the
+// total. A transfer cut short leaves a partial file at remotePath, which
+// the next upload there overwrites: upload to a temporary name, check it
+// and move it in place (deploy's releases/.upload-<id>, which the deploy
+// lock removes when its holder dies). remotePath must be a plain path
+// (letters, digits, / . _ -).
 func (c *Client) Upload(ctx context.Context, local, remotePath string, mode os.FileMode, progress func(sent, total int64)) error {
 	if !SafePath(remotePath) {
 		return fmt.Errorf("upload to %q: use a path of letters, digits and / . _ -", remotePath)
@@ -31,9 +33,6 @@ func (c *Client) Upload(ctx context.Context, local, remotePath string, mode os.F
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
-	// go-scp runs `<RemoteBinary> -qt "<path>"`: $2 is the path. A sink cut
-	// off mid-file leaves a truncated file, so remove it unless scp succeeded.
-	cl.RemoteBinary = `sh -c 'scp "$@" || { s=$?; rm -f -- "$2"; exit $s; }' scp`
 	var pass scp.PassThru
 	if progress != nil {
 		pass = func(r io.Reader, total int64) io.Reader {

@@ -54,8 +54,10 @@ func TestUploadStreamsWithProgress(t *testing.T) {
 	}
 }
 
-// A connection cut mid-upload leaves no partial file on the server.
-func TestUploadCutLeavesNoPartialFile(t *testing.T) {
+// A connection cut mid-upload fails the upload, and the next one over a
+// fresh connection puts the whole file at the same path: the partial file
+// (which deploy keeps under a temporary name) never stands in its way.
+func TestUploadCutThenRetryPutsTheWholeFile(t *testing.T) {
 	srv := sshdtest.Start(t)
 	proxy := sshdtest.StartProxy(t, srv.Addr())
 	srv.AddAlias(t, "flaky", proxy.Port)
@@ -63,8 +65,9 @@ func TestUploadCutLeavesNoPartialFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local, _ := randomFile(t, 16<<20)
-	dst := filepath.Join(t.TempDir(), "app")
+	local, sum := randomFile(t, 16<<20)
+	dir := t.TempDir()
+	dst := filepath.Join(dir, ".upload-app")
 	proxy.CutAfter(proxy.BytesUp() + 4<<20)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -73,20 +76,21 @@ func TestUploadCutLeavesNoPartialFile(t *testing.T) {
 		t.Fatal("upload through a cut connection succeeded")
 	}
 	t.Logf("upload error: %v", err)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, statErr := os.Stat(dst)
-		if os.IsNotExist(statErr) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("partial file left at %s", dst)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if fi, err := os.Stat(dst); err == nil && fi.Size() >= 16<<20 {
+		t.Fatalf("the cut upload left a whole file (%d bytes)", fi.Size())
 	}
-	// The next attempt over a fresh connection works.
 	c2 := mustDial(t, srv)
 	if err := c2.Upload(context.Background(), local, dst, 0o755, nil); err != nil {
 		t.Fatal(err)
+	}
+	b, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := sha256.Sum256(b); hex.EncodeToString(h[:]) != sum {
+		t.Errorf("after the retry %s holds %d bytes that are not the file", dst, len(b))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%s holds %d entries, want the upload alone", dir, len(entries))
 	}
 }
