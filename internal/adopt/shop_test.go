@@ -19,6 +19,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/slipversion"
 )
 
@@ -380,10 +381,8 @@ func tarOf(t testing.TB, files map[string]string) *bytes.Buffer {
 // stdin (never in argv), readable by root alone.
 func writeEnv(t *testing.T, sb *sandbox.Instance, path, content string) {
 	t.Helper()
-	write := sb.Command(context.Background(), "install", "-m", "600", "/dev/stdin", path)
-	write.Stdin = strings.NewReader(content)
-	if out, err := write.CombinedOutput(); err != nil {
-		t.Fatalf("write %s: %v\n%s", path, err, out)
+	if err := apptest.WriteEnv(context.Background(), sb, path, content); err != nil {
+		t.Fatal(err)
 	}
 }
 

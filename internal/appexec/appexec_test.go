@@ -14,6 +14,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -56,7 +57,9 @@ func TestNoArgsIsOneLineSayingWhatToRun(t *testing.T) {
 // runs its commands through exec: output, stdin and exit status.
 func TestExecOnTheSandbox(t *testing.T) {
 	ctx := context.Background()
-	cl, c := appexectest.Installed(t, "../..", "vexec", "e0e0e0e0", "PASSWORD_PEPPER="+pepper, "LOG_FORMAT=json")
+	a := apptest.Installed(t, sandboxtest.Get(t), service.DefaultConfig(), apptest.Options{Binary: apptest.Build(t, "vexec", "e0e0e0e0"),
+		Env: []string{"PASSWORD_PEPPER=" + pepper, "LOG_FORMAT=json"}})
+	cl, c := a.Client, a.Service
 	run36 := strconv.FormatInt(time.Now().UnixNano(), 36)
 
 	run := func(stdin string, args ...string) (string, string, error) {

@@ -10,7 +10,8 @@
 //
 // The parts every benchmark shares:
 //   - Rig: a sandbox of its own (or one given), the app built, the service
-//     provisioned, its env file pointed at the sandbox's database.
+//     provisioned, its env file pointed at the sandbox's database (by
+//     apptest.Install, the tests' own fixture for that).
 //   - Load: a fixed-rate load generator; a Scenario is a way of deploying
 //     run under that load, and adding one to a list adds its row to
 //     bench:deploy's table.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path"
@@ -21,6 +22,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 	"github.com/slipway-dev/slipway/internal/sandbox"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -120,22 +122,15 @@ func NewRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 		return nil, err
 	}
 	r.closers = append(r.closers, r.Client.Close)
-	port, err := r.FreePort()
+	app, err := apptest.Install(ctx, r.Inst, r.Client, service.DefaultConfig(), apptest.Options{})
 	if err != nil {
 		return nil, err
 	}
-	r.Service = service.DefaultConfig()
-	r.Service.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
-	if _, err := service.Provision(ctx, r.Client, r.Service, io.Discard); err != nil {
-		return nil, err
-	}
-	dbURL, err := r.Inst.DatabaseURL()
-	if err != nil {
-		return nil, err
-	}
-	// The secret goes through stdin, never argv.
-	if err := r.WriteRoot(ctx, r.Service.EnvFile(), "DATABASE_URL="+dbURL+"\n", "077"); err != nil {
-		return nil, err
+	r.Service = app.Service
+	// Its port is the rig's: FreePort hands it to no scenario.
+	if _, p, err := net.SplitHostPort(r.Service.ListenAddr); err == nil {
+		n, _ := strconv.Atoi(p)
+		r.ports = append(r.ports, n)
 	}
 	if r.Meter, err = sshdtest.Listen(fmt.Sprintf("%s:%d", r.Inst.Host, r.Inst.Port)); err != nil {
 		return nil, err

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -56,7 +56,8 @@ func TestWeakPasswordRefusedBeforeConnecting(t *testing.T) {
 func TestCreateAdminOnTheSandbox(t *testing.T) {
 	sb := sandboxtest.Get(t)
 	ctx := context.Background()
-	cl, c := appexectest.Installed(t, "../..", "", "", "PASSWORD_PEPPER="+pepper)
+	a := apptest.Installed(t, sb, service.DefaultConfig(), apptest.Options{Binary: apptest.Build(t, "", ""), Env: []string{"PASSWORD_PEPPER=" + pepper}})
+	cl, c := a.Client, a.Service
 	var out bytes.Buffer
 	if err := Run(ctx, cl, c, Options{Email: "Ada@Example.com", Password: pw, Stdout: &out}); err != nil {
 		t.Fatalf("createAdmin: %v\n%s", err, out.String())

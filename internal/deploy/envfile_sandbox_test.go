@@ -22,6 +22,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/psql"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -302,9 +303,7 @@ func TestHandEditedEnvFileIsReadAsSystemdReadsIt(t *testing.T) {
 // write puts text in e's env file, by stdin.
 func write(t *testing.T, e sandboxEnv, text string) {
 	t.Helper()
-	cmd := e.sb.Command(context.Background(), "sh", "-c", "umask 077; cat > "+e.svc.EnvFile())
-	cmd.Stdin = strings.NewReader(text)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("write env file: %v: %s", err, out)
+	if err := apptest.WriteEnv(context.Background(), e.sb, e.svc.EnvFile(), text); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -40,19 +41,19 @@ func TestSandboxTwoAppsShareTheServer(t *testing.T) {
 	apps := []sandboxEnv{}
 	for _, n := range []string{"multia", "multib"} {
 		svc := service.DefaultsFor(n + suffix)
-		// The name's own port may be taken on this machine (the sandbox
-		// shares its network): a free one keeps the test independent of it;
-		// the folder, units, env file and metrics port still follow the name.
-		svc.ListenAddr = "127.0.0.1:" + strconv.Itoa(freeportOrFail(t))
 		// The sandbox's PostgreSQL has one role, app, by peer authentication:
 		// both run as its user (each app's own role is provision's, part 1).
 		svc.ServiceUser = "app"
-		e := sandboxEnv{sb: sb, svc: svc}
-		var out bytes.Buffer
-		if _, err := service.Provision(ctx, cl, svc, &out); err != nil {
-			t.Fatalf("provision %s: %v\n%s", n, err, out.String())
+		db, err := sb.FreshDatabase(ctx, strings.ReplaceAll(svc.AppName, "-", "_"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		e.useDatabase(t, strings.ReplaceAll(svc.AppName, "-", "_"))
+		// The name's own port may be taken on this machine (the sandbox
+		// shares its network): Installed gives a free one, which keeps the
+		// test independent of it; the folder, units, env file and metrics
+		// port still follow the name.
+		svc = apptest.Installed(t, sb, svc, apptest.Options{DatabaseURL: db}).Service
+		e := sandboxEnv{sb: sb, svc: svc}
 		apps = append(apps, e)
 		t.Cleanup(func() {
 			e.sh(t, fmt.Sprintf("systemctl stop %s %s %s 2>/dev/null; true", svc.SocketUnit(), svc.CurrentUnit(), svc.InstancePattern()))

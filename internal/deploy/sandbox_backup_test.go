@@ -27,6 +27,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/envfile"
 	"github.com/slipway-dev/slipway/internal/psql"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/testenv"
 )
@@ -67,10 +68,8 @@ func TestBackupsOnSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The admin area on, so that a login proves the app serves the users.
-	cmd := e.sb.Command(ctx, "sh", "-c", "umask 077; cat > "+e.svc.EnvFile())
-	cmd.Stdin = strings.NewReader("DATABASE_URL=" + dbURL + "\nPASSWORD_PEPPER=backup-test-pepper-0123456789abcdef\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("write env file: %v: %s", err, out)
+	if err := apptest.WriteEnv(ctx, e.sb, e.svc.EnvFile(), "DATABASE_URL="+dbURL+"\nPASSWORD_PEPPER=backup-test-pepper-0123456789abcdef\n"); err != nil {
+		t.Fatal(err)
 	}
 	const email, pw = "ops@example.com", "correct horse battery staple"
 	base := "http://" + e.svc.ListenAddr

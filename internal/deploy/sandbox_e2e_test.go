@@ -18,11 +18,10 @@ import (
 	"time"
 
 	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
-	"github.com/slipway-dev/slipway/internal/freeport"
-	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/slipversion"
 )
@@ -49,30 +48,7 @@ func provisionedAs(t *testing.T, svc service.Config) sandboxEnv {
 // provisionedOn is provisionedAs on the sandbox sb.
 func provisionedOn(t *testing.T, sb *sandbox.Instance, svc service.Config) sandboxEnv {
 	t.Helper()
-	port, err := freeport.Pick()
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
-	ctx := context.Background()
-	c, err := remote.Dial(ctx, remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath, Getenv: func(string) string { return "" }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var out bytes.Buffer
-	if _, err := service.Provision(ctx, c, svc, &out); err != nil {
-		t.Fatalf("provision: %v\n%s", err, out.String())
-	}
-	dbURL, err := sb.DatabaseURL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The secret goes through stdin, never argv.
-	if _, err := c.RunRoot(ctx, "umask 077; cat > "+svc.EnvFile(), strings.NewReader("DATABASE_URL="+dbURL+"\n")); err != nil {
-		t.Fatal(err)
-	}
-	return sandboxEnv{sb: sb, svc: svc}
+	return sandboxEnv{sb: sb, svc: apptest.Installed(t, sb, svc, apptest.Options{}).Service}
 }
 
 func (e sandboxEnv) options(out *bytes.Buffer, bin string) Options {

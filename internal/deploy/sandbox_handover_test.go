@@ -18,6 +18,7 @@ import (
 	"time"
 
 	loadgen "github.com/slipway-dev/slipway/internal/bench/load"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -95,10 +96,8 @@ func (e sandboxEnv) useDatabase(t *testing.T, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := e.sb.Command(context.Background(), "sh", "-c", "umask 077; cat > "+e.svc.EnvFile())
-	cmd.Stdin = strings.NewReader("DATABASE_URL=" + url + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("write env file: %v: %s", err, out)
+	if err := apptest.WriteEnv(context.Background(), e.sb, e.svc.EnvFile(), "DATABASE_URL="+url+"\n"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,11 +15,9 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/slipway-dev/slipway/internal/freeport"
-	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
-	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -106,12 +103,8 @@ func TestCIDeployJobFromACleanHome(t *testing.T) {
 	sb := sandboxtest.Get(t)
 	svc := service.DefaultConfig()
 	svc.AppName, svc.ServiceUser, svc.DeployPath = "ciapp", "ciapp", "/srv/ciapp"
-	port, err := freeport.Pick()
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
-	provisionCI(t, sb, svc)
+	// The one-time steps a person does before CI deploys (docs/ci.md).
+	svc = apptest.Installed(t, sb, svc, apptest.Options{Env: []string{"PASSWORD_PEPPER=ci-pepper-0123456789abcdef"}}).Service
 	// The package's other tests share the sandbox and its database: this
 	// app leaves nothing running.
 	t.Cleanup(func() { sandboxtest.Run(t, sb, "systemctl", "stop", svc.SocketUnit(), svc.InstancePattern()) })
@@ -227,28 +220,4 @@ func cleanEnv(t *testing.T, home string) []string {
 		env = append(env, k+"="+strings.TrimSpace(string(v)))
 	}
 	return env
-}
-
-// provisionCI sets up svc on the sandbox and writes its env file: the
-// one-time steps a person does before CI deploys (docs/ci.md).
-func provisionCI(t *testing.T, sb *sandbox.Instance, svc service.Config) {
-	t.Helper()
-	ctx := context.Background()
-	c, err := remote.Dial(ctx, remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath, Getenv: func(string) string { return "" }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var out bytes.Buffer
-	if _, err := service.Provision(ctx, c, svc, &out); err != nil {
-		t.Fatalf("provision: %v\n%s", err, out.String())
-	}
-	dbURL, err := sb.DatabaseURL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := "DATABASE_URL=" + dbURL + "\nPASSWORD_PEPPER=ci-pepper-0123456789abcdef\n"
-	if out, err := c.RunRoot(ctx, "umask 077; cat > "+svc.EnvFile(), strings.NewReader(env)); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
 }

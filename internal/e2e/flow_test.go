@@ -21,6 +21,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/remote/sshdtest"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -125,18 +126,13 @@ func TestReleaseJourney(t *testing.T) {
 		if out := w.r.mustMage(t, "provision"); !strings.Contains(out, "nothing changed") {
 			t.Errorf("second provision:\n%s", out)
 		}
-		c, err := remote.Dial(context.Background(), remote.Options{Alias: sb.Alias, ConfigPath: sb.ConfigPath})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
 		dbURL, err := sb.DatabaseURL()
 		if err != nil {
 			t.Fatal(err)
 		}
 		env := "DATABASE_URL=" + dbURL + "\nPASSWORD_PEPPER=e2e-pepper-0123456789abcdef\n"
-		if out, err := c.RunRoot(context.Background(), "umask 077; cat > "+w.svc.EnvFile(), strings.NewReader(env)); err != nil {
-			t.Fatalf("%v: %s", err, out)
+		if err := apptest.WriteEnv(context.Background(), sb, w.svc.EnvFile(), env); err != nil {
+			t.Fatal(err)
 		}
 	})
 

@@ -13,9 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +20,13 @@ import (
 	"golang.org/x/crypto/acme"
 
 	"github.com/slipway-dev/slipway/internal/admin/admintest"
-	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
-	"github.com/slipway-dev/slipway/internal/build"
 	"github.com/slipway-dev/slipway/internal/freeport"
 	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/frontdoor/acmetest"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/testenv"
 )
@@ -47,6 +43,7 @@ const metricsToken = "frontdoor-test-metrics-token-0123456789"
 // rig is the sandbox with the real app as its current release, and Pebble
 // on this machine, trusted by the sandbox's Caddy.
 type rig struct {
+	app *apptest.App
 	sb  *sandbox.Instance
 	r   *remote.Client
 	svc service.Config
@@ -72,8 +69,9 @@ func newRig(t *testing.T, o acmetest.Options) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, svc := appexectest.Installed(t, "../..", "v1", "c0ffee01", "PASSWORD_PEPPER="+pepper,
-		"METRICS_ADDR="+metrics, "METRICS_TOKEN="+metricsToken)
+	a := apptest.Installed(t, sb, service.DefaultConfig(), apptest.Options{Binary: apptest.Build(t, "v1", "c0ffee01"),
+		Env: []string{"PASSWORD_PEPPER=" + pepper, "METRICS_ADDR=" + metrics, "METRICS_TOKEN=" + metricsToken}})
+	cl, svc := a.Client, a.Service
 	if err := ca.TrustListener(ctx, cl); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +79,7 @@ func newRig(t *testing.T, o acmetest.Options) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{sb: sb, r: cl, svc: svc, ca: ca, pool: pool, metrics: metrics}
+	return &rig{app: a, sb: sb, r: cl, svc: svc, ca: ca, pool: pool, metrics: metrics}
 }
 
 // config is the front door of the rig's app for domains, each resolving to
@@ -135,19 +133,7 @@ func (g *rig) current(t *testing.T) string {
 // install builds the app stamped version and installs it as release id.
 func (g *rig) install(t *testing.T, id, version string) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "app")
-	if _, err := build.Run(context.Background(), build.Options{Dir: "../..", GOARCH: runtime.GOARCH, Output: bin, Version: version, Commit: "c0ffee02"}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rel := g.svc.ReleasesDir() + "/" + id
-	if out, err := g.r.Run(context.Background(), "set -e; mkdir -p "+rel+"; cat > "+rel+"/app; chmod 755 "+rel+"/app", f); err != nil {
-		t.Fatalf("install %s: %v\n%s", id, err, out)
-	}
+	g.app.Upload(t, id, apptest.Build(t, version, "c0ffee02"))
 }
 
 // transport is acmetest.Transport from clientAddr.

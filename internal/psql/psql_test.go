@@ -15,6 +15,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/syncbuf"
 )
@@ -54,11 +55,9 @@ func TestScriptCarriesTheSQLVerbatimToGexec(t *testing.T) {
 // database password in no process's arguments meanwhile, nor the journal.
 func TestPsqlOnTheSandbox(t *testing.T) {
 	ctx := context.Background()
-	cl, c := appexectest.Installed(t, "../..", "vpsql", "p0p0p0p0", "PASSWORD_PEPPER=sandbox-pepper-psql-0123456789")
-	dbURL, err := sandboxtest.Get(t).DatabaseURL()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := apptest.Installed(t, sandboxtest.Get(t), service.DefaultConfig(), apptest.Options{Binary: apptest.Build(t, "vpsql", "p0p0p0p0"),
+		Env: []string{"PASSWORD_PEPPER=sandbox-pepper-psql-0123456789"}})
+	cl, c, dbURL := a.Client, a.Service, a.DatabaseURL
 	dbPassword := strings.TrimPrefix(strings.SplitN(dbURL, "@", 2)[0], "postgres://app:")
 	watch := sandboxtest.WatchArgv(t, cl, dbPassword, "sandbox-pepper-psql-0123456789")
 
