@@ -218,8 +218,10 @@ func Install(ctx context.Context, r Runner, bin Binary) error {
 	if err := up.Upload(ctx, bin.Path, src, 0o700, nil); err != nil {
 		return fmt.Errorf("upload slipway-helper: %w", err)
 	}
+	// The script and its named variables go on stdin: `sh -s` is the one
+	// shell the client starts, and its text is install.sh.
 	vars := "src=" + remote.Quote(src) + " sum=" + bin.SHA256 + " dir=" + helper.HelperDir + "\n"
-	if out, err := r.RunRoot(ctx, vars+installScript, nil); err != nil {
+	if out, err := r.RunRoot(ctx, "sh -s", strings.NewReader(vars+installScript)); err != nil {
 		return fmt.Errorf("install slipway-helper: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
