@@ -133,9 +133,9 @@ func TestReleaseStepsRefuseABadReleaseIDInOneLine(t *testing.T) {
 func TestPruneRemovesOnlyOldReleasesAndUploadsNeverCurrent(t *testing.T) {
 	e := Env{Root: t.TempDir(), Sys: NewFakeSystemd()}
 	writeFiles(t, e, map[string]string{
-		"/srv/app/releases/" + relA + "/app":   "",
-		"/srv/app/releases/" + relB + "/app":   "",
-		"/srv/app/releases/.upload-" + relB:    "",
+		"/srv/app/releases/" + relA + "/app":    "",
+		"/srv/app/releases/" + relB + "/app":    "",
+		"/srv/app/releases/.upload-" + relB:     "",
 		"/srv/app/releases/.new-" + relA + "/x": "",
 	})
 	if err := os.Symlink("releases/"+relB, e.Path("/srv/app/current")); err != nil {
