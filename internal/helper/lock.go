@@ -238,10 +238,22 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // checkDeployPath refuses a DEPLOY_PATH that is not a clean absolute path.
 func checkDeployPath(p string) error {
-	if p == "" || !path.IsAbs(p) || path.Clean(p) != p || p == "/" || strings.ContainsAny(p, "\n\x00") {
+	if !cleanAbs(p) {
 		return fmt.Errorf("DEPLOY_PATH %q: want an absolute path like /srv/app (set DEPLOY_PATH)", p)
 	}
 	return nil
+}
+
+// checkPath refuses a path (what it is) that is not clean and absolute.
+func checkPath(what, p string) error {
+	if !cleanAbs(p) {
+		return fmt.Errorf("%s %q: want a clean absolute path", what, p)
+	}
+	return nil
+}
+
+func cleanAbs(p string) bool {
+	return p != "" && path.IsAbs(p) && path.Clean(p) == p && p != "/" && !strings.ContainsAny(p, "\n\x00")
 }
 
 // LockStatusArgs are the lock-status step's arguments.

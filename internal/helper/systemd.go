@@ -3,7 +3,9 @@ package helper
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -35,6 +37,14 @@ type Systemd interface {
 	// Journal returns up to n message lines (oldest first) of the entries
 	// matching every match (FIELD=value), since since when not zero.
 	Journal(ctx context.Context, match []string, n int, since time.Time) ([]string, error)
+
+	// P3 (exec, psql):
+
+	// Attach runs t with systemd-run --wait and mode ("--pipe": stdin and
+	// output forwarded; "--pty": a terminal), stdin, stdout and stderr
+	// connected, and returns the unit's exit status. t.Unit "" lets
+	// systemd name the unit.
+	Attach(ctx context.Context, t Transient, mode string, stdin io.Reader, stdout, stderr io.Writer) (int, error)
 }
 
 // Transient is a unit systemd-run starts.
@@ -158,4 +168,33 @@ func (Systemctl) Journal(ctx context.Context, match []string, n int, since time.
 		return nil, nil
 	}
 	return strings.Split(s, "\n"), nil
+}
+
+// P3 (exec, psql):
+
+// Attach implements Systemd.
+func (Systemctl) Attach(ctx context.Context, t Transient, mode string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if mode != "--pipe" && mode != "--pty" {
+		return 0, fmt.Errorf("systemd-run: %q: want --pipe or --pty", mode)
+	}
+	args := []string{"--quiet", mode, "--wait", "--collect", "--description=" + t.Description}
+	if t.Unit != "" {
+		args = append(args, "--unit="+t.Unit)
+	}
+	for _, p := range t.Properties {
+		args = append(args, "-p", p)
+	}
+	cmd := exec.CommandContext(ctx, "systemd-run", append(append(args, "--"), t.Cmd...)...)
+	// An *os.File (the helper's own stdin, after the request line) is
+	// handed over as it is: the unit reads on from where the helper stopped.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() > 0 {
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("systemd-run: %w", err)
+	}
+	return 0, nil
 }
