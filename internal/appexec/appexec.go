@@ -36,8 +36,12 @@ const ArgsEnv = helper.ExecArgsEnv
 // Spec is exec's transient unit: the service's user, env file and
 // sandboxing (service.Hardening), the current symlink bound, a fixed
 // description.
-func Spec(c service.Config) helper.UnitArgs {
-	props := []string{"User=" + c.ServiceUser, "Group=" + c.ServiceUser, "EnvironmentFile=" + c.EnvFile()}
+func Spec(c service.Config) helper.UnitArgs { return SpecWithEnv(c, c.EnvFile()) }
+
+// SpecWithEnv is Spec with another env file than the service's: env:set
+// asks the app to load a candidate file before it goes live.
+func SpecWithEnv(c service.Config, envFile string) helper.UnitArgs {
+	props := []string{"User=" + c.ServiceUser, "Group=" + c.ServiceUser, "EnvironmentFile=" + envFile}
 	props = append(append(props, service.Hardening(c)...), service.CurrentBind(c))
 	return helper.UnitArgs{Description: c.AppName + " exec", Properties: props}
 }
@@ -56,11 +60,16 @@ func PrivateCommand(ctx context.Context, r hclient.Runner) (string, error) {
 // Stdin is what PrivateCommand reads: exec's request (the unit, Spec),
 // exec-app's (the current binary and args), then stdin (nil for none).
 func Stdin(c service.Config, args []string, stdin io.Reader) (io.Reader, error) {
+	return StdinFor(helper.ExecArgs{Unit: Spec(c)}, c.Binary(), args, stdin)
+}
+
+// StdinFor is Stdin for the unit and options of ex, running bin.
+func StdinFor(ex helper.ExecArgs, bin string, args []string, stdin io.Reader) (io.Reader, error) {
 	var b bytes.Buffer
 	for _, r := range []struct {
 		step string
 		args any
-	}{{"exec", helper.ExecArgs{Unit: Spec(c)}}, {"exec-app", helper.ExecAppArgs{Binary: c.Binary(), Args: args}}} {
+	}{{"exec", ex}, {"exec-app", helper.ExecAppArgs{Binary: bin, Args: args}}} {
 		raw, err := json.Marshal(r.args)
 		if err != nil {
 			return nil, err

@@ -244,7 +244,7 @@ func (s *Server) checkEnv(ctx context.Context, o Options, st State, candidate st
 		o.printf("%s: no release deployed: the next deploy loads the new settings", s.Alias)
 		return nil
 	}
-	out, err := s.c.RunRoot(ctx, appexec.CommandWithEnv(s.svc, candidate, "config", "check")+" 2>&1", nil)
+	out, err := s.configCheck(ctx, candidate)
 	text := strings.TrimSpace(string(out))
 	if err == nil {
 		o.printf("%s: release %s loads the new settings (app config check)", s.Alias, st.Current)
@@ -258,6 +258,21 @@ func (s *Server) checkEnv(ctx context.Context, o Options, st State, candidate st
 		return fmt.Errorf("check the new settings with release %s on %s: %w", st.Current, s.Alias, err)
 	}
 	return fmt.Errorf("release %s on %s refuses the new settings, nothing was changed:\n%s", st.Current, s.Alias, indent(text))
+}
+
+// configCheck runs the live release's `app config check` through the
+// helper's exec step as the service, with the candidate as its env file,
+// its stderr and stdout together.
+func (s *Server) configCheck(ctx context.Context, candidate string) ([]byte, error) {
+	cmd, err := appexec.PrivateCommand(ctx, s.c)
+	if err != nil {
+		return nil, err
+	}
+	in, err := appexec.StdinFor(helper.ExecArgs{Unit: appexec.SpecWithEnv(s.svc, candidate), MergeOutput: true}, s.svc.Binary(), []string{"config", "check"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.c.RunRoot(ctx, cmd, in)
 }
 
 // applyEnv makes the candidate the env file: with a release running,

@@ -67,6 +67,9 @@ func (u UnitArgs) check() error {
 // on stdin, in exec-app's request (ExecAppArgs).
 type ExecArgs struct {
 	Unit UnitArgs `json:"unit"`
+	// MergeOutput sends the app's stderr to stdout, in order (env:set's
+	// `app config check`, whose complaint is the answer).
+	MergeOutput bool `json:"merge_output,omitempty"`
 }
 
 // execStep runs the helper's exec-app step in a transient unit as the
@@ -81,7 +84,11 @@ func execStep(ctx context.Context, e *Env, a ExecArgs) error {
 		return err
 	}
 	t := Transient{Description: a.Unit.Description, Properties: append([]string{"Type=exec"}, a.Unit.Properties...), Cmd: []string{e.Self, "exec-app"}}
-	status, err := e.Sys.Attach(ctx, t, "--pipe", e.In, e.Out, os.Stderr)
+	var stderr io.Writer = os.Stderr
+	if a.MergeOutput {
+		stderr = e.Out
+	}
+	status, err := e.Sys.Attach(ctx, t, "--pipe", e.In, e.Out, stderr)
 	if err != nil {
 		return err
 	}
