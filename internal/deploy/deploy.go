@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/helper"
-	hclient "github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
@@ -281,7 +280,7 @@ func orUnknownArch(a string) string {
 func (s *Server) checkProvisioned(ctx context.Context) error {
 	unit := path.Join(service.UnitDir, s.svc.TemplateUnit())
 	legacy := path.Join(service.UnitDir, s.svc.ServiceUnit())
-	out, err := hclient.Call(ctx, s.c, "provisioned", helper.ProvisionedArgs{EnvFile: s.svc.EnvFile(), Units: []string{unit, legacy}})
+	out, err := callStep(ctx, s.c, "provisioned", helper.ProvisionedArgs{EnvFile: s.svc.EnvFile(), Units: []string{unit, legacy}})
 	if err != nil {
 		return fmt.Errorf("check %s as root on %s (deploy needs passwordless sudo): %w", s.svc.EnvFile(), s.Alias, err)
 	}
@@ -304,7 +303,7 @@ func (s *Server) ship(ctx context.Context, o Options, st State, art Artifact) (R
 		}
 	}
 	id := ReleaseID(time.Now(), art.SHA256)
-	if _, err := hclient.Call(ctx, s.c, "release-dir", helper.DeployPathArgs{DeployPath: s.svc.DeployPath}); err != nil {
+	if _, err := callStep(ctx, s.c, "release-dir", helper.DeployPathArgs{DeployPath: s.svc.DeployPath}); err != nil {
 		return Release{ID: id}, false, fmt.Errorf("mkdir on %s: %w", s.Alias, err)
 	}
 	dst := s.path("releases", ".upload-"+id)
@@ -323,7 +322,7 @@ func (s *Server) ship(ctx context.Context, o Options, st State, art Artifact) (R
 	}
 	// The server hashes the upload, runs its `version` and makes it a
 	// release folder in one rename (helper's release-install).
-	out, err := hclient.Call(ctx, s.c, "release-install", helper.ReleaseInstallArgs{DeployPath: s.svc.DeployPath, ID: id, SHA256: art.SHA256})
+	out, err := callStep(ctx, s.c, "release-install", helper.ReleaseInstallArgs{DeployPath: s.svc.DeployPath, ID: id, SHA256: art.SHA256})
 	if err != nil {
 		return Release{ID: id}, true, fmt.Errorf("verify on %s: %w", s.Alias, err)
 	}

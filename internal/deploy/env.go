@@ -15,7 +15,6 @@ import (
 	"github.com/slipway-dev/slipway/internal/appexec"
 	"github.com/slipway-dev/slipway/internal/envfile"
 	"github.com/slipway-dev/slipway/internal/helper"
-	hclient "github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
@@ -74,7 +73,7 @@ func SetEnv(ctx context.Context, o Options, ch envfile.Change, force bool) ([]En
 	defer func() {
 		for _, h := range hosts {
 			if h.candidate != "" {
-				_, _ = hclient.Call(context.WithoutCancel(ctx), h.s.c, "env-discard", helper.EnvCandidateArgs{EnvFile: o.Service.EnvFile(), Candidate: h.candidate})
+				_, _ = callStep(context.WithoutCancel(ctx), h.s.c, "env-discard", helper.EnvCandidateArgs{EnvFile: o.Service.EnvFile(), Candidate: h.candidate})
 			}
 			if h.lk != nil {
 				h.lk.release(context.WithoutCancel(ctx))
@@ -169,7 +168,7 @@ func envReport(done []EnvResult, left []*envHost) string {
 // systemd reads the key, and what the parser can't read as systemd does
 // is refused in one line. The value travels in the request, on stdin.
 func (s *Server) prepareEnv(ctx context.Context, ch envfile.Change, tag string) (string, error) {
-	out, err := hclient.Call(ctx, s.c, "env-prepare", helper.EnvPrepareArgs{EnvFile: s.svc.EnvFile(), Tag: tag, Key: ch.Key, Value: ch.Value, Unset: ch.Unset})
+	out, err := callStep(ctx, s.c, "env-prepare", helper.EnvPrepareArgs{EnvFile: s.svc.EnvFile(), Tag: tag, Key: ch.Key, Value: ch.Value, Unset: ch.Unset})
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", s.Alias, err)
 	}
@@ -201,7 +200,7 @@ type envSkipped struct {
 // (helper's env-read): show is helper.EnvNames, EnvSums (salt keying the
 // hashes) or EnvValues.
 func (s *Server) readEnv(ctx context.Context, show, salt string) ([]envVar, []envSkipped, error) {
-	out, err := hclient.Call(ctx, s.c, "env-read", helper.EnvReadArgs{EnvFile: s.svc.EnvFile(), Show: show, Salt: salt})
+	out, err := callStep(ctx, s.c, "env-read", helper.EnvReadArgs{EnvFile: s.svc.EnvFile(), Show: show, Salt: salt})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", s.Alias, err)
 	}
@@ -287,7 +286,7 @@ func (s *Server) applyEnv(ctx context.Context, o Options, st State, ch envfile.C
 	rel, ok := st.Release(st.Current)
 	prefix := fmt.Sprintf("%s env host=%s by=%s %s=%s release=%s", time.Now().UTC().Format(time.RFC3339), s.Alias, o.Who, action, ch.Key, orDash(st.Current))
 	if !ok {
-		if _, err := hclient.Call(ctx, s.c, "env-install", helper.EnvCandidateArgs{EnvFile: s.svc.EnvFile(), Candidate: candidate}); err != nil {
+		if _, err := callStep(ctx, s.c, "env-install", helper.EnvCandidateArgs{EnvFile: s.svc.EnvFile(), Candidate: candidate}); err != nil {
 			return "", fmt.Errorf("env-install on %s: %w", s.Alias, err)
 		}
 		s.log(ctx, o, prefix+" result=ok note=no_release_running")

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/slipway-dev/slipway/internal/helper"
-	hclient "github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/slipversion"
@@ -28,7 +27,7 @@ func readLayout(ctx context.Context, c *remote.Client, svc service.Config) (st s
 	// layout-read prints the stamp, then, when the app's units are
 	// installed, an "installed-at" line: the deploy path its template runs
 	// releases from and its socket's address.
-	out, err := hclient.Call(ctx, c, "layout-read", helper.LayoutArgs{DeployPath: svc.DeployPath, AppName: svc.AppName, UnitDir: service.UnitDir})
+	out, err := callStep(ctx, c, "layout-read", helper.LayoutArgs{DeployPath: svc.DeployPath, AppName: svc.AppName, UnitDir: service.UnitDir})
 	if err != nil {
 		return st, "", "", fmt.Errorf("read %s/%s: %w", svc.DeployPath, slipversion.File, err)
 	}
@@ -92,7 +91,7 @@ func StampLayout(ctx context.Context, c *remote.Client, svc service.Config) (boo
 	// layout-write writes it atomically (a file beside it, then rename),
 	// as the SSH user like the other deploy files, and leaves an identical
 	// one untouched.
-	out, err := hclient.Call(ctx, c, "layout-write", helper.LayoutWriteArgs{DeployPath: svc.DeployPath, Stamp: string(stampOf(svc).Bytes())})
+	out, err := callStep(ctx, c, "layout-write", helper.LayoutWriteArgs{DeployPath: svc.DeployPath, Stamp: string(stampOf(svc).Bytes())})
 	if err != nil {
 		return false, fmt.Errorf("write %s/%s: %w", svc.DeployPath, slipversion.File, err)
 	}

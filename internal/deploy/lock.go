@@ -146,7 +146,7 @@ func (l *lock) release(context.Context) {
 
 // lockHolder reports who holds the lock now, "" if free.
 func (s *Server) lockHolder(ctx context.Context) (string, error) {
-	out, err := hclient.Call(ctx, s.c, "lock-status", helper.LockStatusArgs{DeployPath: s.svc.DeployPath})
+	out, err := callStep(ctx, s.c, "lock-status", helper.LockStatusArgs{DeployPath: s.svc.DeployPath})
 	if err != nil {
 		return "", fmt.Errorf("lock status on %s: %w", s.Alias, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/slipway-dev/slipway/internal/helper"
-	hclient "github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/slipversion"
@@ -67,7 +66,7 @@ func (s State) BySHA(sha string) (Release, bool) {
 var idRE = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$`)
 
 func (s *Server) inspect(ctx context.Context) (State, error) {
-	out, err := hclient.Call(ctx, s.c, "inspect", helper.DeployPathArgs{DeployPath: s.svc.DeployPath})
+	out, err := callStep(ctx, s.c, "inspect", helper.DeployPathArgs{DeployPath: s.svc.DeployPath})
 	if err != nil {
 		return State{}, fmt.Errorf("read releases on %s: %w", s.Alias, err)
 	}
@@ -120,7 +119,7 @@ func (s *Server) path(p ...string) string {
 
 // appendLog adds one line to deploy.log.
 func (s *Server) appendLog(ctx context.Context, line string) error {
-	_, err := hclient.Call(ctx, s.c, "deploy-log", helper.DeployLogArgs{DeployPath: s.svc.DeployPath, Line: line})
+	_, err := callStep(ctx, s.c, "deploy-log", helper.DeployLogArgs{DeployPath: s.svc.DeployPath, Line: line})
 	if err != nil {
 		return fmt.Errorf("log on %s: %w", s.Alias, err)
 	}
@@ -143,7 +142,7 @@ func (s *Server) prune(ctx context.Context, st State, keep int) ([]string, error
 	if len(remove) == 0 {
 		return nil, nil
 	}
-	if _, err := hclient.Call(ctx, s.c, "prune", helper.PruneArgs{DeployPath: s.svc.DeployPath, Remove: remove}); err != nil {
+	if _, err := callStep(ctx, s.c, "prune", helper.PruneArgs{DeployPath: s.svc.DeployPath, Remove: remove}); err != nil {
 		return remove, fmt.Errorf("prune on %s: %w", s.Alias, err)
 	}
 	return remove, nil

@@ -9,7 +9,6 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/helper"
-	hclient "github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/slipversion"
 )
@@ -186,7 +185,7 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) (Host
 	if h.Lock, err = s.lockHolder(ctx); err != nil {
 		return HostStatus{}, err
 	}
-	out, err := hclient.Call(ctx, s.c, "deploy-log-tail", helper.DeployLogTailArgs{DeployPath: o.Service.DeployPath, Lines: logLines})
+	out, err := callStep(ctx, s.c, "deploy-log-tail", helper.DeployLogTailArgs{DeployPath: o.Service.DeployPath, Lines: logLines})
 	if err != nil {
 		return HostStatus{}, fmt.Errorf("log on %s: %w", s.Alias, err)
 	}

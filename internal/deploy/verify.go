@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/slipway-dev/slipway/internal/helper"
-	hclient "github.com/slipway-dev/slipway/internal/helper/client"
 )
 
 // verifyBinary hashes releases/<id>/app on the server and compares it with
@@ -14,7 +13,7 @@ import (
 // once at install: trusting it would redeploy (or roll back to) a binary
 // that changed since, as long as nobody touched the text file.
 func (s *Server) verifyBinary(ctx context.Context, id, want string) error {
-	out, err := hclient.Call(ctx, s.c, "release-sha256", helper.ReleaseArgs{DeployPath: s.svc.DeployPath, ID: id})
+	out, err := callStep(ctx, s.c, "release-sha256", helper.ReleaseArgs{DeployPath: s.svc.DeployPath, ID: id})
 	if err != nil {
 		return fmt.Errorf("hash release %s on %s: %w", id, s.Alias, err)
 	}
