@@ -2,62 +2,88 @@
 // binary run with ARGS on the server, as the service user, with the
 // service's env file and sandboxing. createAdmin is one such command.
 //
-// ARGS may hold data (an email, an id, a query): they travel on stdin to a
-// launcher in the unit (exec.pl), never in the argv of sudo, sh or
-// systemd-run, which ps, sudo's journal lines and `systemctl show` reveal.
-// The launcher hands them to the app in the environment (ArgsEnv); a binary
-// built before the app read them there gets them in its argv instead.
+// ARGS may hold data (an email, an id, a query): they travel on stdin to
+// slipway-helper's exec step, which starts its exec-app step in the unit,
+// never in the argv of sudo, sh or systemd-run, nor in a unit property,
+// which ps, sudo's journal lines and `systemctl show` reveal. exec-app
+// hands them to the app in the environment (ArgsEnv); a binary built
+// before the app read them there gets them in its argv instead.
 package appexec
 
 import (
 	"bytes"
 	"context"
-	_ "embed"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 
+	"github.com/slipway-dev/slipway/internal/helper"
+	hclient "github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
-// launch reads the arguments from stdin and execs the binary: it runs in
-// the transient unit, as the service.
-//
-//go:embed exec.pl
-var launch string
+// ArgsEnv is the variable in which the helper's exec-app hands the
+// arguments to the app (app.Main reads it when it has no arguments of its
+// own): each argument hex-encoded and followed by a space. A binary that
+// holds this name is taken to read it, any other gets its arguments in
+// argv.
+const ArgsEnv = helper.ExecArgsEnv
 
-// ArgsEnv is the variable in which the launcher hands the arguments to the
-// app (app.Main reads it when it has no arguments of its own): each
-// argument hex-encoded and followed by a space. A binary that holds this
-// name is taken to read it, any other gets its arguments in argv.
-const ArgsEnv = "SLIPWAY_ARGS"
+// Spec is exec's transient unit: the service's user, env file and
+// sandboxing (service.Hardening), the current symlink bound, a fixed
+// description.
+func Spec(c service.Config) helper.UnitArgs { return SpecWithEnv(c, c.EnvFile()) }
 
-// PrivateCommand is the shell command run as root on the server for exec:
-// systemd-run starts the launcher in a transient unit as the service
-// (Unit), with a fixed description, stdin and the output forwarded
-// (--pipe); the launcher reads the arguments from the start of stdin
-// (Stdin) and execs the current release's binary.
-func PrivateCommand(c service.Config) string {
-	words := append(unit(c, "--pipe", "exec", c.EnvFile()), "-p", service.CurrentBind(c))
-	return remote.QuoteAll(append(words, Verbatim([]string{"perl", "-e", launch, ArgsEnv, c.Binary()})...))
+// SpecWithEnv is Spec with another env file than the service's: env:set
+// asks the app to load a candidate file before it goes live.
+func SpecWithEnv(c service.Config, envFile string) helper.UnitArgs {
+	props := []string{"User=" + c.ServiceUser, "Group=" + c.ServiceUser, "EnvironmentFile=" + envFile}
+	props = append(append(props, service.Hardening(c)...), service.CurrentBind(c))
+	return helper.UnitArgs{Description: c.AppName + " exec", Properties: props}
 }
 
-// Stdin is what PrivateCommand reads: the arguments' line, then stdin (nil
-// for none).
-func Stdin(args []string, stdin io.Reader) io.Reader {
+// PrivateCommand is the command run as root on the server for exec:
+// slipway-helper's exec step (installed first if the server lacks it). It
+// carries no argument: Stdin does.
+func PrivateCommand(ctx context.Context, r hclient.Runner) (string, error) {
+	bin, err := hclient.Ready(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	return hclient.Command(bin, "exec"), nil
+}
+
+// Stdin is what PrivateCommand reads: exec's request (the unit, Spec),
+// exec-app's (the current binary and args), then stdin (nil for none).
+func Stdin(c service.Config, args []string, stdin io.Reader) (io.Reader, error) {
+	return StdinFor(helper.ExecArgs{Unit: Spec(c)}, c.Binary(), args, stdin)
+}
+
+// StdinFor is Stdin for the unit and options of ex, running bin.
+func StdinFor(ex helper.ExecArgs, bin string, args []string, stdin io.Reader) (io.Reader, error) {
 	var b bytes.Buffer
-	for _, a := range args {
-		b.WriteString(hex.EncodeToString([]byte(a)) + " ")
+	for _, r := range []struct {
+		step string
+		args any
+	}{{"exec", ex}, {"exec-app", helper.ExecAppArgs{Binary: bin, Args: args}}} {
+		raw, err := json.Marshal(r.args)
+		if err != nil {
+			return nil, err
+		}
+		line, err := json.Marshal(helper.Request{Protocol: helper.Protocol, Step: r.step, Args: raw})
+		if err != nil {
+			return nil, err
+		}
+		b.Write(append(line, '\n'))
 	}
-	b.WriteByte('\n')
 	if stdin == nil {
-		return &b
+		return &b, nil
 	}
-	return io.MultiReader(&b, stdin)
+	return io.MultiReader(&b, stdin), nil
 }
 
 // Command is the shell command run as root on the server. systemd-run
@@ -125,6 +151,7 @@ func unit(c service.Config, io, what, envFile string) []string {
 // Streamer runs a root command with its input and output streamed
 // (*remote.Client).
 type Streamer interface {
+	hclient.Runner
 	StreamRoot(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error
 }
 
@@ -148,7 +175,15 @@ func Run(ctx context.Context, st Streamer, c service.Config, args []string, stdi
 	if len(args) == 0 {
 		return errors.New("exec: no command: run `go run mage.go exec -- help` for the app's commands")
 	}
-	err := st.StreamRoot(ctx, PrivateCommand(c), Stdin(args, stdin), stdout, stderr)
+	cmd, err := PrivateCommand(ctx, st)
+	if err != nil {
+		return fmt.Errorf("exec on the server: %w", err)
+	}
+	in, err := Stdin(c, args, stdin)
+	if err != nil {
+		return err
+	}
+	err = st.StreamRoot(ctx, cmd, in, stdout, stderr)
 	var ee *remote.ExitError
 	if errors.As(err, &ee) && ee.Status > 0 {
 		return &ExitError{Args: args, Status: ee.Status}

@@ -3,6 +3,7 @@ package appexec
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
+	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
@@ -32,17 +34,37 @@ func TestCommandRunsTheCurrentBinaryAsTheServiceWithEveryHardeningProperty(t *te
 	}
 }
 
-func TestPrivateCommandCarriesNoArgumentAndStdinLeadsWithThem(t *testing.T) {
+func TestExecsUnitIsTheServicesAndStdinLeadsWithTheArguments(t *testing.T) {
 	c := service.DefaultConfig()
-	cmd := PrivateCommand(c)
-	for _, want := range append(service.Hardening(c), "--uid=app", "--pipe", "--wait", "--description=app exec", service.CurrentBind(c), ArgsEnv, c.Binary()) {
-		if !strings.Contains(cmd, remote.Quote(want)) && !strings.Contains(cmd, want) {
-			t.Errorf("command lacks %s:\n%s", want, cmd)
+	spec := Spec(c)
+	props := strings.Join(spec.Properties, "\n") + "\n"
+	for _, want := range append(service.Hardening(c), "User=app", "Group=app", "EnvironmentFile=/etc/app/app.env", service.CurrentBind(c)) {
+		if !strings.Contains(props, want+"\n") {
+			t.Errorf("exec's unit lacks %s:\n%s", want, props)
 		}
 	}
-	in, err := io.ReadAll(Stdin([]string{"admin", "", "a b$"}, strings.NewReader("password\n")))
-	if err != nil || string(in) != "61646d696e  61206224 \npassword\n" {
-		t.Errorf("stdin %q, %v", in, err)
+	if spec.Description != "app exec" {
+		t.Errorf("description %q", spec.Description)
+	}
+	in, err := Stdin(c, []string{"admin", "", "a b$"}, strings.NewReader("password\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(in)
+	lines := strings.SplitN(string(b), "\n", 3)
+	var outer, inner helper.Request
+	if len(lines) != 3 || json.Unmarshal([]byte(lines[0]), &outer) != nil || json.Unmarshal([]byte(lines[1]), &inner) != nil {
+		t.Fatalf("stdin %q: want two request lines, then stdin", b)
+	}
+	if outer.Step != "exec" || strings.Contains(string(outer.Args), "a b$") {
+		t.Errorf("exec's own request %s: want the unit only", lines[0])
+	}
+	var app helper.ExecAppArgs
+	if err := json.Unmarshal(inner.Args, &app); err != nil || inner.Step != "exec-app" || app.Binary != c.Binary() || strings.Join(app.Args, "|") != "admin||a b$" {
+		t.Errorf("exec-app's request %s: want the binary and the arguments as given", lines[1])
+	}
+	if lines[2] != "password\n" {
+		t.Errorf("then %q, want stdin", lines[2])
 	}
 }
 

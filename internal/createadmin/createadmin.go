@@ -20,21 +20,19 @@ import (
 	"github.com/slipway-dev/slipway/internal/users"
 )
 
-// Command is the shell command run as root on the server: the app's
-// `admin create` through appexec (the service's user, env and sandbox).
-// It names no argument: they and then the password travel on stdin
-// (Stdin), so the email is in no process list and no sudo journal line.
-func Command(c service.Config) string {
-	return appexec.PrivateCommand(c)
-}
+// The app's `admin create` runs through appexec (the service's user, env
+// and sandbox): its command (appexec.PrivateCommand) names no argument:
+// they and then the password travel on stdin (Stdin), so the email is in
+// no process list and no sudo journal line.
 
-// Stdin is what Command reads: the command's arguments, then the password.
-func Stdin(email string, reset bool, password string) io.Reader {
+// Stdin is what appexec.PrivateCommand reads: exec's requests with the
+// command's arguments, then the password.
+func Stdin(c service.Config, email string, reset bool, password string) (io.Reader, error) {
 	args := []string{"admin", "create", "-email", email}
 	if reset {
 		args = append(args, "-reset-password")
 	}
-	return appexec.Stdin(args, strings.NewReader(password+"\n"))
+	return appexec.Stdin(c, args, strings.NewReader(password+"\n"))
 }
 
 // Options configures Run.
@@ -55,7 +53,15 @@ func Run(ctx context.Context, r service.Runner, c service.Config, o Options) err
 	if err := password.CheckStrength(o.Password, email); err != nil {
 		return fmt.Errorf("createAdmin: %w", err)
 	}
-	out, err := r.RunRoot(ctx, Command(c), Stdin(email, o.Reset, o.Password))
+	cmd, err := appexec.PrivateCommand(ctx, r)
+	if err != nil {
+		return fmt.Errorf("createAdmin on the server: %w", err)
+	}
+	in, err := Stdin(c, email, o.Reset, o.Password)
+	if err != nil {
+		return err
+	}
+	out, err := r.RunRoot(ctx, cmd, in)
 	fmt.Fprint(o.Stdout, filterLogs(out))
 	if err != nil {
 		return fmt.Errorf("createAdmin on the server: %w (is the app deployed and %s filled in? see `go run mage.go status`)", err, c.EnvFile())

@@ -3,13 +3,12 @@ package createadmin
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"io"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/internal/remote"
+	"github.com/slipway-dev/slipway/internal/appexec"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -22,24 +21,28 @@ const (
 	pepper = "sandbox-pepper-0123456789"
 )
 
-func TestCommandCarriesNeitherTheEmailNorThePassword(t *testing.T) {
+func TestOnlyStdinCarriesTheEmailAndThePasswordAfterTheUnit(t *testing.T) {
 	c := service.DefaultConfig()
-	cmd := Command(c)
-	for _, want := range []string{"--uid=app", "EnvironmentFile=/etc/app/app.env", "/home/admin/current/app"} {
-		if !strings.Contains(cmd, want) {
-			t.Errorf("command lacks %s:\n%s", want, cmd)
-		}
-	}
-	if strings.Contains(cmd, "ada@example.com") || strings.Contains(cmd, "-email") {
-		t.Errorf("the command line names the admin:\n%s", cmd)
-	}
-	in, err := io.ReadAll(Stdin("ada@example.com", true, pw))
+	in, err := Stdin(c, "ada@example.com", true, pw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args, rest, _ := strings.Cut(string(in), "\n")
-	if rest != pw+"\n" || !strings.Contains(args, hex.EncodeToString([]byte("ada@example.com"))) || !strings.Contains(args, hex.EncodeToString([]byte("-reset-password"))) {
-		t.Errorf("stdin %q: want the hex-encoded arguments' line, then the password", in)
+	b, err := io.ReadAll(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitN(string(b), "\n", 3)
+	if len(lines) != 3 {
+		t.Fatalf("stdin %q: want exec's request, exec-app's, then the password", b)
+	}
+	if strings.Contains(lines[0], "ada@example.com") || !strings.Contains(lines[0], `"User=app"`) || !strings.Contains(lines[0], "EnvironmentFile=/etc/app/app.env") {
+		t.Errorf("exec's request (the unit) %s", lines[0])
+	}
+	if !strings.Contains(lines[1], `"ada@example.com"`) || !strings.Contains(lines[1], `"-reset-password"`) || !strings.Contains(lines[1], "/home/admin/current/app") {
+		t.Errorf("exec-app's request %s: want the binary and the arguments", lines[1])
+	}
+	if lines[2] != pw+"\n" {
+		t.Errorf("then %q, want the password", lines[2])
 	}
 }
 
@@ -93,14 +96,14 @@ func TestCreateAdminOnTheSandbox(t *testing.T) {
 // internal/service), so the admin command can do no more than the app.
 func TestCommandRunsWithTheServicesHardening(t *testing.T) {
 	c := service.DefaultConfig()
-	cmd := Command(c)
+	unit := strings.Join(appexec.Spec(c).Properties, "\n") + "\n"
 	props := service.Hardening(c)
 	if len(props) < 20 {
 		t.Fatalf("service.Hardening has %d properties: %v", len(props), props)
 	}
 	for _, p := range props {
-		if !strings.Contains(cmd, "-p "+remote.Quote(p)+" ") {
-			t.Errorf("transient unit lacks %s:\n%s", p, cmd)
+		if !strings.Contains(unit, p+"\n") {
+			t.Errorf("transient unit lacks %s:\n%s", p, unit)
 		}
 	}
 	units, err := service.Units(c)

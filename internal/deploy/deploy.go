@@ -2,12 +2,12 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
@@ -289,32 +289,15 @@ func orUnknownArch(a string) string {
 func (s *Server) checkProvisioned(ctx context.Context) error {
 	unit := path.Join(service.UnitDir, s.svc.TemplateUnit())
 	legacy := path.Join(service.UnitDir, s.svc.ServiceUnit())
-	cmd := fmt.Sprintf("test -e %s && { test -e %s || test -e %s; }", remote.Quote(s.svc.EnvFile()), remote.Quote(unit), remote.Quote(legacy))
-	if _, err := s.c.RunRoot(ctx, cmd, nil); err != nil {
-		var ee *remote.ExitError
-		if errors.As(err, &ee) && ee.Status == 1 {
-			return fmt.Errorf("%s is not set up for %s (no %s or %s): run `go run mage.go provision` first, then deploy", s.Alias, s.svc.AppName, s.svc.EnvFile(), unit)
-		}
+	out, err := callStep(ctx, s.c, "provisioned", helper.ProvisionedArgs{EnvFile: s.svc.EnvFile(), Units: []string{unit, legacy}})
+	if err != nil {
 		return fmt.Errorf("check %s as root on %s (deploy needs passwordless sudo): %w", s.svc.EnvFile(), s.Alias, err)
+	}
+	if strings.TrimSpace(string(out)) != "result ok yes" {
+		return fmt.Errorf("%s is not set up for %s (no %s or %s): run `go run mage.go provision` first, then deploy", s.Alias, s.svc.AppName, s.svc.EnvFile(), unit)
 	}
 	return nil
 }
-
-// installScript verifies an uploaded binary and turns it into a release
-// folder in one rename: a release folder is complete or absent.
-const installScript = `set -eu
-cd "$1/releases"
-f=".upload-$2" d=".new-$2"
-sum=$(sha256sum "$f" | cut -d' ' -f1)
-if [ "$sum" != "$3" ]; then rm -f "$f"; echo "sha256 on the server is $sum, want $3: upload corrupted, removed" >&2; exit 1; fi
-chmod 755 "$f"
-if ! v=$(./"$f" version 2>&1); then rm -f "$f"; echo "the binary does not run on this server: $v" >&2; exit 1; fi
-rm -rf "$d"; mkdir "$d"
-mv "$f" "$d/app"
-printf '%s  app\n' "$sum" > "$d/app.sha256"
-printf '%s\n' "$v" > "$d/app.version"
-mv -T "$d" "$2"
-printf '%s\n' "$v"`
 
 // ship makes sure a release folder holds the binary: the newest one with
 // the same sha256 if any (no upload), else a new one, uploaded, verified on
@@ -329,8 +312,8 @@ func (s *Server) ship(ctx context.Context, o Options, st State, art Artifact) (R
 		}
 	}
 	id := ReleaseID(time.Now(), art.SHA256)
-	if _, err := s.run(ctx, "mkdir", `mkdir -p "$1/releases"`, s.svc.DeployPath); err != nil {
-		return Release{ID: id}, false, err
+	if _, err := callStep(ctx, s.c, "release-dir", helper.DeployPathArgs{DeployPath: s.svc.DeployPath}); err != nil {
+		return Release{ID: id}, false, fmt.Errorf("mkdir on %s: %w", s.Alias, err)
 	}
 	dst := s.path("releases", ".upload-"+id)
 	o.printf("uploading %s (%.1f MiB, sha256 %s) to %s:%s", art.Path, mib(art.Size), short(art.SHA256), s.Alias, s.path("releases", id))
@@ -346,11 +329,13 @@ func (s *Server) ship(ctx context.Context, o Options, st State, art Artifact) (R
 	if err := s.c.Upload(ctx, art.Path, dst, 0o644, update); err != nil {
 		return Release{ID: id}, false, err
 	}
-	out, err := s.run(ctx, "verify", installScript, s.svc.DeployPath, id, art.SHA256)
+	// The server hashes the upload, runs its `version` and makes it a
+	// release folder in one rename (helper's release-install).
+	out, err := callStep(ctx, s.c, "release-install", helper.ReleaseInstallArgs{DeployPath: s.svc.DeployPath, ID: id, SHA256: art.SHA256})
 	if err != nil {
-		return Release{ID: id}, true, err
+		return Release{ID: id}, true, fmt.Errorf("verify on %s: %w", s.Alias, err)
 	}
-	rel := Release{ID: id, SHA256: art.SHA256, Version: parseVersion(out)}
+	rel := Release{ID: id, SHA256: art.SHA256, Version: parseVersion(string(out))}
 	o.printf("verified sha256 on %s; release %s is %s", s.Alias, id, rel.Version)
 	return rel, true, nil
 }

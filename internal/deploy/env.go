@@ -1,11 +1,11 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/appexec"
 	"github.com/slipway-dev/slipway/internal/envfile"
+	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
@@ -72,7 +73,7 @@ func SetEnv(ctx context.Context, o Options, ch envfile.Change, force bool) ([]En
 	defer func() {
 		for _, h := range hosts {
 			if h.candidate != "" {
-				_, _ = h.s.root(context.WithoutCancel(ctx), "discard", envfile.DiscardScript, nil, h.candidate)
+				_, _ = callStep(context.WithoutCancel(ctx), h.s.c, "env-discard", helper.EnvCandidateArgs{EnvFile: o.Service.EnvFile(), Candidate: h.candidate})
 			}
 			if h.lk != nil {
 				h.lk.release(context.WithoutCancel(ctx))
@@ -160,67 +161,77 @@ func envReport(done []EnvResult, left []*envHost) string {
 	return strings.Join(parts, "; ")
 }
 
-// root runs a script as root with sh -c and quoted arguments.
-func (s *Server) root(ctx context.Context, what, script string, stdin io.Reader, args ...string) (string, error) {
-	cmd := "sh -c " + remote.Quote(script) + " " + remote.Quote(what)
-	for _, a := range args {
-		cmd += " " + remote.Quote(a)
-	}
-	out, err := s.c.RunRoot(ctx, cmd, stdin)
-	if err != nil {
-		return string(out), fmt.Errorf("%s on %s: %w", what, s.Alias, err)
-	}
-	return string(out), nil
-}
-
 // prepareEnv writes the candidate env file on the server and returns its
 // path, "" when the change changes nothing there. The file is read and
-// edited here, by envfile's one parser: a hand-edited file (KEY = value,
-// quotes, continuations) is changed where systemd reads the key, and what
-// the parser can't read as systemd does is refused in one line.
+// edited there (helper's env-prepare), by envfile's one parser: a
+// hand-edited file (KEY = value, quotes, continuations) is changed where
+// systemd reads the key, and what the parser can't read as systemd does
+// is refused in one line. The value travels in the request, on stdin.
 func (s *Server) prepareEnv(ctx context.Context, ch envfile.Change, tag string) (string, error) {
-	text, f, err := s.readEnv(ctx)
+	out, err := callStep(ctx, s.c, "env-prepare", helper.EnvPrepareArgs{EnvFile: s.svc.EnvFile(), Tag: tag, Key: ch.Key, Value: ch.Value, Unset: ch.Unset})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: %w", s.Alias, err)
 	}
-	cand, changed, err := f.Apply(ch)
-	if err != nil {
-		return "", fmt.Errorf("%s: %s: %w", s.Alias, s.svc.EnvFile(), err)
-	}
-	if !changed {
-		return "", nil
-	}
-	stdin := io.MultiReader(strings.NewReader(envfile.Sum(text)+"\n"), bytes.NewReader(cand))
-	out, err := s.root(ctx, "env-prepare", envfile.PrepareScript, stdin, s.svc.EnvFile(), tag)
-	if err != nil {
-		return "", err
-	}
-	if p, ok := strings.CutPrefix(strings.TrimSpace(out), "candidate "); ok {
-		return p, nil
+	for _, line := range strings.Split(string(out), "\n") {
+		if p, ok := strings.CutPrefix(line, "candidate "); ok {
+			return p, nil
+		}
+		if line == "result ok unchanged" {
+			return "", nil
+		}
 	}
 	return "", fmt.Errorf("env-prepare on %s: unexpected output %q", s.Alias, out)
 }
 
-// readEnv is the env file's text and what systemd reads in it (envfile.
-// Parse): the text comes over SSH into memory only, never printed or
-// written here.
-func (s *Server) readEnv(ctx context.Context) ([]byte, *envfile.File, error) {
-	out, err := s.root(ctx, "env-read", envfile.ReadScript, nil, s.svc.EnvFile())
-	if err != nil {
-		return nil, nil, err
-	}
-	text, err := envfile.DecodeRead(out)
-	if errors.Is(err, envfile.ErrMissing) {
-		return nil, nil, fmt.Errorf("%s has no %s: run `go run mage.go provision` first", s.Alias, s.svc.EnvFile())
-	}
+// envVar is one variable of a host's env file: a value, its keyed hash or
+// nothing, as asked (helper.EnvReadArgs).
+type envVar struct {
+	Key, Value string
+	Empty      bool
+}
+
+// envSkipped is a line systemd drops, by number, with the reason.
+type envSkipped struct {
+	Line   string
+	Reason string
+}
+
+// readEnv is what systemd reads in the env file, parsed on the server
+// (helper's env-read): show is helper.EnvNames, EnvSums (salt keying the
+// hashes) or EnvValues.
+func (s *Server) readEnv(ctx context.Context, show, salt string) ([]envVar, []envSkipped, error) {
+	out, err := callStep(ctx, s.c, "env-read", helper.EnvReadArgs{EnvFile: s.svc.EnvFile(), Show: show, Salt: salt})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", s.Alias, err)
 	}
-	f, err := envfile.Parse(text)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %s: %w", s.Alias, s.svc.EnvFile(), err)
+	var vars []envVar
+	var skipped []envSkipped
+	for _, line := range strings.Split(string(out), "\n") {
+		kind, rest, _ := strings.Cut(line, " ")
+		switch kind {
+		case "var":
+			key, val, _ := strings.Cut(rest, " ")
+			v := envVar{Key: key, Value: val}
+			switch show {
+			case helper.EnvNames:
+				v.Value, v.Empty = "", val == "empty"
+			case helper.EnvValues:
+				if v.Value, err = strconv.Unquote(val); err != nil {
+					return nil, nil, fmt.Errorf("env-read on %s: %s: %w", s.Alias, key, err)
+				}
+				v.Empty = v.Value == ""
+			}
+			vars = append(vars, v)
+		case "skipped":
+			n, reason, _ := strings.Cut(rest, " ")
+			skipped = append(skipped, envSkipped{Line: n, Reason: reason})
+		case "result":
+			if strings.HasPrefix(rest, "missing") {
+				return nil, nil, fmt.Errorf("%s has no %s: run `go run mage.go provision` first", s.Alias, s.svc.EnvFile())
+			}
+		}
 	}
-	return text, f, nil
+	return vars, skipped, nil
 }
 
 // checkEnv has the live release load the candidate as the service would
@@ -232,7 +243,7 @@ func (s *Server) checkEnv(ctx context.Context, o Options, st State, candidate st
 		o.printf("%s: no release deployed: the next deploy loads the new settings", s.Alias)
 		return nil
 	}
-	out, err := s.c.RunRoot(ctx, appexec.CommandWithEnv(s.svc, candidate, "config", "check")+" 2>&1", nil)
+	out, err := s.configCheck(ctx, candidate)
 	text := strings.TrimSpace(string(out))
 	if err == nil {
 		o.printf("%s: release %s loads the new settings (app config check)", s.Alias, st.Current)
@@ -248,6 +259,21 @@ func (s *Server) checkEnv(ctx context.Context, o Options, st State, candidate st
 	return fmt.Errorf("release %s on %s refuses the new settings, nothing was changed:\n%s", st.Current, s.Alias, indent(text))
 }
 
+// configCheck runs the live release's `app config check` through the
+// helper's exec step as the service, with the candidate as its env file,
+// its stderr and stdout together.
+func (s *Server) configCheck(ctx context.Context, candidate string) ([]byte, error) {
+	cmd, err := appexec.PrivateCommand(ctx, s.c)
+	if err != nil {
+		return nil, err
+	}
+	in, err := appexec.StdinFor(helper.ExecArgs{Unit: appexec.SpecWithEnv(s.svc, candidate), MergeOutput: true}, s.svc.Binary(), []string{"config", "check"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.c.RunRoot(ctx, cmd, in)
+}
+
 // applyEnv makes the candidate the env file: with a release running,
 // through a handover to the same release under its next generation (the
 // old instance keeps serving until the new one is ready with the new
@@ -260,8 +286,8 @@ func (s *Server) applyEnv(ctx context.Context, o Options, st State, ch envfile.C
 	rel, ok := st.Release(st.Current)
 	prefix := fmt.Sprintf("%s env host=%s by=%s %s=%s release=%s", time.Now().UTC().Format(time.RFC3339), s.Alias, o.Who, action, ch.Key, orDash(st.Current))
 	if !ok {
-		if _, err := s.root(ctx, "env-install", envfile.InstallScript, nil, candidate, s.svc.EnvFile()); err != nil {
-			return "", err
+		if _, err := callStep(ctx, s.c, "env-install", helper.EnvCandidateArgs{EnvFile: s.svc.EnvFile(), Candidate: candidate}); err != nil {
+			return "", fmt.Errorf("env-install on %s: %w", s.Alias, err)
 		}
 		s.log(ctx, o, prefix+" result=ok note=no_release_running")
 		o.printf("%s: %s %s in %s (no release running)", s.Alias, ch.Key, action, s.svc.EnvFile())
@@ -297,18 +323,18 @@ type EnvName struct {
 }
 
 // ListEnv prints the names each host's env file sets as systemd reads it
-// (envfile.Parse), never a value, and the lines systemd drops, by number.
+// (envfile.Parse, on the server: only the names come back), and the lines systemd drops, by number.
 func ListEnv(ctx context.Context, o Options) (map[string][]EnvName, error) {
 	o = o.withDefaults()
 	all := map[string][]EnvName{}
 	for _, host := range o.Hosts {
-		f, err := envOf(ctx, o, host)
+		vars, skipped, err := envOf(ctx, o, host, helper.EnvNames, "")
 		if err != nil {
 			return all, err
 		}
 		var names []EnvName
-		for _, v := range f.Vars() {
-			names = append(names, EnvName{Name: v.Key, Empty: v.Value == ""})
+		for _, v := range vars {
+			names = append(names, EnvName{Name: v.Key, Empty: v.Empty})
 		}
 		all[host] = names
 		o.printf("%s (%s):", host, o.Service.EnvFile())
@@ -319,22 +345,21 @@ func ListEnv(ctx context.Context, o Options) (map[string][]EnvName, error) {
 				o.printf("  %s", n.Name)
 			}
 		}
-		for _, sk := range f.Skipped {
-			o.printf("  line %d sets nothing: %s", sk.Line, sk.Reason)
+		for _, sk := range skipped {
+			o.printf("  line %s sets nothing: %s", sk.Line, remote.Clean(sk.Reason))
 		}
 	}
 	return all, nil
 }
 
-// envOf is host's env file as systemd reads it.
-func envOf(ctx context.Context, o Options, host string) (*envfile.File, error) {
+// envOf is host's env file as systemd reads it (see readEnv).
+func envOf(ctx context.Context, o Options, host, show, salt string) ([]envVar, []envSkipped, error) {
 	s, err := connect(ctx, o, host)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer s.Close()
-	_, f, err := s.readEnv(ctx)
-	return f, err
+	return s.readEnv(ctx, show, salt)
 }
 
 // ErrNotTerminal refuses env:list -values where the values could end up
@@ -357,13 +382,13 @@ func ListEnvValues(ctx context.Context, o Options, terminal bool, confirm func(p
 		return errors.New("env:list -values: not confirmed, nothing shown")
 	}
 	for _, host := range o.Hosts {
-		f, err := envOf(ctx, o, host)
+		vars, _, err := envOf(ctx, o, host, helper.EnvValues, "")
 		if err != nil {
 			return err
 		}
 		o.printf("%s (%s):", host, o.Service.EnvFile())
 		var lines []string
-		for _, v := range f.Vars() {
+		for _, v := range vars {
 			lines = append(lines, v.Key+"="+envfile.Encode(v.Value))
 		}
 		fmt.Fprintln(o.Stdout, indent(remote.Clean(strings.Join(lines, "\n"))))
@@ -382,19 +407,26 @@ type EnvDiff struct {
 
 // DiffEnv compares the env files of the hosts by name and by value as
 // systemd reads them (envfile.Parse: `KEY = "v"` and KEY=v are the same
-// value): each file is read into memory here, and only names are printed.
+// value): each file is parsed on its server, which sends a keyed hash of
+// each value, never the value; only names are printed.
 // It prints the names that differ, and returns them.
 func DiffEnv(ctx context.Context, o Options) ([]EnvDiff, error) {
 	o = o.withDefaults()
 	values := map[string]map[string]string{} // host -> name -> value
 	names := map[string]bool{}
+	// The values stay on the servers: each sends a hash of each value,
+	// keyed by a salt of this run's own, so equal values compare equal.
+	salt := make([]byte, 32)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
 	for _, host := range o.Hosts {
-		f, err := envOf(ctx, o, host)
+		vars, _, err := envOf(ctx, o, host, helper.EnvSums, hex.EncodeToString(salt))
 		if err != nil {
 			return nil, err
 		}
 		values[host] = map[string]string{}
-		for _, v := range f.Vars() {
+		for _, v := range vars {
 			values[host][v.Key] = v.Value
 			names[v.Key] = true
 		}

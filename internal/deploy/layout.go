@@ -6,33 +6,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/slipversion"
 )
 
-// readStampScript prints DEPLOY_PATH/.slipway, nothing when there is none
-// (a server of layout 1), then, when the app's units are installed, an
-// "installed-at" line: the deploy path its template runs releases from and
-// its socket's address.
-const readStampScript = `f="$1/` + slipversion.File + `"; [ -e "$f" ] && cat "$f"
-u="/etc/systemd/system/$2@.service" s="/etc/systemd/system/$2.socket"
-[ -f "$u" ] || exit 0
-d=$(sed -n 's|^ExecStart=.* exec \(/[^"]*\)/releases/".*|\1|p' "$u" | head -n 1)
-l=$(sed -n 's/^ListenStream=//p' "$s" 2>/dev/null | head -n 1)
-printf '\n` + installedMark + `%s %s\n' "${d:--}" "${l:--}"`
-
-// installedMark starts readStampScript's line about the installed units.
-const installedMark = "installed-at "
-
-// writeStampScript writes DEPLOY_PATH/.slipway atomically (a file beside
-// it, then rename), as the SSH user like the other deploy files, and
-// leaves an identical one untouched.
-const writeStampScript = `set -eu
-mkdir -p "$1"
-f="$1/` + slipversion.File + `" t="$1/.` + slipversion.File + `.$$"
-printf '%s' "$2" > "$t"
-if cmp -s "$t" "$f"; then rm -f "$t"; else mv -f "$t" "$f"; echo changed; fi`
+// installedMark starts layout-read's line about the installed units.
+const installedMark = helper.InstalledMark
 
 // ReadLayout reads the server's stamp (slipversion.Unstamped without one).
 func ReadLayout(ctx context.Context, c *remote.Client, svc service.Config) (slipversion.Stamp, error) {
@@ -43,7 +24,10 @@ func ReadLayout(ctx context.Context, c *remote.Client, svc service.Config) (slip
 // readLayout is ReadLayout, plus where the app's installed units run it
 // from (deploy path and socket address, "" when not installed).
 func readLayout(ctx context.Context, c *remote.Client, svc service.Config) (st slipversion.Stamp, at, listen string, err error) {
-	out, err := c.Run(ctx, "sh -c "+remote.Quote(readStampScript)+" stamp "+remote.Quote(svc.DeployPath)+" "+remote.Quote(svc.AppName), nil)
+	// layout-read prints the stamp, then, when the app's units are
+	// installed, an "installed-at" line: the deploy path its template runs
+	// releases from and its socket's address.
+	out, err := callStep(ctx, c, "layout-read", helper.LayoutArgs{DeployPath: svc.DeployPath, AppName: svc.AppName, UnitDir: service.UnitDir})
 	if err != nil {
 		return st, "", "", fmt.Errorf("read %s/%s: %w", svc.DeployPath, slipversion.File, err)
 	}
@@ -104,10 +88,12 @@ func stampOf(svc service.Config) slipversion.Stamp {
 // (provision and deploy do, once CheckLayout passed) and says whether the
 // file changed.
 func StampLayout(ctx context.Context, c *remote.Client, svc service.Config) (bool, error) {
-	cmd := "sh -c " + remote.Quote(writeStampScript) + " stamp " + remote.Quote(svc.DeployPath) + " " + remote.Quote(string(stampOf(svc).Bytes()))
-	out, err := c.Run(ctx, cmd, nil)
+	// layout-write writes it atomically (a file beside it, then rename),
+	// as the SSH user like the other deploy files, and leaves an identical
+	// one untouched.
+	out, err := callStep(ctx, c, "layout-write", helper.LayoutWriteArgs{DeployPath: svc.DeployPath, Stamp: string(stampOf(svc).Bytes())})
 	if err != nil {
-		return false, fmt.Errorf("write %s/%s: %w: %s", svc.DeployPath, slipversion.File, err, bytes.TrimSpace(out))
+		return false, fmt.Errorf("write %s/%s: %w", svc.DeployPath, slipversion.File, err)
 	}
-	return bytes.Contains(out, []byte("changed")), nil
+	return strings.TrimSpace(string(out)) == "result ok changed", nil
 }

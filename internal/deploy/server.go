@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/slipversion"
@@ -68,24 +69,8 @@ func (s State) BySHA(sha string) (Release, bool) {
 
 var idRE = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$`)
 
-// inspectScript prints the layout as `key value` lines. Run as the SSH user.
-const inspectScript = `dp=$1
-echo "uname $(uname -m)"
-for t in scp flock sha256sum timeout dd; do command -v $t >/dev/null 2>&1 || echo "missing $t"; done
-cd "$dp" 2>/dev/null || exit 0
-echo "current $(readlink current 2>/dev/null)"
-echo "previous $(readlink previous 2>/dev/null)"
-for d in releases/*/; do
-  [ -f "$d/app.sha256" ] || continue
-  id=$(basename "$d")
-  echo "release $id $(cut -d' ' -f1 "$d/app.sha256")"
-  sed "s/^/version $id /" "$d/app.version" 2>/dev/null
-done
-for f in releases/.upload-* releases/.new-*; do [ -e "$f" ] && echo "upload $(basename "$f")"; done
-true`
-
 func (s *Server) inspect(ctx context.Context) (State, error) {
-	out, err := s.c.Run(ctx, "sh -c "+remote.Quote(inspectScript)+" inspect "+s.svc.DeployPath, nil)
+	out, err := callStep(ctx, s.c, "inspect", helper.DeployPathArgs{DeployPath: s.svc.DeployPath})
 	if err != nil {
 		return State{}, fmt.Errorf("read releases on %s: %w", s.Alias, err)
 	}
@@ -136,24 +121,13 @@ func (s *Server) path(p ...string) string {
 	return path.Join(append([]string{s.svc.DeployPath}, p...)...)
 }
 
-// run runs a script with sh -c and quoted arguments, as the SSH user.
-func (s *Server) run(ctx context.Context, what, script string, args ...string) (string, error) {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = remote.Quote(a)
-	}
-	// what is $0: it names the script in the shell's own error messages.
-	out, err := s.c.Run(ctx, "sh -c "+remote.Quote(script)+" "+remote.Quote(what)+" "+strings.Join(q, " "), nil)
-	if err != nil {
-		return string(out), fmt.Errorf("%s on %s: %w", what, s.Alias, err)
-	}
-	return string(out), nil
-}
-
 // appendLog adds one line to deploy.log.
 func (s *Server) appendLog(ctx context.Context, line string) error {
-	_, err := s.run(ctx, "log", `printf '%s\n' "$2" >> "$1/deploy.log"`, s.svc.DeployPath, line)
-	return err
+	_, err := callStep(ctx, s.c, "deploy-log", helper.DeployLogArgs{DeployPath: s.svc.DeployPath, Line: line})
+	if err != nil {
+		return fmt.Errorf("log on %s: %w", s.Alias, err)
+	}
+	return nil
 }
 
 // prune removes the oldest releases beyond keep, never current or previous,
@@ -172,6 +146,8 @@ func (s *Server) prune(ctx context.Context, st State, keep int) ([]string, error
 	if len(remove) == 0 {
 		return nil, nil
 	}
-	_, err := s.run(ctx, "prune", `set -e; cd "$1"; shift; rm -rf -- "$@"`, append([]string{s.svc.DeployPath}, remove...)...)
-	return remove, err
+	if _, err := callStep(ctx, s.c, "prune", helper.PruneArgs{DeployPath: s.svc.DeployPath, Remove: remove}); err != nil {
+		return remove, fmt.Errorf("prune on %s: %w", s.Alias, err)
+	}
+	return remove, nil
 }

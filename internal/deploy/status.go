@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/frontdoor"
+	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/slipversion"
 )
@@ -184,11 +185,11 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) (Host
 	if h.Lock, err = s.lockHolder(ctx); err != nil {
 		return HostStatus{}, err
 	}
-	out, err := s.run(ctx, "log", `tail -n "$2" "$1/deploy.log" 2>/dev/null || true`, o.Service.DeployPath, fmt.Sprint(logLines))
+	out, err := callStep(ctx, s.c, "deploy-log-tail", helper.DeployLogTailArgs{DeployPath: o.Service.DeployPath, Lines: logLines})
 	if err != nil {
-		return HostStatus{}, err
+		return HostStatus{}, fmt.Errorf("log on %s: %w", s.Alias, err)
 	}
-	h.DeployLog = lines(out)
+	h.DeployLog = lines(string(out))
 	if logs, err := service.Logs(ctx, s.c, o.Service, logLines); err != nil {
 		h.JournalError = err.Error()
 	} else {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/slipway-dev/slipway/internal/helper"
 )
 
 // verifyBinary hashes releases/<id>/app on the server and compares it with
@@ -11,11 +13,11 @@ import (
 // once at install: trusting it would redeploy (or roll back to) a binary
 // that changed since, as long as nobody touched the text file.
 func (s *Server) verifyBinary(ctx context.Context, id, want string) error {
-	out, err := s.run(ctx, "verify", `set -eu; sha256sum < "$1/releases/$2/app"`, s.svc.DeployPath, id)
+	out, err := callStep(ctx, s.c, "release-sha256", helper.ReleaseArgs{DeployPath: s.svc.DeployPath, ID: id})
 	if err != nil {
 		return fmt.Errorf("hash release %s on %s: %w", id, s.Alias, err)
 	}
-	got, _, _ := strings.Cut(strings.TrimSpace(out), " ")
+	got := strings.TrimPrefix(strings.TrimSpace(string(out)), "sha256 ")
 	if got != want {
 		return fmt.Errorf("release %s on %s: its binary changed since it was installed (sha256 %s, recorded %s): remove %s and deploy a build you trust",
 			id, s.Alias, short(got), short(want), s.path("releases", id))

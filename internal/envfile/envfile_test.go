@@ -1,9 +1,6 @@
 package envfile
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -58,75 +55,6 @@ func TestReadValueDropsOneTrailingNewlineAndRefusesNothing(t *testing.T) {
 	}
 	if _, err := readValue("K", strings.NewReader("")); err == nil || !strings.Contains(err.Error(), "env:unset") {
 		t.Errorf("empty stdin: %v", err)
-	}
-}
-
-// script runs one of the server scripts here, as the server would (sh -c,
-// quoted arguments, stdin), and returns its output.
-func script(t *testing.T, s, stdin string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("sh", append([]string{"-c", s, "test"}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	return string(out)
-}
-
-func TestPrepareWritesTheCandidateOnlyOverTheFileItWasMadeFrom(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the script chowns its candidate to root: run as root (CI is)")
-	}
-	dir := t.TempDir()
-	f := filepath.Join(dir, "app.env")
-	orig := []byte("# comment\nDATABASE_URL=postgres://x@h/db\n")
-	if err := os.WriteFile(f, orig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cand := "A=\"\x01 \xff\"\r\nB=2\n" // bytes as they are, no line of its own needed
-	out := script(t, PrepareScript, Sum(orig)+"\n"+cand, f, "tag1")
-	path, ok := strings.CutPrefix(strings.TrimSpace(out), "candidate ")
-	if !ok || path != filepath.Join(dir, ".app.env.new-tag1") {
-		t.Fatalf("output %q", out)
-	}
-	if b, _ := os.ReadFile(path); string(b) != cand {
-		t.Errorf("candidate %q, want %q", b, cand)
-	}
-	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
-		t.Errorf("candidate mode %v", st.Mode())
-	}
-	if b, _ := os.ReadFile(f); string(b) != string(orig) {
-		t.Error("the env file itself changed")
-	}
-	// The file changed since it was read: refused, the earlier candidate gone.
-	cmd := exec.Command("sh", "-c", PrepareScript, "test", f, "tag2")
-	cmd.Stdin = strings.NewReader(Sum([]byte("other")) + "\n" + cand)
-	b, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(b), "changed while this ran") {
-		t.Errorf("a stale read: %v %s", err, b)
-	}
-	if m, _ := filepath.Glob(filepath.Join(dir, ".app.env.new-*")); len(m) != 0 {
-		t.Errorf("candidates left: %v", m)
-	}
-}
-
-func TestReadScriptBringsTheBytesAsTheyAre(t *testing.T) {
-	f := filepath.Join(t.TempDir(), "app.env")
-	text := []byte("A=\x1b[31m\xff\r\n\x00B=2")
-	if err := os.WriteFile(f, text, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	got, err := DecodeRead(script(t, ReadScript, "", f))
-	if err != nil || string(got) != string(text) {
-		t.Errorf("%q %v, want %q", got, err, text)
-	}
-	if _, err := DecodeRead(script(t, ReadScript, "", f+".none")); err != ErrMissing {
-		t.Errorf("no file: %v", err)
-	}
-	// Cut short on the way (remote.MaxOutput): refused, never a shorter file.
-	if _, err := DecodeRead("file 10\nQUJD\n"); err == nil || !strings.Contains(err.Error(), "3 bytes arrived of 10") {
-		t.Errorf("a short read: %v", err)
 	}
 }
 

@@ -1,9 +1,7 @@
 package helper
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -156,19 +154,6 @@ func envLine(value string) string { return "DATABASE_URL=" + envfile.Encode(valu
 
 // runStep runs a registered step as Main does, with args as its request, and
 // returns its lines and exit status.
-func runStep(t *testing.T, e *Env, name string, args any) (string, int) {
-	t.Helper()
-	raw, err := json.Marshal(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := json.Marshal(Request{Protocol: Protocol, Step: name, Args: raw})
-	var out bytes.Buffer
-	e.Out = &out
-	code := run(context.Background(), e, []string{name}, bytes.NewReader(append(req, '\n')))
-	return out.String(), code
-}
-
 func lastLine(out string) string {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	return lines[len(lines)-1]
@@ -234,7 +219,7 @@ func TestBackupStepsRefuseADatabaseNameTheyCantNameCopiesAfter(t *testing.T) {
 		if err := os.WriteFile(e.Path("/srv/app/backups/20261207T100000Z-manual.dump"), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		out, code := runStep(t, e, "restore-prepare", RestorePrepareArgs{DBArgs: dbArgs("nobody"), ID: "20261207T100000Z-manual", Schema: 1})
+		out, code := runStep(t, *e, "restore-prepare", RestorePrepareArgs{DBArgs: dbArgs("nobody"), ID: "20261207T100000Z-manual", Schema: 1})
 		if code != 1 || !strings.Contains(lastLine(out), want) {
 			t.Errorf("%q: exit %d, %s; want a failure with %q", content, code, out, want)
 		}
@@ -271,7 +256,7 @@ func TestBackupTakeDumpsWithAKeyValueURLAndAHardPasswordIntoTheV020Layout(t *tes
 		t.Fatal(err)
 	}
 	id := "20261207T100000Z-manual"
-	out, code := runStep(t, e, "backup-take", takeArgs(db.svcUser, id, 5))
+	out, code := runStep(t, *e, "backup-take", takeArgs(db.svcUser, id, 5))
 	if code != 0 {
 		t.Fatalf("backup-take: exit %d\n%s", code, out)
 	}
@@ -309,14 +294,14 @@ func TestBackupTakeDumpsWithAKeyValueURLAndAHardPasswordIntoTheV020Layout(t *tes
 	if strings.Contains(out+string(meta)+string(log), "w\\o#r") {
 		t.Error("the password shows in the output, .meta or deploy.log")
 	}
-	list, code := runStep(t, e, "backup-list", BackupListArgs{DeployPath: "/srv/app"})
+	list, code := runStep(t, *e, "backup-list", BackupListArgs{DeployPath: "/srv/app"})
 	if code != 0 || !strings.HasPrefix(list, "backup "+id+" file_size=") || !strings.Contains(list, " kind=manual ") {
 		t.Errorf("backup-list: exit %d\n%s", code, list)
 	}
 
 	t.Run("restore-prepare restores it into <db>_restore, the live database untouched", func(t *testing.T) {
 		db.exec(t, "appdb", "DELETE FROM notes")
-		out, code := runStep(t, e, "restore-prepare", RestorePrepareArgs{DBArgs: dbArgs(db.svcUser), ID: id, Schema: 7})
+		out, code := runStep(t, *e, "restore-prepare", RestorePrepareArgs{DBArgs: dbArgs(db.svcUser), ID: id, Schema: 7})
 		if code != 0 || !strings.HasPrefix(lastLine(out), "result ok database=appdb_restore schema=7 duration_ms=") ||
 			!strings.HasSuffix(lastLine(out), " live=appdb pghost="+db.c.SocketDir()+" pgport="+strconv.Itoa(db.c.Port())) {
 			t.Fatalf("restore-prepare: exit %d\n%s", code, out)
@@ -337,7 +322,7 @@ func TestBackupTakeDumpsWithAKeyValueURLAndAHardPasswordIntoTheV020Layout(t *tes
 	})
 
 	t.Run("restore-prepare refuses a schema other than the record's and drops its copy", func(t *testing.T) {
-		out, code := runStep(t, e, "restore-prepare", RestorePrepareArgs{DBArgs: dbArgs(db.svcUser), ID: id, Schema: 8})
+		out, code := runStep(t, *e, "restore-prepare", RestorePrepareArgs{DBArgs: dbArgs(db.svcUser), ID: id, Schema: 8})
 		if code != 1 || !strings.Contains(lastLine(out), "holds schema version 7, the backup's record says 8: nothing changed") {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
@@ -353,7 +338,7 @@ func TestBackupTakeDumpsWithAKeyValueURLAndAHardPasswordIntoTheV020Layout(t *tes
 			t.Fatal(err)
 		}
 		defer os.Remove(bk + "/" + bad + ".dump")
-		out, code := runStep(t, e, "restore-prepare", RestorePrepareArgs{DBArgs: dbArgs(db.svcUser), ID: bad, Schema: 7})
+		out, code := runStep(t, *e, "restore-prepare", RestorePrepareArgs{DBArgs: dbArgs(db.svcUser), ID: bad, Schema: 7})
 		if code != 1 || !strings.Contains(lastLine(out), "backup "+bad+" is damaged, not restored") {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
@@ -368,7 +353,7 @@ func TestBackupTakeDumpsWithAKeyValueURLAndAHardPasswordIntoTheV020Layout(t *tes
 			os.Chtimes(bk+"/"+f, old, old)
 		}
 		next := "20261207T110000Z-manual"
-		out, code := runStep(t, e, "backup-take", takeArgs(db.svcUser, next, 1))
+		out, code := runStep(t, *e, "backup-take", takeArgs(db.svcUser, next, 1))
 		if code != 0 || !strings.HasSuffix(lastLine(out), " pruned="+id) {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
@@ -381,7 +366,7 @@ func TestBackupTakeDumpsWithAKeyValueURLAndAHardPasswordIntoTheV020Layout(t *tes
 func TestBackupTakeThatCantConnectWritesNothing(t *testing.T) {
 	db := startDB(t)
 	e := appRoot(t, envLine(fmt.Sprintf("host=%s port=%d user=app password=wrong dbname=appdb", db.c.SocketDir(), db.c.Port())))
-	out, code := runStep(t, e, "backup-take", takeArgs(db.svcUser, "20261207T100000Z-manual", 5))
+	out, code := runStep(t, *e, "backup-take", takeArgs(db.svcUser, "20261207T100000Z-manual", 5))
 	if code != 1 || !strings.HasPrefix(lastLine(out), "result failed cannot connect to database appdb as app: ") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
@@ -406,7 +391,7 @@ func TestBackupStepsRefuseBadArgumentsChangingNothing(t *testing.T) {
 	} {
 		args := good
 		a(&args)
-		out, code := runStep(t, e, "backup-take", args)
+		out, code := runStep(t, *e, "backup-take", args)
 		if code != 1 || !strings.HasPrefix(out, "result failed ") || !strings.Contains(out, name) || strings.Count(out, "\n") != 1 {
 			t.Errorf("bad %s: exit %d, %q", name, code, out)
 		}
@@ -418,7 +403,7 @@ func TestBackupStepsRefuseBadArgumentsChangingNothing(t *testing.T) {
 
 func TestBackupListIsNewestFirstAndEmptyWithoutBackups(t *testing.T) {
 	e := appRoot(t, "")
-	out, code := runStep(t, e, "backup-list", BackupListArgs{DeployPath: "/srv/app"})
+	out, code := runStep(t, *e, "backup-list", BackupListArgs{DeployPath: "/srv/app"})
 	if code != 0 || out != "result ok count=0\n" {
 		t.Errorf("no backups/: exit %d, %q", code, out)
 	}
@@ -432,7 +417,7 @@ func TestBackupListIsNewestFirstAndEmptyWithoutBackups(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(bk, "20260102T000000Z-deploy.meta"), []byte("when=2026-01-02T00:00:00Z\nsize=20\nschema=4\n"), 0o600)
 	os.WriteFile(filepath.Join(bk, ".20260104T000000Z-manual.dump.tmp"), nil, 0o600)
-	out, _ = runStep(t, e, "backup-list", BackupListArgs{DeployPath: "/srv/app"})
+	out, _ = runStep(t, *e, "backup-list", BackupListArgs{DeployPath: "/srv/app"})
 	want := "backup 20260103T000000Z-manual file_size=30\n" +
 		"backup 20260102T000000Z-deploy file_size=20 when=2026-01-02T00:00:00Z size=20 schema=4\n" +
 		"backup 20260101T000000Z-manual file_size=10\n" +

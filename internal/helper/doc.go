@@ -8,6 +8,9 @@
 // with the step's typed arguments as one JSON Request on stdin (secrets
 // included: never argv), and reads the step's lines back on stdout:
 // "step ...", "log ...", "why ..." and a last "result <outcome> k=v...".
+// A step whose stdin is not its own (psql's, run in a transient unit with
+// the user's terminal) takes its request from argv instead, hex-encoded
+// (ArgvRequest): it holds no secret.
 //
 // Each step is a Go function registered with Register, with its own
 // argument type. It reaches the machine only through an Env: Env.Root

@@ -3,6 +3,7 @@ package helper
 import (
 	"context"
 	"fmt"
+	"io"
 	"path"
 	"sort"
 	"strconv"
@@ -219,3 +220,17 @@ func (f *FakeSystemd) Restart(_ context.Context, unit string) error {
 
 // Reload implements Systemd.
 func (f *FakeSystemd) Reload(_ context.Context, unit string) error { return f.call("reload " + unit) }
+
+// P3 (exec, psql):
+
+// Attach implements Systemd: it records t and returns 0, or the error
+// Fail holds for "attach <description>".
+func (f *FakeSystemd) Attach(_ context.Context, t Transient, _ string, _ io.Reader, _, _ io.Writer) (int, error) {
+	if err := f.call("attach " + t.Description); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	f.Transients = append(f.Transients, t)
+	f.mu.Unlock()
+	return 0, nil
+}

@@ -29,11 +29,13 @@ func init() {
 	})
 }
 
-var appName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,40}$`)
+// appName is service.Config's APP_NAME rule: every step that takes an app
+// name checks it with this.
+var appName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
 
 func (a GuardArgs) check() error {
 	if !appName.MatchString(a.App) {
-		return errors.New("APP_NAME " + a.App + " is not an app name (lower-case letters, digits and -): fix APP_NAME")
+		return errors.New("APP_NAME " + a.App + " is not an app name (lower-case letters, digits, _ and -, up to 31): fix APP_NAME")
 	}
 	if err := checkAccount("APP_USER", a.User); err != nil {
 		return err

@@ -2,6 +2,7 @@ package helper
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,22 @@ type step struct {
 }
 
 var steps = map[string]step{}
+
+// argvRequest are the steps that may take their request from argv
+// (hex-encoded) instead of stdin: see ArgvRequest.
+var argvRequest = map[string]bool{}
+
+// ArgvRequest is `slipway-helper <step> <request>`'s last word: the
+// request for step, hex-encoded, for a step whose stdin is not its own
+// (psql's, a terminal). The request then holds no secret: ps shows argv.
+func ArgvRequest(step string, args any) (string, error) {
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return "", err
+	}
+	req, err := json.Marshal(Request{Protocol: Protocol, Step: step, Args: raw})
+	return hex.EncodeToString(req), err
+}
 
 var stepName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,40}$`)
 
@@ -77,6 +94,12 @@ func Steps() []string {
 // 1 without printing anything more.
 var ErrFailed = errors.New("failed")
 
+// ExitStatus is a step's own exit status, nothing printed: exec's and
+// psql's are the program's they ran.
+type ExitStatus int
+
+func (s ExitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
+
 // Main is slipway-helper's main: `slipway-helper <step>` with the Request on
 // stdin. Exit status: 0 done (the lines say the outcome), 1 the step failed,
 // 2 a bad request (wrong protocol, unknown step), printed as one
@@ -94,7 +117,7 @@ func run(ctx context.Context, e *Env, args []string, stdin io.Reader) int {
 		fmt.Fprintf(e.Out, "protocol %d\n", Protocol)
 		return 0
 	}
-	if len(args) != 1 {
+	if len(args) != 1 && (len(args) != 2 || !argvRequest[args[0]]) {
 		e.Result("failed", "usage: slipway-helper <step> (request on stdin), or slipway-helper version")
 		return 2
 	}
@@ -105,7 +128,15 @@ func run(ctx context.Context, e *Env, args []string, stdin io.Reader) int {
 	}
 	// One line, read byte by byte: what follows it on stdin is the step's
 	// (Env.In), e.g. the lock's heartbeats.
-	line, err := readLine(stdin)
+	var line []byte
+	var err error
+	if len(args) == 2 {
+		// A step whose stdin is not its own (psql's, a terminal) takes its
+		// request, hex-encoded, from argv: never a secret there.
+		line, err = hex.DecodeString(args[1])
+	} else {
+		line, err = readLine(stdin)
+	}
 	var req Request
 	if err == nil {
 		err = json.Unmarshal(line, &req)
@@ -126,6 +157,10 @@ func run(ctx context.Context, e *Env, args []string, stdin io.Reader) int {
 		e.In = stdin
 	}
 	if err := st.run(ctx, e, req.Args); err != nil {
+		var status ExitStatus
+		if errors.As(err, &status) {
+			return int(status)
+		}
 		if !errors.Is(err, ErrFailed) {
 			e.Result("failed", err.Error())
 		}

@@ -3,7 +3,9 @@ package helper
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -42,6 +44,13 @@ type Systemd interface {
 	Restart(ctx context.Context, unit string) error
 	// Reload has unit reload its configuration (ExecReload) and waits.
 	Reload(ctx context.Context, unit string) error
+	// P3 (exec, psql):
+
+	// Attach runs t with systemd-run --wait and mode ("--pipe": stdin and
+	// output forwarded; "--pty": a terminal), stdin, stdout and stderr
+	// connected, and returns the unit's exit status. t.Unit "" lets
+	// systemd name the unit.
+	Attach(ctx context.Context, t Transient, mode string, stdin io.Reader, stdout, stderr io.Writer) (int, error)
 }
 
 // Transient is a unit systemd-run starts.
@@ -179,4 +188,33 @@ func (Systemctl) Restart(ctx context.Context, unit string) error {
 func (Systemctl) Reload(ctx context.Context, unit string) error {
 	_, err := ctl(ctx, "systemctl", "reload", "--", unit)
 	return err
+}
+
+// P3 (exec, psql):
+
+// Attach implements Systemd.
+func (Systemctl) Attach(ctx context.Context, t Transient, mode string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if mode != "--pipe" && mode != "--pty" {
+		return 0, fmt.Errorf("systemd-run: %q: want --pipe or --pty", mode)
+	}
+	args := []string{"--quiet", mode, "--wait", "--collect", "--description=" + t.Description}
+	if t.Unit != "" {
+		args = append(args, "--unit="+t.Unit)
+	}
+	for _, p := range t.Properties {
+		args = append(args, "-p", p)
+	}
+	cmd := exec.CommandContext(ctx, "systemd-run", append(append(args, "--"), t.Cmd...)...)
+	// An *os.File (the helper's own stdin, after the request line) is
+	// handed over as it is: the unit reads on from where the helper stopped.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() > 0 {
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("systemd-run: %w", err)
+	}
+	return 0, nil
 }

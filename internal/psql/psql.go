@@ -1,12 +1,12 @@
 // Package psql is `go run mage.go psql [-c SQL]`: psql on the app's
 // database, run on the server as the service (its user, env file and
-// sandboxing), with the credentials of DATABASE_URL handed to psql in a
-// libpq service file, never in any process's arguments or a history file.
+// sandboxing) by slipway-helper's psql step, which turns DATABASE_URL into
+// libpq's PG* variables (internal/pgenv, the app's own parser): the
+// credentials are never in any process's arguments or a history file.
 package psql
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -15,15 +15,11 @@ import (
 	"strings"
 
 	"github.com/slipway-dev/slipway/internal/appexec"
+	"github.com/slipway-dev/slipway/internal/helper"
+	hclient "github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
-
-// launch turns DATABASE_URL into a service file and execs psql: it runs in
-// the transient unit, where systemd has loaded the env file.
-//
-//go:embed launch.pl
-var launch string
 
 // Options says what psql does.
 type Options struct {
@@ -36,22 +32,28 @@ type Options struct {
 	Terminal bool
 }
 
-// Command is the shell command run as root on the server: psql through
-// launch.pl in a transient unit as the service (appexec.Unit). Outside a
-// terminal psql stops at the first error (ON_ERROR_STOP), so the exit
-// status says whether everything ran. o.SQL is not in it: Run sends it on
-// stdin (Script), as no argument on the server may carry it.
-func Command(c service.Config, o Options) string {
+// Command is the command run as root on the server: slipway-helper bin's
+// psql step in a transient unit as the service (appexec.Unit), its
+// request (no secret: the variable's name, psql's options) in its argv,
+// as its stdin is psql's. Outside a terminal psql stops at the first
+// error (ON_ERROR_STOP), so the exit status says whether everything ran.
+// o.SQL is not in it: Run sends it on stdin (Script), as no argument on
+// the server may carry it.
+func Command(c service.Config, o Options, bin hclient.Binary) (string, error) {
 	io := "--pipe"
 	if o.Terminal && o.SQL == "" {
 		io = "--pty"
 	}
-	args := []string{"perl", "-e", launch, c.EnvFile(), c.DatabaseURLVar()}
+	a := helper.PsqlArgs{EnvFile: c.EnvFile(), URLVar: c.DatabaseURLVar()}
 	if io == "--pipe" {
-		args = append(args, "-v", "ON_ERROR_STOP=1")
+		a.Args = []string{"-v", "ON_ERROR_STOP=1"}
+	}
+	req, err := helper.ArgvRequest("psql", a)
+	if err != nil {
+		return "", err
 	}
 	words := appexec.Unit(c, io, "psql")
-	return remote.QuoteAll(append(words, appexec.Verbatim(args)...))
+	return remote.QuoteAll(append(words, append(strings.Fields(hclient.Command(bin, "psql")), req)...)), nil
 }
 
 // Script is what psql reads on stdin to run sql as `psql -c` would, from
@@ -73,6 +75,7 @@ func Script(sql string) string {
 
 // Conn runs root commands on the server (*remote.Client).
 type Conn interface {
+	hclient.Runner
 	StreamRoot(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) error
 	TerminalRoot(ctx context.Context, cmd string, in, out *os.File) error
 }
@@ -93,8 +96,14 @@ func (e *ExitError) Error() string {
 // forwarded to a session's psql (nil for none) and its output comes back
 // cleaned (remote.Clean) on stdout and stderr.
 func Run(ctx context.Context, cn Conn, c service.Config, o Options, stdin io.Reader, stdout, stderr io.Writer) error {
-	cmd := Command(c, o)
-	var err error
+	bin, err := hclient.Ready(ctx, cn)
+	if err != nil {
+		return fmt.Errorf("psql on the server: %w", err)
+	}
+	cmd, err := Command(c, o, bin)
+	if err != nil {
+		return err
+	}
 	in, inTTY := stdin.(*os.File)
 	out, outTTY := stdout.(*os.File)
 	switch {

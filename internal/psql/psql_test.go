@@ -3,6 +3,7 @@ package psql
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"os"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/slipway-dev/slipway/internal/appexec/appexectest"
+	"github.com/slipway-dev/slipway/internal/helper"
+	hclient "github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
@@ -24,16 +27,25 @@ func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m)) }
 
 func TestCommandRunsPsqlAsTheServiceWithoutTheSQL(t *testing.T) {
 	c := service.DefaultConfig()
-	pipe := Command(c, Options{SQL: "select 'marker-in-sql'"})
-	for _, want := range append(service.Hardening(c), "--pipe", "--uid=app", "--description=app psql", "EnvironmentFile=/etc/app/app.env", "ON_ERROR_STOP=1") {
+	bin := hclient.Binary{SHA256: strings.Repeat("a", 64)}
+	pipe, err := Command(c, Options{SQL: "select 'marker-in-sql'"}, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range append(service.Hardening(c), "--pipe", "--uid=app", "--description=app psql", "EnvironmentFile=/etc/app/app.env", hclient.Command(bin, "psql")) {
 		if !strings.Contains(pipe, remote.Quote(want)) && !strings.Contains(pipe, want) {
 			t.Errorf("command lacks %s:\n%s", want, pipe)
 		}
 	}
-	if strings.Contains(pipe, "marker-in-sql") || strings.Contains(pipe, " -c ") {
+	req, _ := helper.ArgvRequest("psql", helper.PsqlArgs{EnvFile: "/etc/app/app.env", URLVar: "DATABASE_URL", Args: []string{"-v", "ON_ERROR_STOP=1"}})
+	if !strings.HasSuffix(pipe, " "+req) {
+		t.Errorf("the psql step's request is not its last word (DATABASE_URL, ON_ERROR_STOP):\n%s", pipe)
+	}
+	if strings.Contains(pipe, "marker-in-sql") || strings.Contains(pipe, hex.EncodeToString([]byte("marker-in-sql"))) || strings.Contains(pipe, " -c ") {
 		t.Errorf("the SQL is in the command line:\n%s", pipe)
 	}
-	if tty := Command(c, Options{Terminal: true}); !strings.Contains(tty, " --pty ") || strings.Contains(tty, "ON_ERROR_STOP") {
+	tty, _ := Command(c, Options{Terminal: true}, bin)
+	if !strings.Contains(tty, " --pty ") || strings.Contains(tty, hex.EncodeToString([]byte("ON_ERROR_STOP"))) {
 		t.Errorf("a terminal session: %s", tty)
 	}
 }
