@@ -42,12 +42,22 @@ func init() {
 // unchanged", nothing done. systemd is reloaded only when a unit changed.
 func ensureUnits(ctx context.Context, e *Env, ssh string, a EnsureArgs) error {
 	names := make([]string, 0, len(a.Units))
-	for name := range a.Units {
+	units := make(map[string]string, len(a.Units))
+	for name, content := range a.Units {
 		if err := checkUnit(name); err != nil {
 			return err
 		}
 		names = append(names, name)
+		// A unit runs the helper that installed it (UnitHelper).
+		if strings.Contains(content, UnitHelper) {
+			if !path.IsAbs(e.Self) {
+				return fmt.Errorf("%s runs slipway-helper, and this helper does not know its own path", name)
+			}
+			content = strings.ReplaceAll(content, UnitHelper, e.Self)
+		}
+		units[name] = content
 	}
+	a.Units = units
 	sort.Strings(names)
 	if a.Socket != "" {
 		if err := checkUnit(a.Socket); err != nil {

@@ -117,6 +117,13 @@ func run(ctx context.Context, e *Env, args []string, stdin io.Reader) int {
 		fmt.Fprintf(e.Out, "protocol %d\n", Protocol)
 		return 0
 	}
+	if cmd, ok := unitCommands[first(args)]; ok {
+		if err := cmd(ctx, e, args[1:]); err != nil {
+			fmt.Fprintf(os.Stderr, "slipway-helper %s: %v\n", args[0], err)
+			return 1
+		}
+		return 0
+	}
 	if len(args) != 1 && (len(args) != 2 || !argvRequest[args[0]]) {
 		e.Result("failed", "usage: slipway-helper <step> (request on stdin), or slipway-helper version")
 		return 2
@@ -183,6 +190,9 @@ type Env struct {
 	// Self is the helper binary's own path, for steps that run another step
 	// in a transient unit.
 	Self string
+	// exec replaces the process (syscall.Exec) in unit tests; nil is
+	// syscall.Exec.
+	exec func(path string, argv, env []string) error
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -250,3 +260,10 @@ func NeedsRoot(name string) bool { return steps[name].root }
 
 // Known reports whether name is a registered step.
 func Known(name string) bool { _, ok := steps[name]; return ok }
+
+func first(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"text/template"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/helper"
 )
 
 //go:embed templates/*.tmpl
@@ -25,6 +27,9 @@ type unitData struct {
 	StartTimeoutSec, StopTimeoutSec, WatchdogSec       string
 	MetricsEnv                                         string
 	Hardening, CurrentHardening                        []string
+	// Helper is slipway-helper's path in ExecStart: helper.UnitHelper,
+	// which ensure-units replaces with the installing helper's own.
+	Helper string
 }
 
 func newUnitData(c Config) unitData {
@@ -35,6 +40,7 @@ func newUnitData(c Config) unitData {
 		StartTimeoutSec: seconds(c.StartTimeout), StopTimeoutSec: seconds(c.StopTimeout),
 		Hardening: Hardening(c), CurrentHardening: CurrentHardening(c),
 		MetricsEnv: c.MetricsAddr(),
+		Helper:     helper.UnitHelper,
 	}
 	if c.Watchdog > 0 {
 		d.WatchdogSec = seconds(c.Watchdog)

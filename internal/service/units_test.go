@@ -1,6 +1,8 @@
 package service
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/helper"
+	"github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/testenv"
 )
 
@@ -38,7 +42,13 @@ func writeUnits(t *testing.T, c Config) (dir string, cfg Config) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The helper that would install them: ensure-units puts its path in.
+	bin, err := client.Build(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, b := range units {
+		b = bytes.ReplaceAll(b, []byte(helper.UnitHelper), []byte(bin.Path))
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +141,7 @@ func TestUnitsFollowConfig(t *testing.T) {
 		t.Fatalf("want shop@.service, shop.socket and shop-current.service, got %d units", len(units))
 	}
 	for _, want := range []string{
-		"Type=notify", `ExecStart=/bin/sh -c 'r=$${1%%.g*}; SLIPWAY_RELEASE=$$r exec /srv/shop/releases/"$$r"/app serve' shop %i`, "User=shopd", "Requires=shop.socket", "Sockets=shop.socket",
+		"Type=notify", "ExecStart=" + helper.UnitHelper + " serve-release /srv/shop/releases %i\n", "User=shopd", "Requires=shop.socket", "Sockets=shop.socket",
 		"EnvironmentFile=/etc/shop/shop.env", "Restart=on-failure", "TimeoutStartSec=900s", "WatchdogSec=20s",
 		"ProtectHome=tmpfs", "BindReadOnlyPaths=/srv/shop/releases\n", "CapabilityBoundingSet=\n",
 	} {
@@ -147,7 +157,7 @@ func TestUnitsFollowConfig(t *testing.T) {
 			t.Errorf("shop.socket lacks %q:\n%s", want, sock)
 		}
 	}
-	for _, want := range []string{"Type=oneshot", "RemainAfterExit=yes", "readlink /srv/shop/current", `"shop@$${r##*/}.service"`, "WantedBy=multi-user.target"} {
+	for _, want := range []string{"Type=oneshot", "RemainAfterExit=yes", "ExecStart=" + helper.UnitHelper + " start-current /srv/shop/current shop\n", "WantedBy=multi-user.target"} {
 		if !strings.Contains(cur, want) {
 			t.Errorf("shop-current.service lacks %q:\n%s", want, cur)
 		}
