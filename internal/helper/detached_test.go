@@ -133,8 +133,8 @@ func TestInstancesListsReleaseInstancesAndTheLegacyService(t *testing.T) {
 	sys.Set("app@r1.service", "ActiveState", "active", "SubState", "running", "MainPID", "42", "StatusText", "version=v commit=c")
 	sys.Set("app@r0.service", "ActiveState", "failed", "SubState", "failed", "MainPID", "0")
 	sys.Set("other@r1.service", "ActiveState", "active", "SubState", "running")
-	os.MkdirAll(root+UnitDir, 0o755)
-	os.WriteFile(root+UnitDir+"/app.service", nil, 0o644)
+	os.MkdirAll(root+legacyUnitDir, 0o755)
+	os.WriteFile(root+legacyUnitDir+"/app.service", nil, 0o644)
 	var out bytes.Buffer
 	if err := Instances(context.Background(), &Env{Root: root, Sys: sys, Out: &out}, InstancesArgs{App: "app"}); err != nil {
 		t.Fatal(err)

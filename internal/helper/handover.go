@@ -44,7 +44,7 @@ func (a HandoverArgs) Check() error {
 	if err := checkApp(a.App); err != nil {
 		return err
 	}
-	if err := checkAbs("deploy path", a.DeployPath); err != nil {
+	if err := checkPath("deploy path", a.DeployPath); err != nil {
 		return err
 	}
 	if err := checkRelease("release", a.Release); err != nil {
@@ -65,10 +65,10 @@ func (a HandoverArgs) Check() error {
 		return fmt.Errorf("log line holds a line break")
 	}
 	if a.NewEnvFile != "" {
-		if err := checkAbs("env file", a.EnvFile); err != nil {
+		if err := checkPath("env file", a.EnvFile); err != nil {
 			return err
 		}
-		if err := checkAbs("new env file", a.NewEnvFile); err != nil {
+		if err := checkPath("new env file", a.NewEnvFile); err != nil {
 			return err
 		}
 		if !sameDir(a.EnvFile, a.NewEnvFile) || a.EnvFile == a.NewEnvFile {
@@ -168,7 +168,7 @@ func Handover(ctx context.Context, e *Env, a HandoverArgs) error {
 	old, oldrel := "", ""
 	if u := s.liveOf(sys, cur, unit); cur != "" && u != "" {
 		old, oldrel = u, cur
-	} else if exists(s.legacy()) && s.state(sys, a.App+".service", "ActiveState") == "active" {
+	} else if lexists(s.legacy()) && s.state(sys, a.App+".service", "ActiveState") == "active" {
 		old, oldrel = a.App+".service", cur
 	}
 	swapped := false

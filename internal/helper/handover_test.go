@@ -287,7 +287,7 @@ func TestPreviousNeverEqualsCurrent(t *testing.T) {
 func TestHandoverRetiresTheLegacyService(t *testing.T) {
 	s := newServer(t, "r1", "r2")
 	s.link("current", "r1")
-	unitFile := s.root + UnitDir + "/app.service"
+	unitFile := s.root + legacyUnitDir + "/app.service"
 	os.MkdirAll(filepath.Dir(unitFile), 0o755)
 	os.WriteFile(unitFile, []byte("[Service]\n"), 0o644)
 	s.live("app.service", "r1")
@@ -311,7 +311,7 @@ func TestHandoverRetiresTheLegacyService(t *testing.T) {
 func TestHandoverRollsBackToTheLegacyService(t *testing.T) {
 	s := newServer(t, "r1", "r2")
 	s.link("current", "r1")
-	unitFile := s.root + UnitDir + "/app.service"
+	unitFile := s.root + legacyUnitDir + "/app.service"
 	os.MkdirAll(filepath.Dir(unitFile), 0o755)
 	os.WriteFile(unitFile, []byte("[Service]\n"), 0o644)
 	s.live("app.service", "r1")

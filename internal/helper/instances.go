@@ -30,7 +30,7 @@ func Instances(ctx context.Context, e *Env, a InstancesArgs) error {
 	if err != nil {
 		return fmt.Errorf("instances: %w", err)
 	}
-	if exists(e.Path(UnitDir + "/" + a.App + ".service")) {
+	if lexists(e.Path(legacyUnitDir + "/" + a.App + ".service")) {
 		units = append(units, a.App+".service")
 	}
 	for _, u := range units {

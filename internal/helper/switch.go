@@ -18,9 +18,9 @@ import (
 // previous links, start an instance and wait for its READY=1, and undo
 // with the same functions.
 
-// UnitDir is where systemd's unit files for the app live; the old
+// legacyUnitDir is where systemd's unit files for the app live; the old
 // layout's single service is one of them.
-const UnitDir = "/etc/systemd/system"
+const legacyUnitDir = "/etc/systemd/system"
 
 var (
 	appRE     = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
@@ -42,7 +42,7 @@ func checkRelease(what, id string) error {
 	return nil
 }
 
-func checkAbs(what, p string) error {
+func checkPath(what, p string) error {
 	if !absRE.MatchString(p) || path.Clean(p) != p {
 		return fmt.Errorf("%s %q: want a clean absolute path of letters, digits, ., _ and -", what, p)
 	}
@@ -284,16 +284,16 @@ func (s *switcher) liveOf(ctx context.Context, release, skip string) string {
 }
 
 // legacy is the old layout's single service unit file.
-func (s *switcher) legacy() string { return s.e.Path(UnitDir + "/" + s.app + ".service") }
+func (s *switcher) legacy() string { return s.e.Path(legacyUnitDir + "/" + s.app + ".service") }
 
-func exists(name string) bool {
+func lexists(name string) bool {
 	_, err := os.Lstat(name)
 	return err == nil
 }
 
 // retireLegacy stops and removes the old layout's single service.
 func (s *switcher) retireLegacy(ctx context.Context) {
-	if !exists(s.legacy()) {
+	if !lexists(s.legacy()) {
 		return
 	}
 	svc := s.app + ".service"
