@@ -78,6 +78,11 @@ func init() {
 		if !ok || a.Step == "detached" {
 			return fmt.Errorf("detached: no step %q", a.Step)
 		}
+		if e.Root == "/" {
+			// On a server the journal keeps the lines too (StandardError=
+			// journal): journalctl -u 'app-handover-*' shows what ran.
+			e.Out = io.MultiWriter(e.Out, os.Stderr)
+		}
 		return st.run(ctx, e, a.Args)
 	})
 }
