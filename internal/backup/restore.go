@@ -18,6 +18,12 @@ import (
 // untouched: stopped here, for whatever reason, a restore changed nothing.
 // A damaged dump is refused before any database is created.
 func (s Server) Prepare(ctx context.Context, b Info) (time.Duration, error) {
+	// The swap's helper is built and on the server before the swap begins:
+	// from there the swap is one round trip, and a client killed once the
+	// swap began has already handed it to the server.
+	if _, err := client.Ready(ctx, s.R); err != nil {
+		return 0, fmt.Errorf("restore on %s: %w", s.Alias, err)
+	}
 	out, err := service.Detached(ctx, s.R, s.C, "restore-prepare-"+b.ID, "restore "+b.ID+" into a fresh database", maxRun, withURLVar(s.C, prepareScript),
 		s.C.AppName, s.C.DeployPath, s.C.EnvFile(), s.C.ServiceUser, b.ID, strconv.FormatInt(b.Schema, 10))
 	if err != nil {

@@ -44,7 +44,7 @@ func (a HandoverArgs) Check() error {
 	if err := checkApp(a.App); err != nil {
 		return err
 	}
-	if err := checkPath("deploy path", a.DeployPath); err != nil {
+	if err := checkAbsPath("deploy path", a.DeployPath); err != nil {
 		return err
 	}
 	if err := checkRelease("release", a.Release); err != nil {
@@ -65,10 +65,10 @@ func (a HandoverArgs) Check() error {
 		return fmt.Errorf("log line holds a line break")
 	}
 	if a.NewEnvFile != "" {
-		if err := checkPath("env file", a.EnvFile); err != nil {
+		if err := checkAbsPath("env file", a.EnvFile); err != nil {
 			return err
 		}
-		if err := checkPath("new env file", a.NewEnvFile); err != nil {
+		if err := checkAbsPath("new env file", a.NewEnvFile); err != nil {
 			return err
 		}
 		if !sameDir(a.EnvFile, a.NewEnvFile) || a.EnvFile == a.NewEnvFile {

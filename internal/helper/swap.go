@@ -47,10 +47,10 @@ func (a SwapArgs) Check() error {
 	if err := checkApp(a.App); err != nil {
 		return err
 	}
-	if err := checkPath("deploy path", a.DeployPath); err != nil {
+	if err := checkAbsPath("deploy path", a.DeployPath); err != nil {
 		return err
 	}
-	if err := checkPath("env file", a.EnvFile); err != nil {
+	if err := checkAbsPath("env file", a.EnvFile); err != nil {
 		return err
 	}
 	if !swapURLVarRE.MatchString(a.URLVar) {

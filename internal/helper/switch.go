@@ -42,7 +42,7 @@ func checkRelease(what, id string) error {
 	return nil
 }
 
-func checkPath(what, p string) error {
+func checkAbsPath(what, p string) error {
 	if !absRE.MatchString(p) || path.Clean(p) != p {
 		return fmt.Errorf("%s %q: want a clean absolute path of letters, digits, ., _ and -", what, p)
 	}
