@@ -174,7 +174,7 @@ func follow(ctx context.Context, e *Env, unit, outFile string) error {
 					return true
 				}
 			}
-			if n == 0 || err == io.EOF || err != nil {
+			if n == 0 || err != nil {
 				return false
 			}
 		}
