@@ -1,12 +1,14 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/helper"
+	"github.com/slipway-dev/slipway/internal/helper/client"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
@@ -44,26 +46,35 @@ type SwapResult struct {
 	Steps    []string
 }
 
-// Swap puts the database Prepare restored (p) in place of the live one and
-// starts release on it (see swapScript): the app is down from the stop of
-// its instances until release is ready, connections queue on the socket
-// meanwhile. A release that doesn't get ready undoes it all. logLine starts
-// the deploy.log line.
+// Swap puts the database Prepare restored in place of the live one and
+// starts release on it (helper.Swap, the handover's switch code): the app
+// is down from the stop of its instances until release is ready,
+// connections queue on the socket meanwhile. A release that doesn't get
+// ready undoes it all. logLine starts the deploy.log line.
 func (s Server) Swap(ctx context.Context, p Prepared, release, logLine string) (SwapResult, error) {
 	maxSwap := s.C.StartTimeout + 3*s.C.StopTimeout + 5*time.Minute
-	out, err := service.Detached(ctx, s.R, s.C, "restore-swap-"+release, "swap in the restored database, start "+release, maxSwap, swapScript,
-		s.C.AppName, s.C.DeployPath, p.Database, dash(p.PGHost), dash(p.PGPort), release, dash(logLine))
+	d, err := service.DetachedJob(s.C, "restore-swap-"+release, "swap in the restored database, start "+release, maxSwap)
+	if err != nil {
+		return SwapResult{}, fmt.Errorf("restore on %s: %w", s.Alias, err)
+	}
+	out, err := client.Call(ctx, s.R, "restore-swap", helper.SwapArgs{
+		Detached: d, App: s.C.AppName, DeployPath: s.C.DeployPath, EnvFile: s.C.EnvFile(), URLVar: s.C.DatabaseURLVar(),
+		Release: release, ReadyTimeoutMS: s.C.StartTimeout.Milliseconds(), LogLine: logLine,
+	})
 	res := SwapResult{Steps: steps(out)}
-	if err != nil {
-		return res, fmt.Errorf("restore on %s: %w", s.Alias, err)
+	if kv, rerr := result(out); rerr == nil || bytes.Contains(out, []byte("result ")) {
+		// The step's own lines say what happened, a failure included.
+		if rerr != nil {
+			return res, fmt.Errorf("restore on %s: %w", s.Alias, rerr)
+		}
+		ms, _ := strconv.ParseInt(kv["downtime_ms"], 10, 64)
+		res.Downtime = time.Duration(ms) * time.Millisecond
+		return res, nil
 	}
-	kv, err := result(out)
-	if err != nil {
-		return res, fmt.Errorf("restore on %s: %w", s.Alias, err)
+	if err == nil {
+		err = fmt.Errorf("no result in the server's output")
 	}
-	ms, _ := strconv.ParseInt(kv["downtime_ms"], 10, 64)
-	res.Downtime = time.Duration(ms) * time.Millisecond
-	return res, nil
+	return res, fmt.Errorf("restore on %s: %w", s.Alias, err)
 }
 
 func quote(s string) string { return remote.Quote(s) }

@@ -25,6 +25,12 @@
 // server lacks that checksum (Client.Call: a missing helper exits 127,
 // then install.sh puts the upload in place and the call is retried).
 //
+// A step that must not depend on the client's session (the handover,
+// restore's swap) runs another step detached (Detach): in a transient
+// unit that runs this binary with the request from a root-only file under
+// DetachDir, its lines in a file beside it that the step follows and
+// relays; a client killed at any point changes nothing.
+//
 // What is left of shell is install.sh: a few lines, run as root, that take
 // named variables and pass shellcheck.
 package helper

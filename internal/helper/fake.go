@@ -32,6 +32,12 @@ type FakeSystemd struct {
 	// Transients are the units Transient started.
 	Transients []Transient
 	inv        int
+
+	// Handover and detached steps (P1).
+
+	// OnTransient, if set, runs (in a goroutine of its own) after Transient
+	// recorded t: a test runs the unit's command there.
+	OnTransient func(f *FakeSystemd, t Transient)
 }
 
 // NewFakeSystemd returns an empty FakeSystemd.
@@ -181,7 +187,11 @@ func (f *FakeSystemd) Transient(_ context.Context, t Transient) error {
 	}
 	f.mu.Lock()
 	f.Transients = append(f.Transients, t)
+	hook := f.OnTransient
 	f.mu.Unlock()
+	if hook != nil {
+		go hook(f, t)
+	}
 	return nil
 }
 

@@ -113,8 +113,8 @@ func CurrentHardening(c Config) []string {
 // (root): it writes the symlinks and deploy.log in DeployPath (the deploy
 // user's: CAP_DAC_OVERRIDE, CAP_CHOWN to keep them that user's), renames
 // the env file in EnvDir, removes the old layout's unit from UnitDir and
-// its own script from /run, and drives systemctl and journalctl. No
-// network.
+// its own request file from /run/slipway, and drives systemctl and
+// journalctl. No network.
 func HandoverHardening(c Config) []string {
 	return append(rootJob("CAP_DAC_OVERRIDE CAP_CHOWN", []string{c.DeployPath, c.EnvDir(), UnitDir, "/run"}, "AF_UNIX", "@chown"),
 		"PrivateNetwork=yes", "IPAddressDeny=any")

@@ -251,15 +251,17 @@ func TestServiceOnSandbox(t *testing.T) {
 		}
 		load := loadgen.Start(ctx, url+"/healthz", 200)
 		time.Sleep(300 * time.Millisecond)
+		began := time.Now()
 		for i := range 20 {
 			if err := handoverTo(ctx, r, c, []string{"r2", "r1"}[i%2]); err != nil {
 				load.Stop()
 				t.Fatalf("handover %d: %v", i+1, err)
 			}
 		}
+		took := time.Since(began)
 		time.Sleep(300 * time.Millisecond)
 		res := load.Stop()
-		t.Logf("20 handovers: %s", res)
+		t.Logf("20 handovers in %s (%s each, client to result): %s", took.Round(time.Millisecond), (took / 20).Round(time.Millisecond), res)
 		if got := runRoot(t, r, "systemctl is-active app.socket; systemctl show -P NRefused app.socket"); got != "active\n0" {
 			t.Errorf("socket after the handovers: %q, want active with 0 refused", got)
 		}
