@@ -3,6 +3,7 @@ package applogs
 import (
 	"bytes"
 	"context"
+	"github.com/slipway-dev/slipway/internal/remote/remotetest"
 	"os"
 	"strconv"
 	"strings"
@@ -43,7 +44,7 @@ func TestLogsOnTheSandbox(t *testing.T) {
 		"sleep 0.5; systemd-run --quiet --wait --collect --unit=" + unit("r2") + ` sh -c 'echo second; sleep 1; echo fourth'`,
 		`sleep 2; journalctl --sync`,
 	} {
-		if out, err := cl.RunRoot(ctx, cmd, nil); err != nil {
+		if out, err := remotetest.RootShell(ctx, cl, cmd, nil); err != nil {
 			t.Fatalf("%s: %v\n%s", cmd, err, out)
 		}
 	}
@@ -92,7 +93,7 @@ func TestLogsOnTheSandbox(t *testing.T) {
 			}
 		}
 		// A process that outlives its line, so journald can attribute it.
-		if out, err := cl.RunRoot(ctx, "systemd-run --quiet --wait --collect --unit="+unit("r3")+" sh -c 'echo followed; sleep 1'", nil); err != nil {
+		if out, err := remotetest.RootShell(ctx, cl, "systemd-run --quiet --wait --collect --unit="+unit("r3")+" sh -c 'echo followed; sleep 1'", nil); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(mu.String(), ": followed"); time.Sleep(100 * time.Millisecond) {
@@ -119,17 +120,17 @@ func TestLogsOfTwoSandboxes(t *testing.T) {
 	started := make(chan error, 1)
 	go func() {
 		script := "echo one; sleep 1; echo three; sleep 1; echo " + remote.Quote(json) + "; sleep 0.5"
-		_, err := ca.RunRoot(ctx, "systemd-run --quiet --wait --collect --unit="+unit+" sh -c "+remote.Quote(script), nil)
+		_, err := remotetest.RootShell(ctx, ca, "systemd-run --quiet --wait --collect --unit="+unit+" sh -c "+remote.Quote(script), nil)
 		started <- err
 	}()
-	if out, err := cb.RunRoot(ctx, "sleep 0.5; systemd-run --quiet --wait --collect --unit="+unit+` sh -c 'echo two; sleep 1; echo four; sleep 0.5'`, nil); err != nil {
+	if out, err := remotetest.RootShell(ctx, cb, "sleep 0.5; systemd-run --quiet --wait --collect --unit="+unit+` sh -c 'echo two; sleep 1; echo four; sleep 0.5'`, nil); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if err := <-started; err != nil {
 		t.Fatal(err)
 	}
 	for _, cl := range []*remote.Client{ca, cb} {
-		if out, err := cl.RunRoot(ctx, "journalctl --sync", nil); err != nil {
+		if out, err := remotetest.RootShell(ctx, cl, "journalctl --sync", nil); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
 	}
@@ -205,12 +206,12 @@ func noJournalctl(t *testing.T, cl *remote.Client) {
 	t.Helper()
 	// [j]: the pattern must not match the shell running pgrep.
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		n, _ := cl.RunRoot(context.Background(), "pgrep -fc '[j]ournalctl --no-pager -o json' || true", nil)
+		n, _ := remotetest.RootShell(context.Background(), cl, "pgrep -fc '[j]ournalctl --no-pager -o json' || true", nil)
 		if strings.TrimSpace(string(n)) == "0" {
 			return
 		}
 		if time.Now().After(deadline) {
-			ps, _ := cl.RunRoot(context.Background(), "ps -ef | grep '[j]ournalctl'", nil)
+			ps, _ := remotetest.RootShell(context.Background(), cl, "ps -ef | grep '[j]ournalctl'", nil)
 			t.Fatalf("the remote journalctl still runs after Ctrl-C:\n%s", ps)
 		}
 	}

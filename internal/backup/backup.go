@@ -58,14 +58,18 @@ type Server struct {
 // keep. release is the one serving. A refusal (no pg_dump, an older
 // pg_dump than the server, low disk space) or a failure is one line and
 // leaves no file behind.
-func (s Server) Take(ctx context.Context, id, release, kind string, keep int) (Info, error) {
+func (s Server) Take(ctx context.Context, id, release, kind string, keep int) (_ Info, err error) {
 	if !idRE.MatchString(id) {
 		return Info{}, fmt.Errorf("backup id %q: want <UTC time>-<letters, digits, ->", id)
 	}
 	if keep < 1 {
 		keep = DefaultKeep
 	}
-	kv, err := s.call(ctx, "backup-take", helper.BackupTakeArgs{DBArgs: s.dbArgs(), ID: id, Release: release, Kind: kind, Keep: keep, Host: s.Alias})
+	args := helper.BackupTakeArgs{DBArgs: s.dbArgs(), ID: id, Release: release, Kind: kind, Keep: keep, Host: s.Alias}
+	if args.Detached, err = s.detached("backup-"+id, "backup "+id); err != nil {
+		return Info{}, err
+	}
+	kv, err := s.call(ctx, "backup-take", args)
 	if err != nil {
 		return Info{}, fmt.Errorf("backup on %s: %w", s.Alias, err)
 	}
@@ -166,6 +170,20 @@ func (s Server) dbArgs() helper.DBArgs {
 
 // call runs a helper step and returns its result line's k=v fields; a
 // failure is the step's own one line when it printed one.
+// maxRun bounds a backup step's transient unit on the server.
+const maxRun = 6 * time.Hour
+
+// detached is the transient unit a backup step runs in on the server
+// (service.DetachedJob): a client killed mid-step leaves it running to its
+// end, and the deploy lock's server side waits for it like a handover.
+func (s Server) detached(name, desc string) (*helper.Detached, error) {
+	d, err := service.DetachedJob(s.C, name, desc, maxRun)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
 func (s Server) call(ctx context.Context, step string, args any) (map[string]string, error) {
 	out, err := client.Call(ctx, s.R, step, args)
 	kv, rerr := result(out)

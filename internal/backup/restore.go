@@ -28,7 +28,12 @@ type Prepared struct {
 // untouched: stopped here, for whatever reason, a restore changed nothing.
 // A damaged dump is refused before any database is created.
 func (s Server) Prepare(ctx context.Context, b Info) (Prepared, error) {
-	kv, err := s.call(ctx, "restore-prepare", helper.RestorePrepareArgs{DBArgs: s.dbArgs(), ID: b.ID, Schema: b.Schema})
+	args := helper.RestorePrepareArgs{DBArgs: s.dbArgs(), ID: b.ID, Schema: b.Schema}
+	var err error
+	if args.Detached, err = s.detached("restore-prepare-"+b.ID, "restore "+b.ID+" into a fresh database"); err != nil {
+		return Prepared{}, err
+	}
+	kv, err := s.call(ctx, "restore-prepare", args)
 	if err != nil {
 		return Prepared{}, fmt.Errorf("restore on %s: %w", s.Alias, err)
 	}

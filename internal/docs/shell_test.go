@@ -21,14 +21,24 @@ import (
 const shellBudget = 60
 
 // shellExempt are the folders whose shell is not the product's: what CI
-// runs to set up the machine, and the sandbox's own image building.
+// runs to set up the machine, and the sandbox's own image building. Tests
+// (_test.go files, and the test harness packages, whose names end in
+// "test") set servers up and look into them with shell too: they are not
+// what the product sends.
 var shellExempt = map[string]string{
 	".ci":              "CI's machine set-up, not sent to any server",
 	"internal/sandbox": "the test sandbox builds its own image and boots it",
 }
 
+// testHarness reports a test harness package's folder (sshdtest,
+// remotetest, acmetest...).
+func testHarness(dir string) bool { return strings.HasSuffix(dir, "test") && dir != "internal/testenv" }
+
 // shellMarks are what makes a Go string shell.
 var shellMarks = regexp.MustCompile(`(?m)\bsh -c\b|#!/bin/(ba)?sh|\bset -[eu]|\$\(|\$\{|\| *(awk|sed|grep|cut|tr)\b|\bperl\b|\bawk '|; then\b|; do$|^\s*(fi|done)\b|2>/dev/null|>&2|\bprintf '| && | \|\| |\bcat > |\bumask [0-7]`)
+
+// unitShell is a unit line that starts a shell.
+var unitShell = regexp.MustCompile(`(?m)^Exec\w*=\S*\b(ba)?sh -c.*$`)
 
 // All the shell in the repository: at most shellBudget lines, in .sh files
 // that shellcheck passes; no sh, AWK or Perl in Go strings or files of
@@ -43,7 +53,7 @@ func TestShellIsFewLinesInShFilesAndShellcheckClean(t *testing.T) {
 		}
 		rel, _ := filepath.Rel(root, p)
 		if d.IsDir() {
-			if _, ok := shellExempt[rel]; ok || d.Name() == ".git" || d.Name() == "bin" {
+			if _, ok := shellExempt[rel]; ok || testHarness(d.Name()) || d.Name() == ".git" || d.Name() == "bin" {
 				return filepath.SkipDir
 			}
 			return nil
@@ -56,6 +66,15 @@ func TestShellIsFewLinesInShFilesAndShellcheckClean(t *testing.T) {
 			}
 			lines += strings.Count(string(b), "\n")
 			sh = append(sh, p)
+		case ".tmpl", ".service", ".socket", ".timer":
+			// A unit's ExecStart= runs on the server.
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if m := unitShell.FindString(string(b)); m != "" {
+				t.Errorf("%s: a unit runs shell (%q): run slipway-helper or the program itself", rel, m)
+			}
 		case ".pl", ".pm", ".awk":
 			t.Errorf("%s: Perl or AWK; write it in Go (package helper)", rel)
 		case ".go":

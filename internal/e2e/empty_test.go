@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/slipway-dev/slipway/internal/remote/remotetest"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestProvisionDeployCreateAdminOnAnEmptyServer(t *testing.T) {
 	}
 	root := func(t *testing.T, cmd string) string {
 		t.Helper()
-		out, err := c.RunRoot(ctx, cmd, nil)
+		out, err := remotetest.RootShell(ctx, c, cmd, nil)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", cmd, err, out)
 		}
@@ -62,7 +63,7 @@ func TestProvisionDeployCreateAdminOnAnEmptyServer(t *testing.T) {
 			t.FailNow()
 		}
 	}
-	if out, err := c.RunRoot(ctx, "dpkg-query -W -f '${Status}' postgresql; command -v ps", nil); err == nil && strings.HasPrefix(string(out), "install ok installed") {
+	if out, err := remotetest.RootShell(ctx, c, "dpkg-query -W -f '${Status}' postgresql; command -v ps", nil); err == nil && strings.HasPrefix(string(out), "install ok installed") {
 		t.Fatalf("the empty sandbox has PostgreSQL: %s", out)
 	}
 	// Markers of the secrets provision generates, before it has: the URL
@@ -147,7 +148,7 @@ func TestProvisionDeployCreateAdminOnAnEmptyServer(t *testing.T) {
 			t.Fatalf("provision with PROVISION_DATABASE=external: %v\n%s", err, out)
 		}
 		// What env:set DATABASE_URL leaves in the file.
-		if out, err := c.RunRoot(ctx, "cat >> /etc/ext/ext.env", strings.NewReader("DATABASE_URL=postgres://ext:x@db.example.com/ext\n")); err != nil {
+		if out, err := remotetest.RootShell(ctx, c, "cat >> /etc/ext/ext.env", strings.NewReader("DATABASE_URL=postgres://ext:x@db.example.com/ext\n")); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
 		out, err = r.mage(t, ext, "provision")

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"github.com/slipway-dev/slipway/internal/remote/remotetest"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -107,7 +108,7 @@ func (g *rig) provision(t *testing.T, c frontdoor.Config) (int, string) {
 
 func (g *rig) root(t *testing.T, cmd string) string {
 	t.Helper()
-	out, err := g.r.RunRoot(context.Background(), cmd, nil)
+	out, err := remotetest.RootShell(context.Background(), g.r, cmd, nil)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", cmd, err, out)
 	}
@@ -217,7 +218,7 @@ func (g *rig) breakAccount(t *testing.T, c frontdoor.Config, ca *acmetest.Server
 	}
 	_, keyFile, _ := c.AccountFiles()
 	reg := g.root(t, "cat "+regFile(c))
-	if out, err := g.r.RunRoot(context.Background(), "cat > "+keyFile, bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))); err != nil {
+	if out, err := remotetest.RootShell(context.Background(), g.r, "cat > "+keyFile, bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	return reg

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"github.com/slipway-dev/slipway/internal/remote/remotetest"
 	"io"
 	"net"
 	"net/http"
@@ -141,7 +142,7 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		g.root(t, `printf '%s' '{"apps":{"http":{"servers":{"evil":{"listen":[":8444"],"routes":[{"handle":[{"handler":"static_response","body":"pwned"}]}]}}}}}' > /tmp/evil.json && chmod 644 /tmp/evil.json`)
 		for _, user := range []string{g.svc.ServiceUser, "nobody"} {
 			for _, addr := range []string{"127.0.0.1:2019", "localhost:2019", "unix/" + frontdoor.AdminSocket} {
-				out, err := g.r.RunRoot(ctx, "runuser -u "+user+" -- caddy reload --config /tmp/evil.json --address "+addr+" 2>&1", nil)
+				out, err := remotetest.RootShell(ctx, g.r, "runuser -u "+user+" -- caddy reload --config /tmp/evil.json --address "+addr+" 2>&1", nil)
 				if err == nil {
 					t.Errorf("%s loaded a config through %s: %s", user, addr, bytes.TrimSpace(out))
 					g.root(t, "systemctl reload caddy")
@@ -161,7 +162,7 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		// user connects. Bash's /dev/tcp: the sandbox has no curl.
 		scrape := func(user, auth string) string {
 			_, port, _ := net.SplitHostPort(g.metrics)
-			out, _ := g.r.RunRoot(ctx, "runuser -u "+user+` -- bash -c 'exec 3<>/dev/tcp/127.0.0.1/`+port+`; printf "GET /metrics HTTP/1.0\r\nHost: x\r\n`+auth+`\r\n" >&3; cat <&3' 2>&1`, nil)
+			out, _ := remotetest.RootShell(ctx, g.r, "runuser -u "+user+` -- bash -c 'exec 3<>/dev/tcp/127.0.0.1/`+port+`; printf "GET /metrics HTTP/1.0\r\nHost: x\r\n`+auth+`\r\n" >&3; cat <&3' 2>&1`, nil)
 			return string(out)
 		}
 		var got string

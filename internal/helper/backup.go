@@ -32,6 +32,9 @@ type DBArgs struct {
 	URLVar string `json:"url_var"`
 	// User is the service user pg_dump, pg_restore and psql run as.
 	User string `json:"user"`
+	// Detached, when set, runs the step in that transient unit (Detach):
+	// a client killed meanwhile leaves it running to its end.
+	Detached *Detached `json:"detached,omitempty"`
 }
 
 // BackupTakeArgs are backup-take's arguments.
@@ -55,7 +58,14 @@ type BackupListArgs struct {
 }
 
 func init() {
-	Register("backup-take", true, backupTake)
+	Register("backup-take", true, func(ctx context.Context, e *Env, a BackupTakeArgs) error {
+		if d := a.Detached; d != nil {
+			a.Detached = nil
+			return Detach(ctx, e, *d, "backup-take-run", a)
+		}
+		return backupTake(ctx, e, a)
+	})
+	Register("backup-take-run", true, backupTake)
 	Register("backup-list", false, backupList)
 }
 

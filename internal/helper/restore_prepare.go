@@ -17,7 +17,16 @@ type RestorePrepareArgs struct {
 	Schema int64 `json:"schema"`
 }
 
-func init() { Register("restore-prepare", true, restorePrepare) }
+func init() {
+	Register("restore-prepare", true, func(ctx context.Context, e *Env, a RestorePrepareArgs) error {
+		if d := a.Detached; d != nil {
+			a.Detached = nil
+			return Detach(ctx, e, *d, "restore-prepare-run", a)
+		}
+		return restorePrepare(ctx, e, a)
+	})
+	Register("restore-prepare-run", true, restorePrepare)
+}
 
 // restorePrepare restores backups/<id>.dump into a fresh database
 // <db>_restore (a leftover of an interrupted restore is dropped first),

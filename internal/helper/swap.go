@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
 )
 
 // SwapArgs are restore-swap's: put the database the restore prepared

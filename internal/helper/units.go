@@ -8,7 +8,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 )
@@ -71,16 +70,10 @@ func startCurrent(ctx context.Context, e *Env, args []string) error {
 }
 
 // ReleaseOfInstance is the release an instance name runs: the name without
-// its generation suffix (.g<n>, n ≥ 1).
+// its generation suffix (.g<n>, n ≥ 1; SplitInstance).
 func ReleaseOfInstance(name string) string {
-	i := strings.LastIndex(name, ".g")
-	if i < 0 {
-		return name
-	}
-	if n, err := strconv.Atoi(name[i+2:]); err != nil || n < 1 {
-		return name
-	}
-	return name[:i]
+	rel, _ := SplitInstance(name)
+	return rel
 }
 
 func withoutVar(env []string, name string) []string {

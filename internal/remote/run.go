@@ -93,13 +93,17 @@ func exitError(cmd string, err error, stderr string) error {
 	return fmt.Errorf("remote command %q: %w", summary(cmd), err)
 }
 
-// RunRoot runs a shell command as root: through `sudo -n sh -c` unless the
-// SSH user is root. sudo must not ask for a password (-n fails instead).
+// RunRoot runs one command as root: through `sudo -n --` unless the SSH
+// user is root, no shell between (rootCommand). cmd is one program and its
+// words quoted as QuoteAll quotes them; anything a shell would read as
+// more (a list, a pipe, a redirection) is refused in one line. The
+// server's steps are slipway-helper's (package helper), not shell.
 func (c *Client) RunRoot(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error) {
-	if c.cfg.User == "root" {
-		return c.Run(ctx, cmd, stdin)
+	root, err := rootCommand(c.cfg.User, cmd)
+	if err != nil {
+		return nil, err
 	}
-	return c.Run(ctx, "sudo -n sh -c "+Quote(cmd), stdin)
+	return c.Run(ctx, root, stdin)
 }
 
 // Process is a remote command left running, e.g. one holding a lock for as

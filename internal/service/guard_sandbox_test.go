@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"github.com/slipway-dev/slipway/internal/remote/remotetest"
 	"strings"
 	"testing"
 
@@ -79,7 +80,7 @@ func TestProvisionAdoptsTheUserAnOlderSlipwayMade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.RunRoot(context.Background(), "cat > /etc/systemd/system/olduser.service", bytes.NewReader(units[c.ServiceUnit()])); err != nil {
+	if _, err := remotetest.RootShell(context.Background(), r, "cat > /etc/systemd/system/olduser.service", bytes.NewReader(units[c.ServiceUnit()])); err != nil {
 		t.Fatal(err)
 	}
 	_, out := provision(t, r, c)

@@ -14,18 +14,6 @@ import (
 	"github.com/slipway-dev/slipway/internal/helper/client"
 )
 
-// AwaitHandoverGone defines the shell function handover_gone PATTERN: it
-// returns once no handover unit matching PATTERN is running (active,
-// activating or deactivating), each bounded by its RuntimeMaxSec. Every
-// handover runs in a unit of its own name (Config.HandoverUnitFor): a fixed
-// name was refused by systemd-run ("Unit ... was already loaded") for a
-// while after the previous handover had ended, until systemd unloaded it.
-const AwaitHandoverGone = `handover_gone() {
-  while systemctl list-units --all --plain --no-legend --state=active,activating,deactivating "$1" 2>/dev/null | grep -q .; do
-    sleep 0.2
-  done
-}`
-
 var releaseRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$`)
 
 // HandoverRequest says which release to make live.
@@ -200,9 +188,6 @@ func InstanceLive(ctx context.Context, r Runner, c Config, release, commit strin
 
 // ReleaseOfInstance is the release an instance name runs: the name without
 // its generation suffix (.g<n>), as the template's ExecStart strips it.
-func ReleaseOfInstance(name string) string {
-	rel, _ := splitInstance(name)
-	return rel
-}
+func ReleaseOfInstance(name string) string { return helper.ReleaseOfInstance(name) }
 
 func splitInstance(name string) (string, int) { return helper.SplitInstance(name) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/slipway-dev/slipway/internal/remote/remotetest"
 	"os"
 	"path"
 	"strings"
@@ -55,7 +56,7 @@ func handoverTo(ctx context.Context, r Runner, c Config, id string) error {
 // secrets go through stdin, never argv.
 func writeEnv(ctx context.Context, r Runner, c Config, content string) error {
 	cmd := fmt.Sprintf("set -e; umask 077; cat > %[1]s.tmp; chown root:root %[1]s.tmp; mv -f %[1]s.tmp %[1]s", quote(c.EnvFile()))
-	if out, err := r.RunRoot(ctx, cmd, bytes.NewReader([]byte(content))); err != nil {
+	if out, err := remotetest.RootShell(ctx, r, cmd, bytes.NewReader([]byte(content))); err != nil {
 		return fmt.Errorf("write %s: %w: %s", c.EnvFile(), err, bytes.TrimSpace(out))
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/slipway-dev/slipway/internal/remote/remotetest"
 	"net/http"
 	"path"
 	"path/filepath"
@@ -56,7 +57,7 @@ func onSandbox(t *testing.T, name, deployPath string) (*sandbox.Instance, Runner
 
 func runRoot(t *testing.T, r Runner, cmd string) string {
 	t.Helper()
-	out, err := r.RunRoot(context.Background(), cmd, nil)
+	out, err := remotetest.RootShell(context.Background(), r, cmd, nil)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", cmd, err, out)
 	}
@@ -226,13 +227,8 @@ func TestServiceOnSandbox(t *testing.T) {
 			}
 			return err
 		})
-		scoreWhileRunning("backup and restore (transient, Detached)", c.AppName+"-handover-score-*", func() error {
-			out, err := Detached(ctx, r, c, "score", "a job to score", time.Minute, "rm -f \"$0\"; sleep 3; echo 'result ok'")
-			if err == nil && !strings.Contains(string(out), "result ok") {
-				err = fmt.Errorf("output %q", out)
-			}
-			return err
-		})
+		// Backups and restores run in DetachedJob's units, with
+		// DetachedHardening: TestDetachedJobExposure scores them.
 		for unit, got := range scores {
 			limit := 3.0
 			if unit == c.TemplateUnit() {
@@ -400,7 +396,7 @@ func TestProvisionMovesTheOldLayout(t *testing.T) {
 	}
 	runRoot(t, r, fmt.Sprintf("systemctl disable --now %s %s && rm -f %s/%s %s/%s", c.SocketUnit(), c.CurrentUnit(), UnitDir, c.CurrentUnit(), UnitDir, c.TemplateUnit()))
 	for name, b := range legacy {
-		if out, err := r.RunRoot(ctx, "cat > "+UnitDir+"/"+name, bytes.NewReader(b)); err != nil {
+		if out, err := remotetest.RootShell(ctx, r, "cat > "+UnitDir+"/"+name, bytes.NewReader(b)); err != nil {
 			t.Fatalf("%s: %v %s", name, err, out)
 		}
 	}

@@ -128,6 +128,26 @@ func TestExposureAtMost2(t *testing.T) {
 	}
 }
 
+// Backups and restores run as root in a transient unit (DetachedJob) with
+// DetachedHardening's properties: scored the way systemd scores the unit.
+func TestDetachedJobExposure(t *testing.T) {
+	needAnalyze(t)
+	d, err := DetachedJob(DefaultConfig(), "score", "a job to score", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := filepath.Join(t.TempDir(), d.Unit)
+	text := "[Service]\nExecStart=/usr/bin/true\n" + strings.Join(d.Properties, "\n") + "\n"
+	if err := os.WriteFile(unit, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := exposure(t, unit)
+	t.Logf("exposure of a backup's transient unit: %.1f", got)
+	if got > 3.0 {
+		t.Errorf("exposure %.1f, want <= 3.0", got)
+	}
+}
+
 func TestUnitsFollowConfig(t *testing.T) {
 	c := DefaultConfig()
 	c.AppName, c.ServiceUser, c.DeployPath, c.ListenAddr = "shop", "shopd", "/srv/shop", "127.0.0.1:9000"
