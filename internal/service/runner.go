@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"io"
-	"strings"
 
 	"github.com/slipway-dev/slipway/internal/remote"
 )
@@ -19,12 +18,3 @@ type Runner interface {
 
 // quote makes s one shell word.
 func quote(s string) string { return remote.Quote(s) }
-
-// quoteAll quotes each word and joins them with spaces.
-func quoteAll(words ...string) string {
-	q := make([]string, len(words))
-	for i, w := range words {
-		q[i] = quote(w)
-	}
-	return strings.Join(q, " ")
-}
