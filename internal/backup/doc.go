@@ -3,14 +3,15 @@
 // each beside a .meta of when, size and the goose schema version it holds.
 //
 // The work is done on the server by slipway-helper's steps (package
-// helper: backup-take, backup-list, restore-prepare), which
+// helper: backup-take, backup-list, restore-prepare, restore-swap), which
 // read the database's credentials from the app's env file there
 // (helper.DatabaseEnv): nothing secret crosses the SSH session or shows in
-// a command line. A restore is two steps: Prepare restores into a fresh
+// a command line. Take, Prepare and Swap run in a transient systemd unit
+// (service.DetachedJob, helper.Detach) that a client killed mid-way leaves
+// to finish. A restore is two steps: Prepare restores into a fresh
 // database beside the live one (stopped there, nothing the app sees has
 // changed), Swap renames it into place and starts the release whose
-// migrations match, in a transient systemd unit (service.Detached) that a
-// client killed mid-way leaves to finish.
+// migrations match, with the handover's switch.
 //
 // Layout, under DEPLOY_PATH:
 //

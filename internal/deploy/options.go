@@ -1,19 +1,3 @@
-// Package deploy ships bin/app to servers named by ssh config aliases and
-// switches them to it without ever touching the running binary: upload into
-// a new release folder, verify its sha256 on the server, switch the
-// `current` symlink atomically, restart the service, wait until the app
-// reports the new commit, and switch back on its own when it doesn't.
-//
-// Server layout, under DEPLOY_PATH (default /home/admin):
-//
-//	releases/<UTC time>-<sha256 prefix>/app   (+ app.sha256, app.version)
-//	current  -> releases/<id>   the live release (what systemd runs)
-//	previous -> releases/<id>   what rollback goes back to
-//	deploy.log                  one line per deploy, rollback and failure
-//	.deploy.lock                flock'd by the deploy in progress; .deploy.lock.info says who
-//
-// All of it runs over one SSH connection per host (internal/remote); the
-// service itself is internal/service's.
 package deploy
 
 import (

@@ -187,6 +187,9 @@ func (pi *pkgInfo) knows(w string, byName map[string][]*pkgInfo) bool {
 	if pi.decls[first] {
 		return pi.decls[rest] // Type.Method or Type.Field
 	}
+	if i := strings.LastIndex(rest, "."); i >= 0 {
+		rest = rest[i+1:] // pkg.Type.Member: the member
+	}
 	if others, ok := byName[first]; ok && (pi.imports[first] || first == pi.name || len(others) > 0) {
 		for _, o := range others {
 			if o.decls[rest] {
@@ -200,7 +203,7 @@ func (pi *pkgInfo) knows(w string, byName map[string][]*pkgInfo) bool {
 
 var (
 	codeSpan  = regexp.MustCompile("`[^`]*`")
-	identWord = regexp.MustCompile(`\b[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?(?:\(\))?`)
+	identWord = regexp.MustCompile(`\b[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){0,2}(?:\(\))?`)
 	camel     = regexp.MustCompile(`^[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*$`)
 	// notNames are the parts of a doc line that are no Go identifiers:
 	// placeholders, paths, file names, ALL_CAPS words and settings,
@@ -236,9 +239,9 @@ func docIdentifiers(doc string) []string {
 			startsSentence := before == "" && startsLine || strings.HasSuffix(before, ".") || strings.HasSuffix(before, ":")
 			call := strings.HasSuffix(w, "()")
 			w = strings.TrimSuffix(w, "()")
-			first, _, dotted := strings.Cut(w, ".")
+			dotted := strings.Contains(w, ".")
 			switch {
-			case dotted && isName(first) && isName(w[len(first)+1:]) && startsUpperOrPkg(w):
+			case dotted && allNames(strings.Split(w, ".")) && startsUpperOrPkg(w):
 				out = append(out, w)
 			case call, camel.MatchString(w):
 				out = append(out, w)
@@ -248,6 +251,15 @@ func docIdentifiers(doc string) []string {
 		}
 	}
 	return out
+}
+
+func allNames(parts []string) bool {
+	for _, p := range parts {
+		if !isName(p) {
+			return false
+		}
+	}
+	return true
 }
 
 func isName(s string) bool {

@@ -1,20 +1,26 @@
-// Package service runs the app on a server as a hardened systemd service that
-// restarts without dropping a request.
+// Package service runs the app on a server as hardened systemd units, one
+// instance per release, switched without dropping a request.
 //
-// It renders two units from embedded templates, named after the app:
-// <app>.socket owns the listening socket, so the kernel keeps accepting while
-// <app>.service restarts; <app>.service runs <DEPLOY_PATH>/current/app serve
-// as a dedicated unprivileged user under Type=notify (the app says READY=1
-// after its migrations), with the sandboxing that brings
-// `systemd-analyze security` exposure down to 1.1.
+// It renders three units from embedded templates, named after the app:
+// <app>.socket owns the listening socket, shared by every instance, so the
+// kernel keeps accepting whichever instance runs; <app>@.service runs one
+// release (<app>@<release>.service, or <release>.g<n> for env:set's second
+// instance of the live release) as a dedicated unprivileged user under
+// Type=notify (the app says READY=1 once migrated and ready), with the
+// sandboxing of Hardening (`systemd-analyze security` exposure ≤ 2); and
+// <app>-current.service, the socket's own service, starts at boot the
+// release DEPLOY_PATH/current names.
 //
-// Everything on the server goes through a Runner (an SSH connection, or a
-// command runner inside the test sandbox): Provision does the one-time set-up,
-// Ensure installs changed units for deploy, Logs reads the service's
-// journal. Their server side is slipway-helper's steps (package helper):
-// guard reports what the server already has under the app's names, which
-// checkServer judges; provision-prepare, provision-database,
-// provision-legacy, provision-enable and ensure-units change it, each
-// idempotent. Bench measures requests lost during deploys against a plain
-// stop-copy-start.
+// Handover makes a release live: its instance starts beside the live one on
+// the socket, and current and previous switch, and the old instance stops,
+// only once it is ready; it runs on the server in a transient unit of its
+// own (HandoverUnitFor), so a client killed at any point leaves the server
+// finishing or undoing it. Provision does the one-time set-up (checkServer
+// first refuses names that belong to the server), Ensure installs changed
+// units before each deploy, Instances lists what runs, Logs reads the
+// journal, DetachedJob names the transient unit of a backup or a restore.
+//
+// Everything on the server goes through a Runner (an SSH connection) and is
+// a step of slipway-helper (package helper): this package builds the
+// steps' arguments and reads their lines.
 package service
