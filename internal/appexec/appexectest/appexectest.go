@@ -6,7 +6,6 @@ package appexectest
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -47,24 +46,31 @@ func Installed(t *testing.T, root, version, commit string, extraEnv ...string) (
 		t.Fatal(err)
 	}
 	env := strings.Join(append([]string{"DATABASE_URL=" + dbURL}, extraEnv...), "\n") + "\n"
-	// Secrets through stdin, never argv.
-	if o, err := cl.RunRoot(ctx, "umask 077; cat > "+remote.Quote(c.EnvFile()), strings.NewReader(env)); err != nil {
+	// Secrets through stdin, never argv; root:root 600, as provisioning
+	// leaves the file.
+	if o, err := cl.RunRoot(ctx, "install -m 600 /dev/stdin "+remote.Quote(c.EnvFile()), strings.NewReader(env)); err != nil {
 		t.Fatalf("env file: %v\n%s", err, o)
 	}
 	bin := filepath.Join(t.TempDir(), "app")
 	if _, err := build.Run(ctx, build.Options{Dir: root, GOARCH: runtime.GOARCH, Output: bin, Version: version, Commit: commit}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	// A release of this run's own: the sandbox may still run an earlier one.
 	id := "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	rel := c.ReleasesDir() + "/" + id
-	if o, err := cl.Run(ctx, "set -e; mkdir -p "+rel+"; cat > "+rel+"/app; chmod 755 "+rel+"/app; ln -sfn releases/"+id+" "+c.CurrentLink()+"; chmod 700 "+c.DeployPath, f); err != nil {
+	if o, err := cl.Run(ctx, "mkdir -p "+remote.Quote(rel), nil); err != nil {
 		t.Fatalf("install: %v\n%s", err, o)
+	}
+	if err := cl.Upload(ctx, bin, rel+"/app", 0o755, nil); err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	for _, cmd := range []string{
+		remote.QuoteAll([]string{"ln", "-sfn", "releases/" + id, c.CurrentLink()}),
+		remote.QuoteAll([]string{"chmod", "700", c.DeployPath}),
+	} {
+		if o, err := cl.Run(ctx, cmd, nil); err != nil {
+			t.Fatalf("install: %s: %v\n%s", cmd, err, o)
+		}
 	}
 	return cl, c
 }
