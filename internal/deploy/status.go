@@ -3,11 +3,13 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/frontdoor"
+	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/slipversion"
 )
@@ -184,11 +186,18 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) (Host
 	if h.Lock, err = s.lockHolder(ctx); err != nil {
 		return HostStatus{}, err
 	}
-	out, err := s.run(ctx, "log", `tail -n "$2" "$1/deploy.log" 2>/dev/null || true`, o.Service.DeployPath, fmt.Sprint(logLines))
-	if err != nil {
-		return HostStatus{}, err
+	// find prints nothing when deploy.log is missing (no deploy yet); a
+	// server that cannot say (no DEPLOY_PATH) shows no log, as before.
+	cmd := remote.QuoteAll([]string{"find", o.Service.DeployPath, "-maxdepth", "1", "-name", "deploy.log", "-exec", "tail", "-n", fmt.Sprint(logLines), "{}", "+"})
+	out, err := s.c.Run(ctx, cmd, nil)
+	var exit *remote.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		return HostStatus{}, fmt.Errorf("log on %s: %w", s.Alias, err)
 	}
-	h.DeployLog = lines(out)
+	if err != nil {
+		out = nil
+	}
+	h.DeployLog = lines(string(out))
 	if logs, err := service.Logs(ctx, s.c, o.Service, logLines); err != nil {
 		h.JournalError = err.Error()
 	} else {
