@@ -64,7 +64,7 @@ func Backup(ctx context.Context, o BackupOptions) (BackupResult, error) {
 	// Rows of ~1 KiB of hex, 2:1 compressible like much real text.
 	rows := o.SizeMB * 1024
 	fill := fmt.Sprintf(`CREATE TABLE bench_fill (id bigint PRIMARY KEY, body text NOT NULL);
-INSERT INTO bench_fill SELECT g, (SELECT string_agg(md5(random()::text || g::text || k::text), '') FROM generate_series(1, 32) k) FROM generate_series(1, %d) g;
+INSERT INTO bench_fill SELECT g, (SELECT string_agg(md5(concat(random(), g, k)), '') FROM generate_series(1, 32) k) FROM generate_series(1, %d) g;
 ALTER TABLE bench_fill OWNER TO %s;`, rows, r.Service.ServiceUser)
 	if err := r.RunRoot(ctx, "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d %s -c %s", db, quoteSQL(fill)); err != nil {
 		return res, err

@@ -46,7 +46,7 @@ func startSlipwayHTTPS(ctx context.Context, r *Rig, o DeployOptions) (_ Flow, er
 		Service: r.Service, Wait: 2 * time.Minute}
 	// A Caddy already running (a rig's second run) read the system's roots
 	// before Pebble's listener was trusted.
-	if err := r.RunRoot(ctx, "if systemctl is-active --quiet caddy; then systemctl restart caddy; fi"); err != nil {
+	if err := r.RunRoot(ctx, "systemctl try-restart caddy"); err != nil {
 		return f, err
 	}
 	if _, err := frontdoor.Provision(ctx, r.Client, fd, io.Discard); err != nil {
@@ -62,7 +62,9 @@ func startSlipwayHTTPS(ctx context.Context, r *Rig, o DeployOptions) (_ Flow, er
 		defer ca.Close()
 		f.Transport.CloseIdleConnections()
 		return errors.Join(
-			r.RunRoot(ctx, "rm -f %s %s && systemctl daemon-reload && systemctl reload caddy", remote.Quote(fd.SitePath()), remote.Quote(fd.DropInPath())),
+			r.RunRoot(ctx, "rm -f %s %s", remote.Quote(fd.SitePath()), remote.Quote(fd.DropInPath())),
+			r.RunRoot(ctx, "systemctl daemon-reload"),
+			r.RunRoot(ctx, "systemctl reload caddy"),
 			acmetest.Untrust(ctx, r.Client))
 	}
 	r.Printf("bench: %s: certificate for %s from %s", ScenarioSlipwayHTTPS, httpsDomain, ca.Directory())

@@ -326,7 +326,8 @@ func startApp(ctx context.Context, bin string, memCap int64, dbURL, tmp string) 
 	// attempts' addresses apart, as behind a reverse proxy.
 	cmd := exec.Command(bin)
 	if memCap > 0 {
-		cmd = exec.Command("/bin/sh", "-c", `ulimit -v "$1" && exec "$0"`, bin, strconv.FormatInt(memCap>>10, 10))
+		// prlimit (util-linux) sets the cap and execs bin: the pid stays the app's.
+		cmd = exec.Command("prlimit", "--as="+strconv.FormatInt(memCap, 10), "--", bin)
 	}
 	cmd.Env = append(env, "ADDR="+addr, "TRUSTED_PROXIES=127.0.0.1/32", "METRICS_ADDR=off")
 	cmd.Stdout, cmd.Stderr = logFile, logFile

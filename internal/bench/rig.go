@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -199,11 +200,19 @@ func (r *Rig) RunRoot(ctx context.Context, format string, args ...any) error {
 }
 
 // WriteRoot writes content to path on the sandbox as root, through stdin,
-// with the umask given (e.g. "077" for a secret).
-func (r *Rig) WriteRoot(ctx context.Context, path, content, umask string) error {
-	cmd := fmt.Sprintf("umask %s; cat > %s.tmp && mv -f %[2]s.tmp %[2]s", umask, remote.Quote(path))
-	if out, err := r.Client.RunRoot(ctx, cmd, strings.NewReader(content)); err != nil {
-		return fmt.Errorf("write %s: %w: %s", path, err, strings.TrimSpace(string(out)))
+// with mode (e.g. 0o600 for a secret): into path.tmp, renamed over path.
+func (r *Rig) WriteRoot(ctx context.Context, path, content string, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	for _, c := range []struct {
+		cmd string
+		in  io.Reader
+	}{
+		{remote.QuoteAll([]string{"install", "-m", fmt.Sprintf("%04o", mode.Perm()), "/dev/stdin", tmp}), strings.NewReader(content)},
+		{remote.QuoteAll([]string{"mv", "-f", tmp, path}), nil},
+	} {
+		if out, err := r.Client.RunRoot(ctx, c.cmd, c.in); err != nil {
+			return fmt.Errorf("write %s: %w: %s", path, err, strings.TrimSpace(string(out)))
+		}
 	}
 	return nil
 }
@@ -250,10 +259,15 @@ func (r *Rig) InstallRelease(ctx context.Context, id, bin string) error {
 	if err := r.Client.Upload(ctx, bin, dir+"/app.new", 0o755, nil); err != nil {
 		return err
 	}
-	cmd := fmt.Sprintf("set -e; mv -f %[1]s/app.new %[1]s/app; ln -sfn %[2]s %[3]s.tmp; mv -fT %[3]s.tmp %[3]s",
-		remote.Quote(dir), remote.Quote("releases/"+id), remote.Quote(r.Service.CurrentLink()))
-	if out, err := r.Client.Run(ctx, cmd, nil); err != nil {
-		return fmt.Errorf("install release %s: %w: %s", id, err, out)
+	cur := r.Service.CurrentLink()
+	for _, cmd := range [][]string{
+		{"mv", "-f", dir + "/app.new", dir + "/app"},
+		{"ln", "-sfn", "releases/" + id, cur + ".tmp"},
+		{"mv", "-fT", cur + ".tmp", cur},
+	} {
+		if out, err := r.Client.Run(ctx, remote.QuoteAll(cmd), nil); err != nil {
+			return fmt.Errorf("install release %s: %w: %s", id, err, out)
+		}
 	}
 	return nil
 }
@@ -261,9 +275,14 @@ func (r *Rig) InstallRelease(ctx context.Context, id, bin string) error {
 // SwitchCurrent points current at releases/<id> by renaming a new symlink
 // over the old one: the restart flow's way back to the release that served.
 func (r *Rig) SwitchCurrent(ctx context.Context, id string) error {
-	cmd := fmt.Sprintf("set -e; ln -sfn %[1]s %[2]s.tmp; mv -fT %[2]s.tmp %[2]s", remote.Quote("releases/"+id), remote.Quote(r.Service.CurrentLink()))
-	if out, err := r.Client.Run(ctx, cmd, nil); err != nil {
-		return fmt.Errorf("switch current to %s: %w: %s", id, err, out)
+	cur := r.Service.CurrentLink()
+	for _, cmd := range [][]string{
+		{"ln", "-sfn", "releases/" + id, cur + ".tmp"},
+		{"mv", "-fT", cur + ".tmp", cur},
+	} {
+		if out, err := r.Client.Run(ctx, remote.QuoteAll(cmd), nil); err != nil {
+			return fmt.Errorf("switch current to %s: %w: %s", id, err, out)
+		}
 	}
 	return nil
 }
@@ -277,7 +296,7 @@ func (r *Rig) FreshDatabase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.WriteRoot(ctx, r.Service.EnvFile(), "DATABASE_URL="+url+"\n", "077")
+	return r.WriteRoot(ctx, r.Service.EnvFile(), "DATABASE_URL="+url+"\n", 0o600)
 }
 
 // BuildWith builds pkg from a copy of Root holding the extra files (path
@@ -286,8 +305,8 @@ func (r *Rig) BuildWith(ctx context.Context, pkg, version, commit string, extra 
 	r.builds++
 	dir := filepath.Join(r.Dir, "build-"+strconv.Itoa(r.builds))
 	src := filepath.Join(dir, "src")
-	if out, err := exec.CommandContext(ctx, "sh", "-c", `mkdir -p "$2" && tar -C "$1" --exclude=./.git --exclude=./bin -cf - . | tar -C "$2" -xf -`, "copy", r.Root, src).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("copy %s: %w: %s", r.Root, err, out)
+	if err := copyTree(ctx, r.Root, src); err != nil {
+		return "", err
 	}
 	for name, content := range extra {
 		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
@@ -299,4 +318,41 @@ func (r *Rig) BuildWith(ctx context.Context, pkg, version, commit string, extra 
 		return "", err
 	}
 	return bin, nil
+}
+
+// copyTree copies the tree at from into to (created), without .git and
+// bin: one tar writing, one reading, piped.
+func copyTree(ctx context.Context, from, to string) error {
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return err
+	}
+	var errw, errr bytes.Buffer
+	w := exec.CommandContext(ctx, "tar", "-C", from, "--exclude=./.git", "--exclude=./bin", "-cf", "-", ".")
+	rd := exec.CommandContext(ctx, "tar", "-C", to, "-xf", "-")
+	w.Stderr, rd.Stderr = &errw, &errr
+	// Our ends of the pipe close once both have started: a reader that
+	// dies then stops the writer too.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	w.Stdout, rd.Stdin = pw, pr
+	werr := w.Start()
+	pw.Close()
+	if werr != nil {
+		pr.Close()
+		return werr
+	}
+	rerr := rd.Start()
+	pr.Close()
+	if rerr == nil {
+		rerr = rd.Wait()
+	}
+	if werr := w.Wait(); werr != nil {
+		return fmt.Errorf("copy %s: tar -c: %w: %s", from, werr, bytes.TrimSpace(errw.Bytes()))
+	}
+	if rerr != nil {
+		return fmt.Errorf("copy %s to %s: tar -x: %w: %s", from, to, rerr, bytes.TrimSpace(errr.Bytes()))
+	}
+	return nil
 }

@@ -92,7 +92,7 @@ Environment=ADDR=%[5]s
 Restart=on-failure
 `, c.AppName, binary, r.Client.Config().User, c.EnvFile(), addr)
 	unitPath := path.Join(service.UnitDir, seedUnit)
-	if err := r.WriteRoot(ctx, unitPath, unit, "022"); err != nil {
+	if err := r.WriteRoot(ctx, unitPath, unit, 0o644); err != nil {
 		return Flow{}, err
 	}
 	if err := r.RunRoot(ctx, "systemctl daemon-reload"); err != nil {
@@ -117,8 +117,12 @@ Restart=on-failure
 			return sentWhenReady(ctx, bin, url)
 		},
 		Stop: func(ctx context.Context) error {
-			return r.RunRoot(ctx, "systemctl stop %[1]s; rm -f %[2]s %[3]s && systemctl daemon-reload",
-				seedUnit, remote.Quote(unitPath), remote.Quote(binary))
+			// A unit already stopped is fine: remove it whatever it says.
+			_ = r.RunRoot(ctx, "systemctl stop %s", seedUnit)
+			if err := r.RunRoot(ctx, "rm -f %s %s", remote.Quote(unitPath), remote.Quote(binary)); err != nil {
+				return err
+			}
+			return r.RunRoot(ctx, "systemctl daemon-reload")
 		},
 	}, nil
 }
@@ -135,10 +139,12 @@ func startStopCopyStart(ctx context.Context, r *Rig, _ DeployOptions) (Flow, err
 	if err != nil {
 		return Flow{}, err
 	}
-	if err := r.RunRoot(ctx, "systemctl disable --now %s %s 2>&1; systemctl stop %s", remote.Quote(c.SocketUnit()), remote.Quote(c.CurrentUnit()), remote.Quote(c.InstancePattern())); err != nil {
+	// Units already gone are fine: what counts is that none runs after.
+	_ = r.RunRoot(ctx, "systemctl disable --now %s %s", remote.Quote(c.SocketUnit()), remote.Quote(c.CurrentUnit()))
+	if err := r.RunRoot(ctx, "systemctl stop %s", remote.Quote(c.InstancePattern())); err != nil {
 		return Flow{}, err
 	}
-	if err := r.WriteRoot(ctx, path.Join(service.UnitDir, c.ServiceUnit()), unit, "022"); err != nil {
+	if err := r.WriteRoot(ctx, path.Join(service.UnitDir, c.ServiceUnit()), unit, 0o644); err != nil {
 		return Flow{}, err
 	}
 	if err := r.RunRoot(ctx, "systemctl daemon-reload"); err != nil {
@@ -158,17 +164,14 @@ func startStopCopyStart(ctx context.Context, r *Rig, _ DeployOptions) (Flow, err
 					return 0, err
 				}
 				// Copy over the stopped binary, as a plain scp-and-restart does.
-				f, err := os.Open(bin)
-				if err != nil {
-					return 0, err
-				}
-				defer f.Close()
-				if out, err := r.Client.Run(ctx, "cat > "+remote.Quote(c.Binary()), f); err != nil {
-					return 0, fmt.Errorf("copy binary: %w: %s", err, out)
+				if err := r.Client.Upload(ctx, bin, c.Binary(), 0o755, nil); err != nil {
+					return 0, fmt.Errorf("copy binary: %w", err)
 				}
 			}
 			// Deploys must not trip the start rate limit (see restartInPlace).
-			if err := r.RunRoot(ctx, "systemctl reset-failed %[1]s; systemctl start %[1]s", remote.Quote(c.ServiceUnit())); err != nil {
+			// A unit with nothing to reset says so: only start's answer counts.
+			_ = r.RunRoot(ctx, "systemctl reset-failed %s", remote.Quote(c.ServiceUnit()))
+			if err := r.RunRoot(ctx, "systemctl start %s", remote.Quote(c.ServiceUnit())); err != nil {
 				return 0, err
 			}
 			return sentWhenReady(ctx, bin, "http://"+c.ListenAddr)
@@ -181,8 +184,13 @@ func startStopCopyStart(ctx context.Context, r *Rig, _ DeployOptions) (Flow, err
 // provisions Slipway's units back.
 func backToSlipway(ctx context.Context, r *Rig) error {
 	c := r.Service
-	if err := r.RunRoot(ctx, "systemctl disable --now %[1]s 2>/dev/null; systemctl stop %[1]s; rm -f %[2]s && systemctl daemon-reload",
-		remote.Quote(c.ServiceUnit()), remote.Quote(path.Join(service.UnitDir, c.ServiceUnit()))); err != nil {
+	// The unit may be gone already: only removing its file must work.
+	_ = r.RunRoot(ctx, "systemctl disable --now %s", remote.Quote(c.ServiceUnit()))
+	_ = r.RunRoot(ctx, "systemctl stop %s", remote.Quote(c.ServiceUnit()))
+	if err := r.RunRoot(ctx, "rm -f %s", remote.Quote(path.Join(service.UnitDir, c.ServiceUnit()))); err != nil {
+		return err
+	}
+	if err := r.RunRoot(ctx, "systemctl daemon-reload"); err != nil {
 		return err
 	}
 	_, err := service.Provision(ctx, r.Client, c, io.Discard)
@@ -226,19 +234,23 @@ func startRestart(ctx context.Context, r *Rig, o DeployOptions) (Flow, error) {
 	if err != nil {
 		return Flow{}, err
 	}
-	if err := r.RunRoot(ctx, "systemctl disable --now %s; systemctl stop %s; rm -f %s %s", remote.Quote(c.CurrentUnit()), remote.Quote(c.InstancePattern()),
-		remote.Quote(path.Join(service.UnitDir, c.CurrentUnit())), remote.Quote(path.Join(service.UnitDir, c.TemplateUnit()))); err != nil {
+	// Units already gone are fine: only removing their files must work.
+	_ = r.RunRoot(ctx, "systemctl disable --now %s", remote.Quote(c.CurrentUnit()))
+	_ = r.RunRoot(ctx, "systemctl stop %s", remote.Quote(c.InstancePattern()))
+	if err := r.RunRoot(ctx, "rm -f %s %s", remote.Quote(path.Join(service.UnitDir, c.CurrentUnit())), remote.Quote(path.Join(service.UnitDir, c.TemplateUnit()))); err != nil {
 		return Flow{}, err
 	}
 	for name, b := range units {
-		if err := r.WriteRoot(ctx, path.Join(service.UnitDir, name), string(b), "022"); err != nil {
+		if err := r.WriteRoot(ctx, path.Join(service.UnitDir, name), string(b), 0o644); err != nil {
 			return Flow{}, err
 		}
 	}
 	// The socket keeps listening through the reload: its Service= is back
 	// to app.service, which it activates again.
-	if err := r.RunRoot(ctx, "systemctl daemon-reload && systemctl enable --quiet --now %s && systemctl enable --quiet %s", remote.Quote(c.SocketUnit()), remote.Quote(c.ServiceUnit())); err != nil {
-		return Flow{}, err
+	for _, cmd := range []string{"systemctl daemon-reload", "systemctl enable --quiet --now " + remote.Quote(c.SocketUnit()), "systemctl enable --quiet " + remote.Quote(c.ServiceUnit())} {
+		if err := r.RunRoot(ctx, "%s", cmd); err != nil {
+			return Flow{}, err
+		}
 	}
 	n, live := 0, ""
 	return Flow{
@@ -272,8 +284,20 @@ func startRestart(ctx context.Context, r *Rig, o DeployOptions) (Flow, error) {
 		},
 		// Keep the serving release only, and Slipway's units.
 		Stop: func(ctx context.Context) error {
-			if _, err := r.Client.Run(ctx, fmt.Sprintf(`cd %s && for d in bench-*; do [ "$d" = %s ] || rm -rf "$d"; done`, remote.Quote(c.ReleasesDir()), remote.Quote(live)), nil); err != nil {
+			out, err := r.Client.Run(ctx, "ls -A "+remote.Quote(c.ReleasesDir()), nil)
+			if err != nil {
 				return err
+			}
+			rm := []string{"rm", "-rf", "--"}
+			for _, d := range strings.Fields(string(out)) {
+				if strings.HasPrefix(d, "bench-") && d != live {
+					rm = append(rm, path.Join(c.ReleasesDir(), d))
+				}
+			}
+			if len(rm) > 3 {
+				if _, err := r.Client.Run(ctx, remote.QuoteAll(rm), nil); err != nil {
+					return err
+				}
 			}
 			return backToSlipway(ctx, r)
 		},
@@ -373,7 +397,9 @@ func waitReady(ctx context.Context, url string, timeout time.Duration) error {
 // (StartLimitBurst), which would refuse the eleventh restart in a minute.
 func restartInPlace(ctx context.Context, r *remote.Client, c service.Config) error {
 	unit := remote.Quote(c.ServiceUnit())
-	out, err := r.RunRoot(ctx, "systemctl reset-failed "+unit+" 2>/dev/null; systemctl restart "+unit, nil)
+	// A unit with nothing to reset says so: only restart's answer counts.
+	_, _ = r.RunRoot(ctx, "systemctl reset-failed "+unit, nil)
+	out, err := r.RunRoot(ctx, "systemctl restart "+unit, nil)
 	if err == nil {
 		return nil
 	}

@@ -124,7 +124,7 @@ func measureServing(ctx context.Context, o DeployOptions, r *Rig) ([]ServingRow,
 	for i := 0; i <= so.Runs; i++ {
 		for _, f := range flows {
 			// The instance this run starts reads the env file: this flow's database.
-			if err := r.WriteRoot(ctx, r.Service.EnvFile(), "DATABASE_URL="+f.dbURL+"\n", "077"); err != nil {
+			if err := r.WriteRoot(ctx, r.Service.EnvFile(), "DATABASE_URL="+f.dbURL+"\n", 0o600); err != nil {
 				return nil, err
 			}
 			run, err := servingRun(ctx, o, so, r, f.dir, f.mage, fmt.Sprintf("bench%s%d", f.tag, i))

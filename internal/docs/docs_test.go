@@ -49,6 +49,7 @@ var external = map[string]string{
 	"ON_ERROR_STOP":     "a psql variable: psql -v sets it on the server",
 	"PSQL_HISTORY":      "psql's launch.pl sets it for psql on the server",
 	"SHOP_DATABASE_URL": "docs/adopt.md's example app's own variable, named by its targets.Project",
+	"XDG_CACHE_HOME":    "os.UserCacheDir reads it for the helper's cache (internal/helper/client)",
 }
 
 // dynamic are the calls that read a variable whose name is data, not code,

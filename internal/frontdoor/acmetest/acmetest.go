@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/freeport"
+	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/syncbuf"
 )
 
@@ -285,18 +286,40 @@ type Runner interface {
 // store, where Caddy (Go's x509 roots) finds it, as one would a company CA.
 func (s *Server) TrustListener(ctx context.Context, r Runner) error {
 	// One file per server: several may be trusted at once.
-	cmd := "set -e; cat > /usr/local/share/ca-certificates/slipway-acmetest-" + strings.ReplaceAll(strings.TrimPrefix(s.dirURL, "https://"), "/", "-") + ".crt; update-ca-certificates >/dev/null 2>&1"
-	if out, err := r.RunRoot(ctx, cmd, bytes.NewReader(s.listenPEM)); err != nil {
-		return fmt.Errorf("trust pebble's listener: %w: %s", err, out)
+	crt := "/usr/local/share/ca-certificates/slipway-acmetest-" + strings.ReplaceAll(strings.TrimPrefix(s.dirURL, "https://"), "/", "-") + ".crt"
+	for _, c := range []struct {
+		cmd string
+		in  io.Reader
+	}{
+		{"install -m 644 /dev/stdin " + remote.Quote(crt), bytes.NewReader(s.listenPEM)},
+		{"update-ca-certificates", nil},
+	} {
+		if out, err := r.RunRoot(ctx, c.cmd, c.in); err != nil {
+			return fmt.Errorf("trust pebble's listener: %w: %s", err, out)
+		}
 	}
 	return nil
 }
 
 // Untrust removes what TrustListener added, for every server.
 func Untrust(ctx context.Context, r Runner) error {
-	cmd := "rm -f /usr/local/share/ca-certificates/slipway-acmetest-*.crt; update-ca-certificates --fresh >/dev/null 2>&1"
-	if out, err := r.RunRoot(ctx, cmd, nil); err != nil {
+	// The certificates' names are not known here: list the folder, then
+	// remove those TrustListener wrote.
+	const dir = "/usr/local/share/ca-certificates"
+	out, err := r.RunRoot(ctx, "ls -A "+dir, nil)
+	if err != nil {
 		return fmt.Errorf("untrust pebble's listener: %w: %s", err, out)
+	}
+	rm := []string{"rm", "-f", "--"}
+	for _, name := range strings.Fields(string(out)) {
+		if strings.HasPrefix(name, "slipway-acmetest-") && strings.HasSuffix(name, ".crt") {
+			rm = append(rm, dir+"/"+name)
+		}
+	}
+	for _, cmd := range []string{remote.QuoteAll(rm), "update-ca-certificates --fresh"} {
+		if out, err := r.RunRoot(ctx, cmd, nil); err != nil {
+			return fmt.Errorf("untrust pebble's listener: %w: %s", err, out)
+		}
 	}
 	return nil
 }
