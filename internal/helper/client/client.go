@@ -184,10 +184,14 @@ func request(step string, args any) ([]byte, error) {
 	return append(req, '\n'), nil
 }
 
-// missing reports a helper the server does not have (the shell's 127).
+// missing reports a helper the server does not have: the shell's 127, or
+// sudo's "command not found" (sudo -n -- <path> exits 1).
 func missing(err error) bool {
 	var ee *remote.ExitError
-	return errors.As(err, &ee) && ee.Status == 127
+	if !errors.As(err, &ee) {
+		return false
+	}
+	return ee.Status == 127 || ee.Status == 1 && strings.Contains(ee.Stderr, "slipway-helper-") && strings.Contains(ee.Stderr, "command not found")
 }
 
 // Ensure installs bin on the server unless it is there, asking once per

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -82,5 +83,24 @@ func TestEnsureInstallsOnceVerifiedAndRefusesATamperedUpload(t *testing.T) {
 	}
 	if _, err := os.Stat(helper.HelperDir + "/slipway-helper-" + bad.SHA256); !os.IsNotExist(err) {
 		t.Fatalf("tampered helper installed: %v", err)
+	}
+}
+
+// A helper the server lacks is told apart from a step that failed: by the
+// shell's 127, or by sudo's own words (sudo -n -- <path> exits 1).
+func TestMissingKnowsSudosCommandNotFound(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&remote.ExitError{Status: 127, Stderr: "sh: 1: /usr/local/lib/slipway/slipway-helper-ab: not found"}, true},
+		{&remote.ExitError{Status: 1, Stderr: "sudo: /usr/local/lib/slipway/slipway-helper-ab: command not found"}, true},
+		{&remote.ExitError{Status: 1, Stderr: "result failed no env file"}, false},
+		{&remote.ExitError{Status: 1, Stderr: "psql: command not found"}, false},
+		{errors.New("connection lost"), false},
+	} {
+		if got := missing(c.err); got != c.want {
+			t.Errorf("missing(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
