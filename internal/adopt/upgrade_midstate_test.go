@@ -1,7 +1,6 @@
 package adopt
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/syncbuf"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/slipversion"
 )
@@ -126,10 +126,21 @@ func TestAShellServerMidDeployIsUpgradedUnderLoad(t *testing.T) {
 			if holder == "" {
 				t.Fatal("the old client holds the lock but wrote no .deploy.lock.info")
 			}
-			// Both at once, so that both meet the old client's lock.
+			// Both while the old client holds the lock. One after the
+			// other: two `go run mage.go` in one folder at once race on
+			// mage's generated file, so the second starts once the first
+			// has met the lock (it names the holder).
 			from = time.Now()
-			waiting := a.head.start(t, "deploy")
-			refused, refusedErr = a.head.with("DEPLOY_LOCK_WAIT=0").mage(t, "deploy")
+			// MAGEFILE_HASHFAST: mage runs the binary buildApp compiled
+			// instead of linking it again (about 1 s a run here).
+			head := a.head.with("MAGEFILE_HASHFAST=1")
+			waiting := head.start(t, "deploy")
+			for deadline := time.Now().Add(time.Minute); !strings.Contains(waiting.out.String(), holder); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("HEAD's deploy with DEPLOY_LOCK_WAIT never named the old client's lock (%s):\n%s", holder, waiting.out.String())
+				}
+			}
+			refused, refusedErr = head.with("DEPLOY_LOCK_WAIT=0").mage(t, "deploy")
 			waited, waitedErr = waiting.wait()
 			oldOut, oldErr = old.wait()
 		})
@@ -359,7 +370,7 @@ func oneAtATime(t testing.TB, seen map[string]span, from time.Time) {
 // which holds the SSH connection).
 type started struct {
 	cmd  *exec.Cmd
-	out  bytes.Buffer
+	out  syncbuf.Buffer
 	done chan struct{}
 	err  error
 }
