@@ -17,9 +17,9 @@ import (
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
-	"github.com/slipway-dev/slipway/internal/syncbuf"
 	"github.com/slipway-dev/slipway/internal/service"
 	"github.com/slipway-dev/slipway/internal/slipversion"
+	"github.com/slipway-dev/slipway/internal/syncbuf"
 )
 
 // shellBaseline is main before issue 27: the last Slipway whose server
