@@ -31,6 +31,9 @@ type HandoverArgs struct {
 	// began (the user's command).
 	LogLine       string `json:"log_line,omitempty"`
 	StartUnixNano int64  `json:"start_unix_nano,omitempty"`
+	// ReceivedUnixNano is when the handover step began on the server, set
+	// by the step itself: the switch's step offsets count from it.
+	ReceivedUnixNano int64 `json:"received_unix_nano,omitempty"`
 	// NewEnvFile, when set, is a new env file beside EnvFile: it replaces
 	// EnvFile (a rename) just before the start and goes back on any
 	// failure, so a server left alone after a failed change restarts with
@@ -105,6 +108,7 @@ func init() {
 		if err := a.Check(); err != nil {
 			return fmt.Errorf("handover: %w", err)
 		}
+		a.ReceivedUnixNano = e.Time().UnixNano()
 		return Detach(ctx, e, a.Detached, "handover-switch", a)
 	})
 	Register("handover-switch", true, Handover)
@@ -136,6 +140,12 @@ func Handover(ctx context.Context, e *Env, a HandoverArgs) error {
 		return fmt.Errorf("handover: %w", err)
 	}
 	s := newSwitcher(e, a.App, a.DeployPath)
+	if a.ReceivedUnixNano > 0 {
+		// The offsets count from when the client's call reached the
+		// server (same clock), not from this unit's start: the client adds
+		// them to when it called.
+		s.h0 = time.Unix(0, a.ReceivedUnixNano)
+	}
 	sys := context.WithoutCancel(ctx)
 	t0 := time.Unix(0, a.StartUnixNano)
 	finish := func(outcome, detail string) {
@@ -228,7 +238,7 @@ func Handover(ctx context.Context, e *Env, a HandoverArgs) error {
 	if why != "" {
 		return fail(why, true)
 	}
-	s.step("%s is ready: %s", unit, status)
+	s.stepMS("%s is ready: %s", unit, status)
 	prevRel := ""
 	if oldrel != a.Release {
 		prevRel = oldrel

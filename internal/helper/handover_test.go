@@ -424,3 +424,24 @@ func TestHandoverRefusesBadArgumentsInOneLine(t *testing.T) {
 		t.Errorf("a refused handover called systemd: %v", s.sys.Called())
 	}
 }
+
+// The ready step's offset counts, in milliseconds, from when the handover
+// step reached the server (ReceivedUnixNano), not from the transient
+// unit's start: the client adds it to when it called, for the time deploy
+// prints.
+func TestTheReadyStepCountsFromWhenTheCallReachedTheServer(t *testing.T) {
+	s := newServer(t, "r1", "r2")
+	s.link("current", "r1")
+	s.live("app@r1.service", "r1")
+	s.sys.OnStart = ready
+	now := time.Unix(1000, 0)
+	s.e.Now = func() time.Time { return now }
+	a := s.args("r2")
+	a.ReceivedUnixNano = now.Add(-1234 * time.Millisecond).UnixNano()
+	if got := s.handover(a); got != "ok" {
+		t.Fatalf("outcome %s", got)
+	}
+	if !strings.Contains(s.out.String(), "step [1.234s] app@r2.service is ready: ") {
+		t.Errorf("want the ready step at [1.234s]:\n%s", s.out.String())
+	}
+}

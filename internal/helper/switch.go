@@ -61,6 +61,13 @@ func newSwitcher(e *Env, app, dp string) *switcher {
 	return &switcher{e: e, app: app, dp: dp, h0: e.Time()}
 }
 
+// stepMS is step with the milliseconds since the switch began: the
+// client reads the moment a release became ready from it.
+func (s *switcher) stepMS(format string, args ...any) {
+	d := s.e.Time().Sub(s.h0).Milliseconds()
+	s.e.Line("step", fmt.Sprintf("[%d.%03ds] ", d/1000, d%1000)+fmt.Sprintf(format, args...))
+}
+
 // step prints a step line with the tenths of seconds since the switch began.
 func (s *switcher) step(format string, args ...any) {
 	d := s.e.Time().Sub(s.h0) / (100 * time.Millisecond)
