@@ -131,8 +131,8 @@ func guardFacts(ctx context.Context, e *Env, ssh string, a GuardArgs) error {
 		}
 		d, m := "-", "-"
 		for _, l := range lines {
-			if s := execReleases.FindStringSubmatch(l); s != nil {
-				d = s[1]
+			if p, ok := templateDeployPath(l); ok {
+				d = p
 				break
 			}
 		}
@@ -143,9 +143,6 @@ func guardFacts(ctx context.Context, e *Env, ssh string, a GuardArgs) error {
 	}
 	return nil
 }
-
-// execReleases finds the deploy path in a template's ExecStart.
-var execReleases = regexp.MustCompile(`^ExecStart=.* exec (/[^"]*)/releases/".*`)
 
 // unitOwner says whose unit u is: "ours" (a file in UnitDir that Slipway
 // wrote), "foreign" and the file that holds it (a file without the

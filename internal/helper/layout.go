@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -31,11 +30,6 @@ type LayoutArgs struct {
 	UnitDir string `json:"unit_dir"`
 }
 
-// execStartRelease finds the deploy path in the template unit's
-// ExecStart (`... exec /srv/app/releases/"...`), as the shell-based
-// Slipway wrote it.
-var execStartRelease = regexp.MustCompile(`^ExecStart=.* exec (/[^"]*)/releases/".*`)
-
 // layoutReadStep prints DEPLOY_PATH/.slipway (nothing when there is none:
 // a server of layout 1), then, when the app's units are installed, a line
 // "installed-at <deploy path> <socket address>" ("-" for either unknown)
@@ -57,13 +51,7 @@ func layoutReadStep(_ context.Context, e *Env, a LayoutArgs) error {
 	if err != nil {
 		return nil
 	}
-	at := firstMatch(unit, func(l string) (string, bool) {
-		m := execStartRelease.FindStringSubmatch(l)
-		if m == nil {
-			return "", false
-		}
-		return m[1], true
-	})
+	at := firstMatch(unit, templateDeployPath)
 	socket, _ := os.ReadFile(e.Path(a.UnitDir + "/" + a.AppName + ".socket"))
 	listen := firstMatch(socket, func(l string) (string, bool) { return strings.CutPrefix(l, "ListenStream=") })
 	fmt.Fprintf(e.Out, "\n%s%s %s\n", InstalledMark, orDash(at), orDash(listen))

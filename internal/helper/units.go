@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 )
@@ -84,4 +85,24 @@ func withoutVar(env []string, name string) []string {
 		}
 	}
 	return out
+}
+
+// templateDeployPaths find the deploy path in an <app>@.service's
+// ExecStart: as this Slipway writes it (`<helper> serve-release
+// <deploy path>/releases %i`) and as the shell-based one did (`... exec
+// <deploy path>/releases/"...`).
+var templateDeployPaths = []*regexp.Regexp{
+	regexp.MustCompile(`^ExecStart=\S+ serve-release (/\S+)/releases %i$`),
+	regexp.MustCompile(`^ExecStart=.* exec (/[^"]*)/releases/".*`),
+}
+
+// templateDeployPath is the deploy path an ExecStart line of an
+// <app>@.service runs releases from.
+func templateDeployPath(line string) (string, bool) {
+	for _, re := range templateDeployPaths {
+		if m := re.FindStringSubmatch(line); m != nil {
+			return m[1], true
+		}
+	}
+	return "", false
 }
