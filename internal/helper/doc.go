@@ -20,10 +20,11 @@
 //
 // Client and helper carry Protocol; a helper that speaks another one is
 // refused in one line. The client builds the helper once per Slipway
-// version (client.Build caches it by version; a development tree rebuilds, which
-// the go build cache makes a link step) and installs it only when the
-// server lacks that checksum (Client.Call: a missing helper exits 127,
-// then install.sh puts the upload in place and the call is retried).
+// version (client.Build caches it by version; a development tree of
+// Slipway by the hash of its source) and installs it only when the server
+// lacks that checksum (client.Call: a missing helper exits 127, or sudo
+// says "command not found"; then install.sh puts the upload in place and
+// the call is retried).
 //
 // A step that must not depend on the client's session (the handover,
 // restore's swap) runs another step detached (Detach): in a transient

@@ -39,8 +39,7 @@ func Package() string { return slipversion.Module() + "/cmd/slipway-helper" }
 // no build ID), static, stripped. It is built once per process and, when
 // Slipway is a dependency at a fixed version, once per version: kept in
 // the user's cache folder under that version. A development tree (Slipway
-// is the main module) rebuilds it each process, which the go build cache
-// makes a link step.
+// is the main module) is keyed by its source instead (treeKey).
 func Build(ctx context.Context, goarch string) (Binary, error) {
 	if goarch == "" {
 		goarch = "amd64"
@@ -114,7 +113,77 @@ func cacheDir(goarch string) (string, bool) {
 	if v := moduleVersion(); v != "" {
 		return filepath.Join(base, sanitize(v+"-"+runtime.Version()+"-"+goarch)), true
 	}
+	if k := treeKey(); k != "" {
+		return filepath.Join(base, "devel-"+k+"-"+goarch), true
+	}
 	return filepath.Join(base, "devel-"+goarch), false
+}
+
+// treeKey identifies a development tree's helper source: a hash of the Go
+// version and of every non-test Go file, go.mod and go.sum of the Slipway
+// module found at or above the working folder (the go.mod whose module is
+// slipversion.Module()). Any change to the tree changes it, so a helper
+// built from it is reused only for the same source. "" when no such module
+// is found.
+func treeKey() string {
+	root := moduleRoot()
+	if root == "" {
+		return ""
+	}
+	h := sha256.New()
+	io.WriteString(h, runtime.Version()+"\n")
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if p != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "bin" || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !(strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) && name != "go.mod" && name != "go.sum" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fmt.Fprintf(h, "%s %d\n", rel, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// moduleRoot is the folder of the go.mod, at or above the working folder,
+// whose module is Slipway's own; "" when there is none.
+func moduleRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	want := "module " + slipversion.Module()
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.TrimSpace(line) == want {
+					return dir
+				}
+			}
+			return "" // another module: Slipway is a dependency there
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }
 
 // moduleVersion is the Slipway module's version and checksum when this
