@@ -106,15 +106,20 @@ type ExecAppArgs struct {
 // its arguments, in ExecArgsEnv when the binary reads them there, else in
 // argv (a binary built before it did). What follows the request on stdin
 // is the app's (admin create's password).
-func execAppStep(_ context.Context, _ *Env, a ExecAppArgs) error {
+func execAppStep(_ context.Context, e *Env, a ExecAppArgs) error {
 	if err := checkPath("binary", a.Binary); err != nil {
 		return err
 	}
-	argv, env, err := appInvocation(a.Binary, a.Args, os.Environ())
+	argv, env, err := appInvocation(e.Path(a.Binary), a.Args, os.Environ())
 	if err != nil {
 		return err
 	}
-	if err := syscall.Exec(a.Binary, argv, env); err != nil {
+	argv[0] = a.Binary
+	exec := syscall.Exec
+	if e.exec != nil {
+		exec = e.exec
+	}
+	if err := exec(e.Path(a.Binary), argv, env); err != nil {
 		return fmt.Errorf("exec: run %s: %w", a.Binary, err)
 	}
 	return nil

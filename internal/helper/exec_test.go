@@ -1,6 +1,7 @@
 package helper
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,5 +73,32 @@ func TestExecAppHandsTheArgumentsInTheEnvironmentToABinaryThatReadsThem(t *testi
 	argv, env, err = appInvocation(old, []string{"a b", "$x", ""}, environ)
 	if err != nil || !slices.Equal(argv, []string{old, "a b", "$x", ""}) || !slices.Equal(env, []string{"PATH=/usr/bin"}) {
 		t.Errorf("an older binary: argv %q env %q %v", argv, env, err)
+	}
+}
+
+// exec-app replaces itself with the app, the arguments in the environment
+// for a binary that reads them there; a relative or odd path is refused
+// before anything runs.
+func TestExecAppStepExecsTheAppWithItsArguments(t *testing.T) {
+	root := t.TempDir()
+	bin := "/srv/app/releases/r1/app"
+	if err := os.MkdirAll(filepath.Join(root, "srv/app/releases/r1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, bin), []byte("..."+ExecArgsEnv+"..."), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var path string
+	var argv, env []string
+	e := &Env{Root: root, Sys: NewFakeSystemd(), exec: func(p string, a, en []string) error { path, argv, env = p, a, en; return nil }}
+	if err := execAppStep(context.Background(), e, ExecAppArgs{Binary: bin, Args: []string{"admin", "create"}}); err != nil {
+		t.Fatal(err)
+	}
+	if path != filepath.Join(root, bin) || !slices.Equal(argv, []string{bin}) || !slices.Contains(env, ExecArgsEnv+"=61646d696e 637265617465 ") {
+		t.Errorf("exec %s %q, env has %s: %v", path, argv, ExecArgsEnv, slices.ContainsFunc(env, func(s string) bool { return strings.HasPrefix(s, ExecArgsEnv) }))
+	}
+	e.exec = func(string, []string, []string) error { t.Error("exec'd a refused binary"); return nil }
+	if err := execAppStep(context.Background(), e, ExecAppArgs{Binary: "srv/app/releases/r1/app"}); err == nil {
+		t.Error("a relative binary path was accepted")
 	}
 }

@@ -1,6 +1,7 @@
 package helper
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -191,5 +192,23 @@ func TestProvisionedNeedsTheEnvFileAndAUnit(t *testing.T) {
 	writeFiles(t, e, map[string]string{"/etc/systemd/system/app.service": ""})
 	if s := say(); s != "result ok yes\n" {
 		t.Errorf("env file and the legacy unit: %q", s)
+	}
+}
+
+// release-dir makes DEPLOY_PATH/releases (and DEPLOY_PATH) when missing,
+// and refuses a path that is not a clean absolute one.
+func TestReleaseDirMakesTheReleasesFolderOnce(t *testing.T) {
+	root := t.TempDir()
+	e := &Env{Root: root, Sys: NewFakeSystemd()}
+	for range 2 {
+		if err := releaseDirStep(context.Background(), e, DeployPathArgs{DeployPath: "/srv/app"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(root, "srv/app/releases")); err != nil || !fi.IsDir() {
+		t.Fatalf("releases: %v", err)
+	}
+	if err := releaseDirStep(context.Background(), e, DeployPathArgs{DeployPath: "srv/../etc"}); err == nil {
+		t.Error("a relative deploy path was accepted")
 	}
 }
