@@ -34,7 +34,7 @@ func init() {
 // units: backticked or <placeholder> paths and unit names must appear in
 // the module's code (with the placeholders removed) or exist as files.
 func TestPackageDocsNameWhatExists(t *testing.T) {
-	root := moduleRoot(t)
+	root := repoRoot(t)
 	pkgs := map[string]*pkgInfo{} // by directory, relative
 	byName := map[string][]*pkgInfo{}
 	var source strings.Builder // every non-test file's text, for units and files
@@ -310,22 +310,6 @@ func fileExists(root, f, src string, byName map[string][]*pkgInfo) bool {
 	return true
 }
 
-func moduleRoot(t *testing.T) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
 
 func declared(name string, byName map[string][]*pkgInfo) bool {
 	for _, ps := range byName {

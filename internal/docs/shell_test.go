@@ -44,7 +44,7 @@ var unitShell = regexp.MustCompile(`(?m)^Exec\w*=\S*\b(ba)?sh -c.*$`)
 // that shellcheck passes; no sh, AWK or Perl in Go strings or files of
 // their own.
 func TestShellIsFewLinesInShFilesAndShellcheckClean(t *testing.T) {
-	root := moduleRoot(t)
+	root := repoRoot(t)
 	lines := 0
 	var sh []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
