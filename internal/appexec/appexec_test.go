@@ -140,7 +140,7 @@ func TestExecOnTheSandbox(t *testing.T) {
 		// or the journal (sudo's COMMAND= line, systemd's "Started ...").
 		sb := sandboxtest.Get(t)
 		marker := "argv-marker-exec-" + run36
-		procs := sandboxtest.WatchArgv(t, cl, marker)
+		procs := sandboxtest.WatchArgv(t, sb, marker)
 		units := appexectest.WatchUnits(t, sb)
 		// The password arrives late: admin create waits for it meanwhile,
 		// long enough for both watches to see every process and unit.

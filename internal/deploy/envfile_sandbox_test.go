@@ -164,8 +164,8 @@ func TestHandEditedEnvFileIsReadAsSystemdReadsIt(t *testing.T) {
 	}
 	c := sandboxtest.Dial(t, e.sb)
 	control := "argv-control-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	stop := sandboxtest.WatchArgv(t, c, pw, "-0123456789")
-	stopControl := sandboxtest.WatchArgv(t, c, control)
+	stop := sandboxtest.WatchArgv(t, e.sb, pw, "-0123456789")
+	stopControl := sandboxtest.WatchArgv(t, e.sb, control)
 	sandboxtest.Run(t, e.sb, "sh", "-c", "sleep 0.5", control)
 	var out bytes.Buffer
 	o := e.options(&out, "")

@@ -68,7 +68,7 @@ func TestProvisionDeployCreateAdminOnAnEmptyServer(t *testing.T) {
 	}
 	// Markers of the secrets provision generates, before it has: the URL
 	// with its password, the SQL with the verifier.
-	stop := sandboxtest.WatchArgv(t, c, "postgres://app:", "SCRAM-SHA-256$", "PASSWORD_PEPPER=0", adminPW)
+	stop := sandboxtest.WatchArgv(t, sb, "postgres://app:", "SCRAM-SHA-256$", "PASSWORD_PEPPER=0", adminPW)
 	var pw, pepper string
 
 	step("provision installs PostgreSQL, the role, the database and the env file", func(t *testing.T) {
@@ -107,7 +107,7 @@ func TestProvisionDeployCreateAdminOnAnEmptyServer(t *testing.T) {
 	if hits := stop(); len(hits) > 0 {
 		t.Errorf("a secret's marker was in the argv of %v during provision", hits)
 	}
-	stop = sandboxtest.WatchArgv(t, c, pw, pepper, adminPW)
+	stop = sandboxtest.WatchArgv(t, sb, pw, pepper, adminPW)
 
 	step("buildApp, deploy, createAdmin: the admin logs in", func(t *testing.T) {
 		r.mustMage(t, "buildApp")

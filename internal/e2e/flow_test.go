@@ -144,7 +144,7 @@ func TestReleaseJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	secrets := []string{strings.TrimPrefix(strings.SplitN(dbURL, "@", 2)[0], "postgres://app:"), "e2e-pepper-0123456789abcdef", adminPW}
-	watch := sandboxtest.WatchArgv(t, sandboxtest.Dial(t, sb), secrets...)
+	watch := sandboxtest.WatchArgv(t, sb, secrets...)
 
 	step("deploy applies the migrations in the server's PostgreSQL", func(t *testing.T) {
 		w.r.mustMage(t, "deploy")

@@ -71,7 +71,7 @@ func TestPsqlOnTheSandbox(t *testing.T) {
 		Env: []string{"PASSWORD_PEPPER=sandbox-pepper-psql-0123456789"}})
 	cl, c, dbURL := a.Client, a.Service, a.DatabaseURL
 	dbPassword := strings.TrimPrefix(strings.SplitN(dbURL, "@", 2)[0], "postgres://app:")
-	watch := sandboxtest.WatchArgv(t, cl, dbPassword, "sandbox-pepper-psql-0123456789")
+	watch := sandboxtest.WatchArgv(t, a.Sandbox, dbPassword, "sandbox-pepper-psql-0123456789")
 
 	t.Run("-c runs one command as the app's role", func(t *testing.T) {
 		var out, errw bytes.Buffer
@@ -121,7 +121,7 @@ func TestPsqlOnTheSandbox(t *testing.T) {
 		// or the journal (sudo's COMMAND= line, systemd's "Started ...").
 		sb := sandboxtest.Get(t)
 		marker := "argv-marker-psql-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		procs := sandboxtest.WatchArgv(t, cl, marker)
+		procs := sandboxtest.WatchArgv(t, a.Sandbox, marker)
 		units := appexectest.WatchUnits(t, sb)
 		var out, errw bytes.Buffer
 		err := Run(ctx, cl, c, Options{SQL: "select 'seen' as m /* " + marker + " */, pg_sleep(1.5)"}, nil, &out, &errw)

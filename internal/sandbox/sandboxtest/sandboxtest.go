@@ -16,12 +16,10 @@
 package sandboxtest
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -183,58 +181,70 @@ func boot(name string, extra ...sandbox.Option) (*sandbox.Instance, string, erro
 	return i, dir, err
 }
 
-// WatchArgv samples the command line of every process on the server c
-// reaches (ps, every 50 ms) until the returned stop is called; stop returns
-// the processes (pid and program) whose arguments held one of secrets. The
-// secrets reach the watcher on stdin and are compared by shell builtins, so
-// the watch puts none of them in an argv itself. A sample can miss a
-// process shorter than its period: run what you watch long enough, or
-// often.
-func WatchArgv(t testing.TB, c *remote.Client, secrets ...string) (stop func() []string) {
+// WatchArgv samples the command line of every process of sandbox sb (the
+// processes in its PID namespace, read from this machine's /proc every
+// 50 ms) until the returned stop is called; stop returns the processes
+// ("<pid> <program>", the pid as this machine sees it) whose arguments held
+// one of secrets. The watch runs in the test, so it puts no secret in any
+// argv itself. A sample can miss a process shorter than its period: run
+// what you watch long enough, or often.
+func WatchArgv(t testing.TB, sb *sandbox.Instance, secrets ...string) (stop func() []string) {
 	t.Helper()
-	// Each secret is a line of stdin, up to an empty one; "$s" in a case
-	// pattern is a literal. The watch ends with stdin (stop closes it).
-	script := `n=0; while IFS= read -r s && [ -n "$s" ]; do n=$((n+1)); eval "s$n=\$s"; done
-while :; do
-	ps -eww -o pid= -o comm= -o args= | while read -r pid comm args; do
-		i=1; while [ $i -le $n ]; do
-			eval "s=\$s$i"
-			case $args in *"$s"*) echo "$pid $comm" ;; esac
-			i=$((i+1))
-		done
-	done
-	sleep 0.05
-done &
-cat > /dev/null; kill $!`
-	p, err := c.Start("sh -c " + remote.Quote(script))
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", sb.Leader))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.WriteString(p.Stdin, strings.Join(secrets, "\n")+"\n\n"); err != nil {
-		t.Fatal(err)
+		t.Fatalf("the sandbox's PID namespace: %v", err)
 	}
 	var (
 		mu   sync.Mutex
 		hits []string
+		quit = make(chan struct{})
 		done = make(chan struct{})
 	)
+	sample := func() {
+		procs, _ := os.ReadDir("/proc")
+		for _, p := range procs {
+			dir := "/proc/" + p.Name()
+			if p.Name()[0] < '0' || p.Name()[0] > '9' {
+				continue
+			}
+			if l, err := os.Readlink(dir + "/ns/pid"); err != nil || l != ns {
+				continue
+			}
+			b, err := os.ReadFile(dir + "/cmdline")
+			if err != nil {
+				continue
+			}
+			args := strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
+			for _, s := range secrets {
+				if !strings.Contains(args, s) {
+					continue
+				}
+				comm, _ := os.ReadFile(dir + "/comm")
+				hit := p.Name() + " " + strings.TrimSpace(string(comm))
+				mu.Lock()
+				if !slices.Contains(hits, hit) {
+					hits = append(hits, hit)
+				}
+				mu.Unlock()
+			}
+		}
+	}
 	go func() {
 		defer close(done)
-		sc := bufio.NewScanner(p.Stdout)
-		for sc.Scan() {
-			mu.Lock()
-			if !slices.Contains(hits, sc.Text()) {
-				hits = append(hits, sc.Text())
+		for {
+			sample()
+			select {
+			case <-quit:
+				return
+			case <-time.After(50 * time.Millisecond):
 			}
-			mu.Unlock()
 		}
 	}()
 	var once sync.Once
 	stop = func() []string {
 		once.Do(func() {
-			p.Stdin.Close()
+			close(quit)
 			<-done
-			p.Close()
 		})
 		mu.Lock()
 		defer mu.Unlock()

@@ -38,8 +38,8 @@ func TestTestsOfOnePackageShareTheSandbox(t *testing.T) {
 func TestWatchArgvSeesASecretInAProcesssArgumentsAndOnlyThen(t *testing.T) {
 	sb := Get(t)
 	c := Dial(t, sb)
-	stopNever := WatchArgv(t, c, "never-used-secret-17")
-	stop := WatchArgv(t, c, "needle-in-argv-42")
+	stopNever := WatchArgv(t, sb, "never-used-secret-17")
+	stop := WatchArgv(t, sb, "needle-in-argv-42")
 	if out, err := c.Run(t.Context(), "sh -c 'sleep 1' needle-in-argv-42", nil); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
