@@ -310,7 +310,6 @@ func fileExists(root, f, src string, byName map[string][]*pkgInfo) bool {
 	return true
 }
 
-
 func declared(name string, byName map[string][]*pkgInfo) bool {
 	for _, ps := range byName {
 		for _, p := range ps {
