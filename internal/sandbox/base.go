@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,41 +34,22 @@ var packages = []string{
 // setupScript turns the debootstrapped tree into the fresh VPS users get,
 // minus what must differ per instance (host key, admin key, sshd port: those
 // are bind-mounted at boot). It runs once per base, inside the tree.
-const setupScript = `set -eu
-apt-get clean
-# Host keys and machine id are per instance; an empty machine-id makes systemd
-# generate one at boot.
-rm -f /etc/ssh/ssh_host_*
-: > /etc/machine-id
-echo sandbox > /etc/hostname
-printf '127.0.0.1\tlocalhost\n127.0.1.1\tsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n' > /etc/hosts
-# admin: key-only login ('*' is no password, unlike '!' it is not "locked").
-useradd --create-home --shell /bin/bash --groups sudo --password '*' admin
-install -d -m 700 -o admin -g admin /home/admin/.ssh
-echo 'admin ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/admin
-chmod 440 /etc/sudoers.d/admin
-# Mount points for the per-instance files.
-touch /home/admin/.ssh/authorized_keys /etc/ssh/sshd_config.d/sandbox.conf
-`
+//
+//go:embed setup.sh
+var setupScript string
 
 // postgresqlSetup is setupScript's end on the base with PostgreSQL.
-const postgresqlSetup = `# PostgreSQL on its unix socket only: the container shares the host's network
-# and the host may run its own PostgreSQL on 5432.
-v=$(ls /etc/postgresql)
-echo "listen_addresses = ''" > /etc/postgresql/$v/main/conf.d/sandbox.conf
-sed -i '1i local app app scram-sha-256' /etc/postgresql/$v/main/pg_hba.conf
-pg_ctlcluster "$v" main start
-runuser -u postgres -- psql -v ON_ERROR_STOP=1 -q -c 'CREATE ROLE app LOGIN' -c 'CREATE DATABASE app OWNER app'
-pg_ctlcluster "$v" main stop
-`
+//
+//go:embed setup-postgresql.sh
+var postgresqlSetup string
 
 // noPostgreSQLSetup is setupScript's end on the base without PostgreSQL
 // (WithoutPostgreSQL): a cluster that provision installs later listens on
 // its unix socket only, for the same reason as above. Debian's
 // pg_createcluster reads this folder; a real server has none of it.
-const noPostgreSQLSetup = `install -d -m 755 /etc/postgresql-common/createcluster.d
-echo "listen_addresses = ''" > /etc/postgresql-common/createcluster.d/sandbox.conf
-`
+//
+//go:embed setup-no-postgresql.sh
+var noPostgreSQLSetup string
 
 // recipe is what a base is built from: the packages over minbase and the
 // setup script.
@@ -75,7 +57,7 @@ func (s *Sandbox) recipe() (pkgs []string, script string) {
 	if !s.noPostgreSQL {
 		return packages, setupScript + postgresqlSetup
 	}
-	// procps: ps, as every server image has (sandboxtest.WatchArgv).
+	// procps: ps, as every server image has.
 	pkgs = []string{"procps"}
 	for _, p := range packages {
 		if p != "postgresql" {
