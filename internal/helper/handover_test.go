@@ -284,13 +284,24 @@ func TestPreviousNeverEqualsCurrent(t *testing.T) {
 	})
 }
 
-func TestHandoverRetiresTheLegacyService(t *testing.T) {
-	s := newServer(t, "r1", "r2")
+// legacyServer is a server of the layout before instances: app.service
+// serves r1, r2 waits; unitFile is app.service's file.
+func legacyServer(t *testing.T) (s *server, unitFile string) {
+	s = newServer(t, "r1", "r2")
 	s.link("current", "r1")
-	unitFile := s.root + legacyUnitDir + "/app.service"
-	os.MkdirAll(filepath.Dir(unitFile), 0o755)
-	os.WriteFile(unitFile, []byte("[Service]\n"), 0o644)
+	unitFile = s.root + legacyUnitDir + "/app.service"
+	if err := os.MkdirAll(filepath.Dir(unitFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(unitFile, []byte("[Service]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	s.live("app.service", "r1")
+	return s, unitFile
+}
+
+func TestHandoverRetiresTheLegacyService(t *testing.T) {
+	s, unitFile := legacyServer(t)
 	s.sys.OnStart = ready
 	if got := s.handover(s.args("r2")); got != "ok" {
 		t.Fatalf("outcome %s", got)
@@ -309,12 +320,7 @@ func TestHandoverRetiresTheLegacyService(t *testing.T) {
 }
 
 func TestHandoverRollsBackToTheLegacyService(t *testing.T) {
-	s := newServer(t, "r1", "r2")
-	s.link("current", "r1")
-	unitFile := s.root + legacyUnitDir + "/app.service"
-	os.MkdirAll(filepath.Dir(unitFile), 0o755)
-	os.WriteFile(unitFile, []byte("[Service]\n"), 0o644)
-	s.live("app.service", "r1")
+	s, unitFile := legacyServer(t)
 	s.sys.OnStart = fails
 	if got := s.handover(s.args("r2")); got != "rolled-back" {
 		t.Fatalf("outcome %s", got)
