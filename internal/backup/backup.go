@@ -196,14 +196,7 @@ func (s Server) call(ctx context.Context, step string, args any) (map[string]str
 // result reads the step's last "result ok k=v..." line; "result failed
 // MSG" is the error MSG.
 func result(out []byte) (map[string]string, error) {
-	var last string
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if r, ok := strings.CutPrefix(sc.Text(), "result "); ok {
-			last = r
-		}
-	}
-	outcome, rest, _ := strings.Cut(last, " ")
+	outcome, rest, _ := strings.Cut(client.Result(out), " ")
 	switch outcome {
 	case "ok":
 		kv := map[string]string{}

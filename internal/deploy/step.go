@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -20,14 +18,8 @@ func callStep(ctx context.Context, r hclient.Runner, step string, args any) ([]b
 	if err == nil {
 		return out, nil
 	}
-	why := ""
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if w, ok := strings.CutPrefix(sc.Text(), "result failed "); ok {
-			why = w
-		}
-	}
-	if why == "" {
+	why, failed := strings.CutPrefix(hclient.Result(out), "failed ")
+	if !failed || why == "" {
 		return out, err
 	}
 	return out, errors.New(remote.Clean(why))

@@ -1,11 +1,9 @@
 package service
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/helper/client"
@@ -58,16 +56,7 @@ func Ensure(ctx context.Context, r Runner, c Config) (changed bool, err error) {
 }
 
 // result is the outcome and detail of a step's last "result" line.
-func result(out []byte) string {
-	var last string
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if r, ok := strings.CutPrefix(sc.Text(), "result "); ok {
-			last = r
-		}
-	}
-	return last
-}
+func result(out []byte) string { return client.Result(out) }
 
 // Logs returns the app's last lines from the journal, of every instance
 // (and of the old layout's single service): the app's JSON log records,

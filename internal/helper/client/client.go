@@ -230,3 +230,15 @@ func Install(ctx context.Context, r Runner, bin Binary) error {
 	}
 	return nil
 }
+
+// Result is what a step's last "result ..." line says after "result "
+// (e.g. "ok count=2", "failed no env file"); "" when it printed none.
+func Result(out []byte) string {
+	var last string
+	for _, line := range strings.Split(string(out), "\n") {
+		if r, ok := strings.CutPrefix(line, "result "); ok {
+			last = r
+		}
+	}
+	return last
+}

@@ -139,3 +139,15 @@ func TestMissingKnowsSudosCommandNotFound(t *testing.T) {
 		}
 	}
 }
+
+func TestResultIsTheLastResultLine(t *testing.T) {
+	for out, want := range map[string]string{
+		"step one\nresult failed first\nlog x\nresult ok id=1 size=2\n": "ok id=1 size=2",
+		"result failed no env file /etc/app/app.env\n":                  "failed no env file /etc/app/app.env",
+		"step one\nlog result ok\n":                                     "",
+	} {
+		if got := Result([]byte(out)); got != want {
+			t.Errorf("Result(%q) = %q, want %q", out, got, want)
+		}
+	}
+}
