@@ -88,11 +88,19 @@ func (i *Instance) waitSystem(ctx context.Context) error {
 			return nil
 		case "degraded":
 			failed, _ := i.Run(ctx, "systemctl", "--failed", "--no-legend", "--plain")
-			return errors.Join(fmt.Errorf("boot degraded, failed units:\n%s", failed), errDegraded)
+			return errors.Join(fmt.Errorf("boot degraded, failed units:\n%s\n%s", failed, i.failedStatus(ctx)), errDegraded)
 		default:
 			return fmt.Errorf("system state %q", st)
 		}
 	})
+}
+
+// failedStatus is `systemctl status` of the failed units: why they failed,
+// with their last log lines, which the console log does not keep.
+func (i *Instance) failedStatus(ctx context.Context) string {
+	// It exits 3 for a failed unit; the output is what we want.
+	out, _ := i.Run(ctx, "systemctl", "status", "--state=failed", "--no-pager", "--lines=20")
+	return out
 }
 
 // errDegraded is not retried: a failed unit stays failed.
