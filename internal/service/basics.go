@@ -30,8 +30,8 @@ type Basics struct {
 // PROVISION_SSH_PASSWORDS; a value it doesn't know is refused in one line.
 func BasicsFromEnv(getenv func(string) string) (Basics, error) {
 	var b Basics
-	onOff := func(name string) (bool, error) {
-		switch v := getenv(name); v {
+	onOff := func(name, v string) (bool, error) {
+		switch v {
 		case "", "on":
 			return false, nil
 		case "off":
@@ -41,10 +41,10 @@ func BasicsFromEnv(getenv func(string) string) (Basics, error) {
 		}
 	}
 	var err error
-	if b.NoFirewall, err = onOff("PROVISION_FIREWALL"); err != nil {
+	if b.NoFirewall, err = onOff("PROVISION_FIREWALL", getenv("PROVISION_FIREWALL")); err != nil {
 		return b, err
 	}
-	if b.NoUpgrades, err = onOff("PROVISION_UPGRADES"); err != nil {
+	if b.NoUpgrades, err = onOff("PROVISION_UPGRADES", getenv("PROVISION_UPGRADES")); err != nil {
 		return b, err
 	}
 	switch v := getenv("PROVISION_SSH_PASSWORDS"); v {
