@@ -18,10 +18,13 @@ import (
 // fail2ban's rules gone too); FirewallUnit loads it at boot.
 const FirewallFile = "/etc/nftables.d/slipway.nft"
 
-// FirewallUnit loads FirewallFile at boot, before the network is up, and
-// again after Debian's nftables.service (which flushes every table) starts,
-// restarts or reloads.
+// FirewallUnit loads FirewallFile at boot, before the network is up (and
+// after Debian's nftables.service, when that is enabled).
 const FirewallUnit = "slipway-firewall.service"
+
+// FirewallDropIn makes Debian's nftables.service, whose start and reload
+// begin with flush ruleset, load FirewallFile again right after.
+const FirewallDropIn = "/etc/systemd/system/nftables.service.d/slipway.conf"
 
 // FirewallTable is the nftables table provision owns; it never touches
 // another.
@@ -113,11 +116,9 @@ DefaultDependencies=no
 Wants=network-pre.target
 Before=network-pre.target shutdown.target
 Conflicts=shutdown.target
-# Debian's nftables.service starts with flush ruleset: load again after it,
-# and whenever it is restarted or reloaded.
+# Debian's nftables.service starts with flush ruleset: after it. Its own
+# later starts and reloads load the table again (nftables.service.d/slipway.conf).
 After=nftables.service
-PartOf=nftables.service
-ReloadPropagatedFrom=nftables.service
 
 [Service]
 Type=oneshot
@@ -130,6 +131,17 @@ ExecReload=/usr/sbin/nft -f ` + FirewallFile + `
 
 [Install]
 WantedBy=sysinit.target
+`
+}
+
+// firewallDropInContent is FirewallDropIn: ExecStartPost and a second
+// ExecReload run after the stock commands, which flush every table.
+func firewallDropInContent() string {
+	return `# ` + UnitMarker + ` (provision): nftables.conf starts with flush ruleset, which
+# empties table inet slipway too: load it again after each start and reload.
+[Service]
+ExecStartPost=/usr/sbin/nft -f ` + FirewallFile + `
+ExecReload=/usr/sbin/nft -f ` + FirewallFile + `
 `
 }
 
@@ -190,11 +202,13 @@ func firewall(ctx context.Context, e *Env, progs programs, sshConn string, a Fir
 	listed, _ := progs.run(ctx, program{argv: []string{"/usr/sbin/nft", "list", "table", "inet", "slipway"}})
 	onDisk, _ := os.ReadFile(e.Path(FirewallFile))
 	unitOnDisk, _ := os.ReadFile(e.Path(path.Join(UnitDir, FirewallUnit)))
+	dropIn := firewallDropInContent()
+	dropInOnDisk, _ := os.ReadFile(e.Path(FirewallDropIn))
 	st, err := e.Sys.Show(ctx, FirewallUnit, "UnitFileState", "ActiveState")
 	if err != nil {
 		return err
 	}
-	if sameRules(string(listed), rules) && string(onDisk) == file && string(unitOnDisk) == unit &&
+	if sameRules(string(listed), rules) && string(onDisk) == file && string(unitOnDisk) == unit && string(dropInOnDisk) == dropIn &&
 		enabledStates[st["UnitFileState"]] && st["ActiveState"] == "active" {
 		e.Line("ok:", "firewall: table "+FirewallTable+" lets "+what+" ("+FirewallUnit+")")
 		e.Result("ok", "")
@@ -227,8 +241,14 @@ func firewall(ctx context.Context, e *Env, progs programs, sshConn string, a Fir
 	if out, err := progs.run(ctx, program{argv: []string{"/usr/sbin/nft", "-f", e.Path(FirewallFile)}}); err != nil {
 		return fmt.Errorf("firewall: nft -f %s: %s: the rules did not apply (one transaction: all or nothing)", FirewallFile, finalLine(out))
 	}
-	if string(unitOnDisk) != unit {
+	if string(unitOnDisk) != unit || string(dropInOnDisk) != dropIn {
 		if err := writeRootFile(e.Path(path.Join(UnitDir, FirewallUnit)), []byte(unit), 0o644); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(e.Path(path.Dir(FirewallDropIn)), 0o755); err != nil {
+			return err
+		}
+		if err := writeRootFile(e.Path(FirewallDropIn), []byte(dropIn), 0o644); err != nil {
 			return err
 		}
 		if err := e.Sys.DaemonReload(ctx); err != nil {

@@ -154,6 +154,9 @@ func TestFirewallOpensSSHWebAndTheSessionPortOnceThenChangesNothing(t *testing.T
 	if u := s.read("/etc/systemd/system/" + FirewallUnit); !strings.Contains(u, "ExecStart=/usr/sbin/nft -f "+FirewallFile) || !strings.Contains(u, "WantedBy=sysinit.target") {
 		t.Errorf("unit:\n%s", u)
 	}
+	if d := s.read(FirewallDropIn); !strings.Contains(d, "\nExecStartPost=/usr/sbin/nft -f "+FirewallFile+"\nExecReload=/usr/sbin/nft -f "+FirewallFile+"\n") {
+		t.Errorf("nftables.service drop-in:\n%s", d)
+	}
 	if exists(s.path("/etc/nftables.d/.slipway.nft.check")) {
 		t.Error("the checked copy was left behind")
 	}
