@@ -101,7 +101,7 @@ func firewallRules(ports []int) string {
 func firewallFileContent(rules string) string {
 	return "# " + UnitMarker + " (provision): the firewall, loaded by " + FirewallUnit + ".\n" +
 		"# PROVISION_FIREWALL=off leaves it alone; to remove it: systemctl disable --now " + FirewallUnit + ";\n" +
-		"# nft delete table " + FirewallTable + "; rm " + FirewallFile + "\n" +
+		"# nft delete table " + FirewallTable + "; rm " + FirewallFile + " " + FirewallDropIn + "\n" +
 		"table inet slipway\ndelete table inet slipway\n" + rules
 }
 
