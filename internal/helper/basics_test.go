@@ -370,3 +370,17 @@ func TestSSHDDropInThatLosesIsTakenBack(t *testing.T) {
 		t.Error("a drop-in that changes nothing was left, or sshd reloaded")
 	}
 }
+
+func TestSSHSessionAnswersTheSessionsPortAsTheSSHUser(t *testing.T) {
+	if NeedsRoot("ssh-session") {
+		t.Error("ssh-session runs through sudo, which drops SSH_CONNECTION")
+	}
+	t.Setenv("SSH_CONNECTION", "10.83.65.1 40522 10.83.65.2 2222")
+	if out, rc := runStep(t, Env{Root: t.TempDir()}, "ssh-session", SessionArgs{}); rc != 0 || out != "result ok 2222\n" {
+		t.Errorf("got %q (exit %d)", out, rc)
+	}
+	t.Setenv("SSH_CONNECTION", "")
+	if out, _ := runStep(t, Env{Root: t.TempDir()}, "ssh-session", SessionArgs{}); out != "result ok none\n" {
+		t.Errorf("without SSH: %q", out)
+	}
+}
