@@ -312,9 +312,12 @@ func securityOrigin(conf map[string][]string) bool {
 // failure is one line: apt's last error, and optOut, the setting that
 // skips what needed pkg.
 func aptInstall(ctx context.Context, progs programs, pkg, optOut string) error {
+	// A fresh server's first apt-daily run may hold dpkg's lock: wait for
+	// it rather than fail.
+	lock := []string{"-o", "DPkg::Lock::Timeout=300"}
 	for _, argv := range [][]string{
-		{"apt-get", "update", "-q"},
-		{"apt-get", "install", "-y", "-q", "-o", "Dpkg::Options::=--force-confold", "--", pkg},
+		append([]string{"apt-get", "update", "-q"}, lock...),
+		append(append([]string{"apt-get", "install", "-y", "-q", "-o", "Dpkg::Options::=--force-confold"}, lock...), "--", pkg),
 	} {
 		out, err := progs.run(ctx, program{argv: argv, env: []string{"DEBIAN_FRONTEND=noninteractive"}})
 		if err != nil {
