@@ -327,13 +327,13 @@ func aptInstall(ctx context.Context, progs programs, pkg, optOut string) error {
 	return nil
 }
 
-// aptError is the line of apt's output that says what failed: the last
-// "E:" line, else the last line.
+// aptError is the line of apt's output that says what failed: the first
+// "E:" line (a failed fetch names its URL and cause; the last only says
+// "Unable to fetch some archives"), else the last line.
 func aptError(out []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.HasPrefix(lines[i], "E: ") {
-			return strings.TrimSpace(lines[i])
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "E: ") {
+			return strings.TrimSpace(l)
 		}
 	}
 	return finalLine(out)

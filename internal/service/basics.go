@@ -1,7 +1,9 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -63,7 +65,7 @@ func provisionBasics(ctx context.Context, r Runner, b Basics, out io.Writer) (in
 	if b.NoUpgrades {
 		fmt.Fprintln(out, "skipped: unattended upgrades (PROVISION_UPGRADES=off)")
 	} else {
-		n, err := runStep(ctx, r, "provision-upgrades", helper.UpgradesArgs{}, out)
+		n, err := basicStep(ctx, r, "provision-upgrades", helper.UpgradesArgs{}, out)
 		total += n
 		if err != nil {
 			return total, err
@@ -72,7 +74,7 @@ func provisionBasics(ctx context.Context, r Runner, b Basics, out io.Writer) (in
 	if b.SSHPasswords == "allow" {
 		fmt.Fprintln(out, "skipped: sshd password login check (PROVISION_SSH_PASSWORDS=allow)")
 	} else {
-		n, err := runStep(ctx, r, "provision-sshd", helper.SSHDArgs{TurnOff: b.SSHPasswords == "off"}, out)
+		n, err := basicStep(ctx, r, "provision-sshd", helper.SSHDArgs{TurnOff: b.SSHPasswords == "off"}, out)
 		total += n
 		if err != nil {
 			return total, err
@@ -93,6 +95,21 @@ func provisionBasics(ctx context.Context, r Runner, b Basics, out io.Writer) (in
 	if v, ok := strings.CutPrefix(result(res), "ok "); ok {
 		port, _ = strconv.Atoi(v) // "none": not over SSH
 	}
-	n, err := runStep(ctx, r, "provision-firewall", helper.FirewallArgs{SessionPort: port}, out)
+	n, err := basicStep(ctx, r, "provision-firewall", helper.FirewallArgs{SessionPort: port}, out)
 	return total + n, err
+}
+
+// basicStep runs a basics step and copies its lines, those before a
+// failure too; a failure the step explained is that one line, without the
+// remote command around it.
+func basicStep(ctx context.Context, r Runner, step string, args any, out io.Writer) (int, error) {
+	res, err := client.Call(ctx, r, step, args)
+	n := copyLines(res, out)
+	if err != nil {
+		if why, ok := strings.CutPrefix(result(res), "failed "); ok {
+			return n, errors.New(why)
+		}
+		return n, fmt.Errorf("%s: %w: %s", step, err, bytes.TrimSpace(res))
+	}
+	return n, nil
 }

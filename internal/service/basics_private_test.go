@@ -156,4 +156,20 @@ func TestFirewallOnAPrivateSandbox(t *testing.T) {
 	for _, p := range []int{80, 443, testPort} {
 		sandboxtest.Run(t, sb, "systemctl", "stop", "fwtest-"+strconv.Itoa(p))
 	}
+
+	// This sandbox reaches no mirror: without unattended-upgrades,
+	// provision fails in one line and changes nothing more. (Last: the
+	// package stays removed.)
+	sandboxtest.Run(t, sb, "dpkg", "--remove", "unattended-upgrades")
+	before = serverState(t, sb, c)
+	out.Reset()
+	start = time.Now()
+	_, err = ProvisionWith(ctx, cl, c, ProvisionOptions{}, &out)
+	t.Logf("offline provision (%s): %v", time.Since(start).Round(time.Millisecond), err)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "unattended-upgrades is not installed and apt-get could not install it") || !strings.Contains(err.Error(), "PROVISION_UPGRADES=off") {
+		t.Errorf("offline provision: %v, want one line naming the package and the opt-out\n%s", err, out.String())
+	}
+	if after := serverState(t, sb, c); after != before {
+		t.Errorf("the failed provision changed the server:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
 }
