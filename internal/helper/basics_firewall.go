@@ -34,9 +34,12 @@ const FirewallTable = "inet slipway"
 var WebPorts = []int{80, 443}
 
 // FirewallArgs are provision-firewall's: the port this SSH session came in
-// on (0: unknown), which must stay open whatever sshd -T says.
+// on (0: unknown), which must stay open whatever sshd -T says, and other
+// TCP ports to let in (PROVISION_FIREWALL_PORTS: a database or an app
+// port other hosts reach).
 type FirewallArgs struct {
-	SessionPort int `json:"session_port"`
+	SessionPort int   `json:"session_port"`
+	Ports       []int `json:"ports,omitempty"`
 }
 
 func init() {
@@ -169,6 +172,11 @@ func firewall(ctx context.Context, e *Env, progs programs, sshConn string, a Fir
 	if a.SessionPort < 0 || a.SessionPort > 65535 {
 		return fmt.Errorf("session port %d: want 1-65535, or 0 for unknown", a.SessionPort)
 	}
+	for _, p := range a.Ports {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("PROVISION_FIREWALL_PORTS: port %d: want 1-65535", p)
+		}
+	}
 	conf, err := sshdConfig(ctx, progs)
 	if err != nil {
 		return fmt.Errorf("firewall: which ports SSH uses: %w: fix sshd's configuration, or set PROVISION_FIREWALL=off", err)
@@ -186,12 +194,17 @@ func firewall(ctx context.Context, e *Env, progs programs, sshConn string, a Fir
 	if len(sshPorts) == 0 {
 		return errors.New("firewall: sshd -T names no port and the session's is unknown: nothing applied (a firewall would close SSH); set PROVISION_FIREWALL=off")
 	}
-	ports := append(slices.Clone(sshPorts), WebPorts...)
+	ports := append(append(slices.Clone(sshPorts), WebPorts...), a.Ports...)
 	slices.Sort(ports)
 	ports = slices.Compact(ports)
 	rules := firewallRules(ports)
 	file, unit := firewallFileContent(rules), firewallUnitContent()
 	what := "in only SSH (" + joinPorts(sshPorts) + "), 80 and 443, and replies"
+	if len(a.Ports) > 0 {
+		extra := slices.Clone(a.Ports)
+		slices.Sort(extra)
+		what = "in only SSH (" + joinPorts(sshPorts) + "), 80, 443, " + joinPorts(slices.Compact(extra)) + " (PROVISION_FIREWALL_PORTS) and replies"
+	}
 
 	if !exists(e.Path("/usr/sbin/nft")) {
 		if err := aptInstall(ctx, progs, "nftables", "PROVISION_FIREWALL=off"); err != nil {

@@ -384,3 +384,21 @@ func TestSSHSessionAnswersTheSessionsPortAsTheSSHUser(t *testing.T) {
 		t.Errorf("without SSH: %q", out)
 	}
 }
+
+func TestFirewallOpensTheExtraPortsAndRefusesABadOne(t *testing.T) {
+	s := newBasicsServer(t, true)
+	if err := firewall(context.Background(), s.e, s.progs, "", FirewallArgs{SessionPort: 22, Ports: []int{8080, 5432}}); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.lines(); !strings.HasPrefix(out, "changed: firewall: table inet slipway lets in only SSH (22), 80, 443, 5432, 8080 (PROVISION_FIREWALL_PORTS) and replies;") {
+		t.Errorf("got:\n%s", out)
+	}
+	if got := openPorts(s.progs.table); fmt.Sprint(got) != "[22 80 443 5432 8080]" {
+		t.Errorf("loaded table opens %v", got)
+	}
+	s = newBasicsServer(t, true)
+	err := firewall(context.Background(), s.e, s.progs, "", FirewallArgs{SessionPort: 22, Ports: []int{70000}})
+	if err == nil || !strings.Contains(err.Error(), "PROVISION_FIREWALL_PORTS: port 70000") || len(s.progs.calls) != 0 {
+		t.Errorf("err = %v, programs %q", err, s.progs.calls)
+	}
+}

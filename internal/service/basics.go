@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,10 +29,15 @@ type Basics struct {
 	// (PROVISION_SSH_PASSWORDS): "" warns, "off" turns them off with a
 	// drop-in, "allow" skips the check.
 	SSHPasswords string
+	// FirewallPorts are TCP ports the firewall lets in besides SSH, 80
+	// and 443 (PROVISION_FIREWALL_PORTS): the app's port for a load
+	// balancer on another host, a database other hosts use.
+	FirewallPorts []int
 }
 
 // BasicsFromEnv reads PROVISION_FIREWALL, PROVISION_UPGRADES and
-// PROVISION_SSH_PASSWORDS; a value it doesn't know is refused in one line.
+// PROVISION_SSH_PASSWORDS and PROVISION_FIREWALL_PORTS; a value it
+// doesn't know is refused in one line.
 func BasicsFromEnv(getenv func(string) string) (Basics, error) {
 	var b Basics
 	onOff := func(name, v string) (bool, error) {
@@ -49,6 +57,15 @@ func BasicsFromEnv(getenv func(string) string) (Basics, error) {
 	if b.NoUpgrades, err = onOff("PROVISION_UPGRADES", getenv("PROVISION_UPGRADES")); err != nil {
 		return b, err
 	}
+	if v := getenv("PROVISION_FIREWALL_PORTS"); v != "" {
+		for _, f := range strings.Split(v, ",") {
+			p, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || p < 1 || p > 65535 {
+				return b, fmt.Errorf("PROVISION_FIREWALL_PORTS=%q: %q is not a port: give TCP ports separated by commas, e.g. 5432,8080", v, f)
+			}
+			b.FirewallPorts = append(b.FirewallPorts, p)
+		}
+	}
 	switch v := getenv("PROVISION_SSH_PASSWORDS"); v {
 	case "", "off", "allow":
 		b.SSHPasswords = v
@@ -60,12 +77,12 @@ func BasicsFromEnv(getenv func(string) string) (Basics, error) {
 
 // provisionBasics sets up the basics b asks for, each as a helper step,
 // and copies their lines; it returns the number of changes.
-func provisionBasics(ctx context.Context, r Runner, b Basics, out io.Writer) (int, error) {
+func provisionBasics(ctx context.Context, r Runner, c Config, b Basics, out io.Writer) (int, error) {
 	total := 0
 	if b.NoUpgrades {
 		fmt.Fprintln(out, "skipped: unattended upgrades (PROVISION_UPGRADES=off)")
 	} else {
-		n, err := basicStep(ctx, r, "provision-upgrades", helper.UpgradesArgs{}, out)
+		n, _, err := basicStep(ctx, r, "provision-upgrades", helper.UpgradesArgs{}, out)
 		total += n
 		if err != nil {
 			return total, err
@@ -74,7 +91,7 @@ func provisionBasics(ctx context.Context, r Runner, b Basics, out io.Writer) (in
 	if b.SSHPasswords == "allow" {
 		fmt.Fprintln(out, "skipped: sshd password login check (PROVISION_SSH_PASSWORDS=allow)")
 	} else {
-		n, err := basicStep(ctx, r, "provision-sshd", helper.SSHDArgs{TurnOff: b.SSHPasswords == "off"}, out)
+		n, _, err := basicStep(ctx, r, "provision-sshd", helper.SSHDArgs{TurnOff: b.SSHPasswords == "off"}, out)
 		total += n
 		if err != nil {
 			return total, err
@@ -95,21 +112,34 @@ func provisionBasics(ctx context.Context, r Runner, b Basics, out io.Writer) (in
 	if v, ok := strings.CutPrefix(result(res), "ok "); ok {
 		port, _ = strconv.Atoi(v) // "none": not over SSH
 	}
-	n, err := basicStep(ctx, r, "provision-firewall", helper.FirewallArgs{SessionPort: port}, out)
-	return total + n, err
+	n, st, err := basicStep(ctx, r, "provision-firewall", helper.FirewallArgs{SessionPort: port, Ports: b.FirewallPorts}, out)
+	total += n
+	if err != nil {
+		return total, err
+	}
+	// The app's socket listens beyond loopback, for other hosts, but the
+	// firewall would drop them.
+	if host, p, err := net.SplitHostPort(c.ListenAddr); err == nil && st != "ok skipped" {
+		ip, _ := netip.ParseAddr(host)
+		n, _ := strconv.Atoi(p)
+		if !ip.IsLoopback() && !slices.Contains(b.FirewallPorts, n) && !slices.Contains(helper.WebPorts, n) {
+			fmt.Fprintf(out, "warning: firewall: APP_LISTEN=%s is reachable from other hosts only with its port in PROVISION_FIREWALL_PORTS (e.g. for a load balancer)\n", c.ListenAddr)
+		}
+	}
+	return total, nil
 }
 
-// basicStep runs a basics step and copies its lines, those before a
-// failure too; a failure the step explained is that one line, without the
-// remote command around it.
-func basicStep(ctx context.Context, r Runner, step string, args any, out io.Writer) (int, error) {
-	res, err := client.Call(ctx, r, step, args)
-	n := copyLines(res, out)
+// basicStep runs a basics step, copies its lines, those before a failure
+// too, and returns its result; a failure the step explained is that one
+// line, without the remote command around it.
+func basicStep(ctx context.Context, r Runner, step string, args any, out io.Writer) (changes int, res string, err error) {
+	b, err := client.Call(ctx, r, step, args)
+	n := copyLines(b, out)
 	if err != nil {
-		if why, ok := strings.CutPrefix(result(res), "failed "); ok {
-			return n, errors.New(why)
+		if why, ok := strings.CutPrefix(result(b), "failed "); ok {
+			return n, "", errors.New(why)
 		}
-		return n, fmt.Errorf("%s: %w: %s", step, err, bytes.TrimSpace(res))
+		return n, "", fmt.Errorf("%s: %w: %s", step, err, bytes.TrimSpace(b))
 	}
-	return n, nil
+	return n, result(b), nil
 }

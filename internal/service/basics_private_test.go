@@ -42,7 +42,9 @@ func serverState(t *testing.T, sb *sandbox.Instance, c Config) string {
 // not, although it was before; new connections to the session's SSH port
 // never failed while provision ran; a second provision leaves the server's
 // state as it was; the table survives Debian's nftables.service (which
-// flushes every table) and is loaded again by its unit, as at boot.
+// flushes every table) and is loaded again by its unit, as at boot;
+// PROVISION_FIREWALL_PORTS opens another port; an offline server without
+// unattended-upgrades fails in one line.
 func TestFirewallOnAPrivateSandbox(t *testing.T) {
 	sb := sandboxtest.Private(t, 2)
 	ctx := context.Background()
@@ -153,6 +155,18 @@ func TestFirewallOnAPrivateSandbox(t *testing.T) {
 		t.Errorf("after %s started again: %q, want the table", helper.FirewallUnit, got)
 	}
 	checkPorts("after the table was loaded again")
+
+	// PROVISION_FIREWALL_PORTS opens the test port.
+	out.Reset()
+	if _, err := ProvisionWith(ctx, cl, c, ProvisionOptions{Basics: Basics{FirewallPorts: []int{testPort}}}, &out); err != nil {
+		t.Fatalf("provision with PROVISION_FIREWALL_PORTS: %v\n%s", err, out.String())
+	}
+	if want := "\nchanged: firewall: table inet slipway lets in only SSH (22, 2222), 80, 443, 8081 (PROVISION_FIREWALL_PORTS) and replies;"; !strings.Contains(out.String(), want) {
+		t.Errorf("provision with PROVISION_FIREWALL_PORTS=%d lacks %q:\n%s", testPort, want, out.String())
+	}
+	if !reachable(addr(testPort)) {
+		t.Errorf("PROVISION_FIREWALL_PORTS=%d: %s not reachable", testPort, addr(testPort))
+	}
 	for _, p := range []int{80, 443, testPort} {
 		sandboxtest.Run(t, sb, "systemctl", "stop", "fwtest-"+strconv.Itoa(p))
 	}

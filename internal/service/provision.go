@@ -94,7 +94,7 @@ func ProvisionWith(ctx context.Context, r Runner, c Config, po ProvisionOptions,
 	if err != nil {
 		return total > 0, err
 	}
-	n, err = provisionBasics(ctx, r, po.Basics, out)
+	n, err = provisionBasics(ctx, r, c, po.Basics, out)
 	total += n
 	if err != nil {
 		return total > 0, err
