@@ -239,20 +239,22 @@ func firewall(ctx context.Context, e *Env, progs programs, sshConn string, a Fir
 	if err := os.MkdirAll(e.Path(path.Dir(FirewallFile)), 0o755); err != nil {
 		return err
 	}
-	check := e.Path(path.Join(path.Dir(FirewallFile), ".slipway.nft.check"))
-	if err := writeRootFile(check, []byte(file), 0o600); err != nil {
+	// The new file is checked, applied, and only then put in place of
+	// the one loaded at boot.
+	next := e.Path(path.Join(path.Dir(FirewallFile), ".slipway.nft.next"))
+	if err := writeRootFile(next, []byte(file), 0o644); err != nil {
 		return err
 	}
-	out, err := progs.run(ctx, program{argv: []string{"/usr/sbin/nft", "-c", "-f", check}})
-	os.Remove(check)
-	if err != nil {
-		return fmt.Errorf("firewall: nft -c refuses the rules: %s: nothing applied", finalLine(out))
+	if out, err := progs.run(ctx, program{argv: []string{"/usr/sbin/nft", "-c", "-f", next}}); err != nil {
+		os.Remove(next)
+		return fmt.Errorf("firewall: nft -c refuses the rules: %s: nothing applied", nftError(out))
 	}
-	if err := writeRootFile(e.Path(FirewallFile), []byte(file), 0o644); err != nil {
+	if out, err := progs.run(ctx, program{argv: []string{"/usr/sbin/nft", "-f", next}}); err != nil {
+		os.Remove(next)
+		return fmt.Errorf("firewall: nft -f: %s: the rules did not apply (one transaction: all or nothing)", nftError(out))
+	}
+	if err := os.Rename(next, e.Path(FirewallFile)); err != nil {
 		return err
-	}
-	if out, err := progs.run(ctx, program{argv: []string{"/usr/sbin/nft", "-f", e.Path(FirewallFile)}}); err != nil {
-		return fmt.Errorf("firewall: nft -f %s: %s: the rules did not apply (one transaction: all or nothing)", FirewallFile, finalLine(out))
 	}
 	if string(unitOnDisk) != unit || string(dropInOnDisk) != dropIn {
 		if err := writeRootFile(e.Path(path.Join(UnitDir, FirewallUnit)), []byte(unit), 0o644); err != nil {
@@ -282,6 +284,17 @@ func firewall(ctx context.Context, e *Env, progs programs, sshConn string, a Fir
 	e.Line("changed:", "firewall: table "+FirewallTable+" lets "+what+"; loaded at boot by "+FirewallUnit+" from "+FirewallFile)
 	e.Result("ok", "changed")
 	return nil
+}
+
+// nftError is the line of nft's output that says what is wrong (the
+// lines after it quote the rule and point at it).
+func nftError(out []byte) string {
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "Error:") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return finalLine(out)
 }
 
 // openPorts reads the TCP ports a rendered table accepts back from its

@@ -73,7 +73,7 @@ func (p *basicsPrograms) run(_ context.Context, pr program) ([]byte, error) {
 		return []byte(p.table), nil
 	case strings.HasPrefix(argv, "/usr/sbin/nft -c -f "):
 		if p.nftRefuses {
-			return []byte("/etc/nftables.d/.slipway.nft.check:12:3-9: Error: syntax error\n"), fail
+			return []byte("/etc/nftables.d/.slipway.nft.next:12:3-9: Error: syntax error, unexpected string\n\t\ttcp dport { 22 } acept\n\t\t                 ^^^^^\n"), fail
 		}
 		if !strings.Contains(s.read(strings.TrimPrefix(argv[len("/usr/sbin/nft -c -f "):], s.e.Root)), "table inet slipway {") {
 			return []byte("Error: no table\n"), fail
@@ -141,7 +141,8 @@ func TestFirewallOpensSSHWebAndTheSessionPortOnceThenChangesNothing(t *testing.T
 	if !strings.Contains(s.progs.table, "policy drop;") || !strings.Contains(s.progs.table, "ct state established,related accept") {
 		t.Errorf("table:\n%s", s.progs.table)
 	}
-	want := []string{"/usr/sbin/sshd -T", "/usr/sbin/nft list table inet slipway", "/usr/sbin/nft -c -f " + s.path("/etc/nftables.d/.slipway.nft.check"), "/usr/sbin/nft -f " + s.path(FirewallFile)}
+	next := s.path("/etc/nftables.d/.slipway.nft.next")
+	want := []string{"/usr/sbin/sshd -T", "/usr/sbin/nft list table inet slipway", "/usr/sbin/nft -c -f " + next, "/usr/sbin/nft -f " + next}
 	if strings.Join(s.progs.calls, "\n") != strings.Join(want, "\n") {
 		t.Errorf("programs:\n%s\nwant:\n%s", strings.Join(s.progs.calls, "\n"), strings.Join(want, "\n"))
 	}
@@ -157,7 +158,7 @@ func TestFirewallOpensSSHWebAndTheSessionPortOnceThenChangesNothing(t *testing.T
 	if d := s.read(FirewallDropIn); !strings.Contains(d, "\nExecStartPost=/usr/sbin/nft -f "+FirewallFile+"\nExecReload=/usr/sbin/nft -f "+FirewallFile+"\n") {
 		t.Errorf("nftables.service drop-in:\n%s", d)
 	}
-	if exists(s.path("/etc/nftables.d/.slipway.nft.check")) {
+	if exists(next) {
 		t.Error("the checked copy was left behind")
 	}
 
@@ -189,10 +190,10 @@ func TestFirewallWhatNftRefusesChangesNothing(t *testing.T) {
 	s := newBasicsServer(t, true)
 	s.progs.nftRefuses = true
 	err := firewall(context.Background(), s.e, s.progs, "", FirewallArgs{SessionPort: 22})
-	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "nft -c refuses the rules: ") || !strings.Contains(err.Error(), "nothing applied") {
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "nft -c refuses the rules: /etc/nftables.d/.slipway.nft.next:12:3-9: Error: syntax error, unexpected string: nothing applied") {
 		t.Fatalf("err = %v, want one line", err)
 	}
-	if s.progs.table != "" || exists(s.path(FirewallFile)) || exists(s.path("/etc/systemd/system/"+FirewallUnit)) || len(s.sys.Called()) != 0 {
+	if s.progs.table != "" || exists(s.path(FirewallFile)) || exists(s.path("/etc/nftables.d/.slipway.nft.next")) || exists(s.path("/etc/systemd/system/"+FirewallUnit)) || len(s.sys.Called()) != 0 {
 		t.Errorf("a refused table changed the server: programs %q, systemd %q", s.progs.calls, s.sys.Called())
 	}
 }
