@@ -9,15 +9,18 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/testenv"
 )
 
 // hostRuleset is this machine's `nft list ruleset`: the shared sandbox's
 // network is this machine's.
 func hostRuleset(t *testing.T) string {
 	t.Helper()
+	_, err := exec.LookPath("nft")
+	testenv.Need(t, err == nil, "nft reads this machine's ruleset: apt-get install nftables")
 	out, err := exec.Command("nft", "list", "ruleset").CombinedOutput()
 	if err != nil {
-		t.Fatalf("nft list ruleset on this machine: %v: %s (apt-get install nftables)", err, out)
+		t.Fatalf("nft list ruleset on this machine: %v: %s", err, out)
 	}
 	return string(out)
 }
