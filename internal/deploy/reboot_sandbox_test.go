@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,6 +116,11 @@ func sqlString(s string) string {
 func (e sandboxEnv) afterBoot(t *testing.T, release string, rows int) {
 	t.Helper()
 	e.consistent(t, release)
+	// /version carries the commit (each release of the drills has its
+	// own); the instance's status line names its release.
+	if st := e.sh(t, "systemctl show -P StatusText "+e.svc.InstanceUnit(release)); !strings.Contains(st, "release="+release) {
+		t.Errorf("status of %s: %q, want release=%s", e.svc.InstanceUnit(release), st, release)
+	}
 	if n := e.psql(t, "app", "SELECT count(*) FROM drill"); n != strconv.Itoa(rows) {
 		t.Errorf("rows after the boot: %s, want the %d committed before", n, rows)
 	}
