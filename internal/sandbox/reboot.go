@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"syscall"
 	"time"
 )
@@ -112,6 +113,21 @@ func (i *Instance) Boot(ctx context.Context) (time.Duration, error) {
 func (i *Instance) bootAgain(ctx context.Context) (time.Duration, error) {
 	if _, err := i.sb.mountRoot(i.state.Base); err != nil {
 		return 0, err
+	}
+	// The kernel tears a dead container's network namespace down in the
+	// background: its veth outlives it by a moment, and nspawn would fail
+	// to create the new one ("File exists").
+	if v := i.state.Veth; v != "" {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if _, err := net.InterfaceByName(v); err != nil {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return 0, fmt.Errorf("sandbox %s: the veth %s of its last boot is still there", i.Name, v)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	start := time.Now()
 	if err := i.sb.boot(&i.state); err != nil {
