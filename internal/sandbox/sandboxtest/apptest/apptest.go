@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -60,8 +61,9 @@ type App struct {
 	Sandbox *sandbox.Instance
 	// Client is an SSH connection to the sandbox as its admin user.
 	Client *remote.Client
-	// Service is the settings it was provisioned with, on a free port of
-	// 127.0.0.1 (the sandbox shares this machine's network).
+	// Service is the settings it was provisioned with, on a free port at
+	// the sandbox's address (Instance.Host: 127.0.0.1 when it shares this
+	// machine's network), reachable from this machine.
 	Service service.Config
 	// DatabaseURL is what the env file's URL variable holds (a secret).
 	DatabaseURL string
@@ -90,7 +92,9 @@ func Install(ctx context.Context, sb *sandbox.Instance, cl *remote.Client, svc s
 	if err != nil {
 		return nil, err
 	}
-	svc.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
+	// The sandbox's address: 127.0.0.1 when it shares this machine's
+	// network, its own on a private Network (reachable from here).
+	svc.ListenAddr = net.JoinHostPort(sb.Host, strconv.Itoa(port))
 	var out bytes.Buffer
 	if _, err := service.Provision(ctx, cl, svc, &out); err != nil {
 		return nil, fmt.Errorf("provision %s: %w\n%s", svc.AppName, err, out.String())
@@ -117,9 +121,13 @@ func Install(ctx context.Context, sb *sandbox.Instance, cl *remote.Client, svc s
 		return nil, err
 	}
 	// Debian 12's adduser makes homes 0700: what runs the app must still
-	// reach its releases (through the units' bind mounts).
-	if err := asSSHUser(ctx, sb, nil, "chmod", "700", svc.DeployPath); err != nil {
-		return nil, err
+	// reach its releases (through the units' bind mounts, under
+	// ProtectHome=tmpfs). A folder provision made elsewhere (/srv/<name>)
+	// stays as provision left it, 0755.
+	if strings.HasPrefix(svc.DeployPath, "/home/") {
+		if err := asSSHUser(ctx, sb, nil, "chmod", "700", svc.DeployPath); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
