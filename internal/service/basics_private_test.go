@@ -42,11 +42,11 @@ func serverState(t *testing.T, sb *sandbox.Instance, c Config) string {
 // not, although it was before; new connections to the session's SSH port
 // never failed while provision ran; a second provision leaves the server's
 // state as it was; the table survives Debian's nftables.service (which
-// flushes every table) and is loaded again by its unit, as at boot;
+// flushes every table), is loaded again by its unit and after a reboot;
 // PROVISION_FIREWALL_PORTS opens another port; an offline server without
 // unattended-upgrades fails in one line.
 func TestFirewallOnAPrivateSandbox(t *testing.T) {
-	sb := sandboxtest.Private(t, 2)
+	sb := sandboxtest.Private(t, 2, sandbox.WithPersistentRoot())
 	ctx := context.Background()
 	// sshd listens on a second port too: the rule follows what sshd -T says.
 	sandboxtest.Run(t, sb, "sh", "-c", "printf 'Port 2222\\n' > /etc/ssh/sshd_config.d/01-second-port.conf && systemctl reload ssh")
@@ -155,6 +155,23 @@ func TestFirewallOnAPrivateSandbox(t *testing.T) {
 		t.Errorf("after %s started again: %q, want the table", helper.FirewallUnit, got)
 	}
 	checkPorts("after the table was loaded again")
+
+	// A reboot: the unit loads the table at boot.
+	took, err = sb.Reboot(ctx)
+	if err != nil {
+		t.Fatalf("reboot: %v", err)
+	}
+	t.Logf("reboot: ready again in %s", took.Round(time.Millisecond))
+	if got, _ := sb.Run(ctx, "nft", "list", "table", "inet", "slipway"); got != table {
+		t.Errorf("after a reboot: %q, want the table", got)
+	}
+	for _, p := range []int{80, 443, testPort} {
+		sandboxtest.Run(t, sb, "systemd-run", "--unit=fwtest-"+strconv.Itoa(p), "--", "nc", "-lk", strconv.Itoa(p))
+		// Up: loopback is let in.
+		sandboxtest.Run(t, sb, "sh", "-c", "for i in $(seq 50); do nc -z 127.0.0.1 "+strconv.Itoa(p)+" && exit 0; sleep 0.1; done; exit 1")
+	}
+	checkPorts("after a reboot")
+	cl = sandboxtest.Dial(t, sb)
 
 	// PROVISION_FIREWALL_PORTS opens the test port.
 	out.Reset()
