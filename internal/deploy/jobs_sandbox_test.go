@@ -111,6 +111,13 @@ func TestJobsAndWorkersOnSandbox(t *testing.T) {
 		if w := e.sh(t, "systemctl list-units --plain --no-legend --state=active 'jobs-worker-queue@*' | wc -l"); w != "2" {
 			t.Errorf("%s worker processes of %s, want 2", w, r1.Release)
 		}
+		var st bytes.Buffer
+		if err := Status(context.Background(), e.options(&st, ""), 3); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(st.String(), "workers   2\n") || !strings.Contains(st.String(), "jobs-worker-queue@"+r1.Release+".2.service  active/running") {
+			t.Errorf("status shows no workers:\n%s", st.String())
+		}
 	})
 
 	t.Run("a slow run going across a deploy's switch: one run at a time, the next run is the new release's", func(t *testing.T) {
@@ -145,16 +152,34 @@ func TestJobsAndWorkersOnSandbox(t *testing.T) {
 		t.Logf("slow runs: %d, none overlapping; the switch at %s fell inside a j1 run", len(runs), sw.Format(time.StampMilli))
 	})
 
-	t.Run("a failing job fails its unit, which names the notify template", func(t *testing.T) {
-		e.sh(t, "systemctl start jobs-job-fail.service; while systemctl -q is-active jobs-job-fail.service; do sleep 0.1; done")
+	t.Run("job:run streams a run; a failing job fails its unit, which names the notify template; jobs lists them", func(t *testing.T) {
+		var run bytes.Buffer
+		if err := RunJob(context.Background(), e.options(&run, ""), "tick"); err != nil || !strings.Contains(run.String(), "job done") {
+			t.Errorf("job:run tick: %v\n%s", err, run.String())
+		}
+		run.Reset()
+		err := RunJob(context.Background(), e.options(&run, ""), "fail")
+		if err == nil || !strings.Contains(err.Error(), "result=exit-code") || !strings.Contains(run.String(), "the report server said no") {
+			t.Errorf("job:run fail: %v\n%s", err, run.String())
+		}
 		if got := e.sh(t, "systemctl show -P Result jobs-job-fail.service"); got != "exit-code" {
 			t.Errorf("Result of the failing run: %q", got)
 		}
 		if got := e.sh(t, "systemctl show -P OnFailure jobs-job-fail.service"); got != "jobs-notify@jobs-job-fail.service.service" {
 			t.Errorf("OnFailure: %q", got)
 		}
-		if got := e.sh(t, "journalctl -q -t jobs-job-fail --no-pager -o cat"); !strings.Contains(got, "the report server said no") {
-			t.Errorf("journal of the failing run:\n%s", got)
+		if err := RunJob(context.Background(), e.options(&run, ""), "nope"); err == nil || !strings.Contains(err.Error(), `no job "nope"`) {
+			t.Errorf("job:run of an unknown job: %v", err)
+		}
+		var list bytes.Buffer
+		if err := Jobs(context.Background(), e.options(&list, "")); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("jobs:\n%s", list.String())
+		for _, want := range []string{"tick  ", "*:*:0/2", "fail ", "exit-code", "jobs-worker-queue@"} {
+			if !strings.Contains(list.String(), want) {
+				t.Errorf("jobs lacks %q:\n%s", want, list.String())
+			}
 		}
 		e.sh(t, "systemctl reset-failed jobs-job-fail.service")
 	})
