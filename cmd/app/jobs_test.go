@@ -45,7 +45,9 @@ func TestTheLoginWatchWorkerDrains(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"worker", "login-watch"}, func(k string) string { return env[k] }, nil, &out, &out) }()
+	go func() {
+		done <- run(ctx, []string{"worker", "login-watch"}, func(k string) string { return env[k] }, nil, &out, &out)
+	}()
 	time.Sleep(500 * time.Millisecond)
 	cancel()
 	select {
