@@ -102,6 +102,9 @@ func TestJobsAndWorkersOnSandbox(t *testing.T) {
 		if got := e.sh(t, "systemctl show -P User,AccuracyUSec jobs-job-tick.service jobs-job-tick.timer | tr '\\n' ' '"); !strings.Contains(got, "app") {
 			t.Errorf("User of the job: %q", got)
 		}
+		if got := e.sh(t, "systemctl show -P Slice jobs-job-tick.service"); got != "system-jobs.slice" {
+			t.Errorf("the job runs in %q, not the app's slice (which logs reads)", got)
+		}
 		if got := e.sh(t, "journalctl -q -t jobs-job-tick -n 20 --no-pager -o cat"); !strings.Contains(got, "job done") {
 			t.Errorf("the journal has no line of jobs-job-tick:\n%s", got)
 		}

@@ -150,6 +150,13 @@ func WorkerUnit(app, name, instance string, i int) string {
 	return app + "-worker-" + name + "@" + instance + "." + strconv.Itoa(i) + ".service"
 }
 
+// appSlice is the slice of the app's web instances (<app>@.service's,
+// systemd's name for it: a - escaped): jobs and workers join it, so `logs`
+// (which reads the slice) shows them beside the web process.
+func appSlice(app string) string {
+	return "system-" + strings.ReplaceAll(app, "-", `\x2d`) + ".slice"
+}
+
 // jobService renders a job's service unit.
 func jobService(app string, u ProcUnits, j JobSpec) string {
 	var b strings.Builder
@@ -170,6 +177,7 @@ func jobService(app string, u ProcUnits, j JobSpec) string {
 	fmt.Fprintf(&b, "ExecStart=%s job %s\n", path.Join(u.CurrentLink, "app"), j.Name)
 	fmt.Fprintf(&b, "User=%s\nGroup=%s\nEnvironmentFile=%s\n", u.User, u.User, u.EnvFile)
 	fmt.Fprintf(&b, "SyslogIdentifier=%s-job-%s\n", app, j.Name)
+	fmt.Fprintf(&b, "Slice=%s\n", appSlice(app))
 	// The app cancels the run's context at the deadline; systemd stops
 	// what is left a little later.
 	fmt.Fprintf(&b, "RuntimeMaxSec=%d\nTimeoutStopSec=30s\n", j.DeadlineSec+15)
@@ -212,6 +220,7 @@ func workerTemplate(app, self string, u ProcUnits, w WorkerSpec) string {
 	fmt.Fprintf(&b, "ExecStart=%s worker-release %s %s %%i\n", self, u.ReleasesDir, w.Name)
 	fmt.Fprintf(&b, "User=%s\nGroup=%s\nEnvironmentFile=%s\n", u.User, u.User, u.EnvFile)
 	fmt.Fprintf(&b, "SyslogIdentifier=%s-worker-%s\n", app, w.Name)
+	fmt.Fprintf(&b, "Slice=%s\n", appSlice(app))
 	b.WriteString("Restart=on-failure\nRestartSec=1s\n")
 	// SIGTERM, then this long to drain before SIGKILL.
 	fmt.Fprintf(&b, "TimeoutStopSec=%ds\n", u.StopTimeoutSec)
