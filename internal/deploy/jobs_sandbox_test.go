@@ -7,13 +7,17 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/notify"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -93,9 +97,25 @@ func TestJobsAndWorkersOnSandbox(t *testing.T) {
 		sandboxtest.Run(t, sb, "sh", "-c", "systemctl disable --now 'jobs-job-*.timer' 2>/dev/null; systemctl stop 'jobs-job-*' 'jobs-worker-*' 'jobs@*' jobs-current.service jobs.socket; "+
 			"rm -f /etc/systemd/system/jobs-job-* /etc/systemd/system/jobs-worker-*; systemctl daemon-reload; systemctl reset-failed")
 	})
+	// The webhook receiver: deploy copies DEPLOY_NOTIFY_URL to the
+	// server, whose notify template posts a failed job's alert there.
+	events := make(chan notify.Event, 64)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var ev notify.Event
+		if json.NewDecoder(req.Body).Decode(&ev) == nil && ev.Kind == "job" {
+			events <- ev
+		}
+	}))
+	defer hook.Close()
+	n, err := notify.New(hook.URL + "/hook/secret")
+	if err != nil {
+		t.Fatal(err)
+	}
 	j1, j2 := jobsBinary(t, "j1", "10b00001"), jobsBinary(t, "j2", "10b00002")
 	var out bytes.Buffer
-	r1 := deployOK(t, e.options(&out, j1))
+	o1 := e.options(&out, j1)
+	o1.Notify = n
+	r1 := deployOK(t, o1)
 
 	t.Run("a job runs on its schedule from the current release, as the service user, with the env file", func(t *testing.T) {
 		e.waitFor(t, db, `SELECT count(*) > 0 FROM job_runs WHERE job = 'tick' AND version = 'j1' AND marker = 'from-the-env-file'`, "t", 20*time.Second)
@@ -161,7 +181,7 @@ func TestJobsAndWorkersOnSandbox(t *testing.T) {
 		t.Logf("slow runs: %d, none overlapping; the switch at %s fell inside a j1 run", len(runs), sw.Format(time.StampMilli))
 	})
 
-	t.Run("job:run streams a run; a failing job fails its unit, which names the notify template; jobs lists them", func(t *testing.T) {
+	t.Run("job:run streams a run; a failing job fails its unit and alerts the webhook from the server; jobs lists them", func(t *testing.T) {
 		var run bytes.Buffer
 		if err := RunJob(context.Background(), e.options(&run, ""), "tick"); err != nil || !strings.Contains(run.String(), "job done") {
 			t.Errorf("job:run tick: %v\n%s", err, run.String())
@@ -176,6 +196,14 @@ func TestJobsAndWorkersOnSandbox(t *testing.T) {
 		}
 		if got := e.sh(t, "systemctl show -P OnFailure jobs-job-fail.service"); got != "jobs-notify@jobs-job-fail.service.service" {
 			t.Errorf("OnFailure: %q", got)
+		}
+		select {
+		case ev := <-events:
+			if ev.Outcome != "failed" || ev.Cause != "jobs-job-fail.service failed (exit-code)" || ev.Host == "" || strings.Contains(ev.Text, "report server") {
+				t.Errorf("alert %+v", ev)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("no alert of the failed job within 30 s:\n%s", e.sh(t, "journalctl --no-pager -n 20 -u 'jobs-notify@*'"))
 		}
 		if err := RunJob(context.Background(), e.options(&run, ""), "nope"); err == nil || !strings.Contains(err.Error(), `no job "nope"`) {
 			t.Errorf("job:run of an unknown job: %v", err)

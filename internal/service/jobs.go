@@ -17,7 +17,7 @@ func ProcUnits(c Config) *helper.ProcUnits {
 		User: c.ServiceUser, EnvFile: c.EnvFile(), CurrentLink: c.CurrentLink(), ReleasesDir: c.ReleasesDir(),
 		MemoryMax: c.MemoryMax, StopTimeoutSec: int64((c.StopTimeout + time.Second - 1) / time.Second),
 		Hardening: Hardening(c), CurrentBind: CurrentBind(c),
-		OnFailure: c.AppName + "-notify@%n.service",
+		OnFailure: helper.OnFailure(c.AppName),
 	}
 }
 
