@@ -156,3 +156,41 @@ func TestReleaseInstallKeepsTheJobsAndRefusesABadSchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestAtBootTheCurrentReleasesWorkersStart: <app>-current.service starts
+// the web instance and the workers app.jobs names, none of them enabled.
+func TestAtBootTheCurrentReleasesWorkersStart(t *testing.T) {
+	s := newServer(t, "r2")
+	s.link("current", "r2")
+	s.procs("r2", `{"jobs":[],"workers":[{"name":"mail","instances":2}]}`)
+	if rc := run(context.Background(), s.e, []string{"start-current", testDP + "/current", "app"}, nil); rc != 0 {
+		t.Fatalf("exit %d", rc)
+	}
+	want := []string{"start app@r2.service", "start app-worker-mail@r2.1.service", "start app-worker-mail@r2.2.service"}
+	if c := s.sys.Called(); !slices.Equal(c, want) {
+		t.Errorf("calls %q, want %q", c, want)
+	}
+}
+
+// TestEnvSetsSecondInstanceGetsWorkersOfItsOwn: a switch to the same
+// release's next generation (env:set) replaces the workers too, so they
+// read the new env file.
+func TestEnvSetsSecondInstanceGetsWorkersOfItsOwn(t *testing.T) {
+	s := newServer(t, "r1")
+	if err := os.MkdirAll(s.root+UnitDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.link("current", "r1")
+	s.live("app@r1.service", "r1")
+	s.sys.Set("app-worker-mail@r1.1.service", "ActiveState", "active", "SubState", "running")
+	s.procs("r1", `{"jobs":[],"workers":[{"name":"mail","instances":1}]}`)
+	s.sys.OnStart = ready
+	a := s.args("r1")
+	a.Instance, a.Procs = "r1.g1", testProcUnits()
+	if got := s.handover(a); got != "ok" {
+		t.Fatal(got)
+	}
+	if s.sys.State("app-worker-mail@r1.g1.1.service") != "active/running" || s.sys.State("app-worker-mail@r1.1.service") != "inactive/dead" {
+		t.Errorf("new %s, old %s", s.sys.State("app-worker-mail@r1.g1.1.service"), s.sys.State("app-worker-mail@r1.1.service"))
+	}
+}
