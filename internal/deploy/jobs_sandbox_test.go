@@ -122,6 +122,15 @@ func TestJobsAndWorkersOnSandbox(t *testing.T) {
 		if got := e.sh(t, "systemctl show -P User,AccuracyUSec jobs-job-tick.service jobs-job-tick.timer | tr '\\n' ' '"); !strings.Contains(got, "app") {
 			t.Errorf("User of the job: %q", got)
 		}
+		// systemd's own reading of the units: no unknown key, no bad value.
+		if got := e.sh(t, "systemd-analyze verify jobs-job-tick.service jobs-job-tick.timer jobs-worker-queue@x.1.service 2>&1 || true"); got != "" {
+			t.Errorf("systemd-analyze verify:\n%s", got)
+		}
+		sec := e.sh(t, "systemd-analyze security --no-pager jobs-job-tick.service | tail -1")
+		t.Logf("job unit: %s", sec)
+		if !strings.Contains(sec, " OK") {
+			t.Errorf("the job's sandboxing: %s", sec)
+		}
 		if got := e.sh(t, "systemctl show -P Slice jobs-job-tick.service"); got != "system-jobs.slice" {
 			t.Errorf("the job runs in %q, not the app's slice (which logs reads)", got)
 		}
@@ -199,6 +208,8 @@ func TestJobsAndWorkersOnSandbox(t *testing.T) {
 		}
 		select {
 		case ev := <-events:
+			// The only job alert: tick, every 2 s plus a job:run, never
+			// hits a start limit.
 			if ev.Outcome != "failed" || ev.Cause != "jobs-job-fail.service failed (exit-code)" || ev.Host == "" || strings.Contains(ev.Text, "report server") {
 				t.Errorf("alert %+v", ev)
 			}

@@ -165,6 +165,9 @@ func jobService(app string, u ProcUnits, j JobSpec) string {
 	b.WriteString("[Unit]\n")
 	fmt.Fprintf(&b, "Description=%s job %s\n", app, j.Name)
 	b.WriteString("After=network-online.target postgresql.service\nWants=network-online.target\n")
+	// The timer is the rate: systemd's default start limit (5 in 10 s)
+	// would fail a job scheduled every 2 s the moment job:run adds a run.
+	b.WriteString("StartLimitIntervalSec=0\n")
 	if u.OnFailure != "" {
 		fmt.Fprintf(&b, "OnFailure=%s\n", u.OnFailure)
 	}

@@ -57,7 +57,7 @@ func TestTheSwitchMakesTheJobAndWorkerUnitsFollowTheRelease(t *testing.T) {
 	}
 	svc, tmr := s.unitFile("app-job-prune.service"), s.unitFile("app-job-prune.timer")
 	for _, want := range []string{"ExecStart=" + testDP + "/current/app job prune", "User=app", "EnvironmentFile=/etc/app/app.env",
-		"SyslogIdentifier=app-job-prune", "Slice=system-app.slice", "RuntimeMaxSec=105", "OnFailure=app-notify@%n.service", "Type=exec", "ProtectSystem=strict",
+		"SyslogIdentifier=app-job-prune", "Slice=system-app.slice", "RuntimeMaxSec=105", "StartLimitIntervalSec=0", "OnFailure=app-notify@%n.service", "Type=exec", "ProtectSystem=strict",
 		"BindReadOnlyPaths=" + testDP + "/current"} {
 		if !strings.Contains(svc, want+"\n") {
 			t.Errorf("app-job-prune.service lacks %q:\n%s", want, svc)
