@@ -365,6 +365,37 @@ func writeUnit(e *Env, name, content string) (bool, error) {
 	return true, os.Rename(tmp, p)
 }
 
+// ownJobFile reports whether f (a file name in UnitDir) is a job unit of
+// app written by syncProcs: a glob such as app-job-* also matches the units
+// of another app named app-job-x, which must never be touched.
+func ownJobFile(e *Env, app, f string) (string, bool) {
+	name, ok := strings.CutPrefix(f, app+"-job-")
+	if !ok {
+		return "", false
+	}
+	name, ok = strings.CutSuffix(name, ".service")
+	if !ok {
+		name, ok = strings.CutSuffix(strings.TrimPrefix(f, app+"-job-"), ".timer")
+	}
+	if !ok || !procNameRE.MatchString(name) {
+		return "", false
+	}
+	b, err := os.ReadFile(e.Path(path.Join(UnitDir, f)))
+	return name, err == nil && strings.Contains(string(b), "\nDescription="+app+" job "+name)
+}
+
+// ownWorker reports whether u, a unit name or a template file name, is a
+// worker of app (its template written by syncProcs), and which worker.
+func ownWorker(e *Env, app, u string) (string, bool) {
+	rest, ok := strings.CutPrefix(u, app+"-worker-")
+	name, _, found := strings.Cut(rest, "@")
+	if !ok || !found || !procNameRE.MatchString(name) {
+		return "", false
+	}
+	b, err := os.ReadFile(e.Path(path.Join(UnitDir, WorkerTemplate(app, name))))
+	return name, err == nil && strings.Contains(string(b), "\nDescription="+app+" worker "+name+",")
+}
+
 // unitFiles lists the unit files in UnitDir whose name matches pattern.
 func unitFiles(e *Env, pattern string) []string {
 	m, _ := filepath.Glob(e.Path(path.Join(UnitDir, pattern)))
@@ -416,7 +447,7 @@ func (s *switcher) syncProcs(ctx context.Context, u *ProcUnits, rel, inst string
 	}
 	var gone []string
 	for _, f := range unitFiles(e, s.app+"-job-*") {
-		if !want[f] && (strings.HasSuffix(f, ".timer") || strings.HasSuffix(f, ".service")) {
+		if _, own := ownJobFile(e, s.app, f); own && !want[f] {
 			gone = append(gone, f)
 		}
 	}
@@ -472,7 +503,7 @@ func (s *switcher) syncProcs(ctx context.Context, u *ProcUnits, rel, inst string
 	s.stopWorkers(ctx, keep)
 	// Templates of workers the release lacks go once nothing runs them.
 	for _, f := range unitFiles(e, s.app+"-worker-*@.service") {
-		if !workers[f] {
+		if _, own := ownWorker(e, s.app, f); own && !workers[f] {
 			os.Remove(e.Path(path.Join(UnitDir, f)))
 			s.step("removed %s: release %s has no such worker", f, rel)
 		}
@@ -487,6 +518,9 @@ func (s *switcher) stopWorkers(ctx context.Context, keep map[string]bool) {
 	units, _ := s.e.Sys.List(ctx, s.app+"-worker-*@*.service")
 	var stop []string
 	for _, u := range units {
+		if _, own := ownWorker(s.e, s.app, u); !own {
+			continue // another app's, e.g. app-worker-x@<release>.service
+		}
 		if !keep[u] && s.state(ctx, u, "ActiveState") != "inactive" {
 			stop = append(stop, u)
 		}

@@ -53,8 +53,8 @@ func jobsStatus(ctx context.Context, e *Env, a AppArgs) error {
 		return err
 	}
 	for _, f := range unitFiles(e, a.App+"-job-*.timer") {
-		name := strings.TrimSuffix(strings.TrimPrefix(f, a.App+"-job-"), ".timer")
-		if !procNameRE.MatchString(name) {
+		name, own := ownJobFile(e, a.App, f)
+		if !own {
 			continue
 		}
 		b, _ := os.ReadFile(e.Path(path.Join(UnitDir, f)))
@@ -82,6 +82,9 @@ func jobsStatus(ctx context.Context, e *Env, a AppArgs) error {
 	}
 	units, _ := e.Sys.List(ctx, a.App+"-worker-*@*.service")
 	for _, u := range units {
+		if _, own := ownWorker(e, a.App, u); !own {
+			continue
+		}
 		p, _ := e.Sys.Show(ctx, u, "ActiveState", "SubState", "MainPID")
 		if p["ActiveState"] == "inactive" {
 			continue

@@ -194,3 +194,40 @@ func TestEnvSetsSecondInstanceGetsWorkersOfItsOwn(t *testing.T) {
 		t.Errorf("new %s, old %s", s.sys.State("app-worker-mail@r1.g1.1.service"), s.sys.State("app-worker-mail@r1.1.service"))
 	}
 }
+
+// TestTheSwitchLeavesAnotherAppsUnitsThatShareThePrefix: apps named
+// app-job-x and app-worker-y share app's glob prefixes; their units are
+// never removed nor stopped.
+func TestTheSwitchLeavesAnotherAppsUnitsThatShareThePrefix(t *testing.T) {
+	s := newServer(t, "r1")
+	if err := os.MkdirAll(s.root+UnitDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	others := map[string]string{
+		"app-job-x-current.service": "[Unit]\nDescription=app-job-x: start the current release\n",
+		"app-job-x.timer":           "[Unit]\nDescription=someone's own timer\n",
+		"app-worker-y@.service":     "[Unit]\nDescription=app-worker-y web app, release %i\n",
+	}
+	for name, content := range others {
+		if err := os.WriteFile(s.root+UnitDir+"/"+name, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.sys.Set("app-worker-y@rel.service", "ActiveState", "active", "SubState", "running")
+	s.link("current", "r1")
+	s.live("app@r1.service", "r1")
+	s.procs("r1", `{"jobs":[],"workers":[]}`)
+	a := s.args("r1")
+	a.Procs = testProcUnits()
+	if got := s.handover(a); got != "ok" {
+		t.Fatal(got)
+	}
+	for name, content := range others {
+		if s.unitFile(name) != content {
+			t.Errorf("%s was changed or removed", name)
+		}
+	}
+	if s.sys.State("app-worker-y@rel.service") != "active/running" || s.wasCalled("stop app-worker-y@rel.service") {
+		t.Errorf("another app's instance was stopped: %v", s.sys.Called())
+	}
+}
