@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
 )
@@ -73,7 +74,8 @@ func (o Options) check() (*regexp.Regexp, error) {
 // Command is journalctl as root on the server, one JSON object per line:
 // what every instance wrote (and the old layout's service).
 //
-// Matched by the instances' slice (system-app.slice), not `-u app@*`:
+// Matched by the instances' slice (system-app.slice; system-my\x2dapp.slice
+// for my-app, as systemd escapes it), not `-u app@*`:
 // journalctl expands a unit glob once, against the units known when it
 // starts, so `logs -f` would miss the release a deploy starts meanwhile.
 func Command(c service.Config, o Options) string {
@@ -84,7 +86,7 @@ func Command(c service.Config, o Options) string {
 	if o.Follow {
 		words = append(words, "-f")
 	}
-	words = append(words, "_SYSTEMD_SLICE=system-"+c.AppName+".slice", "+", "_SYSTEMD_UNIT="+c.ServiceUnit())
+	words = append(words, "_SYSTEMD_SLICE="+helper.AppSlice(c.AppName), "+", "_SYSTEMD_UNIT="+c.ServiceUnit())
 	return remote.QuoteAll(words)
 }
 

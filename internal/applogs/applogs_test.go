@@ -216,3 +216,13 @@ func noJournalctl(t *testing.T, cl *remote.Client) {
 		}
 	}
 }
+
+// systemd names a slice after the template's prefix with '-' escaped: an
+// app called my-app runs in system-my\x2dapp.slice, which journalctl must be
+// asked for by that name.
+func TestCommandMatchesTheSliceSystemdNamesForTheApp(t *testing.T) {
+	c := service.DefaultsFor("my-app")
+	if got := Command(c, Options{}); !strings.Contains(got, `_SYSTEMD_SLICE=system-my\x2dapp.slice`) {
+		t.Errorf("Command = %s, want the escaped slice name", got)
+	}
+}

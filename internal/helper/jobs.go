@@ -150,10 +150,10 @@ func WorkerUnit(app, name, instance string, i int) string {
 	return app + "-worker-" + name + "@" + instance + "." + strconv.Itoa(i) + ".service"
 }
 
-// appSlice is the slice of the app's web instances (<app>@.service's,
+// AppSlice is the slice of the app's web instances (<app>@.service's,
 // systemd's name for it: a - escaped): jobs and workers join it, so `logs`
 // (which reads the slice) shows them beside the web process.
-func appSlice(app string) string {
+func AppSlice(app string) string {
 	return "system-" + strings.ReplaceAll(app, "-", `\x2d`) + ".slice"
 }
 
@@ -180,7 +180,7 @@ func jobService(app string, u ProcUnits, j JobSpec) string {
 	fmt.Fprintf(&b, "ExecStart=%s job %s\n", path.Join(u.CurrentLink, "app"), j.Name)
 	fmt.Fprintf(&b, "User=%s\nGroup=%s\nEnvironmentFile=%s\n", u.User, u.User, u.EnvFile)
 	fmt.Fprintf(&b, "SyslogIdentifier=%s-job-%s\n", app, j.Name)
-	fmt.Fprintf(&b, "Slice=%s\n", appSlice(app))
+	fmt.Fprintf(&b, "Slice=%s\n", AppSlice(app))
 	// The app cancels the run's context at the deadline; systemd stops
 	// what is left a little later.
 	fmt.Fprintf(&b, "RuntimeMaxSec=%d\nTimeoutStopSec=30s\n", j.DeadlineSec+15)
@@ -223,7 +223,7 @@ func workerTemplate(app, self string, u ProcUnits, w WorkerSpec) string {
 	fmt.Fprintf(&b, "ExecStart=%s worker-release %s %s %%i\n", self, u.ReleasesDir, w.Name)
 	fmt.Fprintf(&b, "User=%s\nGroup=%s\nEnvironmentFile=%s\n", u.User, u.User, u.EnvFile)
 	fmt.Fprintf(&b, "SyslogIdentifier=%s-worker-%s\n", app, w.Name)
-	fmt.Fprintf(&b, "Slice=%s\n", appSlice(app))
+	fmt.Fprintf(&b, "Slice=%s\n", AppSlice(app))
 	b.WriteString("Restart=on-failure\nRestartSec=1s\n")
 	// SIGTERM, then this long to drain before SIGKILL.
 	fmt.Fprintf(&b, "TimeoutStopSec=%ds\n", u.StopTimeoutSec)
