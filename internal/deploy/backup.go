@@ -93,7 +93,21 @@ func (s *Server) backupIfPending(ctx context.Context, o Options, st State, rel R
 		return "", err
 	}
 	o.step("backup")
-	info, err := b.Take(ctx, backup.FreeID(list, rel.ID), st.Current, backup.KindDeploy, o.keepBackups())
+	id := backup.FreeID(list, rel.ID)
+	// A restore point when the cluster archives to a bucket: instant,
+	// whatever the database's size. Else, or when the archive can't be
+	// trusted, the dump.
+	point, off, why, err := b.Point(ctx, id, id, st.Current)
+	switch {
+	case err != nil:
+		o.printf("no restore point (%v): dumping instead", err)
+	case why != "":
+		o.printf("no restore point (%s): dumping instead", why)
+	case !off:
+		o.printf("restore point %s: WAL segment %s archived to the bucket, schema version %d, in %s", point.ID, point.WAL, point.Schema, point.Duration)
+		return " " + point.LogFields(), nil
+	}
+	info, err := b.Take(ctx, id, st.Current, backup.KindDeploy, o.keepBackups())
 	if err != nil {
 		return "", fmt.Errorf("%w: not %s, nothing was stopped (DEPLOY_BACKUP=off switches without a backup)", err, undone)
 	}
