@@ -182,3 +182,88 @@ func (s Server) Point(ctx context.Context, id, name, release string) (info Info,
 	info.Duration = time.Duration(ms) * time.Millisecond
 	return info, false, "", nil
 }
+
+// Materialize restores the bucket's cluster into a scratch folder on the
+// server, to the restore point point, or to the moment at (RFC 3339), or
+// (both "") to the newest state, and dumps the app's database from it as
+// backups/<id>.dump: an ordinary backup that Prepare and Swap bring in
+// while the live cluster keeps running. release is the one serving.
+func (s Server) Materialize(ctx context.Context, id, point, at, release string) (Info, error) {
+	args := helper.ArchiveMaterializeArgs{DBArgs: s.dbArgs(), App: s.C.AppName, ID: id, Point: point, Time: at, Release: release}
+	// Not in a detached unit: its hardening keeps /var/lib/postgresql
+	// read-only. A client killed here leaves at most a scratch cluster,
+	// which the next restore from the bucket removes first; nothing the
+	// app sees has changed.
+	kv, err := s.call(ctx, "archive-materialize", args)
+	if err != nil {
+		return Info{}, fmt.Errorf("restore from the bucket on %s: %w", s.Alias, err)
+	}
+	b := Info{ID: id, Release: release, Kind: KindArchive, When: time.Now().UTC()}
+	b.Size, _ = strconv.ParseInt(kv["size"], 10, 64)
+	b.Schema, _ = strconv.ParseInt(kv["schema"], 10, 64)
+	ms, _ := strconv.ParseInt(kv["duration_ms"], 10, 64)
+	b.Duration = time.Duration(ms) * time.Millisecond
+	return b, nil
+}
+
+// BackupStaleAfter is how old the newest good backup in the bucket may be
+// before status raises an alert (and the server's archive check fails).
+const BackupStaleAfter = helper.BackupStaleAfter
+
+// ArchiveStatus is what status shows of the archive: the newest WAL
+// segment archived, and the newest good backup in the bucket.
+type ArchiveStatus struct {
+	LastWAL   string    `json:"last_wal"` // "" none yet
+	LastWALAt time.Time `json:"last_wal_at"`
+	// Failing is set when the last archive attempt failed (FailedWAL).
+	Failing   bool   `json:"failing"`
+	FailedWAL string `json:"failed_wal,omitempty"`
+	// Backup is the newest good backup's pgBackRest label and type.
+	Backup     string    `json:"backup"`
+	BackupType string    `json:"backup_type"`
+	BackupAt   time.Time `json:"backup_at"`
+	// Alerts are one line each: archiving failing, no backup or a stale
+	// one (older than BackupStaleAfter).
+	Alerts []string `json:"alerts"`
+}
+
+// ArchiveState reads the archive's state on the server; nil when the
+// app's cluster doesn't archive to a bucket.
+func (s Server) ArchiveState(ctx context.Context, now time.Time) (*ArchiveStatus, error) {
+	out, err := client.Call(ctx, s.R, "archive-status", helper.ArchiveStatusArgs{App: s.C.AppName})
+	res := client.Result(out)
+	if err != nil || !strings.HasPrefix(res, "ok") {
+		return nil, fmt.Errorf("archive status on %s: %s", s.Alias, or(strings.TrimSpace(strings.TrimPrefix(res, "failed")), fmt.Sprint(err)))
+	}
+	rest := strings.TrimSpace(strings.TrimPrefix(res, "ok"))
+	if rest == "off" {
+		return nil, nil
+	}
+	kv := map[string]string{}
+	for _, w := range strings.Fields(rest) {
+		k, v, _ := strings.Cut(w, "=")
+		kv[k] = strings.TrimPrefix(v, "-")
+	}
+	unix := func(k string) time.Time {
+		n, _ := strconv.ParseInt(kv[k], 10, 64)
+		if n == 0 {
+			return time.Time{}
+		}
+		return time.Unix(n, 0).UTC()
+	}
+	st := &ArchiveStatus{LastWAL: kv["last_wal"], LastWALAt: unix("last_wal_at"), Failing: kv["failing"] == "t", FailedWAL: kv["failed_wal"],
+		Backup: kv["backup"], BackupType: kv["backup_type"], BackupAt: unix("backup_at"), Alerts: []string{}}
+	if st.Failing {
+		st.Alerts = append(st.Alerts, fmt.Sprintf("WAL archiving is failing: segment %s not in the bucket (last archived %s); journalctl -u postgresql on the server", or(st.FailedWAL, "?"), or(st.LastWAL, "none")))
+	}
+	switch {
+	case st.Backup == "?":
+		st.Backup = ""
+		st.Alerts = append(st.Alerts, "the bucket does not answer: its backups are unknown (pgbackrest info on the server)")
+	case st.Backup == "":
+		st.Alerts = append(st.Alerts, "no good backup in the bucket")
+	case now.Sub(st.BackupAt) > BackupStaleAfter:
+		st.Alerts = append(st.Alerts, fmt.Sprintf("the newest good backup (%s) is %s old, over %s: see systemctl status %s-backup.service", st.Backup, now.Sub(st.BackupAt).Round(time.Minute), BackupStaleAfter, s.C.AppName))
+	}
+	return st, nil
+}

@@ -12,8 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/s3test"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/sandbox"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -126,6 +129,8 @@ func TestArchiveSendsEncryptedWALAndScheduledBackupsToTheBucket(t *testing.T) {
 		t.Fatalf("backups after provision: %q, want the first full", first)
 	}
 
+	restorePointAndTime(t, sb, cl, svc)
+
 	// The timers' services: a differential lands, then a full, after
 	// which retention (one full) prunes the first full and its
 	// differential.
@@ -140,5 +145,122 @@ func TestArchiveSendsEncryptedWALAndScheduledBackupsToTheBucket(t *testing.T) {
 	labels, types := pgbackrestInfo(t, sb, "bkarc")
 	if strings.Join(types, " ") != "full" || labels[0] == first[0] {
 		t.Errorf("after the full unit with retention 1: %q %q, want one new full (the first was %s)", labels, types, first[0])
+	}
+
+	// status: where the WAL and the backups stand, no alert.
+	srv := Server{Alias: "sandbox", R: cl, C: svc}
+	st, err := srv.ArchiveState(ctx, time.Now())
+	if err != nil || st == nil || st.LastWAL == "" || st.Backup != labels[0] || st.BackupType != "full" || len(st.Alerts) != 0 {
+		t.Fatalf("archive status: %+v, %v", st, err)
+	}
+	// The S3 server gone: the next segment fails to archive, status says
+	// so in one line, and a deploy's safety point falls back to the dump.
+	s.Stop()
+	sandboxtest.Run(t, sb, "runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-c", "CREATE TABLE IF NOT EXISTS churn (x int); INSERT INTO churn VALUES (1); SELECT pg_switch_wal()")
+	deadline := time.Now().Add(150 * time.Second)
+	for st == nil || !st.Failing {
+		if time.Now().After(deadline) {
+			t.Fatalf("archiving not failing 150 s after the S3 server stopped: %+v", st)
+		}
+		time.Sleep(time.Second)
+		if st, err = srv.ArchiveState(ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(st.Alerts) == 0 || !strings.Contains(st.Alerts[0], "WAL archiving is failing") {
+		t.Errorf("alerts: %q", st.Alerts)
+	}
+	svc.DeployPath, svc.ServiceUser = "/home/admin/bkarc", "postgres"
+	pointSrv := Server{Alias: "sandbox", R: cl, C: svc}
+	if _, off, why, err := pointSrv.Point(ctx, NewID(time.Now(), "down"), NewID(time.Now(), "down"), ""); err != nil || off || !strings.Contains(why, "WAL archiving is failing") {
+		t.Errorf("point with the archive failing: off %v, fallback %q, %v: want the fallback", off, why, err)
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restorePointAndTime: a restore point before a destructive change brings
+// the rows back, and so does a time between an insert and a delete, each
+// replayed from the bucket into a scratch cluster and dumped from there.
+func restorePointAndTime(t *testing.T, sb *sandbox.Instance, cl *remote.Client, svc service.Config) {
+	ctx := context.Background()
+	url, err := sb.DatabaseURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The app: its env file and deploy path; psql runs with the URL's
+	// credentials as an OS account the sandbox has.
+	svc.DeployPath, svc.ServiceUser = "/home/admin/bkarc", "postgres"
+	sandboxtest.Run(t, sb, "install", "-d", "-m", "0755", svc.EnvDir())
+	if err := apptest.WriteEnv(ctx, sb, svc.EnvFile(), "DATABASE_URL="+url+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	sandboxtest.Run(t, sb, "install", "-d", "-o", "admin", "-g", "admin", svc.DeployPath, svc.DeployPath+"/releases")
+	sql := func(q string) string {
+		t.Helper()
+		return strings.TrimSpace(sandboxtest.Run(t, sb, "runuser", "-u", "postgres", "--", "psql", "-X", "-Atq", "-v", "ON_ERROR_STOP=1", "-d", "app", "-c", q))
+	}
+	sql("CREATE TABLE goose_db_version (version_id bigint); INSERT INTO goose_db_version VALUES (7); CREATE TABLE sentinel (id int, note text); INSERT INTO sentinel VALUES (1, 'one'), (2, 'two'), (3, 'three'); ALTER TABLE goose_db_version OWNER TO app; ALTER TABLE sentinel OWNER TO app")
+	s := Server{Alias: "sandbox", R: cl, C: svc}
+
+	// The safety point before a migration, then the migration's damage.
+	id := NewID(time.Now(), "rel1")
+	point, off, why, err := s.Point(ctx, id, id, "rel0")
+	if err != nil || off || why != "" {
+		t.Fatalf("point: off %v, fallback %q, %v", off, why, err)
+	}
+	if point.WAL == "" || point.Schema != 7 {
+		t.Errorf("point: %+v, want its WAL segment and schema 7", point)
+	}
+	t.Logf("restore point in %s (WAL %s archived)", point.Duration, point.WAL)
+	list, err := s.List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != id || list[0].Kind != KindPoint || list[0].WAL != point.WAL || list[0].Schema != 7 {
+		t.Fatalf("backups list: %+v, %v: want the point", list, err)
+	}
+	sql("DELETE FROM sentinel WHERE id < 3; INSERT INTO sentinel VALUES (4, 'four')")
+
+	rows := func(b Info) string {
+		t.Helper()
+		dump := svc.DeployPath + "/backups/" + b.ID + ".dump"
+		out := sandboxtest.Run(t, sb, "pg_restore", "--data-only", "--table=sentinel", "--file=-", dump)
+		var ids []string
+		for _, l := range strings.Split(out, "\n") {
+			// COPY's data lines: "<id>\t<note>".
+			if id, _, ok := strings.Cut(l, "\t"); ok && id != "" && strings.Trim(id, "0123456789") == "" {
+				ids = append(ids, id)
+			}
+		}
+		return strings.Join(ids, ",")
+	}
+	t0 := time.Now()
+	b, err := s.Materialize(ctx, NewID(time.Now(), "rel1-wal"), id, "", "rel0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("restored the point from the bucket and dumped the database in %s", time.Since(t0))
+	if got := rows(b); got != "1,2,3" || b.Schema != 7 {
+		t.Errorf("restored to the point: rows %q, schema %d; want 1,2,3 and 7", got, b.Schema)
+	}
+	if sandboxtest.Run(t, sb, "sh", "-c", "ls /var/lib/postgresql/ | grep -c slipway-restore || true") != "0\n" {
+		t.Error("the scratch cluster was left behind")
+	}
+
+	// Point in time: row 5 inserted at T1, deleted at T2; a time between.
+	sql("INSERT INTO sentinel VALUES (5, 'five')")
+	time.Sleep(1500 * time.Millisecond)
+	between := time.Now().UTC()
+	time.Sleep(1500 * time.Millisecond)
+	sql("DELETE FROM sentinel WHERE id = 5")
+	// The delete's WAL in the bucket: a later point switches and waits.
+	if _, _, why, err := s.Point(ctx, NewID(time.Now(), "later"), NewID(time.Now(), "later"), "rel1"); err != nil || why != "" {
+		t.Fatalf("later point: %q %v", why, err)
+	}
+	b, err = s.Materialize(ctx, NewID(time.Now(), "pitr"), "", between.Format(time.RFC3339Nano), "rel1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(b); got != "3,4,5" {
+		t.Errorf("restored to %s: rows %q, want 3,4,5", between, got)
 	}
 }

@@ -26,6 +26,8 @@ const (
 	// KindPoint is a restore point in the archive (no dump): restore
 	// replays the bucket's WAL up to it.
 	KindPoint = "point"
+	// KindArchive is a dump made from the bucket's archive (Materialize).
+	KindArchive = "archive"
 )
 
 // DefaultKeep is how many backups stay on the server (DEPLOY_KEEP_BACKUPS).

@@ -183,6 +183,9 @@ func withLocked[T any](ctx context.Context, o Options, host, what string, fn fun
 // RestoreOptions says which backup to restore and how to confirm.
 type RestoreOptions struct {
 	Backup string
+	// Time (RFC 3339), instead of Backup: the database as it was then,
+	// replayed from the bucket's archive (restore -time=).
+	Time string
 	// Confirm is asked once everything is known and before anything
 	// changes; false cancels. nil confirms (-yes).
 	Confirm func(question string) (bool, error)
@@ -218,9 +221,26 @@ func Restore(ctx context.Context, o Options, r RestoreOptions) (RestoreResult, e
 		if err != nil {
 			return res, err
 		}
-		b, err := backup.Find(list, r.Backup, host)
-		if err != nil {
-			return res, err
+		var b backup.Info
+		if r.Time == "" {
+			if b, err = backup.Find(list, r.Backup, host); err != nil {
+				return res, err
+			}
+		}
+		// A restore point or a time: the bucket's cluster restored in a
+		// scratch folder, the app's database dumped out of it; from there
+		// on, today's restore of a dump.
+		if r.Time != "" || b.Kind == backup.KindPoint {
+			id, point := backup.FreeID(list, backup.NewID(time.Now(), "pitr")), ""
+			if r.Time == "" {
+				id, point = backup.FreeID(list, b.ID+"-wal"), b.ID
+			}
+			o.printf("restoring the bucket's archive to %s in a scratch cluster on %s (the live one keeps running)", orDash(point+r.Time), host)
+			if b, err = bs.Materialize(ctx, id, point, r.Time, st.Current); err != nil {
+				return res, fmt.Errorf("%w; not restored, nothing changed", err)
+			}
+			res.Backup = b.ID
+			o.printf("dumped %s out of it as backup %s (%.1f MiB, schema version %d) in %s", orDash(point+r.Time), b.ID, mib(b.Size), b.Schema, b.Duration)
 		}
 		target, err := s.releaseForSchema(ctx, st, b.Schema)
 		if err != nil {

@@ -155,6 +155,10 @@ func archiveConf(a ArchiveArgs, dataDir string) []byte {
 	kv("repo1-cipher-pass", a.CipherPass)
 	kv("repo1-retention-full", strconv.Itoa(a.RetentionFull))
 	kv("repo1-retention-diff", strconv.Itoa(a.RetentionDiff))
+	// A bucket that doesn't answer fails archive-push, status and the
+	// check within seconds (pgBackRest retries connections until then),
+	// not minutes; an upload only needs some progress in that time.
+	kv("io-timeout", "15")
 	kv("start-fast", "y")
 	kv("compress-type", "lz4")
 	kv("process-max", "2")
@@ -369,13 +373,103 @@ func archiveBackups(ctx context.Context, progs programs, app string) (int, error
 	return n, nil
 }
 
-// archiveTimers writes the backup services and timers, and enables the
-// timers.
+// ArchiveCheckUnit is the unit that checks the archive every
+// ArchiveCheckEvery and fails (alerting through OnFailure=) when WAL
+// archiving fails or the newest good backup is older than
+// BackupStaleAfter.
+func ArchiveCheckUnit(app string) string { return app + "-archive-check" }
+
+// ArchiveCheckEvery is the archive check's period (OnCalendar=).
+const ArchiveCheckEvery = "*:0/15"
+
+// BackupStaleAfter is the age past which the newest good backup alerts:
+// twice the default daily schedule.
+const BackupStaleAfter = 48 * time.Hour
+
+// archiveCheckUnit is the check's service and timer: the helper that
+// wrote it runs `archive-check <app>`.
+func archiveCheckUnit(a ArchiveArgs, self string) (service, timer []byte) {
+	onFailure := ""
+	if a.OnFailure != "" {
+		onFailure = "OnFailure=" + a.OnFailure + "\n"
+	}
+	service = fmt.Appendf(nil, `[Unit]
+Description=Check that %[1]s's PostgreSQL archives its WAL and backs up to its bucket
+After=postgresql.service
+%[2]s
+[Service]
+Type=oneshot
+ExecStart=%[3]s archive-check %[1]s
+`, a.App, onFailure, self)
+	timer = fmt.Appendf(nil, `[Unit]
+Description=Check %[1]s's WAL archive and backups
+
+[Timer]
+OnCalendar=%[2]s
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+`, a.App, ArchiveCheckEvery)
+	return service, timer
+}
+
+func init() {
+	unitCommands["archive-check"] = archiveCheck
+}
+
+// archiveCheck is <app>-archive-check.service's ExecStart: an error (the
+// unit fails, its OnFailure= alerts) when the last WAL archive attempt
+// failed, or the newest good backup is missing or older than
+// BackupStaleAfter.
+func archiveCheck(ctx context.Context, e *Env, args []string) error {
+	if len(args) != 1 || !appNameRE.MatchString(args[0]) {
+		return errors.New("usage: slipway-helper archive-check <app>")
+	}
+	progs := osPrograms{e}
+	st, err := psql(ctx, progs, nil, "-F", " ", "-c", "SELECT (last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time)), coalesce(last_failed_wal, '-') FROM pg_stat_archiver")
+	if err != nil {
+		return fmt.Errorf("pg_stat_archiver: %w", err)
+	}
+	if f := strings.Fields(st); len(f) == 2 && f[0] == "t" {
+		return fmt.Errorf("WAL archiving is failing: segment %s is not in the bucket (journalctl -u postgresql)", f[1])
+	}
+	out, err := progs.run(ctx, program{argv: []string{"pgbackrest", "--stanza=" + args[0], "--output=json", "info"}, user: "postgres", dir: "/"})
+	if err != nil {
+		return fmt.Errorf("pgbackrest info: %s", outputLine(out))
+	}
+	var info []struct {
+		Backup []struct {
+			Timestamp struct {
+				Stop int64 `json:"stop"`
+			} `json:"timestamp"`
+		} `json:"backup"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil || len(info) != 1 || len(info[0].Backup) == 0 {
+		return errors.New("no good backup of the stanza in the bucket")
+	}
+	last := time.Unix(info[0].Backup[len(info[0].Backup)-1].Timestamp.Stop, 0)
+	if age := e.Time().Sub(last); age > BackupStaleAfter {
+		return fmt.Errorf("the newest good backup is %s old, over %s", age.Round(time.Minute), BackupStaleAfter)
+	}
+	return nil
+}
+
+// archiveTimers writes the backup services and timers (and the check's,
+// when the helper knows its own path), and enables the timers.
 func archiveTimers(ctx context.Context, e *Env, a ArchiveArgs) error {
 	diff, full := ArchiveUnits(a.App)
 	changed := false
-	for _, u := range []struct{ name, typ, schedule string }{{diff, "diff", a.DiffSchedule}, {full, "full", a.FullSchedule}} {
+	type unit struct{ name, typ, schedule string }
+	units := []unit{{diff, "diff", a.DiffSchedule}, {full, "full", a.FullSchedule}}
+	if path.IsAbs(e.Self) {
+		units = append(units, unit{ArchiveCheckUnit(a.App), "check", ArchiveCheckEvery})
+	}
+	for _, u := range units {
 		svc, timer := archiveUnit(a, u.typ, u.schedule)
+		if u.typ == "check" {
+			svc, timer = archiveCheckUnit(a, e.Self)
+		}
 		for name, body := range map[string][]byte{u.name + ".service": svc, u.name + ".timer": timer} {
 			old, _ := os.ReadFile(e.Path(path.Join(UnitDir, name)))
 			if string(old) == string(body) {
@@ -393,11 +487,11 @@ func archiveTimers(ctx context.Context, e *Env, a ArchiveArgs) error {
 	if err := e.Sys.DaemonReload(ctx); err != nil {
 		return err
 	}
-	for _, u := range []string{diff + ".timer", full + ".timer"} {
-		if err := e.Sys.Enable(ctx, u); err != nil {
+	for _, u := range units {
+		if err := e.Sys.Enable(ctx, u.name+".timer"); err != nil {
 			return err
 		}
-		if err := e.Sys.Start(ctx, u, false); err != nil {
+		if err := e.Sys.Start(ctx, u.name+".timer", false); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ package helper
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -184,4 +185,59 @@ func prunePoints(dir string, keep int) {
 func pointFields(dir, id string) string {
 	rec, _ := os.ReadFile(filepath.Join(dir, id+".point"))
 	return strings.Join(strings.Fields(string(rec)), " ")
+}
+
+// ArchiveStatusArgs are archive-status's arguments.
+type ArchiveStatusArgs struct {
+	// App names the stanza.
+	App string `json:"app"`
+}
+
+func init() {
+	Register("archive-status", true, func(ctx context.Context, e *Env, a ArchiveStatusArgs) error {
+		return archiveStatus(ctx, e, osPrograms{e}, a)
+	})
+}
+
+// archiveStatus prints "result ok off" without the stanza's config, else
+// "result ok last_wal=<segment> last_wal_at=<unix s> failing=<t|f>
+// failed_wal=<segment> backup=<label> backup_type=<full|diff|incr>
+// backup_at=<unix s>" ("-" for none, backup "?" when the bucket doesn't
+// answer): pg_stat_archiver's and pgBackRest's
+// newest good backup (a backup pgBackRest lists completed).
+func archiveStatus(ctx context.Context, e *Env, progs programs, a ArchiveStatusArgs) error {
+	if !appNameRE.MatchString(a.App) {
+		return fmt.Errorf("app name %q: want lower-case letters, digits and -", a.App)
+	}
+	if !exists(e.Path(ArchiveConfFile(a.App))) {
+		e.Result("ok", "off")
+		return nil
+	}
+	st, err := psql(ctx, progs, nil, "-F", " ", "-c", "SELECT coalesce(last_archived_wal, '-'), coalesce(extract(epoch FROM last_archived_time)::bigint, 0), (last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time)), coalesce(last_failed_wal, '-') FROM pg_stat_archiver")
+	f := strings.Fields(st)
+	if err != nil || len(f) != 4 {
+		return failed(e, "pg_stat_archiver: %v", err)
+	}
+	label, typ, at := "-", "-", "0"
+	// A bucket that doesn't answer must not hang status: bounded.
+	ictx, cancel := context.WithTimeout(ctx, 40*time.Second)
+	out, err := progs.run(ictx, program{argv: []string{"pgbackrest", "--stanza=" + a.App, "--output=json", "info"}, user: "postgres", dir: "/"})
+	cancel()
+	var info []struct {
+		Backup []struct {
+			Label     string `json:"label"`
+			Type      string `json:"type"`
+			Timestamp struct {
+				Stop int64 `json:"stop"`
+			} `json:"timestamp"`
+		} `json:"backup"`
+	}
+	if err != nil {
+		label = "?"
+	} else if json.Unmarshal(out, &info) == nil && len(info) == 1 && len(info[0].Backup) > 0 {
+		b := info[0].Backup[len(info[0].Backup)-1]
+		label, typ, at = b.Label, b.Type, fmt.Sprint(b.Timestamp.Stop)
+	}
+	e.Result("ok", fmt.Sprintf("last_wal=%s last_wal_at=%s failing=%s failed_wal=%s backup=%s backup_type=%s backup_at=%s", f[0], f[1], f[2], f[3], label, typ, at))
+	return nil
 }

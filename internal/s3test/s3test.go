@@ -130,25 +130,58 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := Binary()
 	testenv.Need(t, err == nil, fmt.Sprintf("the S3 test server (%v): install Go and let the test build %s@%s", err, Module, Version))
-	s := &Server{Region: Region, Bucket: "backups", Dir: t.TempDir(), bin: bin, Host: "localhost"}
-	s.Key = "slipwaytest" + randHex(t, 4)
-	s.Secret = randHex(t, 20)
-	tlsDir := t.TempDir()
+	s, err := run(bin, t.TempDir(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// New is Start outside a test (benchmarks): the server keeps its files
+// and TLS material under dir; Stop it when done.
+func New(dir string) (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	data, tlsDir := filepath.Join(dir, "data"), filepath.Join(dir, "tls")
+	for _, d := range []string{data, tlsDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return run(bin, data, tlsDir)
+}
+
+func run(bin, data, tlsDir string) (*Server, error) {
+	s := &Server{Region: Region, Bucket: "backups", Dir: data, bin: bin, Host: "localhost"}
+	var err error
+	if s.Key, err = randHex(4); err != nil {
+		return nil, err
+	}
+	s.Key = "slipwaytest" + s.Key
+	if s.Secret, err = randHex(20); err != nil {
+		return nil, err
+	}
 	s.certFile, s.keyFile = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")
-	pool := s.makeCerts(t)
+	pool, err := s.makeCerts()
+	if err != nil {
+		return nil, err
+	}
 	s.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	if s.Port, err = freeport.Pick(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.Endpoint = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 	if err := s.Restart(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() { s.Stop() })
 	if err := s.do(context.Background(), http.MethodPut, "/"+s.Bucket, nil, http.StatusOK); err != nil {
-		t.Fatalf("create bucket: %v\n%s", err, s.log.String())
+		s.Stop()
+		return nil, fmt.Errorf("create bucket: %v\n%s", err, s.log.String())
 	}
-	return s
+	return s, nil
 }
 
 // Restart starts the server (again, after Stop) on the same port, files
@@ -276,11 +309,10 @@ func (s *Server) do(ctx context.Context, method, target string, out io.Writer, w
 
 // makeCerts writes a CA and the server's certificate (127.0.0.1,
 // localhost), and returns a pool holding the CA.
-func (s *Server) makeCerts(t testing.TB) *x509.CertPool {
-	t.Helper()
+func (s *Server) makeCerts() (*x509.CertPool, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	now := time.Now()
 	ca := &x509.Certificate{
@@ -290,12 +322,15 @@ func (s *Server) makeCerts(t testing.TB) *x509.CertPool {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	caCert, _ := x509.ParseCertificate(caDER)
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	leaf := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
@@ -305,29 +340,28 @@ func (s *Server) makeCerts(t testing.TB) *x509.CertPool {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	if err := os.WriteFile(s.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := os.WriteFile(s.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
-	return pool
+	return pool, nil
 }
 
-func randHex(t testing.TB, n int) string {
-	t.Helper()
+func randHex(n int) (string, error) {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	return hex.EncodeToString(b)
+	return hex.EncodeToString(b), nil
 }
