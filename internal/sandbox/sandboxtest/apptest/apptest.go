@@ -117,9 +117,13 @@ func Install(ctx context.Context, sb *sandbox.Instance, cl *remote.Client, svc s
 		return nil, err
 	}
 	// Debian 12's adduser makes homes 0700: what runs the app must still
-	// reach its releases (through the units' bind mounts).
-	if err := asSSHUser(ctx, sb, nil, "chmod", "700", svc.DeployPath); err != nil {
-		return nil, err
+	// reach its releases (through the units' bind mounts, under
+	// ProtectHome=tmpfs). A folder provision made elsewhere (/srv/<name>)
+	// stays as provision left it, 0755.
+	if strings.HasPrefix(svc.DeployPath, "/home/") {
+		if err := asSSHUser(ctx, sb, nil, "chmod", "700", svc.DeployPath); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
