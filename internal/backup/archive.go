@@ -95,14 +95,11 @@ func ArchiveFromEnv(getenv func(string) string, svc service.Config) (ArchiveConf
 		}
 		a.CA = string(pem)
 	}
-	a.OnFailure = onFailure(svc.AppName)
+	a.OnFailure = helper.OnFailure(svc.AppName)
 	a.Marker = service.PostgreSQLMarker
 	return c, nil
 }
 
-// onFailure is the units' OnFailure=: the server's notify template.
-// TODO(notify): helper.OnFailure once it lands in main.
-func onFailure(app string) string { return app + "-notify@%n.service" }
 
 func or(v, def string) string {
 	if v == "" {
