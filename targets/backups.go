@@ -59,6 +59,19 @@ func Restore(ctx context.Context, backup *string, time *string, yes *bool) error
 	return err
 }
 
+// BackupVerify checks each $DEPLOY_HOST's backups in its bucket: pgbackrest verify, then the newest restored into a scratch cluster.
+// The restored cluster must hold a sentinel row written just before (the
+// WAL reaches the present) and the app's schema version; the scratch
+// cluster is removed after. A weekly timer on the server does the same
+// and alerts on failure (docs/backups.md).
+func BackupVerify(ctx context.Context) error {
+	_, o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	return deploy.VerifyBackups(ctx, o)
+}
+
 // PullDB replaces the local development database with $DEPLOY_HOST's newest backup: pullDB [-fresh] [-force].
 // -fresh takes a backup now and pulls that one. Refused, like resetDB, when
 // the local database isn't on this machine or APP_ENV=production, unless

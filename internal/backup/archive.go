@@ -100,7 +100,6 @@ func ArchiveFromEnv(getenv func(string) string, svc service.Config) (ArchiveConf
 	return c, nil
 }
 
-
 func or(v, def string) string {
 	if v == "" {
 		return def
@@ -263,4 +262,17 @@ func (s Server) ArchiveState(ctx context.Context, now time.Time) (*ArchiveStatus
 		st.Alerts = append(st.Alerts, fmt.Sprintf("the newest good backup (%s) is %s old, over %s: see systemctl status %s-backup.service", st.Backup, now.Sub(st.BackupAt).Round(time.Minute), BackupStaleAfter, s.C.AppName))
 	}
 	return st, nil
+}
+
+// Verify checks the bucket on the server (helper.ArchiveVerifyArgs):
+// pgbackrest verify, then the newest state restored into a scratch
+// cluster, holding a sentinel row written just before. It returns the
+// step's summary (sentinel=, schema=, duration_ms=).
+func (s Server) Verify(ctx context.Context) (string, error) {
+	out, err := client.Call(ctx, s.R, "archive-verify", helper.ArchiveVerifyArgs{App: s.C.AppName})
+	res := client.Result(out)
+	if err != nil || !strings.HasPrefix(res, "ok") {
+		return "", fmt.Errorf("verify on %s: %s", s.Alias, or(strings.TrimSpace(strings.TrimPrefix(res, "failed")), fmt.Sprint(err)))
+	}
+	return strings.TrimSpace(strings.TrimPrefix(res, "ok")), nil
 }

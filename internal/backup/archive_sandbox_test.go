@@ -8,12 +8,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/freeport"
+	"github.com/slipway-dev/slipway/internal/notify"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/s3test"
 	"github.com/slipway-dev/slipway/internal/sandbox"
@@ -69,6 +74,27 @@ func TestArchiveSendsEncryptedWALAndScheduledBackupsToTheBucket(t *testing.T) {
 	ctx := context.Background()
 	svc := service.DefaultConfig()
 	svc.AppName = "bkarc"
+	// The app provisioned with a webhook for the server's alerts (its
+	// notify template), then the archive.
+	events := make(chan notify.Event, 8)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var ev notify.Event
+		if err := json.NewDecoder(req.Body).Decode(&ev); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		events <- ev
+	}))
+	defer hook.Close()
+	port, err := freeport.Pick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := svc
+	pc.DeployPath, pc.ServiceUser, pc.ListenAddr = "/home/admin/bkarc", "bkarc", "127.0.0.1:"+strconv.Itoa(port)
+	var pout bytes.Buffer
+	if _, err := service.ProvisionWith(ctx, cl, pc, service.ProvisionOptions{ExternalDatabase: true, NotifyURL: hook.URL + "/hook"}, &pout); err != nil {
+		t.Fatalf("provision: %v\n%s", err, pout.String())
+	}
 	// The sandbox's PostgreSQL comes with its base: mark it as provision's,
 	// as on a server provision set up.
 	sandboxtest.Run(t, sb, "install", "-D", "-m", "0644", "/dev/null", service.PostgreSQLMarker)
@@ -153,6 +179,34 @@ func TestArchiveSendsEncryptedWALAndScheduledBackupsToTheBucket(t *testing.T) {
 	if err != nil || st == nil || st.LastWAL == "" || st.Backup != labels[0] || st.BackupType != "full" || len(st.Alerts) != 0 {
 		t.Fatalf("archive status: %+v, %v", st, err)
 	}
+	// Verification: the newest state restored with the sentinel row; then
+	// one byte of a backup's file changed in the bucket fails it.
+	vs := Server{Alias: "sandbox", R: cl, C: svc}
+	if sum, err := vs.Verify(ctx); err != nil || !strings.Contains(sum, "sentinel=") {
+		t.Fatalf("verify: %q, %v", sum, err)
+	}
+	var victim string
+	var size int64
+	for _, k := range s.List(t, "slipway/bkarc/backup/bkarc/"+labels[0]+"/pg_data/") {
+		if fi, err := os.Stat(s.ObjectPath(k)); err == nil && fi.Size() > size {
+			victim, size = k, fi.Size()
+		}
+	}
+	f, err := os.OpenFile(s.ObjectPath(victim), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("corrupted"), size/2); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	// pgbackrest verify (2.45) or the restore after it catches it.
+	if _, err := vs.Verify(ctx); err == nil {
+		t.Errorf("verify passed with %s corrupted", victim)
+	} else {
+		t.Logf("verify of a corrupted object: %v", err)
+	}
+
 	// The S3 server gone: the next segment fails to archive, status says
 	// so in one line, and a deploy's safety point falls back to the dump.
 	s.Stop()
@@ -169,6 +223,18 @@ func TestArchiveSendsEncryptedWALAndScheduledBackupsToTheBucket(t *testing.T) {
 	}
 	if len(st.Alerts) == 0 || !strings.Contains(st.Alerts[0], "WAL archiving is failing") {
 		t.Errorf("alerts: %q", st.Alerts)
+	}
+	// The archive check fails, and its OnFailure= reaches the webhook.
+	if _, err := sb.Run(ctx, "systemctl", "start", "bkarc-archive-check.service"); err == nil {
+		t.Error("the archive check passed with archiving failing")
+	}
+	select {
+	case ev := <-events:
+		if ev.Kind != "archive" || ev.Outcome != "failed" || ev.Cause != "bkarc-archive-check.service failed (exit-code)" {
+			t.Errorf("alert %+v", ev)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("no alert within 30 s: %s", sandboxtest.Run(t, sb, "journalctl", "--no-pager", "-n", "20", "-u", "bkarc-notify@*", "-u", "bkarc-archive-check.service"))
 	}
 	svc.DeployPath, svc.ServiceUser = "/home/admin/bkarc", "postgres"
 	pointSrv := Server{Alias: "sandbox", R: cl, C: svc}

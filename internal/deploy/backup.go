@@ -120,7 +120,7 @@ func backupStep(o Options, dp, id string) string {
 	if o.NoBackup {
 		return "DEPLOY_BACKUP=off: no backup before the release's migrations"
 	}
-	return fmt.Sprintf("ask releases/%s/app (migrate status) for pending migrations; if any: pg_dump the database to %s/backups/%s.dump, checked, keep %d", id, dp, id, o.keepBackups())
+	return fmt.Sprintf("ask releases/%s/app (migrate status) for pending migrations; if any: a restore point in the bucket's archive when the server archives to one and it is healthy, else pg_dump the database to %s/backups/%s.dump, checked, keep %d", id, dp, id, o.keepBackups())
 }
 
 // Backup takes a backup on each host now, under the deploy lock.
@@ -358,4 +358,24 @@ func FetchBackup(ctx context.Context, o Options, id string, fresh bool, dst stri
 	}
 	o.printf("fetching backup %s (%.1f MiB, schema version %d) from %s", b.ID, mib(b.Size), b.Schema, host)
 	return b.ID, s.backups().Fetch(ctx, s.c, b, dst)
+}
+
+// VerifyBackups verifies each host's bucket (backup.Server.Verify) and
+// prints one line per host; the first failure stops.
+func VerifyBackups(ctx context.Context, o Options) error {
+	o = o.withDefaults()
+	for _, host := range o.Hosts {
+		s, err := connect(ctx, o, host)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		sum, err := s.backups().Verify(ctx)
+		s.Close()
+		if err != nil {
+			return err
+		}
+		o.printf("%s: the bucket verified (pgbackrest verify, the newest state restored in a scratch cluster with the sentinel row): %s, in %s", host, sum, since(start))
+	}
+	return nil
 }

@@ -389,20 +389,26 @@ const BackupStaleAfter = 48 * time.Hour
 // archiveCheckUnit is the check's service and timer: the helper that
 // wrote it runs `archive-check <app>`.
 func archiveCheckUnit(a ArchiveArgs, self string) (service, timer []byte) {
+	return helperUnit(a, self, "archive-check", "Check that "+a.App+"'s PostgreSQL archives its WAL and backs up to its bucket", ArchiveCheckEvery)
+}
+
+// helperUnit is a oneshot service running the helper's unit command cmd
+// for the app, alerting on failure, and its timer.
+func helperUnit(a ArchiveArgs, self, cmd, desc, schedule string) (service, timer []byte) {
 	onFailure := ""
 	if a.OnFailure != "" {
 		onFailure = "OnFailure=" + a.OnFailure + "\n"
 	}
 	service = fmt.Appendf(nil, `[Unit]
-Description=Check that %[1]s's PostgreSQL archives its WAL and backs up to its bucket
+Description=%[4]s
 After=postgresql.service
 %[2]s
 [Service]
 Type=oneshot
-ExecStart=%[3]s archive-check %[1]s
-`, a.App, onFailure, self)
+ExecStart=%[3]s %[5]s %[1]s
+`, a.App, onFailure, self, desc, cmd)
 	timer = fmt.Appendf(nil, `[Unit]
-Description=Check %[1]s's WAL archive and backups
+Description=%[3]s (timer)
 
 [Timer]
 OnCalendar=%[2]s
@@ -410,7 +416,7 @@ Persistent=true
 
 [Install]
 WantedBy=timers.target
-`, a.App, ArchiveCheckEvery)
+`, a.App, schedule, desc)
 	return service, timer
 }
 
@@ -463,12 +469,15 @@ func archiveTimers(ctx context.Context, e *Env, a ArchiveArgs) error {
 	type unit struct{ name, typ, schedule string }
 	units := []unit{{diff, "diff", a.DiffSchedule}, {full, "full", a.FullSchedule}}
 	if path.IsAbs(e.Self) {
-		units = append(units, unit{ArchiveCheckUnit(a.App), "check", ArchiveCheckEvery})
+		units = append(units, unit{ArchiveCheckUnit(a.App), "check", ArchiveCheckEvery}, unit{ArchiveVerifyUnit(a.App), "verify", VerifySchedule})
 	}
 	for _, u := range units {
 		svc, timer := archiveUnit(a, u.typ, u.schedule)
-		if u.typ == "check" {
+		switch u.typ {
+		case "check":
 			svc, timer = archiveCheckUnit(a, e.Self)
+		case "verify":
+			svc, timer = helperUnit(a, e.Self, "verify-archive", "Verify "+a.App+"'s backups in its bucket by restoring the newest", VerifySchedule)
 		}
 		for name, body := range map[string][]byte{u.name + ".service": svc, u.name + ".timer": timer} {
 			old, _ := os.ReadFile(e.Path(path.Join(UnitDir, name)))

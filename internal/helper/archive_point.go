@@ -74,32 +74,28 @@ func archivePoint(ctx context.Context, e *Env, progs programs, a ArchivePointArg
 		e.Result("ok", fmt.Sprintf("fallback WAL archiving is failing (segment %s not archived; pg_stat_archiver, journalctl -u postgresql)", f[1]))
 		return nil
 	}
-	n, err := archiveBackups(ctx, progs, a.App)
-	if err != nil {
-		e.Result("ok", "fallback the bucket does not answer: "+err.Error())
-		return nil
-	}
-	if n == 0 {
-		e.Result("ok", "fallback no base backup in the bucket yet")
-		return nil
-	}
 	vars, db, err := a.vars(e)
 	if err != nil {
 		return err
 	}
-	schema := schemaOf(ctx, a.User, vars, db)
-	// a.Name is a checked release id: no quote in it.
-	lsn, err := psql(ctx, progs, nil, "-c", "SELECT pg_create_restore_point('"+a.Name+"')")
-	if err != nil {
-		return failed(e, "pg_create_restore_point: %v", err)
+	// The bucket's backups (an S3 round trip) and the schema version are
+	// read while the point's segment is archived: a deploy waits for the
+	// longest of the three, not their sum.
+	type count struct {
+		n   int
+		err error
 	}
-	seg, err := psql(ctx, progs, nil, "-c", "SELECT pg_walfile_name('"+lsn+"'::pg_lsn)")
-	if err != nil {
-		return failed(e, "pg_walfile_name: %v", err)
+	backups, schemaC := make(chan count, 1), make(chan int64, 1)
+	go func() { n, err := archiveBackups(ctx, progs, a.App); backups <- count{n, err} }()
+	go func() { schemaC <- schemaOf(ctx, a.User, vars, db) }()
+	// One psql: the point, its segment, the switch. a.Name is a checked
+	// release id: no quote in it.
+	out, err := psql(ctx, progs, nil, "-F", " ", "-c", "SELECT p, pg_walfile_name(p), pg_switch_wal() FROM pg_create_restore_point('"+a.Name+"') AS p")
+	f := strings.Fields(out)
+	if err != nil || len(f) != 3 {
+		return failed(e, "pg_create_restore_point: %v %s", err, out)
 	}
-	if _, err := psql(ctx, progs, nil, "-c", "SELECT pg_switch_wal()"); err != nil {
-		return failed(e, "pg_switch_wal: %v", err)
-	}
+	lsn, seg := f[0], f[1]
 	deadline := time.Now().Add(time.Duration(max(a.Wait, 1)) * time.Second)
 	for {
 		last, err := psql(ctx, progs, nil, "-c", "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
@@ -115,9 +111,17 @@ func archivePoint(ctx context.Context, e *Env, progs programs, a ArchivePointArg
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	if b := <-backups; b.err != nil {
+		e.Result("ok", "fallback the bucket does not answer: "+b.err.Error())
+		return nil
+	} else if b.n == 0 {
+		e.Result("ok", "fallback no base backup in the bucket yet")
+		return nil
+	}
+	schema := <-schemaC
 	dur := time.Since(t0).Milliseconds()
 	dp := a.DeployPath
 	uid, gid, err := ownerOf(e.Path(dp+"/releases"), e.Path(dp))

@@ -97,3 +97,22 @@ func TestArchiveConfigAndUnitsKeepTheStanzaTheAppsAndEncrypted(t *testing.T) {
 		t.Error(ArchiveConfFile("shop"))
 	}
 }
+
+func TestArchiveStepsOnAServerThatDoesNotArchiveSayOffOrRefuse(t *testing.T) {
+	root := t.TempDir()
+	var out bytes.Buffer
+	e := &Env{Root: root, Sys: NewFakeSystemd(), Out: &out}
+	progs := &recordPrograms{}
+	if err := archiveStatus(context.Background(), e, progs, ArchiveStatusArgs{App: "shop"}); err != nil || !strings.Contains(out.String(), "result ok off") {
+		t.Errorf("status: %v %q", err, out.String())
+	}
+	if _, err := archiveVerify(context.Background(), e, progs, "shop"); err == nil || !strings.Contains(err.Error(), "BACKUP_S3_BUCKET") {
+		t.Errorf("verify: %v", err)
+	}
+	if err := archiveCheck(context.Background(), e, []string{"Bad Name"}); err == nil {
+		t.Error("archive-check took a bad app name")
+	}
+	if len(progs.argvs) > 0 {
+		t.Errorf("ran %q", progs.argvs)
+	}
+}
