@@ -105,7 +105,8 @@ func TestArchiveSendsEncryptedWALAndScheduledBackupsToTheBucket(t *testing.T) {
 	var out bytes.Buffer
 	n, err := ProvisionArchive(ctx, cl, c, &out)
 	if err != nil {
-		t.Fatalf("%v\n%s\nS3 server: %s", err, out.String(), s.Log())
+		diag, _ := sb.Run(ctx, "sh", "-c", "pg_lsclusters; ls -la /var/run/postgresql; cat /etc/pgbackrest/conf.d/bkarc.conf | grep -v secret | grep -v pass; ls /etc/pgbackrest* ; cat /etc/pgbackrest.conf; runuser -u postgres -- psql -Atc 'show port' -c 'show unix_socket_directories'")
+		t.Fatalf("%v\n%s\nS3 server: %s\n%s", err, out.String(), s.Log(), diag)
 	}
 	for _, want := range []string{"first full backup", "archive_mode on", "bkarc-backup.timer", "keep elsewhere"} {
 		if !strings.Contains(out.String(), want) {
@@ -257,6 +258,10 @@ func restorePointAndTime(t *testing.T, sb *sandbox.Instance, cl *remote.Client, 
 	}
 	// The app: its env file and deploy path; psql runs with the URL's
 	// credentials as an OS account the sandbox has.
+	// The cluster's port: a base built while this machine's own
+	// PostgreSQL held 5432 got the next one.
+	port := strings.TrimSpace(sandboxtest.Run(t, sb, "runuser", "-u", "postgres", "--", "psql", "-X", "-Atq", "-c", "SHOW port"))
+	url += "&port=" + port
 	svc.DeployPath, svc.ServiceUser = "/home/admin/bkarc", "postgres"
 	sandboxtest.Run(t, sb, "install", "-d", "-m", "0755", svc.EnvDir())
 	if err := apptest.WriteEnv(ctx, sb, svc.EnvFile(), "DATABASE_URL="+url+"\n"); err != nil {

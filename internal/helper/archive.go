@@ -130,7 +130,7 @@ func ArchiveUnits(app string) (diff, full string) { return app + "-backup", app 
 
 // archiveConf is the stanza's config file: every option in the stanza's
 // section, so two apps' files never mix.
-func archiveConf(a ArchiveArgs, dataDir string) []byte {
+func archiveConf(a ArchiveArgs, c liveCluster) []byte {
 	host, port, err := net.SplitHostPort(a.Endpoint)
 	if err != nil {
 		host, port = a.Endpoint, "443"
@@ -138,7 +138,11 @@ func archiveConf(a ArchiveArgs, dataDir string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by Slipway's provision (stanza of app %s). Holds secrets: root:postgres 0640.\n[%s]\n", a.App, a.App)
 	kv := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
-	kv("pg1-path", dataDir)
+	kv("pg1-path", c.dataDir)
+	// The cluster's own port and socket folder: Debian's psql finds a
+	// cluster on another port by itself, pgBackRest's libpq doesn't.
+	kv("pg1-port", c.port)
+	kv("pg1-socket-path", c.socketDir)
 	kv("repo1-type", "s3")
 	kv("repo1-path", a.Prefix)
 	kv("repo1-s3-endpoint", host)
@@ -226,7 +230,7 @@ func archiveSetup(ctx context.Context, e *Env, progs programs, a ArchiveArgs) er
 	if err != nil || pg == nil {
 		return failed(e, "no postgres account on this server: archiving needs the PostgreSQL provision installs")
 	}
-	dataDir, err := psql(ctx, progs, nil, "-c", "SHOW data_directory")
+	live, err := readLiveCluster(ctx, progs)
 	if err != nil {
 		return failed(e, "PostgreSQL does not answer: %v", err)
 	}
@@ -246,7 +250,7 @@ func archiveSetup(ctx context.Context, e *Env, progs programs, a ArchiveArgs) er
 			return err
 		}
 	}
-	if err := writeIfChanged(e, ArchiveConfFile(a.App), archiveConf(a, dataDir), 0, pg.gid, 0o640); err != nil {
+	if err := writeIfChanged(e, ArchiveConfFile(a.App), archiveConf(a, live), 0, pg.gid, 0o640); err != nil {
 		return err
 	}
 	if err := archiveSettings(ctx, e, progs, a); err != nil {
@@ -255,7 +259,7 @@ func archiveSetup(ctx context.Context, e *Env, progs programs, a ArchiveArgs) er
 	pgb := func(args ...string) (string, error) {
 		out, err := progs.run(ctx, program{argv: append([]string{"pgbackrest", "--stanza=" + a.App}, args...), user: "postgres", dir: "/"})
 		if err != nil {
-			return "", fmt.Errorf("pgbackrest %s: %s", strings.Join(args, " "), outputLine(out))
+			return "", fmt.Errorf("pgbackrest %s: %s", strings.Join(args, " "), tail(out))
 		}
 		return string(out), nil
 	}
@@ -283,6 +287,22 @@ func archiveSetup(ctx context.Context, e *Env, progs programs, a ArchiveArgs) er
 	}
 	e.Result("ok", strconv.Itoa(n))
 	return nil
+}
+
+// liveCluster is where the cluster provision manages keeps its data and
+// listens.
+type liveCluster struct{ dataDir, port, socketDir string }
+
+func readLiveCluster(ctx context.Context, progs programs) (liveCluster, error) {
+	out, err := psql(ctx, progs, nil, "-F", " ", "-c", "SELECT current_setting('data_directory'), current_setting('port'), split_part(current_setting('unix_socket_directories'), ',', 1)")
+	f := strings.Fields(out)
+	if err != nil {
+		return liveCluster{}, err
+	}
+	if len(f) != 3 {
+		return liveCluster{}, fmt.Errorf("unexpected answer %q", out)
+	}
+	return liveCluster{dataDir: f[0], port: f[1], socketDir: strings.TrimSpace(f[2])}, nil
 }
 
 // archiveCommand is PostgreSQL's archive_command for the app's stanza.

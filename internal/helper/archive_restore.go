@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -126,7 +127,7 @@ func archiveMaterialize(ctx context.Context, e *Env, progs programs, a ArchiveMa
 	if err := sc.start(ctx, pg); err != nil {
 		return failed(e, "%v", err)
 	}
-	su := []string{"PGHOST=" + scratch, "PGDATABASE=" + db}
+	su := []string{"PGHOST=" + scratch, "PGPORT=" + strconv.Itoa(scratchPort), "PGDATABASE=" + db}
 	schema := int64(0)
 	if out, err := psqlAs(ctx, pgSuperuser, su, "SELECT COALESCE(max(version_id), 0) FROM goose_db_version"); err == nil {
 		fmt.Sscan(out, &schema)
@@ -183,6 +184,10 @@ func archiveMaterialize(ctx context.Context, e *Env, progs programs, a ArchiveMa
 	return nil
 }
 
+// scratchPort is the scratch cluster's port: only its socket's name, in
+// its own folder, so any number that is no other cluster's default.
+const scratchPort = 5499
+
 // scratchCluster is a restored cluster in dir, run on a unix socket in
 // dir only (no TCP), trusting local connections: dir is 0700, postgres's.
 type scratchCluster struct {
@@ -200,7 +205,7 @@ func (s scratchCluster) bin(prog string) string {
 // live one in /etc/postgresql, so the restored folder has none), starts
 // it, and waits until recovery reached its target and promoted.
 func (s scratchCluster) start(ctx context.Context, pg *passwdEntry) error {
-	conf := fmt.Sprintf("listen_addresses = ''\nunix_socket_directories = '%s'\nshared_buffers = 64MB\narchive_mode = off\nhot_standby = on\n", s.dir)
+	conf := fmt.Sprintf("listen_addresses = ''\nunix_socket_directories = '%s'\nport = %d\nshared_buffers = 64MB\narchive_mode = off\nhot_standby = on\n", s.dir, scratchPort)
 	// Recovery refuses settings below the primary's: the live cluster's.
 	for _, name := range []string{"max_connections", "max_worker_processes", "max_wal_senders", "max_prepared_transactions", "max_locks_per_transaction"} {
 		v, err := psql(ctx, s.progs, nil, "-c", "SELECT setting FROM pg_settings WHERE name = '"+name+"'")
@@ -220,7 +225,7 @@ func (s scratchCluster) start(ctx context.Context, pg *passwdEntry) error {
 		return fmt.Errorf("the restored cluster did not start: %s %s", outputLine(out), why(l))
 	}
 	for {
-		out, err := s.progs.run(ctx, program{argv: []string{"psql", "-X", "-Atq", "-h", s.dir, "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"}, user: "postgres", dir: "/"})
+		out, err := s.progs.run(ctx, program{argv: []string{"psql", "-X", "-Atq", "-h", s.dir, "-p", strconv.Itoa(scratchPort), "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"}, user: "postgres", dir: "/"})
 		if err == nil && strings.TrimSpace(string(out)) == "f" {
 			return nil
 		}

@@ -73,8 +73,8 @@ func TestArchiveSetupLeavesAPostgreSQLProvisionDidNotInstall(t *testing.T) {
 func TestArchiveConfigAndUnitsKeepTheStanzaTheAppsAndEncrypted(t *testing.T) {
 	a := goodArchiveArgs()
 	a.Endpoint, a.CA = "minio.internal:9000", "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"
-	conf := string(archiveConf(a, "/var/lib/postgresql/15/main"))
-	for _, want := range []string{"\n[shop]\n", "pg1-path=/var/lib/postgresql/15/main\n", "repo1-s3-endpoint=minio.internal\n", "repo1-storage-port=9000\n",
+	conf := string(archiveConf(a, liveCluster{dataDir: "/var/lib/postgresql/15/main", port: "5433", socketDir: "/var/run/postgresql"}))
+	for _, want := range []string{"\n[shop]\n", "pg1-path=/var/lib/postgresql/15/main\n", "pg1-port=5433\n", "pg1-socket-path=/var/run/postgresql\n", "repo1-s3-endpoint=minio.internal\n", "repo1-storage-port=9000\n",
 		"repo1-s3-uri-style=path\n", "repo1-cipher-type=aes-256-cbc\n", "repo1-cipher-pass=a-passphrase-of-enough-length\n",
 		"repo1-retention-full=2\n", "repo1-retention-diff=6\n", "repo1-storage-ca-file=/etc/pgbackrest/shop-s3-ca.pem\n"} {
 		if !strings.Contains(conf, want) {

@@ -118,7 +118,7 @@ func archiveVerify(ctx context.Context, e *Env, progs programs, app string) (sum
 		return "", err
 	}
 	in := func(db, sql string) (string, error) {
-		return psqlAs(ctx, pgSuperuser, []string{"PGHOST=" + ScratchDir(app), "PGDATABASE=" + db}, sql)
+		return psqlAs(ctx, pgSuperuser, []string{"PGHOST=" + ScratchDir(app), "PGPORT=" + strconv.Itoa(scratchPort), "PGDATABASE=" + db}, sql)
 	}
 	got, err := in("postgres", "SELECT count(*) FROM slipway_sentinel WHERE v = '"+sentinel+"'")
 	if err != nil || got != "1" {
