@@ -33,21 +33,43 @@ func Backups(ctx context.Context) error {
 	return deploy.PrintBackups(ctx, o)
 }
 
-// Restore brings $DEPLOY_HOST's database back to a backup: restore -backup=ID [-yes].
+// Restore brings $DEPLOY_HOST's database back to a backup: restore -backup=ID [-yes], or -time=RFC3339.
 // It backs up the database as it is first (undo), restores into a fresh
 // database, checks it, swaps it in and starts the release whose migrations
 // match its schema version; it prints the downtime of the swap. It asks
-// first on a terminal; -yes confirms from a script.
-func Restore(ctx context.Context, backup *string, yes *bool) error {
-	if backup == nil || *backup == "" {
-		return errors.New("restore: name the backup with -backup=ID (`go run mage.go backups` lists them)")
+// first on a terminal; -yes confirms from a script. A restore point's ID,
+// or -time= (a server archiving to a bucket), replays the bucket's WAL to
+// it first.
+func Restore(ctx context.Context, backup *string, time *string, yes *bool) error {
+	at := ""
+	if time != nil {
+		at = *time
+	}
+	if (backup == nil || *backup == "") == (at == "") {
+		return errors.New("restore: name the backup with -backup=ID (`go run mage.go backups` lists them), or a moment with -time=2026-01-02T15:04:05Z, one of the two")
+	}
+	if backup == nil {
+		backup = new(string)
 	}
 	_, o, err := deployOptions()
 	if err != nil {
 		return err
 	}
-	_, err = deploy.Restore(ctx, o, deploy.RestoreOptions{Backup: *backup, Confirm: dbbackup.Confirm(os.Stdin, os.Stdout, yes != nil && *yes)})
+	_, err = deploy.Restore(ctx, o, deploy.RestoreOptions{Backup: *backup, Time: at, Confirm: dbbackup.Confirm(os.Stdin, os.Stdout, yes != nil && *yes)})
 	return err
+}
+
+// BackupVerify checks each $DEPLOY_HOST's backups in its bucket: pgbackrest verify, then the newest restored into a scratch cluster.
+// The restored cluster must hold a sentinel row written just before (the
+// WAL reaches the present) and the app's schema version; the scratch
+// cluster is removed after. A weekly timer on the server does the same
+// and alerts on failure (docs/backups.md).
+func BackupVerify(ctx context.Context) error {
+	_, o, err := deployOptions()
+	if err != nil {
+		return err
+	}
+	return deploy.VerifyBackups(ctx, o)
 }
 
 // PullDB replaces the local development database with $DEPLOY_HOST's newest backup: pullDB [-fresh] [-force].

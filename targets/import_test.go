@@ -27,7 +27,7 @@ func TestUnitMageImportSeesExactlyTheProductTargets(t *testing.T) {
 		got = append(got, f.TargetName())
 	}
 	slices.Sort(got)
-	want := []string{"Backup", "Backups", "BuildApp", "CheckMigrations", "CreateAdmin", "Deploy", "Dev",
+	want := []string{"Backup", "BackupVerify", "Backups", "BuildApp", "CheckMigrations", "CreateAdmin", "Deploy", "Dev",
 		"Env:Diff", "Env:List", "Env:Set", "Env:Unset", "Exec", "FixMigrations", "Job:Run", "Jobs", "LintMigrations", "Logs",
 		"NewMigration", "Provision", "Psql", "PullDB", "ResetDB", "Restore", "Rollback",
 		"Sandbox:Down", "Sandbox:Status", "Sandbox:Up", "Seed", "Status"}

@@ -23,6 +23,11 @@ const (
 	KindDeploy     = "deploy"
 	KindManual     = "manual"
 	KindPreRestore = "pre-restore"
+	// KindPoint is a restore point in the archive (no dump): restore
+	// replays the bucket's WAL up to it.
+	KindPoint = "point"
+	// KindArchive is a dump made from the bucket's archive (Materialize).
+	KindArchive = "archive"
 )
 
 // DefaultKeep is how many backups stay on the server (DEPLOY_KEEP_BACKUPS).
@@ -40,6 +45,8 @@ type Info struct {
 	Kind     string
 	Duration time.Duration // of pg_dump and its check
 	Database string
+	// Name and WAL, for a restore point: its name and WAL segment.
+	Name, WAL string
 }
 
 // NewID is the id of a backup taken now that no release names.
@@ -83,6 +90,9 @@ func (s Server) Take(ctx context.Context, id, release, kind string, keep int) (_
 
 // LogFields are the backup's key=value fields on a deploy.log line.
 func (b Info) LogFields() string {
+	if b.Kind == KindPoint {
+		return fmt.Sprintf("backup=%s backup_kind=point backup_point=%s backup_wal=%s backup_schema=%d backup_duration=%s", b.ID, b.Name, b.WAL, b.Schema, b.Duration)
+	}
 	return fmt.Sprintf("backup=%s backup_size=%d backup_schema=%d backup_duration=%s", b.ID, b.Size, b.Schema, b.Duration)
 }
 
@@ -137,6 +147,10 @@ func parseList(out []byte) []Info {
 				b.Duration = time.Duration(ms) * time.Millisecond
 			case "database":
 				b.Database = v
+			case "name":
+				b.Name = v
+			case "wal":
+				b.WAL = v
 			}
 		}
 		list = append(list, b)
@@ -243,7 +257,11 @@ func Print(w io.Writer, host string, list []Info) {
 		if !b.When.IsZero() {
 			when = b.When.UTC().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%.1f MiB\t%d\t%s\t%s\n", b.ID, when, float64(b.Size)/(1<<20), b.Schema, dash(b.Release), dash(b.Kind))
+		size := fmt.Sprintf("%.1f MiB", float64(b.Size)/(1<<20))
+		if b.Kind == KindPoint {
+			size = "WAL " + b.WAL
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\n", b.ID, when, size, b.Schema, dash(b.Release), dash(b.Kind))
 	}
 	tw.Flush()
 }

@@ -4,12 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/backup"
 	"github.com/slipway-dev/slipway/internal/bench/load"
 	"github.com/slipway-dev/slipway/internal/deploy"
+	"github.com/slipway-dev/slipway/internal/s3test"
+	"github.com/slipway-dev/slipway/internal/service"
 )
 
 // BackupOptions configures Backup.
@@ -32,6 +37,12 @@ type BackupResult struct {
 	WithBackup time.Duration // wall time of a migrating deploy, backup on
 	NoBackup   time.Duration // the same kind of deploy, DEPLOY_BACKUP=off
 	BackupStep time.Duration // the backup inside WithBackup (server-measured)
+	// WithPoint is a third migrating deploy once the cluster archives to
+	// a bucket (a local S3 server, s3test): its safety point is a restore
+	// point, PointStep its creation and wait for the WAL's archiving.
+	WithPoint, PointStep time.Duration
+	// PointErr is why the restore-point deploy was not measured.
+	PointErr string
 }
 
 // Backup measures backups and restores of a database of o.SizeMB on its
@@ -116,6 +127,9 @@ ALTER TABLE bench_fill OWNER TO %s;`, rows, r.Service.ServiceUser)
 		return res, err
 	}
 	res.NoBackup = time.Since(start)
+	if err := r.pointDeploy(ctx, opts, mig, &res); err != nil {
+		res.PointErr = err.Error()
+	}
 
 	r.Printf("bench: restore of backup %s under a probe of %d req/s", deployBackup.ID, o.Rate)
 	probe := load.Start(ctx, "http://"+r.Service.ListenAddr+"/readyz", o.Rate)
@@ -161,8 +175,67 @@ func (b BackupResult) Print(w io.Writer) {
 	t.Add("restore: probe's longest wait", Dur(b.Probe.Max), "")
 	t.Add("migrating deploy, backup on", Dur(b.WithBackup), "")
 	t.Add("migrating deploy, DEPLOY_BACKUP=off", Dur(b.NoBackup), "")
+	if b.PointErr == "" {
+		t.Add("migrating deploy, restore point (archive to S3)", Dur(b.WithPoint), "")
+	}
 	t.Note("probe during the restore: %s", b.Probe)
 	t.Note("the backup adds %s to a migrating deploy (%s wall, %s vs off; its pg_dump took %s)",
 		Dur(b.WithBackup-b.NoBackup), Ratio(b.WithBackup, b.NoBackup), Dur(b.WithBackup), Dur(b.BackupStep))
+	if b.PointErr == "" {
+		t.Note("with archiving to a bucket, the safety point is a restore point: %s (goal <= 1.2x) against DEPLOY_BACKUP=off (its point and WAL archived in %s), where the dump is %s",
+			Ratio(b.WithPoint, b.NoBackup), Dur(b.PointStep), Ratio(b.WithBackup, b.NoBackup))
+	} else {
+		t.Note("restore point deploy not measured: %s", b.PointErr)
+	}
 	t.Print(w)
+}
+
+// pointDeploy sets up archiving to a local S3 server (s3test) on the
+// rig's PostgreSQL, then measures a migrating deploy whose safety point is
+// a restore point.
+func (r *Rig) pointDeploy(ctx context.Context, opts deploy.Options, mig func(int) string, res *BackupResult) error {
+	r.Printf("bench: archiving to a local S3 server, then a migrating deploy with a restore point")
+	s3, err := s3test.New(filepath.Join(r.Dir, "s3"))
+	if err != nil {
+		return err
+	}
+	defer s3.Stop()
+	ca := filepath.Join(r.Dir, "s3-ca.pem")
+	if err := os.WriteFile(ca, s3.CAPEM, 0o644); err != nil {
+		return err
+	}
+	env := map[string]string{"BACKUP_S3_ENDPOINT": s3.Endpoint, "BACKUP_S3_BUCKET": s3.Bucket, "BACKUP_S3_KEY": s3.Key,
+		"BACKUP_S3_SECRET": s3.Secret, "BACKUP_S3_CA_FILE": ca, "BACKUP_CIPHER_PASS": "bench passphrase 0123456789abcdef"}
+	c, err := backup.ArchiveFromEnv(func(k string) string { return env[k] }, r.Service)
+	if err != nil {
+		return err
+	}
+	// The sandbox's PostgreSQL comes with its base: provision's, here.
+	if err := r.RunRoot(ctx, "install -D -m 0644 /dev/null %s", service.PostgreSQLMarker); err != nil {
+		return err
+	}
+	if _, err := backup.ProvisionArchive(ctx, r.Client, c, io.Discard); err != nil {
+		return err
+	}
+	bin, err := r.BuildWith(ctx, "./cmd/app", "bench-point", "be0c0003", map[string]string{"migrations/00090_bench_m1.sql": mig(1), "migrations/00091_bench_m2.sql": mig(2), "migrations/00092_bench_m3.sql": mig(3)})
+	if err != nil {
+		return err
+	}
+	o := opts
+	o.Binary = bin
+	start := time.Now()
+	if _, err := deploy.Deploy(ctx, o, false); err != nil {
+		return err
+	}
+	res.WithPoint = time.Since(start)
+	all, err := deploy.Backups(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if p := all[r.Inst.Alias][0]; p.Kind == backup.KindPoint {
+		res.PointStep = p.Duration
+	} else {
+		return fmt.Errorf("the deploy took a %s backup, not a restore point", p.Kind)
+	}
+	return nil
 }

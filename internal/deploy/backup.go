@@ -93,7 +93,21 @@ func (s *Server) backupIfPending(ctx context.Context, o Options, st State, rel R
 		return "", err
 	}
 	o.step("backup")
-	info, err := b.Take(ctx, backup.FreeID(list, rel.ID), st.Current, backup.KindDeploy, o.keepBackups())
+	id := backup.FreeID(list, rel.ID)
+	// A restore point when the cluster archives to a bucket: instant,
+	// whatever the database's size. Else, or when the archive can't be
+	// trusted, the dump.
+	point, off, why, err := b.Point(ctx, id, id, st.Current)
+	switch {
+	case err != nil:
+		o.printf("no restore point (%v): dumping instead", err)
+	case why != "":
+		o.printf("no restore point (%s): dumping instead", why)
+	case !off:
+		o.printf("restore point %s: WAL segment %s archived to the bucket, schema version %d, in %s", point.ID, point.WAL, point.Schema, point.Duration)
+		return " " + point.LogFields(), nil
+	}
+	info, err := b.Take(ctx, id, st.Current, backup.KindDeploy, o.keepBackups())
 	if err != nil {
 		return "", fmt.Errorf("%w: not %s, nothing was stopped (DEPLOY_BACKUP=off switches without a backup)", err, undone)
 	}
@@ -106,7 +120,7 @@ func backupStep(o Options, dp, id string) string {
 	if o.NoBackup {
 		return "DEPLOY_BACKUP=off: no backup before the release's migrations"
 	}
-	return fmt.Sprintf("ask releases/%s/app (migrate status) for pending migrations; if any: pg_dump the database to %s/backups/%s.dump, checked, keep %d", id, dp, id, o.keepBackups())
+	return fmt.Sprintf("ask releases/%s/app (migrate status) for pending migrations; if any: a restore point in the bucket's archive when the server archives to one and it is healthy, else pg_dump the database to %s/backups/%s.dump, checked, keep %d", id, dp, id, o.keepBackups())
 }
 
 // Backup takes a backup on each host now, under the deploy lock.
@@ -169,6 +183,9 @@ func withLocked[T any](ctx context.Context, o Options, host, what string, fn fun
 // RestoreOptions says which backup to restore and how to confirm.
 type RestoreOptions struct {
 	Backup string
+	// Time (RFC 3339), instead of Backup: the database as it was then,
+	// replayed from the bucket's archive (restore -time=).
+	Time string
 	// Confirm is asked once everything is known and before anything
 	// changes; false cancels. nil confirms (-yes).
 	Confirm func(question string) (bool, error)
@@ -204,9 +221,26 @@ func Restore(ctx context.Context, o Options, r RestoreOptions) (RestoreResult, e
 		if err != nil {
 			return res, err
 		}
-		b, err := backup.Find(list, r.Backup, host)
-		if err != nil {
-			return res, err
+		var b backup.Info
+		if r.Time == "" {
+			if b, err = backup.Find(list, r.Backup, host); err != nil {
+				return res, err
+			}
+		}
+		// A restore point or a time: the bucket's cluster restored in a
+		// scratch folder, the app's database dumped out of it; from there
+		// on, today's restore of a dump.
+		if r.Time != "" || b.Kind == backup.KindPoint {
+			id, point := backup.FreeID(list, backup.NewID(time.Now(), "pitr")), ""
+			if r.Time == "" {
+				id, point = backup.FreeID(list, b.ID+"-wal"), b.ID
+			}
+			o.printf("restoring the bucket's archive to %s in a scratch cluster on %s (the live one keeps running)", orDash(point+r.Time), host)
+			if b, err = bs.Materialize(ctx, id, point, r.Time, st.Current); err != nil {
+				return res, fmt.Errorf("%w; not restored, nothing changed", err)
+			}
+			res.Backup = b.ID
+			o.printf("dumped %s out of it as backup %s (%.1f MiB, schema version %d) in %s", orDash(point+r.Time), b.ID, mib(b.Size), b.Schema, b.Duration)
 		}
 		target, err := s.releaseForSchema(ctx, st, b.Schema)
 		if err != nil {
@@ -324,4 +358,24 @@ func FetchBackup(ctx context.Context, o Options, id string, fresh bool, dst stri
 	}
 	o.printf("fetching backup %s (%.1f MiB, schema version %d) from %s", b.ID, mib(b.Size), b.Schema, host)
 	return b.ID, s.backups().Fetch(ctx, s.c, b, dst)
+}
+
+// VerifyBackups verifies each host's bucket (backup.Server.Verify) and
+// prints one line per host; the first failure stops.
+func VerifyBackups(ctx context.Context, o Options) error {
+	o = o.withDefaults()
+	for _, host := range o.Hosts {
+		s, err := connect(ctx, o, host)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		sum, err := s.backups().Verify(ctx)
+		s.Close()
+		if err != nil {
+			return err
+		}
+		o.printf("%s: the bucket verified (pgbackrest verify, the newest state restored in a scratch cluster with the sentinel row): %s, in %s", host, sum, since(start))
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/slipway-dev/slipway/internal/backup"
 	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/remote"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -18,6 +19,9 @@ type ProvisionOptions struct {
 	// FrontDoor puts Caddy in front of the app when it names domains
 	// (APP_DOMAIN, ACME_CA, ACME_EMAIL).
 	FrontDoor frontdoor.Config
+	// Archive sends the WAL and backups of the PostgreSQL provision
+	// manages to a bucket (BACKUP_S3_*, BACKUP_*: docs/backups.md).
+	Archive backup.ArchiveConfig
 }
 
 // ProvisionFromEnv reads PROVISION_DATABASE, the server basics' settings
@@ -39,7 +43,8 @@ func ProvisionFromEnv(getenv func(string) string, svc service.Config) (Provision
 	default:
 		return po, fmt.Errorf("PROVISION_DATABASE=%q: use external (the database is elsewhere: set its URL with env:set) or leave it unset", v)
 	}
-	return po, nil
+	po.Archive, err = backup.ArchiveFromEnv(getenv, svc)
+	return po, err
 }
 
 // Provision does the one-time set-up of every host in o.Hosts, one at a
@@ -123,6 +128,11 @@ func provisionHost(ctx context.Context, o Options, po ProvisionOptions, s *Serve
 	}
 	if _, err := service.ProvisionWith(ctx, s.c, o.Service, po.Service, o.Stdout); err != nil {
 		return err
+	}
+	if po.Archive.Enabled() && !po.Service.ExternalDatabase {
+		if _, err := backup.ProvisionArchive(ctx, s.c, po.Archive, o.Stdout); err != nil {
+			return err
+		}
 	}
 	if po.FrontDoor.Enabled() {
 		if _, err := frontdoor.Provision(ctx, s.c, po.FrontDoor, o.Stdout); err != nil {

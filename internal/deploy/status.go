@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/backup"
 	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/service"
@@ -48,6 +49,11 @@ type HostStatus struct {
 	// HTTPS is Caddy's certificate per domain of the front door ([] without
 	// one, see docs/https.md).
 	HTTPS []frontdoor.Certificate `json:"https"`
+	// Archive is the WAL archive and backups in the bucket (nil when the
+	// server doesn't archive; docs/backups.md); ArchiveError why it is
+	// unknown.
+	Archive      *backup.ArchiveStatus `json:"archive,omitempty"`
+	ArchiveError string                `json:"archive_error,omitempty"`
 }
 
 // SlipwayStatus is a server's .slipway stamp.
@@ -180,6 +186,9 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) (Host
 	if h.HTTPS, err = frontdoor.Status(ctx, s.c, o.Service.AppName); err != nil {
 		h.HTTPS = []frontdoor.Certificate{{Err: err.Error()}}
 	}
+	if h.Archive, err = s.backups().ArchiveState(ctx, time.Now()); err != nil {
+		h.ArchiveError = err.Error()
+	}
 	instances, err := service.Instances(ctx, s.c, o.Service)
 	if err != nil {
 		return HostStatus{}, err
@@ -240,6 +249,7 @@ func printStatus(o Options, i int, h HostStatus, logLines int) {
 	for _, c := range h.HTTPS {
 		o.printf("https     %s", c)
 	}
+	printArchive(o, h)
 	o.printf("instances %d", len(h.Instances))
 	for _, in := range h.Instances {
 		o.printf("  %s  %s  pid %d  %s", in.Unit, in.State, in.MainPID, or(in.Status, "-"))
@@ -269,6 +279,29 @@ func printStatus(o Options, i int, h HostStatus, logLines int) {
 		journal = "unavailable: " + h.JournalError
 	}
 	fmt.Fprintln(o.Stdout, indent(journal))
+}
+
+// printArchive writes the archive's lines: where the WAL and backups
+// stand, then one ALERT line per problem.
+func printArchive(o Options, h HostStatus) {
+	a := h.Archive
+	switch {
+	case h.ArchiveError != "":
+		o.printf("archive   unknown: %s", h.ArchiveError)
+		return
+	case a == nil:
+		return
+	}
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	o.printf("archive   last WAL %s at %s; last good backup %s (%s) at %s", orDash(a.LastWAL), when(a.LastWALAt), orDash(a.Backup), orDash(a.BackupType), when(a.BackupAt))
+	for _, al := range a.Alerts {
+		o.printf("ALERT     %s", al)
+	}
 }
 
 // text is the version as the text status shows it.

@@ -368,7 +368,8 @@ func dash(s string) string {
 }
 
 // backupList prints one "backup <id> file_size=<bytes> <.meta k=v ...>"
-// line per dump, newest first. It runs as the SSH user, who owns the
+// line per dump and per restore point (its .point record, file_size=0),
+// newest first. It runs as the SSH user, who owns the
 // backups.
 func backupList(_ context.Context, e *Env, a BackupListArgs) error {
 	if !absClean(a.DeployPath) {
@@ -379,11 +380,21 @@ func backupList(_ context.Context, e *Env, a BackupListArgs) error {
 	if err != nil {
 		return fmt.Errorf("list %s/backups: %w", a.DeployPath, err)
 	}
-	for _, d := range list {
+	// The restore points (archive-point) among the dumps, by time.
+	points := pointsNewestFirst(bk)
+	n := len(list) + len(points)
+	for len(list) > 0 || len(points) > 0 {
+		if len(points) > 0 && (len(list) == 0 || points[0].mod.After(list[0].mod)) {
+			e.Line("backup", strings.TrimSpace(fmt.Sprintf("%s file_size=0 %s", points[0].id, pointFields(bk, points[0].id))))
+			points = points[1:]
+			continue
+		}
+		d := list[0]
+		list = list[1:]
 		meta, _ := os.ReadFile(filepath.Join(bk, d.id+".meta"))
 		fields := strings.Join(strings.Fields(string(meta)), " ")
 		e.Line("backup", strings.TrimSpace(fmt.Sprintf("%s file_size=%d %s", d.id, d.size, fields)))
 	}
-	e.Result("ok", fmt.Sprintf("count=%d", len(list)))
+	e.Result("ok", fmt.Sprintf("count=%d", n))
 	return nil
 }
