@@ -104,11 +104,12 @@ func exitStatus(err error) error {
 	return err
 }
 
-// Logs prints the app's journal from every $DEPLOY_HOST, each line prefixed with its host, in time order: logs [-f] [-n=N] [-since=T] [-grep=RE].
+// Logs prints the app's journal from every $DEPLOY_HOST, each line prefixed with its host, in time order: logs [-f] [-n=N] [-since=T] [-grep=RE] [-job=NAME].
 // -n lines per host (default 50), -since as journalctl's --since ("-10min",
-// "2026-01-02 10:00"), -grep a Go regexp on the message, -f follows until
-// Ctrl-C. On a terminal the app's JSON lines show as `LEVEL msg key=value`.
-func Logs(ctx context.Context, f *bool, n *int, since, grep *string) error {
+// "2026-01-02 10:00"), -grep a Go regexp on the message, -job one job's runs
+// only, -f follows until Ctrl-C. On a terminal the app's JSON lines show as
+// `LEVEL msg key=value`.
+func Logs(ctx context.Context, f *bool, n *int, since, grep, job *string) error {
 	_, o, err := deployOptions()
 	if err != nil {
 		return err
@@ -122,6 +123,9 @@ func Logs(ctx context.Context, f *bool, n *int, since, grep *string) error {
 	}
 	if grep != nil {
 		lo.Grep = *grep
+	}
+	if job != nil {
+		lo.Job = *job
 	}
 	return deploy.Logs(ctx, o, lo)
 }

@@ -41,7 +41,13 @@ type Options struct {
 	// (see Pretty): for a terminal; raw JSON is for programs. -grep sees
 	// the raw line either way.
 	Pretty bool
+	// Job, when set, shows only that job's runs (its unit,
+	// <app>-job-<name>.service, on every host) instead of the whole app.
+	Job string
 }
+
+// jobName is a job's name as the runtime accepts it (app.Job).
+var jobName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
 
 // Host is one server to read, by its alias.
 type Host struct {
@@ -61,6 +67,9 @@ func (o Options) check() (*regexp.Regexp, error) {
 	if o.Lines < 0 {
 		return nil, fmt.Errorf("logs -n=%d: use a positive number of lines", o.Lines)
 	}
+	if o.Job != "" && !jobName.MatchString(o.Job) {
+		return nil, fmt.Errorf("logs -job=%q: not a job name (lower-case letters, digits and -, as the app declares it; `go run mage.go jobs` lists them)", o.Job)
+	}
 	if o.Grep == "" {
 		return nil, nil
 	}
@@ -78,6 +87,8 @@ func (o Options) check() (*regexp.Regexp, error) {
 // for my-app, as systemd escapes it), not `-u app@*`:
 // journalctl expands a unit glob once, against the units known when it
 // starts, so `logs -f` would miss the release a deploy starts meanwhile.
+// Jobs and workers run in that slice too; with Options.Job, only that
+// job's unit.
 func Command(c service.Config, o Options) string {
 	words := []string{"journalctl", "--no-pager", "-o", "json", "-n", strconv.Itoa(cmp.Or(o.Lines, DefaultLines))}
 	if o.Since != "" {
@@ -85,6 +96,10 @@ func Command(c service.Config, o Options) string {
 	}
 	if o.Follow {
 		words = append(words, "-f")
+	}
+	if o.Job != "" {
+		words = append(words, "_SYSTEMD_UNIT="+helper.JobUnit(c.AppName, o.Job))
+		return remote.QuoteAll(words)
 	}
 	words = append(words, "_SYSTEMD_SLICE="+helper.AppSlice(c.AppName), "+", "_SYSTEMD_UNIT="+c.ServiceUnit())
 	return remote.QuoteAll(words)

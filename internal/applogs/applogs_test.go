@@ -226,3 +226,15 @@ func TestCommandMatchesTheSliceSystemdNamesForTheApp(t *testing.T) {
 		t.Errorf("Command = %s, want the escaped slice name", got)
 	}
 }
+
+func TestJobOptionShowsThatJobsUnitOnlyAndRefusesABadName(t *testing.T) {
+	c := service.DefaultsFor("shop")
+	got := Command(c, Options{Job: "prune-sessions"})
+	if !strings.Contains(got, "_SYSTEMD_UNIT=shop-job-prune-sessions.service") || strings.Contains(got, "_SYSTEMD_SLICE") {
+		t.Errorf("Command = %s, want only the job's unit", got)
+	}
+	err := Options{Job: "x;rm"}.Check()
+	if err == nil || !strings.Contains(err.Error(), `logs -job="x;rm": not a job name`) {
+		t.Errorf("Check: %v", err)
+	}
+}
