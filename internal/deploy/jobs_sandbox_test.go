@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/applogs"
 	"github.com/slipway-dev/slipway/internal/notify"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
@@ -218,6 +219,14 @@ func TestJobsAndWorkersOnSandbox(t *testing.T) {
 		}
 		if err := RunJob(context.Background(), e.options(&run, ""), "nope"); err == nil || !strings.Contains(err.Error(), `no job "nope"`) {
 			t.Errorf("job:run of an unknown job: %v", err)
+		}
+		// logs -job: that job's runs only, from its unit.
+		var logs bytes.Buffer
+		if err := Logs(context.Background(), e.options(&logs, ""), applogs.Options{Job: "fail", Lines: 200}); err != nil {
+			t.Errorf("logs -job=fail: %v", err)
+		}
+		if !strings.Contains(logs.String(), "the report server said no") || strings.Contains(logs.String(), "job done") {
+			t.Errorf("logs -job=fail shows other lines than the fail job's, or not its own:\n%s", logs.String())
 		}
 		var list bytes.Buffer
 		if err := Jobs(context.Background(), e.options(&list, "")); err != nil {
