@@ -25,12 +25,10 @@ func Rollback(ctx context.Context, o Options, release string) error {
 	if err := o.Service.Validate(); err != nil {
 		return err
 	}
-	if len(o.Hosts) > 1 {
-		for _, host := range o.Hosts {
-			if err := checkRollback(ctx, o, host, release); err != nil {
-				return fmt.Errorf("%w\nstopped: no host rolled back", err)
-			}
-		}
+	// Several hosts: each reachable, on the same database, and its target
+	// checked, before the first switches.
+	if err := sameDatabase(ctx, o, func(s *Server) error { return s.checkRollback(ctx, release) }); err != nil {
+		return fmt.Errorf("%w\nstopped: no host rolled back", err)
 	}
 	defer o.notified()
 	for i, host := range o.Hosts {
@@ -40,8 +38,8 @@ func Rollback(ctx context.Context, o Options, release string) error {
 		target, outcome, err := rollbackHost(ctx, o, host, release)
 		o.notify(ctx, "rollback", host, target.ID, target.Version, outcome, err)
 		if err != nil {
-			if rest := o.Hosts[i+1:]; len(rest) > 0 {
-				err = fmt.Errorf("%w\nstopped: %s not rolled back", err, strings.Join(rest, ", "))
+			if len(o.Hosts) > 1 {
+				err = fmt.Errorf("%s\n%w", stoppedAt(o.Hosts, i, "rollback", "rolled back"), err)
 			}
 			return err
 		}
@@ -50,12 +48,7 @@ func Rollback(ctx context.Context, o Options, release string) error {
 }
 
 // checkRollback is rollbackHost's checks without the lock or the switch.
-func checkRollback(ctx context.Context, o Options, host, release string) error {
-	s, err := connect(ctx, o, host)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+func (s *Server) checkRollback(ctx context.Context, release string) error {
 	st, err := s.inspect(ctx)
 	if err != nil {
 		return err

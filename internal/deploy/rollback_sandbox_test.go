@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -15,13 +16,15 @@ import (
 // that refuses leaves the others where they were, never hosts on different
 // releases. (The sandboxes share this machine's network, so only one of
 // them can serve the app's port: the second holds no release, which it
-// refuses as it would refuse a release with migrations pending.)
+// refuses as it would refuse a release with migrations pending.) The
+// second reaches the first's database over TLS, as several hosts must.
 func TestRollbackOfTwoHostsChecksEveryHostBeforeTheFirstSwitches(t *testing.T) {
 	// The service user app: the sandbox's databases trust it by peer.
 	svc := service.DefaultConfig()
 	svc.AppName, svc.DeployPath = "rbtwo", "/srv/rbtwo"
+	shared := sharedDatabase(t)
 	a := provisionedOn(t, sandboxtest.Get(t), svc)
-	b := provisionedOn(t, sandboxtest.Second(t), svc)
+	b := sandboxEnv{sb: sandboxtest.Second(t), svc: apptest.Installed(t, sandboxtest.Second(t), svc, apptest.Options{DatabaseURL: shared}).Service}
 	t.Cleanup(func() {
 		a.sh(t, "for u in $(systemctl list-units --plain --no-legend --all 'rbtwo@*' | awk '{print $1}'); do systemctl stop $u; done; rm -rf "+svc.DeployPath)
 	})

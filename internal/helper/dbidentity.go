@@ -20,10 +20,12 @@ var systemIDRE = regexp.MustCompile(`^[0-9]{1,20}$`)
 
 // dbIdentity says which database the app's URL reaches, as the service
 // user with the app's own URL (its TLS settings and password included):
-// "result ok system=<id> database=<name>", the cluster's system identifier
-// (pg_control_system(), which any role may read, the same whichever
-// address reaches the cluster: a socket on one host, TCP from another)
-// and the database connected to. Several hosts of one app compare these
+// "result ok system=<id> started=<µs> database=<name>": the cluster's
+// system identifier (pg_control_system(), which any role may read, the
+// same whichever address reaches the cluster: a socket on one host, TCP
+// from another), when its postmaster started, in microseconds since 1970
+// (copies of one cluster, servers made from one image or a replica, share
+// the identifier but not that), and the database connected to. Several hosts of one app compare these
 // before a deploy (deploy's sameDatabase).
 func dbIdentity(ctx context.Context, e *Env, a DBIdentityArgs) error {
 	if err := a.check(); err != nil {
@@ -33,7 +35,7 @@ func dbIdentity(ctx context.Context, e *Env, a DBIdentityArgs) error {
 	if err != nil {
 		return failed(e, "%v", err)
 	}
-	out, err := psqlAs(ctx, a.User, vars, "SELECT system_identifier::text || ' ' || current_database() FROM pg_control_system()")
+	out, err := psqlAs(ctx, a.User, vars, "SELECT system_identifier::text || ' ' || (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint || ' ' || current_database() FROM pg_control_system()")
 	if err != nil {
 		user := dbVar(vars, "PGUSER")
 		if user == "" {
@@ -41,10 +43,10 @@ func dbIdentity(ctx context.Context, e *Env, a DBIdentityArgs) error {
 		}
 		return failed(e, "cannot connect to database %s as %s: %v", db, user, err)
 	}
-	id, name, _ := strings.Cut(out, " ")
-	if !systemIDRE.MatchString(id) || !dbNameRE.MatchString(name) {
+	f := strings.Fields(out)
+	if len(f) != 3 || !systemIDRE.MatchString(f[0]) || !systemIDRE.MatchString(f[1]) || !dbNameRE.MatchString(f[2]) {
 		return failed(e, "unexpected answer from the database: %q", out)
 	}
-	e.Result("ok", "system="+id+" database="+name)
+	e.Result("ok", "system="+f[0]+" started="+f[1]+" database="+f[2])
 	return nil
 }

@@ -20,7 +20,7 @@ func TestDBIdentityNamesTheClusterAndTheDatabaseTheURLReaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sysid string
-	if err := conn.QueryRow(ctx, "SELECT system_identifier::text FROM pg_control_system()").Scan(&sysid); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT system_identifier::text || ' started=' || (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint FROM pg_control_system()").Scan(&sysid); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.Exec(ctx, "CREATE DATABASE otherdb OWNER app"); err != nil {
