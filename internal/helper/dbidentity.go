@@ -35,7 +35,7 @@ func dbIdentity(ctx context.Context, e *Env, a DBIdentityArgs) error {
 	if err != nil {
 		return failed(e, "%v", err)
 	}
-	out, err := psqlAs(ctx, a.User, vars, "SELECT system_identifier::text || ' ' || (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint || ' ' || current_database() FROM pg_control_system()")
+	out, err := psqlAs(ctx, a.User, vars, "SELECT concat_ws(' ', system_identifier, (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint, current_database()) FROM pg_control_system()")
 	if err != nil {
 		user := dbVar(vars, "PGUSER")
 		if user == "" {

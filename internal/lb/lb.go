@@ -1,7 +1,7 @@
 // Package lb runs a real load balancer on this machine for tests: Caddy
 // (Debian's caddy, /usr/bin/caddy) reverse-proxying to several app hosts,
 // round robin, with an active health check of each host's /readyz, as
-// docs/deploy.md's "Several hosts" sets one up. A host whose /readyz fails
+// docs/deploy.md sets one up for an app on several hosts. A host whose /readyz fails
 // (down, never ready) is taken out of the rotation until it passes again;
 // there are no retries, so a request the chosen host fails is a failed
 // request: what the tests count.
