@@ -15,9 +15,10 @@ import (
 // binary, the migrations it would apply) before the first switches: a host
 // that refuses leaves the others where they were, never hosts on different
 // releases. (The sandboxes share this machine's network, so only one of
-// them can serve the app's port: the second holds no release, which it
-// refuses as it would refuse a release with migrations pending.) The
-// second reaches the first's database over TLS, as several hosts must.
+// them can serve the app's port: the second holds no release, so not the
+// build the first rolls back to, which it refuses as it would refuse a
+// release with migrations pending.) The second reaches the first's
+// database over TLS, as several hosts must.
 func TestRollbackOfTwoHostsChecksEveryHostBeforeTheFirstSwitches(t *testing.T) {
 	// The service user app: the sandbox's databases trust it by peer.
 	svc := service.DefaultConfig()
@@ -45,7 +46,7 @@ func TestRollbackOfTwoHostsChecksEveryHostBeforeTheFirstSwitches(t *testing.T) {
 
 	out.Reset()
 	err := Rollback(ctx, o, "")
-	if err == nil || !strings.Contains(err.Error(), "envb has no previous release") || !strings.Contains(err.Error(), "no host rolled back") {
+	if err == nil || !strings.Contains(err.Error(), "envb does not hold the build the first host rolls back to") || !strings.Contains(err.Error(), "no host rolled back") {
 		t.Fatalf("rollback of both: %v\n%s", err, out.String())
 	}
 	t.Logf("rollback of both hosts: %v", err)
