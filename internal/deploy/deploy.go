@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 	"time"
@@ -208,6 +209,14 @@ func (s *Server) handover(ctx context.Context, o Options, rel Release, logPrefix
 func (s *Server) handoverTo(ctx context.Context, o Options, rel Release, req service.HandoverRequest) (string, error) {
 	if _, err := service.Ensure(ctx, s.c, s.svc); err != nil {
 		return OutcomeFailed, fmt.Errorf("install units on %s: %w", s.Alias, err)
+	}
+	if o.Notify != nil {
+		// The server's alerts (jobs, backups) post to the same webhook.
+		if n, err := service.SyncSettings(ctx, s.c, s.svc, o.Notify.URL(), io.Discard); err != nil {
+			o.printf("warning: the server's copy of DEPLOY_NOTIFY_URL on %s: %v", s.Alias, err)
+		} else if n > 0 {
+			o.printf("server settings: DEPLOY_NOTIFY_URL (%s) updated on %s, for the server's own alerts", o.Notify.Where(), s.Alias)
+		}
 	}
 	o.step("handover")
 	req.Release, req.Commit, req.ReadyTimeout, req.Start = rel.ID, rel.Version.Commit, o.ReadyTimeout, o.Start

@@ -193,16 +193,29 @@ func TestLockSecondDeployFailsOrWaits(t *testing.T) {
 	if err != nil || !strings.HasPrefix(holder, "held by alice@laptop") {
 		t.Errorf("lock holder %q %v", holder, err)
 	}
-	// With a wait, the second gets it once the first releases.
-	go func() { time.Sleep(700 * time.Millisecond); la.release(ctx) }()
+	// With a wait, the second gets it once the first releases: released
+	// only once the second said it waits, so a slow machine can't make the
+	// second find the lock already free.
 	var waited []string
-	start := time.Now()
-	lb, err := b.acquireLock(ctx, "bob@desk", "deploying def", 10*time.Second, func(m string) { waited = append(waited, m) })
+	var releasedAt time.Time
+	done := make(chan struct{})
+	lb, err := b.acquireLock(ctx, "bob@desk", "deploying def", 30*time.Second, func(m string) {
+		waited = append(waited, m)
+		if len(waited) == 1 {
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				releasedAt = time.Now()
+				la.release(ctx)
+				close(done)
+			}()
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if time.Since(start) < 500*time.Millisecond || len(waited) != 1 || !strings.Contains(waited[0], "alice@laptop") {
-		t.Errorf("waited %s, messages %q", time.Since(start), waited)
+	<-done
+	if len(waited) != 1 || !strings.Contains(waited[0], "alice@laptop") || releasedAt.IsZero() {
+		t.Errorf("messages %q, want one naming alice@laptop before the release", waited)
 	}
 	if lb.Stale != "" {
 		t.Errorf("clean release looked stale: %q", lb.Stale)

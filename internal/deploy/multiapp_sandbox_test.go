@@ -17,7 +17,7 @@ import (
 )
 
 // multiRate is the load each app gets while one of them is deployed.
-const multiRate = 150
+const multiRate = 200
 
 // multiDeploys is how many times the first app is deployed under load.
 const multiDeploys = 10

@@ -114,6 +114,9 @@ func checkHosts(ctx context.Context, o Options) ([]*Server, error) {
 
 // provisionHost provisions one checked server.
 func provisionHost(ctx context.Context, o Options, po ProvisionOptions, s *Server) error {
+	if o.Notify != nil {
+		po.Service.NotifyURL = o.Notify.URL()
+	}
 	if _, err := service.ProvisionWith(ctx, s.c, o.Service, po.Service, o.Stdout); err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/devdb"
 	"github.com/slipway-dev/slipway/internal/envfile"
+	"github.com/slipway-dev/slipway/internal/helper"
 	"github.com/slipway-dev/slipway/internal/psql"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
@@ -285,9 +286,18 @@ func TestBackupsOnSandbox(t *testing.T) {
 	t.Run("a restore whose client is killed -9 during the swap is finished by the server", func(t *testing.T) {
 		// Undo the restore: back to the pre-restore backup (schema 50, no users).
 		pre := e.backups(t)[0]
+		// The client says "swapping" before it sends the request: kill it
+		// only once the server has the swap (its detached unit's request
+		// file), or a slow machine tests a restore killed before the swap.
+		requests := "ls " + helper.DetachDir + "/" + strings.TrimSuffix(e.svc.HandoverUnitFor("restore-swap-*"), ".service") + ".request 2>/dev/null || true"
+		before := e.sh(t, requests)
 		rc := startRestoreClient(t, e, pre.ID, "")
 		rc.waitStep(t, "swapping")
-		time.Sleep(100 * time.Millisecond)
+		for deadline := time.Now().Add(time.Minute); e.sh(t, requests) == before; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the server got no swap request within a minute of the client's swapping step")
+			}
+		}
 		rc.kill(t)
 		e.settle(t, 2*time.Minute)
 		e.consistent(t, c.Release)

@@ -5,7 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"github.com/slipway-dev/slipway/internal/remote/remotetest"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,13 +23,23 @@ import (
 	"github.com/slipway-dev/slipway/internal/createadmin"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/freeport"
-
 	"github.com/slipway-dev/slipway/internal/frontdoor"
 	"github.com/slipway-dev/slipway/internal/frontdoor/acmetest"
+	"github.com/slipway-dev/slipway/internal/remote/remotetest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
+	"github.com/slipway-dev/slipway/internal/service"
+)
+
+// The two-app drill: deploys of the rig's app, and the load each app gets
+// through Caddy meanwhile.
+const (
+	twoAppDeploys = 10
+	twoAppRate    = 200
 )
 
 // TestFrontDoorOnSandbox walks HTTPS from a server without Caddy to the
 // app served by it with Pebble's certificates, in order.
+
 func TestFrontDoorOnSandbox(t *testing.T) {
 	g := newRig(t, acmetest.Options{Blocklist: []string{"refused.slipway.test"}})
 	ctx := context.Background()
@@ -374,28 +384,54 @@ func TestFrontDoorOnSandbox(t *testing.T) {
 		g.provision(t, c)
 	})
 
-	t.Run("10 deploys under load through HTTPS lose no request; a second app behind its own domain serves on", func(t *testing.T) {
-		// The second app: its own site (echo.slipway.test, its own
-		// certificate) on the same Caddy, proxying to a server in this test.
-		echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "echo") }))
-		defer echo.Close()
-		e := g.config(t, "echo.slipway.test")
-		e.AppName, e.Upstream = "echo", strings.TrimPrefix(echo.URL, "http://")
+	t.Run(fmt.Sprintf("two apps behind their own domains: %d deploys of one under %d req/s to each, 0 failed on both", twoAppDeploys, twoAppRate), func(t *testing.T) {
+		// The second app: a real Slipway app of another name on the same
+		// server and Caddy, with its own site, certificate, proxy socket,
+		// units and database.
+		svc2 := service.DefaultsFor("second")
+		svc2.ServiceUser = "app" // the sandbox's PostgreSQL role, by peer authentication
+		db, err := g.sb.FreshDatabase(ctx, "second")
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := apptest.Installed(t, g.sb, svc2, apptest.Options{DatabaseURL: db, Binary: apptest.Build(t, "s1", "5ec0d001"),
+			Env: []string{"PASSWORD_PEPPER=" + pepper}})
+		svc2 = second.Service
+		e := g.config(t, "second.slipway.test")
+		e.AppName, e.Service = svc2.AppName, svc2
+		defer g.root(t, "systemctl stop "+svc2.SocketUnit()+" "+e.ProxySocketUnit()+" "+svc2.CurrentUnit()+" '"+svc2.InstancePattern()+"'; true")
 		g.provision(t, e)
 		defer g.root(t, "rm -rf "+e.SitePath()+" "+path.Dir(e.DropInPath())+" && systemctl daemon-reload && systemctl reload caddy")
-		g.install(t, "r2", "v2")
-		l := load.StartWith(ctx, "https://app.slipway.test/healthz", 100, transport(g.pool))
-		le := load.StartWith(ctx, "https://echo.slipway.test/", 100, transport(g.pool))
+		if h, err := service.Handover(ctx, g.r, svc2, service.HandoverRequest{Release: second.Release, ReadyTimeout: 2 * time.Minute}); err != nil || h.Outcome != "ok" {
+			t.Fatalf("start the second app: %v %+v", err, h)
+		}
+		if got := get(t, g.client(), "https://second.slipway.test/version"); !strings.Contains(got, "5ec0d001") {
+			t.Fatalf("https://second.slipway.test/version answered %q", got)
+		}
+
+		bins := []string{apptest.Build(t, "v2", "c0ffee02"), apptest.Build(t, "v3", "c0ffee03")}
+		o := deploy.Options{Hosts: []string{g.sb.Alias}, SSHConfig: g.sb.ConfigPath, Service: g.svc, Getenv: func(string) string { return "" },
+			Keep: 2 * twoAppDeploys, ReadyTimeout: time.Minute}
+		l := load.StartWith(ctx, "https://app.slipway.test/healthz", twoAppRate, transport(g.pool))
+		l2 := load.StartWith(ctx, "https://second.slipway.test/version", twoAppRate, transport(g.pool))
 		time.Sleep(300 * time.Millisecond)
-		for i := range 10 {
-			g.start(t, []string{"r2", rel}[i%2])
+		for i := range twoAppDeploys {
+			var out bytes.Buffer
+			o.Stdout, o.Binary = &out, bins[i%2]
+			if _, err := deploy.Deploy(ctx, o, false); err != nil {
+				l.Stop()
+				l2.Stop()
+				t.Fatalf("deploy %d: %v\n%s", i+1, err, out.String())
+			}
 		}
 		time.Sleep(300 * time.Millisecond)
-		res, rese := l.Stop(), le.Stop()
-		t.Logf("10 handovers through Caddy: %s; the second app meanwhile: %s", res, rese)
-		if res.Failed > 0 || res.Sent < 100 || rese.Failed > 0 || rese.Sent < 100 || rese.Answered("echo") != rese.Sent {
-			t.Errorf("want 0 failures out of at least 100 requests on both: app %s; second app %s", res, rese)
+		res, res2 := l.Stop(), l2.Stop()
+		t.Logf("%d deploys of %s through Caddy: %s; %s meanwhile: %s", twoAppDeploys, g.svc.AppName, res, svc2.AppName, res2)
+		if res.Failed > 0 || res.Sent < twoAppRate || res2.Failed > 0 || res2.Sent < twoAppRate || res2.Answered("5ec0d001") != res2.Sent {
+			t.Errorf("want 0 failures out of at least %d requests on both, the second app always itself: %s; %s", twoAppRate, res, res2)
 		}
+		// The rest of this test runs on the release it started with.
+		g.start(t, rel)
 	})
 
 	t.Run("Caddy down leaves the app up on its socket", func(t *testing.T) {

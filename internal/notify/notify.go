@@ -25,9 +25,12 @@ import (
 // (docs/deploy.md): add fields, never rename or remove one.
 type Event struct {
 	// Text is a one-line summary: what Slack and Discord show.
-	Text    string `json:"text"`
-	Kind    string `json:"kind"`    // "deploy" or "rollback"
-	Host    string `json:"host"`    // the ssh alias
+	Text string `json:"text"`
+	// Kind is "deploy" or "rollback" from the deploying machine; "job",
+	// "worker", "backup", "archive", "verify" or "unit" from the server
+	// itself (a unit that failed).
+	Kind    string `json:"kind"`
+	Host    string `json:"host"`    // the ssh alias (the server's hostname from the server)
 	Outcome string `json:"outcome"` // ok, unchanged, rolled-back (automatic rollback) or failed
 	Version string `json:"version"`
 	Commit  string `json:"commit"`
@@ -101,6 +104,11 @@ func sameHost(req *http.Request, via []*http.Request) error {
 	}
 	return nil
 }
+
+// URL is the whole URL, the secret: only for handing it to the server's
+// settings (service.SyncSettings sends it on the helper's stdin), never to
+// print.
+func (n *Notifier) URL() string { return n.url }
 
 // Where is the URL's scheme and host: what may be shown of it.
 func (n *Notifier) Where() string {

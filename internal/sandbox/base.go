@@ -51,9 +51,34 @@ var postgresqlSetup string
 //go:embed setup-no-postgresql.sh
 var noPostgreSQLSetup string
 
+// privatePackages are added to packages in the "private" base (WithNetwork):
+// everything the tests install on a server, since that sandbox reaches no
+// mirror. iproute2 for `ip`; curl and netcat-openbsd for checks and test
+// listeners inside; nftables, unattended-upgrades (provision's server
+// basics) and pgbackrest (backups) as provision would install them.
+var privatePackages = []string{
+	"curl",
+	"iproute2",
+	"netcat-openbsd",
+	"nftables",
+	"pgbackrest",
+	"procps",
+	"unattended-upgrades",
+}
+
+// privateSetup is setupScript's end on the private base: networkd sets the
+// static address injected per instance.
+//
+//go:embed setup-private.sh
+var privateSetup string
+
 // recipe is what a base is built from: the packages over minbase and the
 // setup script.
 func (s *Sandbox) recipe() (pkgs []string, script string) {
+	if s.network != nil {
+		pkgs = append(append(pkgs, packages...), privatePackages...)
+		return pkgs, setupScript + postgresqlSetup + privateSetup
+	}
 	if !s.noPostgreSQL {
 		return packages, setupScript + postgresqlSetup
 	}
@@ -73,7 +98,11 @@ func (s *Sandbox) baseKey() string {
 	pkgs, script := s.recipe()
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s", suite, strings.Join(pkgs, ","), script)
-	return suite + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+	kind := suite
+	if s.network != nil {
+		kind += "-private"
+	}
+	return kind + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // ensureBase returns the cached base root, building it first if needed.

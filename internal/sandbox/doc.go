@@ -16,4 +16,15 @@
 // host's loopback. sshd listens on 127.0.0.1 at a port picked free at up
 // time; PostgreSQL listens on its unix socket only; an app inside the sandbox
 // must likewise pick a port free on the host (internal/freeport).
+//
+// A private sandbox (WithNetwork) has a network namespace of its own instead:
+// NewNetwork makes a bridge on this machine with a free 10.x.y.0/24 (picked
+// under a lock, so concurrent test binaries never collide) and this machine
+// at .1; systemd-nspawn --network-bridge adds a veth pair, and
+// systemd-networkd gives the sandbox's host0 a static address from a file
+// injected per instance, with no gateway. The sandboxes reach each other and
+// this machine, nothing else: no default route, no NAT, forwarding off on the
+// bridge. sshd listens on port 22 there, and the sandbox keeps CAP_NET_ADMIN,
+// so a firewall inside applies to it alone. Such a sandbox boots from a
+// third base, "private", with every package the tests install preinstalled.
 package sandbox

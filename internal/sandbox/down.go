@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"syscall"
 	"time"
@@ -65,6 +66,9 @@ func (i *Instance) stop(ctx context.Context) error {
 			}
 		}
 	}
+	if err := i.sb.unmountRoot(); err != nil {
+		return err
+	}
 	return i.checkNothingLeft(ctx)
 }
 
@@ -83,10 +87,23 @@ func (i *Instance) checkNothingLeft(ctx context.Context) error {
 			return fmt.Errorf("sandbox stopped but left mounts: %v", m)
 		}
 	}
-	if i.state.Port == 0 {
+	deadline := time.Now().Add(5 * time.Second)
+	if i.state.Veth != "" {
+		// A private sandbox's sshd was in its own namespace; its veth
+		// goes with the namespace.
+		for {
+			if _, err := net.InterfaceByName(i.state.Veth); err != nil {
+				return nil
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("sandbox stopped but its veth %s is still there", i.state.Veth)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if i.state.Port == 0 || i.Host != "127.0.0.1" {
 		return nil
 	}
-	deadline := time.Now().Add(5 * time.Second)
 	for !portFree(i.state.Port) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("sandbox stopped but 127.0.0.1:%d is still in use", i.state.Port)
@@ -108,10 +125,20 @@ func waitGone(ctx context.Context, pid int, start uint64, d time.Duration) bool 
 	return true
 }
 
-// clean removes the state of a stopped instance: secrets and keys included.
-// The boot log and the lock file stay, for post-mortems and lockers.
+// clean removes the state of a stopped instance: secrets and keys included,
+// and a persistent root's layers once it is unmounted (never through a
+// mount). The boot log and the lock file stay, for post-mortems and lockers.
 func (s *Sandbox) clean() {
 	for _, name := range []string{stateFile, keyFile, keyFile + ".pub", knownHostsFile, configFile, dbPasswordFile, injectDir} {
+		_ = os.RemoveAll(s.path(name))
+	}
+	if s.unmountRoot() != nil {
+		return
+	}
+	if m, err := mountsUnder(s.path(rootDir)); err != nil || len(m) > 0 {
+		return
+	}
+	for _, name := range []string{rootDir, upperDir, workDir} {
 		_ = os.RemoveAll(s.path(name))
 	}
 }

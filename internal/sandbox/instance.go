@@ -26,10 +26,11 @@ type Instance struct {
 	Alias      string
 	ConfigPath string
 	// KeyPath is admin's private key; KnownHostsPath holds the sandbox's
-	// host key under "[127.0.0.1]:Port".
+	// host key under "[127.0.0.1]:Port" (or the bare address on a Network).
 	KeyPath        string
 	KnownHostsPath string
-	// Host and Port are where sshd listens (Host is always 127.0.0.1).
+	// Host and Port are where sshd listens: 127.0.0.1 and a free port, or
+	// the sandbox's address on its Network (WithNetwork) and 22.
 	Host string
 	Port int
 	// PID is the systemd-nspawn process; Leader the container's systemd
@@ -43,13 +44,19 @@ type Instance struct {
 
 // state is what state.json records about a running instance.
 type state struct {
-	PID             int       `json:"pid"`
-	StartTime       uint64    `json:"start_time"`
-	Leader          int       `json:"leader"`
-	LeaderStartTime uint64    `json:"leader_start_time"`
-	Port            int       `json:"port"`
-	Base            string    `json:"base"`
-	StartedAt       time.Time `json:"started_at"`
+	PID             int    `json:"pid"`
+	StartTime       uint64 `json:"start_time"`
+	Leader          int    `json:"leader"`
+	LeaderStartTime uint64 `json:"leader_start_time"`
+	Port            int    `json:"port"`
+	Base            string `json:"base"`
+	// Host is sshd's address: 127.0.0.1, or the address on a Network.
+	Host string `json:"host,omitempty"`
+	// Veth is the host end of a private sandbox's veth pair; Root the
+	// mount point of a persistent root (both "" otherwise).
+	Veth      string    `json:"veth,omitempty"`
+	Root      string    `json:"root,omitempty"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // Files in the instance's state dir.
@@ -62,9 +69,17 @@ const (
 	configFile     = "ssh_config"
 	dbPasswordFile = "db_password"
 	injectDir      = "inject"
+	// The persistent root (WithPersistentRoot): overlay mount point, upper
+	// layer and overlayfs's work dir.
+	rootDir  = "root"
+	upperDir = "upper"
+	workDir  = "work"
 )
 
 func (s *Sandbox) instance(st state) *Instance {
+	if st.Host == "" {
+		st.Host = "127.0.0.1"
+	}
 	return &Instance{
 		Name:           s.name,
 		Dir:            s.Dir(),
@@ -72,7 +87,7 @@ func (s *Sandbox) instance(st state) *Instance {
 		ConfigPath:     s.path(configFile),
 		KeyPath:        s.path(keyFile),
 		KnownHostsPath: s.path(knownHostsFile),
-		Host:           "127.0.0.1",
+		Host:           st.Host,
 		Port:           st.Port,
 		PID:            st.PID,
 		Leader:         st.Leader,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -118,8 +119,20 @@ func checkGone(t *testing.T, sb *Sandbox, was *Instance) {
 			t.Errorf("mounts under %s after down: %v %v", dir, m, err)
 		}
 	}
-	if !portFree(was.Port) {
+	if was.Host == "127.0.0.1" && !portFree(was.Port) {
 		t.Errorf("127.0.0.1:%d still in use after down", was.Port)
+	}
+	if v := was.state.Veth; v != "" {
+		if _, err := net.InterfaceByName(v); err == nil {
+			t.Errorf("veth %s still there after down", v)
+		}
+	} else if was.Host != "127.0.0.1" {
+		t.Errorf("private sandbox recorded no veth")
+	}
+	for _, d := range []string{rootDir, upperDir, workDir} {
+		if _, err := os.Stat(sb.path(d)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left in state dir after down", d)
+		}
 	}
 	if _, err := sb.Status(t.Context()); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("status after down: %v, want ErrNotRunning", err)

@@ -26,7 +26,19 @@ func (i *Instance) waitReady(ctx context.Context) error {
 			return err
 		}
 	}
-	return retry(ctx, "sshd accepting admin's key", i.nspawnAlive, func() error { return i.checkSSH(ctx) })
+	if err := retry(ctx, "sshd accepting admin's key", i.nspawnAlive, func() error { return i.checkSSH(ctx) }); err != nil {
+		return err
+	}
+	if i.sb.network == nil {
+		return nil
+	}
+	// Down checks that the veth went with the container.
+	veth, err := i.vethName(ctx)
+	if err != nil {
+		return err
+	}
+	i.state.Veth = veth
+	return i.sb.save(i.state)
 }
 
 func (i *Instance) nspawnAlive() error {

@@ -61,25 +61,38 @@ func (s *Sandbox) Up(ctx context.Context) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freeport.Pick()
-	if err != nil {
+	host, port := "127.0.0.1", 22
+	if s.network == nil {
+		if port, err = freeport.Pick(); err != nil {
+			return nil, err
+		}
+	} else {
+		host = s.network.Addr(s.host).String()
+	}
+	if err := s.writeInstanceFiles(host, port); err != nil {
 		return nil, err
 	}
-	if err := s.writeInstanceFiles(port); err != nil {
-		return nil, err
+	st := state{Port: port, Host: host, Base: base}
+	if s.persistent {
+		if st.Root, err = s.mountRoot(base); err != nil {
+			return nil, err
+		}
 	}
-	st, err := s.boot(base, port)
-	if err != nil {
-		return nil, err
-	}
+	start := time.Now()
 	inst = s.instance(st)
-	if err := s.save(st); err != nil {
+	if err := s.boot(&inst.state); err != nil {
 		_ = inst.stop(ctx)
+		s.clean()
+		return nil, err
+	}
+	inst.PID = inst.state.PID
+	if err := s.save(inst.state); err != nil {
+		_ = inst.stop(ctx)
+		s.clean()
 		return nil, err
 	}
 	bootCtx, cancel := context.WithTimeout(ctx, s.bootTimeout)
 	defer cancel()
-	start := time.Now()
 	if err := inst.waitReady(bootCtx); err != nil {
 		logTail := tail(s.path(logFile), 20)
 		// A fresh context: bootCtx may be what ran out.
@@ -92,13 +105,13 @@ func (s *Sandbox) Up(ctx context.Context) (*Instance, error) {
 		}
 		return nil, fmt.Errorf("sandbox %q not ready: %w\n%s", s.name, err, logTail)
 	}
-	s.printf("sandbox %s: up in %s (pid %d, ssh port %d)", s.name, time.Since(start).Round(100*time.Millisecond), inst.PID, port)
+	s.printf("sandbox %s: up in %s (pid %d, ssh %s port %d)", s.name, time.Since(start).Round(100*time.Millisecond), inst.PID, host, port)
 	return inst, nil
 }
 
 // writeInstanceFiles writes what is fresh on every up: admin's key pair,
 // sshd's host key and port, the ssh config and known_hosts, the db password.
-func (s *Sandbox) writeInstanceFiles(port int) error {
+func (s *Sandbox) writeInstanceFiles(host string, port int) error {
 	s.clean()
 	inject := s.path(injectDir)
 	if err := os.MkdirAll(inject, 0o700); err != nil {
@@ -121,10 +134,16 @@ func (s *Sandbox) writeInstanceFiles(port int) error {
 		mode          os.FileMode
 	}{
 		{filepath.Join(inject, "authorized_keys"), string(ssh.MarshalAuthorizedKey(adminKey)), 0o644},
-		{filepath.Join(inject, "sshd.conf"), sshdConfig(port), 0o644},
-		{s.path(knownHostsFile), knownHostsLine(port, hostKey), 0o644},
-		{s.path(configFile), sshConfig(port, s.path(keyFile), s.path(knownHostsFile)), 0o644},
+		{filepath.Join(inject, "sshd.conf"), sshdConfig(port, s.network != nil), 0o644},
+		{s.path(knownHostsFile), knownHostsLine(host, port, hostKey), 0o644},
+		{s.path(configFile), sshConfig(host, port, s.path(keyFile), s.path(knownHostsFile)), 0o644},
 		{s.path(dbPasswordFile), pw + "\n", 0o600},
+	}
+	if s.network != nil {
+		files = append(files, struct {
+			path, content string
+			mode          os.FileMode
+		}{filepath.Join(inject, "host0.network"), networkFile(s.network.Addr(s.host)), 0o644})
 	}
 	for _, f := range files {
 		if err := os.WriteFile(f.path, []byte(f.content), f.mode); err != nil {
@@ -151,14 +170,16 @@ func (s *Sandbox) chownToSudoUser(paths ...string) {
 	}
 }
 
-// boot starts systemd-nspawn detached from the caller: its own session, output
-// to the log file, so it survives the mage process.
-func (s *Sandbox) boot(base string, port int) (state, error) {
-	logf, err := os.Create(s.path(logFile))
+// boot starts systemd-nspawn on st (its root, address and port set),
+// detached from the caller: its own session, output to the log file, so it
+// survives the mage process. It records the new pid in st.
+func (s *Sandbox) boot(st *state) error {
+	logf, err := os.OpenFile(s.path(logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return state{}, fmt.Errorf("create log: %w", err)
+		return fmt.Errorf("open log: %w", err)
 	}
 	defer logf.Close()
+	fmt.Fprintf(logf, "--- boot at %s\n", time.Now().UTC().Format(time.RFC3339Nano))
 	inject := s.path(injectDir)
 	binds := [][2]string{
 		{filepath.Join(inject, "ssh_host_ed25519_key"), "/etc/ssh/ssh_host_ed25519_key"},
@@ -167,15 +188,23 @@ func (s *Sandbox) boot(base string, port int) (state, error) {
 		{filepath.Join(inject, "authorized_keys"), "/home/admin/.ssh/authorized_keys"},
 	}
 	args := []string{
-		"--directory=" + base,
 		"--boot",
 		// The host has no D-Bus and no machined (see NOTES).
 		"--register=no", "--keep-unit",
 		"--machine=" + s.name,
+		"--console=read-only",
+	}
+	if st.Root != "" {
+		// The overlay mounted by mountRoot: writes land in the state dir.
+		args = append(args, "--directory="+st.Root)
+	} else {
 		// The base stays read-only and shared; writes go to a tmpfs in the
 		// container's mount namespace, gone with it.
-		"--volatile=overlay",
-		"--console=read-only",
+		args = append(args, "--directory="+st.Base, "--volatile=overlay")
+	}
+	if s.network != nil {
+		args = append(args, "--network-bridge="+s.network.Bridge)
+		binds = append(binds, [2]string{filepath.Join(inject, "host0.network"), networkFilePath})
 	}
 	for _, b := range binds {
 		args = append(args, "--bind-ro="+b[0]+":"+b[1])
@@ -186,14 +215,16 @@ func (s *Sandbox) boot(base string, port int) (state, error) {
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TERM=dumb"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := s.start(cmd); err != nil {
-		return state{}, fmt.Errorf("start systemd-nspawn: %w", err)
+		return fmt.Errorf("start systemd-nspawn: %w", err)
 	}
 	pid := cmd.Process.Pid
-	st, err := readStat(pid)
+	ps, err := readStat(pid)
 	if err != nil {
-		return state{}, fmt.Errorf("systemd-nspawn exited at once:\n%s", tail(s.path(logFile), 10))
+		return fmt.Errorf("systemd-nspawn exited at once:\n%s", tail(s.path(logFile), 10))
 	}
-	return state{PID: pid, StartTime: st.startTime, Port: port, Base: base, StartedAt: time.Now().UTC()}, nil
+	st.PID, st.StartTime, st.StartedAt = pid, ps.startTime, time.Now().UTC()
+	st.Leader, st.LeaderStartTime = 0, 0
+	return nil
 }
 
 // start starts cmd and reaps it in the background, so a container that
@@ -201,11 +232,17 @@ func (s *Sandbox) boot(base string, port int) (state, error) {
 // SIGTERM when the thread that forked it dies, so that thread is locked to a
 // goroutine that lives as long as the container.
 func (s *Sandbox) start(cmd *exec.Cmd) error {
+	exited := make(chan int, 1)
+	wait := func() {
+		_ = cmd.Wait()
+		exited <- cmd.ProcessState.ExitCode()
+	}
 	if !s.stopOnExit {
 		if err := cmd.Start(); err != nil {
 			return err
 		}
-		go func() { _ = cmd.Wait() }()
+		s.recordExit(cmd.Process.Pid, exited)
+		go wait()
 		return nil
 	}
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
@@ -214,10 +251,24 @@ func (s *Sandbox) start(cmd *exec.Cmd) error {
 		runtime.LockOSThread()
 		// Never unlocked: when this goroutine ends, its thread ends too.
 		err := cmd.Start()
+		if err == nil {
+			s.recordExit(cmd.Process.Pid, exited)
+		}
 		started <- err
 		if err == nil {
-			_ = cmd.Wait()
+			wait()
 		}
 	}()
 	return <-started
+}
+
+// recordExit keeps the channel that receives the exit status of the
+// systemd-nspawn of pid.
+func (s *Sandbox) recordExit(pid int, exited chan int) {
+	s.exitsMu.Lock()
+	defer s.exitsMu.Unlock()
+	if s.exits == nil {
+		s.exits = map[int]chan int{}
+	}
+	s.exits[pid] = exited
 }

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/helper"
 )
 
 // Config describes the app's service on the server. The zero value is not
@@ -273,6 +275,11 @@ func (c Config) HandoverUnit() string { return c.AppName + "-handover-*.service"
 func (c Config) HandoverUnitFor(tag string) string {
 	return c.AppName + "-handover-" + tag + ".service"
 }
+
+// NotifyUnit is the template of the server's own alerts, e.g.
+// app-notify@.service (helper.NotifyUnit): a unit with
+// OnFailure=app-notify@%n.service posts to the server's DEPLOY_NOTIFY_URL.
+func (c Config) NotifyUnit() string { return helper.NotifyUnit(c.AppName) }
 
 // SocketUnit is the socket's unit name, e.g. app.socket.
 func (c Config) SocketUnit() string { return c.AppName + ".socket" }

@@ -101,6 +101,14 @@ func rootJob(caps string, rw []string, families string, allow ...string) []strin
 	return append(p, "SystemCallErrorNumber=EPERM")
 }
 
+// NotifyHardening is the sandboxing of the alert template
+// (app-notify@.service): root, with no capability, that reads and writes
+// nothing but reaches the network (the webhook) and PID 1 (the failed
+// unit's result).
+func NotifyHardening() []string {
+	return rootJob("", nil, "AF_UNIX AF_INET AF_INET6")
+}
+
 // CurrentHardening is the sandboxing of the boot anchor (app-current.service,
 // root): it reads the current symlink (in a home directory of mode 0700:
 // CAP_DAC_READ_SEARCH) and asks PID 1 to start that release's instance. No

@@ -30,6 +30,9 @@ type ProvisionOptions struct {
 	// no PostgreSQL even though the env file doesn't set the URL yet (it
 	// asks for env:set instead). PROVISION_DATABASE=external.
 	ExternalDatabase bool
+	// NotifyURL (DEPLOY_NOTIFY_URL), when set, is copied into the server's
+	// settings for its own alerts (SyncSettings).
+	NotifyURL string
 }
 
 // ProvisionWith is Provision with options.
@@ -58,6 +61,11 @@ func ProvisionWith(ctx context.Context, r Runner, c Config, po ProvisionOptions,
 	}
 	total := n
 	n, err = ensureDatabase(ctx, r, c, po.ExternalDatabase, out)
+	total += n
+	if err != nil {
+		return total > 0, err
+	}
+	n, err = SyncSettings(ctx, r, c, po.NotifyURL, out)
 	total += n
 	if err != nil {
 		return total > 0, err
@@ -138,6 +146,18 @@ func runStep(ctx context.Context, r Runner, step string, args any, out io.Writer
 		return countChanged(res), fmt.Errorf("%s: %w: %s", step, err, bytes.TrimSpace(res))
 	}
 	return copyLines(res, out), nil
+}
+
+// SyncSettings copies the deploying user's DEPLOY_NOTIFY_URL (notifyURL,
+// the whole secret URL) into the server's settings file through the
+// helper's stdin, where the server's alerts (helper.OnFailure) read it. An
+// empty notifyURL changes nothing and costs no round trip. It prints one
+// ok:/changed: line naming only the URL's scheme and host.
+func SyncSettings(ctx context.Context, r Runner, c Config, notifyURL string, out io.Writer) (changes int, err error) {
+	if notifyURL == "" {
+		return 0, nil
+	}
+	return runStep(ctx, r, "settings-sync", helper.SettingsArgs{App: c.AppName, NotifyURL: notifyURL}, out)
 }
 
 // copyLines copies a step's "ok:" and "changed:" lines to out and counts

@@ -26,7 +26,8 @@ type unitData struct {
 	ServiceUnit, SocketUnit, TemplateUnit, CurrentUnit string
 	StartTimeoutSec, StopTimeoutSec, WatchdogSec       string
 	MetricsEnv                                         string
-	Hardening, CurrentHardening                        []string
+	Hardening, CurrentHardening, NotifyHardening       []string
+	NotifyUnit, OnFailure, SettingsFile                string
 	// Helper is slipway-helper's path in ExecStart: helper.UnitHelper,
 	// which ensure-units replaces with the installing helper's own.
 	Helper string
@@ -38,7 +39,8 @@ func newUnitData(c Config) unitData {
 		Binary: c.Binary(), EnvFile: c.EnvFile(), ReleasesDir: c.ReleasesDir(), CurrentLink: c.CurrentLink(),
 		ServiceUnit: c.ServiceUnit(), SocketUnit: c.SocketUnit(), TemplateUnit: c.TemplateUnit(), CurrentUnit: c.CurrentUnit(),
 		StartTimeoutSec: seconds(c.StartTimeout), StopTimeoutSec: seconds(c.StopTimeout),
-		Hardening: Hardening(c), CurrentHardening: CurrentHardening(c),
+		Hardening: Hardening(c), CurrentHardening: CurrentHardening(c), NotifyHardening: NotifyHardening(),
+		NotifyUnit: c.NotifyUnit(), OnFailure: helper.OnFailure(c.AppName), SettingsFile: helper.SettingsFile(c.AppName),
 		MetricsEnv: c.MetricsAddr(),
 		Helper:     helper.UnitHelper,
 	}
@@ -55,7 +57,8 @@ func seconds(d time.Duration) string {
 
 // Units renders the unit files to install in UnitDir, file name to
 // content: the socket, its current-release service and the instances'
-// template (app.socket, app-current.service, app@.service).
+// template (app.socket, app-current.service, app@.service), and the alert
+// template (app-notify@.service).
 func Units(c Config) (map[string][]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -64,6 +67,7 @@ func Units(c Config) (map[string][]byte, error) {
 		c.SocketUnit():   "app.socket.tmpl",
 		c.CurrentUnit():  "app-current.service.tmpl",
 		c.TemplateUnit(): "app@.service.tmpl",
+		c.NotifyUnit():   "app-notify@.service.tmpl",
 	})
 }
 

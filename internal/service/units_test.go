@@ -58,7 +58,16 @@ func writeUnits(t *testing.T, c Config) (dir string, cfg Config) {
 	if err := os.Symlink(c.TemplateUnit(), filepath.Join(dir, c.InstanceUnit("r1"))); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(c.NotifyUnit(), filepath.Join(dir, notifyInstance(c))); err != nil {
+		t.Fatal(err)
+	}
 	return dir, c
+}
+
+// notifyInstance is an alert's instance of the notify template, as a
+// failing job's OnFailure= names it.
+func notifyInstance(c Config) string {
+	return strings.Replace(c.NotifyUnit(), "@", "@"+c.AppName+"-job-nightly.service", 1)
 }
 
 func needAnalyze(t *testing.T) {
@@ -82,7 +91,8 @@ func TestVerifyPrintsNothing(t *testing.T) {
 			dir, c := writeUnits(t, c)
 			// verify exits 0 on warnings: its output is the verdict.
 			out, err := exec.Command("systemd-analyze", "verify", filepath.Join(dir, c.SocketUnit()),
-				filepath.Join(dir, c.CurrentUnit()), filepath.Join(dir, c.InstanceUnit("r1"))).CombinedOutput()
+				filepath.Join(dir, c.CurrentUnit()), filepath.Join(dir, c.InstanceUnit("r1")),
+				filepath.Join(dir, notifyInstance(c))).CombinedOutput()
 			if err != nil || len(out) > 0 {
 				t.Errorf("systemd-analyze verify: err %v, output:\n%s", err, out)
 			}
@@ -117,6 +127,11 @@ func TestExposureAtMost2(t *testing.T) {
 	t.Logf("exposure of the generated %s: %.1f", c.TemplateUnit(), got)
 	if got > 2.0 {
 		t.Errorf("exposure %.1f, want <= 2.0", got)
+	}
+	if got := exposure(t, filepath.Join(dir, notifyInstance(c))); got > 2.0 {
+		t.Errorf("exposure of %s: %.1f, want <= 2.0", c.NotifyUnit(), got)
+	} else {
+		t.Logf("exposure of the generated %s: %.1f", c.NotifyUnit(), got)
 	}
 	// The yardstick: the same unit without its hardening scores "UNSAFE".
 	bare := filepath.Join(t.TempDir(), "bare.service")
@@ -156,9 +171,12 @@ func TestUnitsFollowConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, sock, cur := string(units["shop@.service"]), string(units["shop.socket"]), string(units["shop-current.service"])
-	if len(units) != 3 || svc == "" || sock == "" || cur == "" {
-		t.Fatalf("want shop@.service, shop.socket and shop-current.service, got %d units", len(units))
+	svc, sock, cur, alert := string(units["shop@.service"]), string(units["shop.socket"]), string(units["shop-current.service"]), string(units["shop-notify@.service"])
+	if len(units) != 4 || svc == "" || sock == "" || cur == "" || alert == "" {
+		t.Fatalf("want shop@.service, shop.socket, shop-current.service and shop-notify@.service, got %d units", len(units))
+	}
+	if !strings.Contains(alert, "ExecStart="+helper.UnitHelper+" notify-failure shop %i\n") || strings.Contains(alert, "[Install]") {
+		t.Errorf("shop-notify@.service:\n%s", alert)
 	}
 	for _, want := range []string{
 		"Type=notify", "ExecStart=" + helper.UnitHelper + " serve-release /srv/shop/releases %i\n", "User=shopd", "Requires=shop.socket", "Sockets=shop.socket",

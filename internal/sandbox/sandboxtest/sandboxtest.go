@@ -55,6 +55,9 @@ func Main(m *testing.M) int {
 	if !shutdown("the second sandbox", second, secondDir) {
 		code = 1
 	}
+	if !shutdownPrivate() {
+		code = 1
+	}
 	if !shutdown("sandbox", inst, stateDir) {
 		code = 1
 	}

@@ -57,3 +57,18 @@ func TestWatchArgvSeesASecretInAProcesssArgumentsAndOnlyThen(t *testing.T) {
 		t.Errorf("a secret no process had was seen in %q", never)
 	}
 }
+
+func TestPrivateGivesOneSandboxPerHostOnOneNetwork(t *testing.T) {
+	nw := Network(t)
+	sb := Private(t, 2)
+	if again := Private(t, 2); again != sb {
+		t.Fatal("second Private(t, 2) booted another sandbox")
+	}
+	if sb.Host != nw.Addr(2).String() || sb.Port != 22 {
+		t.Errorf("private sandbox at %s:%d, want %s:22", sb.Host, sb.Port, nw.Addr(2))
+	}
+	out, err := exec.CommandContext(t.Context(), "ssh", "-F", sb.ConfigPath, "-o", "BatchMode=yes", sb.Alias, "sudo -n systemctl is-active ssh postgresql systemd-networkd").CombinedOutput()
+	if err != nil || string(out) != "active\nactive\nactive\n" {
+		t.Errorf("over ssh: %v: %s", err, out)
+	}
+}
