@@ -234,22 +234,24 @@ func Restore(ctx context.Context, o Options, r RestoreOptions) (RestoreResult, e
 			h.s.Close()
 		}
 	}()
-	for _, h := range o.Hosts[1:] {
-		s, err := connect(ctx, o, h)
-		if err != nil {
-			return RestoreResult{}, err
-		}
-		oh := &other{s: s}
-		others = append(others, oh)
-		if oh.lk, err = s.acquireLock(ctx, o.Who, "restoring "+r.Backup+" (on "+host+")", o.LockWait, func(m string) { o.printf("%s", m) }); err != nil {
-			return RestoreResult{}, fmt.Errorf("%w; not restored, nothing changed", err)
-		}
-		if oh.st, err = s.inspect(ctx); err != nil {
-			return RestoreResult{}, err
-		}
-	}
 	return withLocked(ctx, o, host, "restoring "+r.Backup, func(s *Server, st State) (RestoreResult, error) {
 		res := RestoreResult{Backup: r.Backup, Releases: map[string]string{}}
+		// The others locked after the first, in DEPLOY_HOST order as env:set
+		// does: two commands waiting for each other's locks can't cross.
+		for _, h := range o.Hosts[1:] {
+			s, err := connect(ctx, o, h)
+			if err != nil {
+				return res, err
+			}
+			oh := &other{s: s}
+			others = append(others, oh)
+			if oh.lk, err = s.acquireLock(ctx, o.Who, "restoring "+r.Backup+" (on "+host+")", o.LockWait, func(m string) { o.printf("%s", m) }); err != nil {
+				return res, fmt.Errorf("%w; not restored, nothing changed", err)
+			}
+			if oh.st, err = s.inspect(ctx); err != nil {
+				return res, err
+			}
+		}
 		bs := s.backups()
 		list, err := bs.List(ctx)
 		if err != nil {
@@ -326,8 +328,8 @@ func Restore(ctx context.Context, o Options, r RestoreOptions) (RestoreResult, e
 				for _, n := range others[i+1:] {
 					untried += ", " + n.s.Alias + " not tried"
 				}
-				return res, fmt.Errorf("restore failed on %s: the database is restored (on %s), but %s did not switch to release %s, whose migrations match it%s; `go run mage.go rollback -release=<id>` there brings it to schema %d\n%w",
-					oh.s.Alias, host, oh.s.Alias, oh.target.ID, untried, b.Schema, err)
+				return res, fmt.Errorf("restore failed on %s: the database is restored (on %s), but %s did not switch to release %s, whose migrations match it%s; `DEPLOY_HOST=%s go run mage.go rollback -release=%s` brings it there\n%w",
+					oh.s.Alias, host, oh.s.Alias, oh.target.ID, untried, oh.s.Alias, oh.target.ID, err)
 			}
 			res.Releases[oh.s.Alias] = oh.target.ID
 		}
