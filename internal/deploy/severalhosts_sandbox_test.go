@@ -287,6 +287,7 @@ func TestSeveralHostsBehindALoadBalancer(t *testing.T) {
 		var out bytes.Buffer
 		o := r.options(&out, bad)
 		o.ReadyTimeout = 10 * time.Second
+		backups := len(r.web1.backups(t))
 		load := r.load()
 		_, err := Deploy(ctx, o, false)
 		lr := load.Stop()
@@ -325,6 +326,13 @@ func TestSeveralHostsBehindALoadBalancer(t *testing.T) {
 			t.Errorf("serving %v after the next deploy, want %s on both", c, want)
 		}
 		r.both(t, "", "")
+		// No migration in the failed deploy, one in the next: one backup.
+		if got := len(r.web1.backups(t)) - backups; got != 1 {
+			t.Errorf("web-1 has %d new backups, want 1 (of the next deploy's migration)", got)
+		}
+		if got := r.web2.sh(t, "ls "+r.svc.DeployPath+"/backups 2>/dev/null | wc -l"); got != "0" {
+			t.Errorf("web-2 holds %s backup files", got)
+		}
 	})
 
 	t.Run("restore: both hosts on the release matching the backup, rows back", func(t *testing.T) {
