@@ -38,7 +38,6 @@ func adminArea(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *
 	if err != nil {
 		return nil, err
 	}
-	go auth.RunPruner(ctx, log)
 	limitMemory(cfg.LoginHashConcurrency, log)
 	return admin.New(auth, pool, log, version.Get(), admin.Options{Proxies: cfg.TrustedProxies, InsecureCookies: cfg.CookieInsecure}), nil
 }

@@ -44,6 +44,12 @@ type Config struct {
 	// tables are Slipway's (users, sessions...): an app turning it on has
 	// them in its own migrations. Adopters leave it off.
 	Admin bool
+	// Jobs run on a schedule, each from a systemd timer on the server
+	// (`app job NAME`); see Job and docs/jobs.md.
+	Jobs []Job
+	// Workers run beside the web process, handed over with it at each
+	// deploy (`app worker NAME`); see Worker.
+	Workers []Worker
 }
 
 // Deps is what Config.Handler gets to build the app's routes.
@@ -105,6 +111,14 @@ func Run(ctx context.Context, c Config, args []string, getenv func(string) strin
 	case "config":
 		return configCmd(c, args, getenv, stdout)
 	}
+	// A bad job or worker stops every command that could run one, and
+	// `jobs`, which deploy asks of a new release before it goes live.
+	if err := checkProcs(c); err != nil {
+		return err
+	}
+	if cmd == "jobs" {
+		return jobsCmd(c, args, stdout)
+	}
 	cfg, err := config.Load(getenv, urlVar(c))
 	if err != nil {
 		return err
@@ -117,6 +131,10 @@ func Run(ctx context.Context, c Config, args []string, getenv func(string) strin
 		return serve(ctx, c, args, cfg, getenv, logging.New(stdout, cfg.LogFormat, getenv))
 	case "migrate":
 		return migrateCmd(ctx, c, args, cfg, log, stdout)
+	case "job":
+		return jobCmd(ctx, c, args, cfg, getenv, log, stdout)
+	case "worker":
+		return workerCmd(ctx, c, args, cfg, getenv, log)
 	case "admin":
 		if c.Admin {
 			return adminCmd(ctx, c, args, cfg, log, stdin, stdout, stderr)
@@ -135,6 +153,9 @@ commands:
   migrate down          roll back the most recent migration
   migrate down-to V     roll back every migration above version V
   migrate version       print the database's migration version
+  jobs [-json]          list the jobs and workers of this binary
+  job NAME              run one job now, under its lock (its timer's command)
+  worker NAME           run one worker until SIGTERM (its unit's command)
 `
 
 const usageAdmin = `  admin create -email E [-reset-password]

@@ -36,6 +36,9 @@
 //	migrate down          roll back the most recent migration
 //	migrate down-to V     roll back every migration above version V
 //	migrate version       print the database's migration version
+//	jobs [-json]          list the jobs and workers of this binary
+//	job NAME              run one job now, under its lock (its timer's command)
+//	worker NAME           run one worker until SIGTERM (its unit's command)
 //	config check          load the settings as serve would, without connecting
 //	version               print the build's version, commit and Go version
 //	help                  the commands and every setting, with its default
@@ -80,6 +83,19 @@
 // to scrapes sending METRICS_TOKEN as a bearer token. The route label is the
 // http.ServeMux pattern that matched: an app handler that is an http.ServeMux labels
 // its own routes; any other handler counts as route "/".
+//
+// # Jobs and workers
+//
+// Config.Jobs are functions run on a schedule (systemd calendar syntax),
+// Config.Workers long-running processes beside the web one. On a server,
+// each deploy, rollback and env:set makes one timer per job (running the
+// current release's `app job NAME`) and the workers of the release that
+// goes live (`app worker NAME`, started once its web instance is ready,
+// the old ones stopped with a drain deadline). A job run holds a
+// PostgreSQL advisory lock named after the job (JobLockKey) for its whole
+// run: on several hosts one runs it, the others log "skipped: running on
+// <host>" and exit 0. A worker's context is cancelled on SIGTERM: it
+// finishes what it holds and returns. See docs/jobs.md.
 //
 // # Settings
 //

@@ -28,7 +28,7 @@ func TestUnitMageImportSeesExactlyTheProductTargets(t *testing.T) {
 	}
 	slices.Sort(got)
 	want := []string{"Backup", "Backups", "BuildApp", "CheckMigrations", "CreateAdmin", "Deploy", "Dev",
-		"Env:Diff", "Env:List", "Env:Set", "Env:Unset", "Exec", "FixMigrations", "LintMigrations", "Logs",
+		"Env:Diff", "Env:List", "Env:Set", "Env:Unset", "Exec", "FixMigrations", "Job:Run", "Jobs", "LintMigrations", "Logs",
 		"NewMigration", "Provision", "Psql", "PullDB", "ResetDB", "Restore", "Rollback",
 		"Sandbox:Down", "Sandbox:Status", "Sandbox:Up", "Seed", "Status"}
 	if !slices.Equal(got, want) {

@@ -27,7 +27,11 @@ import (
 // a generated PASSWORD_PEPPER written into it (not with
 // PROVISION_DATABASE=external: then env:set the URL). Running it
 // again changes nothing and says so. With APP_DOMAIN (ACME_CA, ACME_EMAIL)
-// it also puts Caddy in front as the HTTPS front door (docs/https.md).
+// it also puts Caddy in front as the HTTPS front door (docs/https.md). It
+// sets up the server basics too: a firewall letting in only SSH, 80 and 443,
+// unattended security upgrades, a warning when sshd lets passwords in
+// (PROVISION_FIREWALL, PROVISION_UPGRADES, PROVISION_SSH_PASSWORDS:
+// docs/server.md).
 func Provision(ctx context.Context) error {
 	o, po, err := provisionOptions()
 	if err != nil {

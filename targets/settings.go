@@ -31,7 +31,9 @@ func deployOptions() (Project, deploy.Options, error) {
 }
 
 // provisionOptions is deployOptions, then provision's own settings
-// (PROVISION_DATABASE, the front door's APP_DOMAIN, ACME_*).
+// (PROVISION_DATABASE, PROVISION_FIREWALL, PROVISION_FIREWALL_PORTS,
+// PROVISION_UPGRADES, PROVISION_SSH_PASSWORDS, the front door's
+// APP_DOMAIN, ACME_*).
 func provisionOptions() (deploy.Options, deploy.ProvisionOptions, error) {
 	p, o, err := deployOptions()
 	if err != nil {

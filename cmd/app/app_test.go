@@ -453,9 +453,10 @@ func TestBadTrustedProxiesIsOneLineAtStartup(t *testing.T) {
 	}
 }
 
-// TestServePrunesExpiredSessionsAndOldFailures: the running app deletes
-// what the login leaves behind, starting at once.
-func TestServePrunesExpiredSessionsAndOldFailures(t *testing.T) {
+// TestThePruneSessionsJobDeletesExpiredSessionsAndOldFailures: what the
+// login leaves behind is deleted by the prune-sessions job, run as its
+// timer runs it (`app job prune-sessions`), no longer by the web process.
+func TestThePruneSessionsJobDeletesExpiredSessionsAndOldFailures(t *testing.T) {
 	dbURL := withPassword(t, pgtest.URL(t))
 	db := pgtest.SQLDB(t, dbURL)
 	if _, err := db.Exec(`INSERT INTO users (email, password_hash, is_admin) VALUES ('old@example.com', 'x', true);
@@ -464,20 +465,17 @@ func TestServePrunesExpiredSessionsAndOldFailures(t *testing.T) {
 		INSERT INTO login_failures (email, ip, at) VALUES ('old@example.com', '192.0.2.1', now() - interval '3 days')`); err != nil {
 		t.Fatal(err)
 	}
-	p := startApp(t, "DATABASE_URL="+dbURL, "PASSWORD_PEPPER=pepper-for-tests-0123456789")
-	p.waitReady(t, 30*time.Second)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var sessions, failures int
-		if err := db.QueryRow(`SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM login_failures)`).Scan(&sessions, &failures); err != nil {
-			t.Fatal(err)
-		}
-		if sessions == 1 && failures == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after start: %d sessions, %d failures; want the live session only\n%s", sessions, failures, p.stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	cmd := exec.Command(appBin, "job", "prune-sessions")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "LOG_FORMAT=json"}
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(out), secret) {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var sessions, failures int
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM login_failures)`).Scan(&sessions, &failures); err != nil {
+		t.Fatal(err)
+	}
+	if sessions != 1 || failures != 0 || !strings.Contains(string(out), `"expired_sessions":1`) {
+		t.Errorf("after the job: %d sessions, %d failures; want the live session only\n%s", sessions, failures, out)
 	}
 }

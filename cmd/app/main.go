@@ -20,6 +20,8 @@ func appConfig() app.Config {
 		Handler: func(d app.Deps) (http.Handler, error) {
 			return web.Routes(d.Version), nil
 		},
-		Admin: true,
+		Admin:   true,
+		Jobs:    jobs(),
+		Workers: workers(),
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -234,44 +233,33 @@ const FailureRetention = 24 * time.Hour
 // FailureRetention (or the throttle's window, if longer).
 func (a *Auth) Prune(ctx context.Context) (sessions, failures int64, err error) {
 	err = a.withDB(ctx, func() error {
-		tag, err := a.db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`)
-		if err != nil {
-			return fmt.Errorf("prune sessions: %w", err)
-		}
-		sessions = tag.RowsAffected()
-		keep := max(FailureRetention, a.limits.Window)
-		tag, err = a.db.Exec(ctx, `DELETE FROM login_failures WHERE at < now() - $1::interval`, interval(keep))
-		if err != nil {
-			return fmt.Errorf("prune failed logins: %w", err)
-		}
-		failures = tag.RowsAffected()
-		return nil
+		sessions, failures, err = Prune(ctx, a.db, a.limits.Window)
+		return err
 	})
 	return sessions, failures, err
 }
 
-// PruneEvery is how often RunPruner prunes.
-const PruneEvery = 10 * time.Minute
-
-// RunPruner prunes at once, then every PruneEvery, until ctx is done.
-func (a *Auth) RunPruner(ctx context.Context, log *slog.Logger) {
-	t := time.NewTicker(PruneEvery)
-	defer t.Stop()
-	for {
-		s, f, err := a.Prune(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("prune sessions and failed logins", "err", err)
-		case s+f > 0:
-			log.Info("pruned", "expired_sessions", s, "old_failed_logins", f)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// Prune deletes expired sessions and failed logins older than
+// FailureRetention (or window, the throttle's, if longer). The app's
+// prune-sessions job runs it every PruneEvery (cmd/app, docs/jobs.md).
+func Prune(ctx context.Context, db *pgxpool.Pool, window time.Duration) (sessions, failures int64, err error) {
+	tag, err := db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune sessions: %w", err)
 	}
+	sessions = tag.RowsAffected()
+	keep := max(FailureRetention, window)
+	tag, err = db.Exec(ctx, `DELETE FROM login_failures WHERE at < now() - $1::interval`, interval(keep))
+	if err != nil {
+		return sessions, 0, fmt.Errorf("prune failed logins: %w", err)
+	}
+	return sessions, tag.RowsAffected(), nil
 }
+
+// PruneEvery is how often this repository's app prunes (its
+// prune-sessions job, on a systemd timer: no longer inside the web
+// process).
+const PruneEvery = 10 * time.Minute
 
 // CSRFToken signs a pre-session id (the CSRF cookie's value) for a form.
 func (a *Auth) CSRFToken(preSession string) string { return a.csrf.csrfFor(preSession, time.Now()) }

@@ -62,9 +62,12 @@ func (s Server) Swap(ctx context.Context, p Prepared, release, logLine string) (
 	if err != nil {
 		return SwapResult{}, fmt.Errorf("restore on %s: %w", s.Alias, err)
 	}
+	// The job and worker units of the release it starts (docs/jobs.md).
+	d.Properties = append(d.Properties, "ReadWritePaths=-"+service.UnitDir)
 	out, err := client.Call(ctx, s.R, "restore-swap", helper.SwapArgs{
 		Detached: d, App: s.C.AppName, DeployPath: s.C.DeployPath, EnvFile: s.C.EnvFile(), URLVar: s.C.DatabaseURLVar(),
 		Release: release, ReadyTimeoutMS: s.C.StartTimeout.Milliseconds(), LogLine: logLine,
+		Procs: service.ProcUnits(s.C),
 	})
 	res := SwapResult{Steps: steps(out)}
 	if kv, rerr := result(out); rerr == nil || bytes.Contains(out, []byte("result ")) {

@@ -322,6 +322,10 @@ func (s *Server) ship(ctx context.Context, o Options, st State, art Artifact) (R
 			o.printf("warning: %v; uploading this binary as a new release", err)
 		} else {
 			o.printf("%s already holds this binary as release %s (%s): no upload", s.Alias, r.ID, r.Version)
+			// Its jobs and workers, if installed before releases kept them.
+			if _, err := callStep(ctx, s.c, "release-procs", helper.ReleaseArgs{DeployPath: s.svc.DeployPath, ID: r.ID}); err != nil {
+				return r, false, fmt.Errorf("ask release %s on %s for its jobs: %w", r.ID, s.Alias, err)
+			}
 			return r, false, nil
 		}
 	}

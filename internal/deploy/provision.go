@@ -20,12 +20,16 @@ type ProvisionOptions struct {
 	FrontDoor frontdoor.Config
 }
 
-// ProvisionFromEnv reads PROVISION_DATABASE and the front door's settings
-// (frontdoor.FromEnv) for the service svc.
+// ProvisionFromEnv reads PROVISION_DATABASE, the server basics' settings
+// (service.BasicsFromEnv) and the front door's (frontdoor.FromEnv) for the
+// service svc.
 func ProvisionFromEnv(getenv func(string) string, svc service.Config) (ProvisionOptions, error) {
 	var po ProvisionOptions
 	var err error
 	if po.FrontDoor, err = frontdoor.FromEnv(getenv, svc); err != nil {
+		return po, err
+	}
+	if po.Service.Basics, err = service.BasicsFromEnv(getenv); err != nil {
 		return po, err
 	}
 	switch v := getenv("PROVISION_DATABASE"); v {

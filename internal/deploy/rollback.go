@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/internal/helper"
 )
 
 // timeNow is time.Now; a variable only so the dry run reads like the real thing.
@@ -123,6 +125,12 @@ func rollbackHost(ctx context.Context, o Options, host, release, sha string) (Re
 	if target.ID == st.Current {
 		o.printf("%s already runs release %s (%s), the build the first host rolled back to: nothing to do", host, target.ID, target.Version)
 		return target, OutcomeUnchanged, nil
+	}
+	// Its jobs and workers, if it was installed before releases kept them:
+	// the timers then follow it instead of running `app job` on a binary
+	// without jobs.
+	if _, err := callStep(ctx, s.c, "release-procs", helper.ReleaseArgs{DeployPath: s.svc.DeployPath, ID: target.ID}); err != nil {
+		return target, OutcomeFailed, fmt.Errorf("ask release %s on %s for its jobs: %w", target.ID, s.Alias, err)
 	}
 	bk, err := s.backupIfPending(ctx, o, st, target, p, "rolled back")
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -287,18 +288,28 @@ func TestBackupsOnSandbox(t *testing.T) {
 		// Undo the restore: back to the pre-restore backup (schema 50, no users).
 		pre := e.backups(t)[0]
 		// The client says "swapping" before it sends the request: kill it
-		// only once the server has the swap (its detached unit's request
-		// file), or a slow machine tests a restore killed before the swap.
-		requests := "ls " + helper.DetachDir + "/" + strings.TrimSuffix(e.svc.HandoverUnitFor("restore-swap-*"), ".service") + ".request 2>/dev/null || true"
-		before := e.sh(t, requests)
+		// only once the server has the swap (its detached unit's output
+		// file, which the unit's request comes with), or a slow machine
+		// tests a restore killed before the swap. Then the server finishes:
+		// the output ends with the swap's result line.
+		outs := "ls " + helper.DetachDir + "/" + strings.TrimSuffix(e.svc.HandoverUnitFor("restore-swap-*"), ".service") + ".out 2>/dev/null || true"
+		before := strings.Fields(e.sh(t, outs))
 		rc := startRestoreClient(t, e, pre.ID, "")
 		rc.waitStep(t, "swapping")
-		for deadline := time.Now().Add(time.Minute); e.sh(t, requests) == before; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
+		var out string
+		for deadline := time.Now().Add(time.Minute); out == ""; time.Sleep(20 * time.Millisecond) {
+			for _, f := range strings.Fields(e.sh(t, outs)) {
+				if !slices.Contains(before, f) {
+					out = f
+				}
+			}
+			if out == "" && time.Now().After(deadline) {
 				t.Fatalf("the server got no swap request within a minute of the client's swapping step")
 			}
 		}
 		rc.kill(t)
+		rc.waitServer(t, "grep -q '^result ' "+out+" && echo finished || true", "finished")
+		t.Logf("the server's swap, its client killed: %s", e.sh(t, "grep '^result ' "+out))
 		e.settle(t, 2*time.Minute)
 		e.consistent(t, c.Release)
 		if got := e.users(t, db); got != "0" {

@@ -35,12 +35,14 @@ type HostStatus struct {
 	CurrentVersion VersionStatus    `json:"current_version"`
 	Serving        ServingStatus    `json:"serving"`
 	Instances      []InstanceStatus `json:"instances"`
-	Previous       string           `json:"previous"` // "" when none
-	ReleasesDir    string           `json:"releases_dir"`
-	Releases       []ReleaseStatus  `json:"releases"` // newest first
-	Lock           string           `json:"lock"`     // the holder's "who what", "" when free
-	DeployLog      []string         `json:"deploy_log"`
-	Journal        []string         `json:"journal"`
+	// Workers are the app's worker processes running (docs/jobs.md).
+	Workers     []WorkerStatus  `json:"workers"`
+	Previous    string          `json:"previous"` // "" when none
+	ReleasesDir string          `json:"releases_dir"`
+	Releases    []ReleaseStatus `json:"releases"` // newest first
+	Lock        string          `json:"lock"`     // the holder's "who what", "" when free
+	DeployLog   []string        `json:"deploy_log"`
+	Journal     []string        `json:"journal"`
 	// JournalError says why Journal is empty when journalctl failed.
 	JournalError string `json:"journal_error,omitempty"`
 	// HTTPS is Caddy's certificate per domain of the front door ([] without
@@ -68,6 +70,13 @@ type ServingStatus struct {
 	Ready     bool          `json:"ready"`
 	NotReady  string        `json:"not_ready,omitempty"` // /readyz's answer when not ready
 	Version   VersionStatus `json:"version"`
+}
+
+// WorkerStatus is one worker process, <app>-worker-<name>@<instance>.<n>.
+type WorkerStatus struct {
+	Unit    string `json:"unit"`
+	State   string `json:"state"` // ActiveState/SubState
+	MainPID int    `json:"main_pid"`
 }
 
 // InstanceStatus is one app@<release> instance.
@@ -185,7 +194,7 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) (Host
 		Slipway: SlipwayStatus{Version: stamp.Version, Layout: stamp.Layout},
 		Current: st.Current, CurrentVersion: versionStatus(cur.Version), Previous: st.Previous,
 		ReleasesDir: o.Service.DeployPath + "/releases",
-		Instances:   []InstanceStatus{}, Releases: []ReleaseStatus{}, DeployLog: []string{}, Journal: []string{},
+		Instances:   []InstanceStatus{}, Workers: []WorkerStatus{}, Releases: []ReleaseStatus{}, DeployLog: []string{}, Journal: []string{},
 	}
 	// A socket with nothing behind it (provisioned, never deployed) queues
 	// the probe's connection forever: bound the question.
@@ -209,6 +218,9 @@ func statusHost(ctx context.Context, o Options, host string, logLines int) (Host
 	}
 	for _, in := range instances {
 		h.Instances = append(h.Instances, InstanceStatus{Unit: in.Unit, Release: in.Release, State: in.State, Live: in.Live(), MainPID: in.MainPID, Status: in.Status})
+	}
+	if h.Workers, err = workers(ctx, s, o); err != nil {
+		return HostStatus{}, err
 	}
 	for i := len(st.Releases) - 1; i >= 0; i-- {
 		r := st.Releases[i]
@@ -263,6 +275,10 @@ func printStatus(o Options, i int, h HostStatus, logLines int) {
 	o.printf("instances %d", len(h.Instances))
 	for _, in := range h.Instances {
 		o.printf("  %s  %s  pid %d  %s", in.Unit, in.State, in.MainPID, or(in.Status, "-"))
+	}
+	o.printf("workers   %d", len(h.Workers))
+	for _, w := range h.Workers {
+		o.printf("  %s  %s  pid %d", w.Unit, w.State, w.MainPID)
 	}
 	o.printf("previous  %s", orNone(h.Previous))
 	o.printf("releases  %d in %s", len(h.Releases), h.ReleasesDir)

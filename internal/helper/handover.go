@@ -40,6 +40,9 @@ type HandoverArgs struct {
 	// the settings it had.
 	NewEnvFile string `json:"new_env_file,omitempty"`
 	EnvFile    string `json:"env_file,omitempty"`
+	// Procs, when set, makes the job and worker units follow the release
+	// once its instance is live (syncProcs); nil leaves them alone.
+	Procs *ProcUnits `json:"procs,omitempty"`
 }
 
 // Check refuses arguments that would name another unit, folder or file.
@@ -255,6 +258,7 @@ func Handover(ctx context.Context, e *Env, a HandoverArgs) error {
 	}
 	shown := s.rel("previous")
 	s.step("current -> releases/%s, previous -> %s", a.Release, shown)
+	s.syncProcs(sys, a.Procs, a.Release, inst)
 	if old != "" {
 		s.step("stopping %s: it finishes its requests, the socket stays with %s", old, unit)
 		_ = e.Sys.Stop(sys, old)

@@ -180,6 +180,12 @@ func releaseInstallStep(ctx context.Context, e *Env, a ReleaseInstallArgs) error
 	if err := os.WriteFile(filepath.Join(d, "app.version"), append(v, '\n'), 0o666); err != nil {
 		return err
 	}
+	// Its jobs and workers (app.jobs), asked now: a bad schedule stops
+	// the deploy here, before anything switches.
+	if err := describeRelease(ctx, filepath.Join(d, "app"), d); err != nil {
+		_ = os.RemoveAll(d)
+		return err
+	}
 	if err := os.Rename(d, filepath.Join(rel, a.ID)); err != nil {
 		return err
 	}

@@ -198,6 +198,9 @@ func readInfo(p string) string {
 // activating or deactivating. A systemd that can't be asked (a container
 // without it, as the shell lock did) has none running.
 func handoverRunning(ctx context.Context, e *Env, pattern string) bool {
+	if detachStarting(e, pattern, e.Time()) {
+		return true
+	}
 	units, err := e.Sys.List(ctx, pattern)
 	if err != nil {
 		return false
@@ -283,4 +286,24 @@ func lockStatusStep(_ context.Context, e *Env, a LockStatusArgs) error {
 	}
 	fmt.Fprintf(e.Out, "held by %s\n", info)
 	return nil
+}
+
+// DetachStartGrace bounds how long a detached step's request file alone
+// counts as a handover starting: Detach writes it before systemd-run, and
+// the unit removes it first thing, so a fresh one is a unit on its way (a
+// killed client's helper may still be in systemd-run). One older than this
+// is a helper that died before starting its unit.
+const DetachStartGrace = 30 * time.Second
+
+// detachStarting reports whether a detached step of a unit matching pattern
+// (app-handover-*.service) was requested within DetachStartGrace and its
+// unit has not started yet.
+func detachStarting(e *Env, pattern string, now time.Time) bool {
+	reqs, _ := filepath.Glob(e.Path(DetachDir) + "/" + strings.TrimSuffix(pattern, ".service") + ".request")
+	for _, r := range reqs {
+		if st, err := os.Stat(r); err == nil && now.Sub(st.ModTime()) < DetachStartGrace {
+			return true
+		}
+	}
+	return false
 }

@@ -177,6 +177,39 @@ func TestLockWaitsForAHandoverAnEarlierDeployLeftRunning(t *testing.T) {
 	a.expect("locked")
 }
 
+// A killed client's helper may be between writing a detached step's
+// request and systemd-run: the next lock waits for that unit as for a
+// running one, unless the request is older than DetachStartGrace (its
+// helper died before starting it).
+func TestLockWaitsForADetachedStepStillStarting(t *testing.T) {
+	e, f := lockEnv(t)
+	req := e.Path(DetachDir + "/app-handover-restore-swap-r1-1.request")
+	writeFiles(t, e, map[string]string{DetachDir + "/app-handover-restore-swap-r1-1.request": "{}\n", DetachDir + "/other-handover-x-1.request": "{}\n"})
+	a := startStep(t, e, "lock", lockArgs("alice"))
+	a.expect("handover")
+	a.quiet(200 * time.Millisecond)
+	// The unit started: it removes its request first thing, and runs.
+	f.Set("app-handover-restore-swap-r1-1.service", "ActiveState", "active")
+	if err := os.Remove(req); err != nil {
+		t.Fatal(err)
+	}
+	a.quiet(200 * time.Millisecond)
+	f.Set("app-handover-restore-swap-r1-1.service", "ActiveState", "inactive")
+	a.expect("locked")
+	a.stdin.Close()
+	a.exit()
+
+	writeFiles(t, e, map[string]string{DetachDir + "/app-handover-backup-r2-2.request": "{}\n"})
+	old := time.Now().Add(-DetachStartGrace - time.Second)
+	if err := os.Chtimes(e.Path(DetachDir+"/app-handover-backup-r2-2.request"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	b := startStep(t, e, "lock", lockArgs("bob"))
+	if l := b.expect("locked"); !strings.HasPrefix(l, "locked") {
+		t.Fatalf("with only a stale request: %q", l)
+	}
+}
+
 func TestLockRemovesUploadsThatDied(t *testing.T) {
 	e, _ := lockEnv(t)
 	rel := e.Path("/srv/app/releases")

@@ -35,6 +35,9 @@ type SwapArgs struct {
 	ReadyTimeoutMS int64 `json:"ready_timeout_ms"`
 	// LogLine starts the deploy.log line ("" appends none).
 	LogLine string `json:"log_line,omitempty"`
+	// Procs, when set, stops the workers with the instances and makes the
+	// job and worker units follow Release once it is ready (syncProcs).
+	Procs *ProcUnits `json:"procs,omitempty"`
 }
 
 var swapURLVarRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -186,6 +189,7 @@ func swap(ctx context.Context, e *Env, a SwapArgs, pg pgAdmin, db string) error 
 	startCur := func() {
 		if cur != "" {
 			_ = e.Sys.Start(sys, s.instance(cur), true)
+			s.syncProcs(sys, a.Procs, cur, cur)
 		}
 	}
 	_, _ = pg.exec(sys, "DROP DATABASE IF EXISTS "+id(old)+" WITH (FORCE)")
@@ -195,6 +199,10 @@ func swap(ctx context.Context, e *Env, a SwapArgs, pg pgAdmin, db string) error 
 		_ = e.Sys.Stop(sys, u)
 	}
 	e.Line("step", "instances stopped, the socket queues new connections")
+	if a.Procs != nil {
+		// Nothing of the app on the database while it is swapped.
+		s.stopWorkers(sys, nil)
+	}
 	// The app's other hosts (and their load balancer's /readyz checks)
 	// connect again as soon as term() ends their sessions, which would make
 	// the rename fail: the live database takes no connection from here on,
@@ -249,6 +257,7 @@ func swap(ctx context.Context, e *Env, a SwapArgs, pg pgAdmin, db string) error 
 		return die(fmt.Sprintf("%s did not get ready on the restored database (%s): undone, %s and release %s are back", unit, why, db, back))
 	}
 	down := e.Time().Sub(t0).Milliseconds()
+	s.syncProcs(sys, a.Procs, a.Release, a.Release)
 	_ = e.Sys.Start(sys, a.App+"-current.service", true)
 	_, _ = pg.exec(sys, "DROP DATABASE IF EXISTS "+id(old)+" WITH (FORCE)")
 	if a.LogLine != "" {

@@ -67,7 +67,23 @@ func startCurrent(ctx context.Context, e *Env, args []string) error {
 	if !releaseIDRE.MatchString(rel) {
 		return fmt.Errorf("%s points at %q, which is no release", args[0], target)
 	}
-	return e.Sys.Start(ctx, args[1]+"@"+rel+".service", false)
+	if err := e.Sys.Start(ctx, args[1]+"@"+rel+".service", false); err != nil {
+		return err
+	}
+	// The release's workers too (issue 31): their units are on disk since
+	// the switch to it; none is enabled.
+	p, ok, err := readProcs(e, path.Join(path.Dir(args[0]), "releases"), rel)
+	if err != nil || !ok {
+		return err
+	}
+	for _, w := range p.Workers {
+		for i := 1; i <= w.Instances; i++ {
+			if err := e.Sys.Start(ctx, WorkerUnit(args[1], w.Name, rel, i), false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ReleaseOfInstance is the release an instance name runs: the name without

@@ -37,6 +37,11 @@ type Network struct {
 // processes: two test binaries never pick the same free prefix.
 const netLockPath = "/run/slipway-sandbox-network.lock"
 
+// netOwnerDir records which process made each bridge ("<pid> <start time>"
+// in a file named after it): a bridge whose maker died without Close (a go
+// test timeout, a crash) is deleted by the next NewNetwork.
+const netOwnerDir = "/run/slipway-sandbox-networks"
+
 // NewNetwork creates a bridge with a free 10.x.y.0/24 and this machine's
 // address .1 on it. Packets from the sandboxes are never forwarded beyond it
 // (forwarding is off on the bridge), so they reach each other and this
@@ -53,6 +58,10 @@ func NewNetwork(ctx context.Context) (*Network, error) {
 		return nil, err
 	}
 	defer unlock()
+	if err := os.MkdirAll(netOwnerDir, 0o755); err != nil {
+		return nil, fmt.Errorf("sandbox network: %w", err)
+	}
+	removeOrphanBridges(ctx)
 	used, err := usedPrefixes(ctx)
 	if err != nil {
 		return nil, err
@@ -75,8 +84,17 @@ func NewNetwork(ctx context.Context) (*Network, error) {
 		{"addr", "add", netip.PrefixFrom(n.HostAddr, 24).String(), "dev", n.Bridge},
 		{"link", "set", n.Bridge, "up"},
 	}
+	self, err := readStat(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	owner := filepath.Join(netOwnerDir, n.Bridge)
+	if err := os.WriteFile(owner, fmt.Appendf(nil, "%d %d\n", os.Getpid(), self.startTime), 0o644); err != nil {
+		return nil, fmt.Errorf("sandbox network: %w", err)
+	}
 	for i, argv := range steps {
 		if err := ip(ctx, argv...); err != nil {
+			_ = os.Remove(owner)
 			if i > 0 {
 				_ = ip(context.WithoutCancel(ctx), "link", "del", n.Bridge)
 			}
@@ -95,6 +113,7 @@ func NewNetwork(ctx context.Context) (*Network, error) {
 				}
 				if err := os.WriteFile(f, []byte(v), 0o644); err != nil {
 					_ = ip(context.WithoutCancel(ctx), "link", "del", n.Bridge)
+					_ = os.Remove(owner)
 					return nil, fmt.Errorf("sandbox network: %w", err)
 				}
 			}
@@ -119,7 +138,38 @@ func (n *Network) Close() error {
 		}
 		n.closeErr = ip(context.Background(), "link", "del", n.Bridge)
 	})
+	if n.closeErr == nil {
+		_ = os.Remove(filepath.Join(netOwnerDir, n.Bridge))
+	}
 	return n.closeErr
+}
+
+// removeOrphanBridges deletes the bridges NewNetwork made for a process that
+// is gone, once no sandbox is attached to them. The caller holds the lock.
+func removeOrphanBridges(ctx context.Context) {
+	ents, _ := os.ReadDir(netOwnerDir)
+	for _, e := range ents {
+		path := filepath.Join(netOwnerDir, e.Name())
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		var pid int
+		var start uint64
+		if _, err := fmt.Sscan(string(b), &pid, &start); err == nil && alive(pid, start) {
+			continue
+		}
+		if _, err := net.InterfaceByName(e.Name()); err != nil {
+			_ = os.Remove(path)
+			continue
+		}
+		if len(bridgeMembers(e.Name())) > 0 {
+			continue
+		}
+		if ip(ctx, "link", "del", e.Name()) == nil {
+			_ = os.Remove(path)
+		}
+	}
 }
 
 // ip runs `ip argv...`; its error names the command and its output.

@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -241,4 +243,61 @@ func newPrivateSandbox(t *testing.T, name string, nw *Network, host int, opts ..
 		}
 	})
 	return sb
+}
+
+func TestNetworksMadeAtOnceNeverShareAPrefixAndOrphansGo(t *testing.T) {
+	needSandbox(t)
+	const n = 4
+	nets := make([]*Network, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { nets[i], errs[i] = NewNetwork(t.Context()) })
+	}
+	wg.Wait()
+	seen := map[netip.Prefix]bool{}
+	for i, nw := range nets {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		t.Cleanup(func() { _ = nw.Close() })
+		if seen[nw.Prefix] {
+			t.Errorf("prefix %s picked twice", nw.Prefix)
+		}
+		seen[nw.Prefix] = true
+		ifc, err := net.InterfaceByName(nw.Bridge)
+		if err != nil {
+			t.Fatalf("bridge %s: %v", nw.Bridge, err)
+		}
+		addrs, _ := ifc.Addrs()
+		if len(addrs) != 1 || addrs[0].String() != netip.PrefixFrom(nw.HostAddr, 24).String() {
+			t.Errorf("bridge %s addresses %v, want %s/24", nw.Bridge, addrs, nw.HostAddr)
+		}
+	}
+	// A bridge whose maker died without Close: the next NewNetwork deletes it.
+	orphan := nets[0]
+	if err := os.WriteFile(filepath.Join(netOwnerDir, orphan.Bridge), []byte("999999999 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	next, err := NewNetwork(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = next.Close() })
+	if _, err := net.InterfaceByName(orphan.Bridge); err == nil {
+		t.Errorf("orphan bridge %s still there after the next NewNetwork", orphan.Bridge)
+	}
+	for _, nw := range nets[1:] {
+		if _, err := net.InterfaceByName(nw.Bridge); err != nil {
+			t.Errorf("a live process's bridge %s was deleted: %v", nw.Bridge, err)
+		}
+	}
+	for _, nw := range nets {
+		if err := nw.Close(); err != nil {
+			t.Errorf("close %s: %v", nw.Bridge, err)
+		}
+		if _, err := os.Stat(filepath.Join(netOwnerDir, nw.Bridge)); err == nil {
+			t.Errorf("owner file of %s left after Close", nw.Bridge)
+		}
+	}
 }

@@ -123,7 +123,9 @@ var errDegraded = errors.New("degraded")
 // an argv that `ps` shows.
 func (i *Instance) setupDatabase(ctx context.Context) error {
 	err := retry(ctx, "PostgreSQL", i.nspawnAlive, func() error {
-		_, err := i.Run(ctx, "runuser", "-u", "postgres", "--", "psql", "-Atqc", "select 1")
+		// The socket DatabaseURL names (no port: 5432), not whichever
+		// port psql's wrapper would find the cluster on.
+		_, err := i.Run(ctx, "runuser", "-u", "postgres", "--", "psql", "-h", "/var/run/postgresql", "-p", "5432", "-Atqc", "select 1")
 		return err
 	})
 	if err != nil {

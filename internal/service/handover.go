@@ -90,6 +90,7 @@ func Handover(ctx context.Context, r Runner, c Config, req HandoverRequest) (Han
 		App: c.AppName, DeployPath: c.DeployPath, Release: req.Release, Instance: req.Instance,
 		Commit: req.Commit, ReadyTimeoutMS: tmo * 1000,
 		LogLine: req.LogLine, StartUnixNano: start.UnixNano(),
+		Procs: ProcUnits(c),
 	}
 	if req.EnvFile != "" {
 		a.NewEnvFile, a.EnvFile = req.EnvFile, c.EnvFile()

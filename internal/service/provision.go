@@ -18,7 +18,8 @@ import (
 // user, the deploy folders, the env file template (only if none exists), the
 // app's database when the env file names none (ensureDatabase: PostgreSQL,
 // role, database, the URL and PASSWORD_PEPPER in the env file), the units,
-// and the socket enabled and listening. It is idempotent: a second
+// the socket enabled and listening, then the server basics (Basics: a
+// firewall, unattended upgrades, sshd's password login). It is idempotent: a second
 // run changes nothing and says so. Progress goes to out, one line per step.
 func Provision(ctx context.Context, r Runner, c Config, out io.Writer) (changed bool, err error) {
 	return ProvisionWith(ctx, r, c, ProvisionOptions{}, out)
@@ -33,6 +34,9 @@ type ProvisionOptions struct {
 	// NotifyURL (DEPLOY_NOTIFY_URL), when set, is copied into the server's
 	// settings for its own alerts (SyncSettings).
 	NotifyURL string
+	// Basics: the firewall, unattended upgrades and sshd's password
+	// login, set up after the app's part (basics.go).
+	Basics Basics
 }
 
 // ProvisionWith is Provision with options.
@@ -90,6 +94,11 @@ func ProvisionWith(ctx context.Context, r Runner, c Config, po ProvisionOptions,
 	if err != nil {
 		return total > 0, err
 	}
+	n, err = provisionBasics(ctx, r, c, po.Basics, out)
+	total += n
+	if err != nil {
+		return total > 0, err
+	}
 	if total == 0 {
 		fmt.Fprintln(out, "provision: nothing changed")
 	} else {
@@ -138,8 +147,8 @@ func moveFromLegacy(ctx context.Context, r Runner, c Config, out io.Writer) (int
 	return 1, nil
 }
 
-// runStep runs a provision step, copies its "ok:" and "changed:" lines to
-// out and counts the "changed:" ones.
+// runStep runs a provision step, copies its lines to out (copyLines) and
+// counts the "changed:" ones.
 func runStep(ctx context.Context, r Runner, step string, args any, out io.Writer) (changes int, err error) {
 	res, err := client.Call(ctx, r, step, args)
 	if err != nil {
@@ -160,13 +169,13 @@ func SyncSettings(ctx context.Context, r Runner, c Config, notifyURL string, out
 	return runStep(ctx, r, "settings-sync", helper.SettingsArgs{App: c.AppName, NotifyURL: notifyURL}, out)
 }
 
-// copyLines copies a step's "ok:" and "changed:" lines to out and counts
-// the "changed:" ones.
+// copyLines copies a step's "ok:", "changed:", "skipped:" and "warning:"
+// lines to out and counts the "changed:" ones.
 func copyLines(res []byte, out io.Writer) int {
 	sc := bufio.NewScanner(bytes.NewReader(res))
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "ok: ") || strings.HasPrefix(line, "changed: ") {
+		if strings.HasPrefix(line, "ok: ") || strings.HasPrefix(line, "changed: ") || strings.HasPrefix(line, "skipped: ") || strings.HasPrefix(line, "warning: ") {
 			fmt.Fprintln(out, line)
 		}
 	}

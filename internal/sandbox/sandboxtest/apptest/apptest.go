@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -53,6 +54,10 @@ type Options struct {
 	// started (deploy's handover, or service.Handover, does that). Empty:
 	// no release, for tests whose first deploy is what they test.
 	Binary string
+	// FirewallPorts are more TCP ports provision's firewall lets in
+	// besides the app's (PROVISION_FIREWALL_PORTS): on a private Network,
+	// e.g. a database other sandboxes use.
+	FirewallPorts []int
 }
 
 // App is an app set up on a sandbox by Install.
@@ -60,8 +65,9 @@ type App struct {
 	Sandbox *sandbox.Instance
 	// Client is an SSH connection to the sandbox as its admin user.
 	Client *remote.Client
-	// Service is the settings it was provisioned with, on a free port of
-	// 127.0.0.1 (the sandbox shares this machine's network).
+	// Service is the settings it was provisioned with, on a free port at
+	// the sandbox's address (Instance.Host: 127.0.0.1 when it shares this
+	// machine's network), reachable from this machine.
 	Service service.Config
 	// DatabaseURL is what the env file's URL variable holds (a secret).
 	DatabaseURL string
@@ -90,9 +96,14 @@ func Install(ctx context.Context, sb *sandbox.Instance, cl *remote.Client, svc s
 	if err != nil {
 		return nil, err
 	}
-	svc.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)
+	// The sandbox's address: 127.0.0.1 when it shares this machine's
+	// network, its own on a private Network (reachable from here).
+	svc.ListenAddr = net.JoinHostPort(sb.Host, strconv.Itoa(port))
+	// On a private Network provision's firewall applies: the app's port
+	// is let in, as PROVISION_FIREWALL_PORTS would, with o.FirewallPorts.
+	po := service.ProvisionOptions{Basics: service.Basics{FirewallPorts: append([]int{port}, o.FirewallPorts...)}}
 	var out bytes.Buffer
-	if _, err := service.Provision(ctx, cl, svc, &out); err != nil {
+	if _, err := service.ProvisionWith(ctx, cl, svc, po, &out); err != nil {
 		return nil, fmt.Errorf("provision %s: %w\n%s", svc.AppName, err, out.String())
 	}
 	a := &App{Sandbox: sb, Client: cl, Service: svc, DatabaseURL: o.DatabaseURL}
@@ -117,9 +128,13 @@ func Install(ctx context.Context, sb *sandbox.Instance, cl *remote.Client, svc s
 		return nil, err
 	}
 	// Debian 12's adduser makes homes 0700: what runs the app must still
-	// reach its releases (through the units' bind mounts).
-	if err := asSSHUser(ctx, sb, nil, "chmod", "700", svc.DeployPath); err != nil {
-		return nil, err
+	// reach its releases (through the units' bind mounts, under
+	// ProtectHome=tmpfs). A folder provision made elsewhere (/srv/<name>)
+	// stays as provision left it, 0755.
+	if strings.HasPrefix(svc.DeployPath, "/home/") {
+		if err := asSSHUser(ctx, sb, nil, "chmod", "700", svc.DeployPath); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
