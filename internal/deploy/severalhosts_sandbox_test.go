@@ -60,7 +60,19 @@ func newSeveralHosts(t *testing.T) *severalHosts {
 	svc.AppName, svc.DeployPath = "multi", "/srv/multi"
 	url2 := serveDatabaseOverTLS(t, s1, nw.Addr(web1Host), netip.PrefixFrom(nw.Addr(web2Host), 32), "app", s2)
 	a := apptest.Installed(t, s1, svc, apptest.Options{})
-	apptest.Installed(t, s2, svc, apptest.Options{DatabaseURL: url2})
+	b := apptest.Installed(t, s2, svc, apptest.Options{DatabaseURL: url2})
+	// provision's firewall lets in SSH, 80 and 443: web-1 opens the
+	// database to web-2, both the app's port to the load balancer.
+	for _, h := range []struct {
+		app   *apptest.App
+		ports []int
+	}{{a, []int{5432, appPort}}, {b, []int{appPort}}} {
+		var out bytes.Buffer
+		if _, err := service.ProvisionWith(context.Background(), h.app.Client, h.app.Service,
+			service.ProvisionOptions{Basics: service.Basics{FirewallPorts: h.ports}}, &out); err != nil {
+			t.Fatalf("provision %s with ports %v: %v\n%s", h.app.Sandbox.Host, h.ports, err, out.String())
+		}
+	}
 	// web-2's own PostgreSQL off: whatever works there works on web-1's.
 	sandboxtest.Run(t, s2, "systemctl", "stop", "postgresql")
 
