@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/backup"
+	"github.com/slipway-dev/slipway/internal/service"
 )
 
 // backupFromEnv reads DEPLOY_BACKUP and DEPLOY_KEEP_BACKUPS into o.
@@ -123,11 +124,19 @@ func backupStep(o Options, dp, id string) string {
 	return fmt.Sprintf("ask releases/%s/app (migrate status) for pending migrations; if any: a restore point in the bucket's archive when the server archives to one and it is healthy, else pg_dump the database to %s/backups/%s.dump, checked, keep %d", id, dp, id, o.keepBackups())
 }
 
-// Backup takes a backup on each host now, under the deploy lock.
+// Backup takes a backup now, under the deploy lock, on the first host:
+// several hosts share one database (checked first), which restore brings
+// back from the first host's backups.
 func Backup(ctx context.Context, o Options) ([]backup.Info, error) {
 	o = o.withDefaults()
+	if err := sameDatabase(ctx, o, nil); err != nil {
+		return nil, err
+	}
+	if len(o.Hosts) > 1 {
+		o.printf("%s share one database: backing it up once, on %s", strings.Join(o.Hosts, ", "), o.Hosts[0])
+	}
 	var out []backup.Info
-	for _, host := range o.Hosts {
+	for _, host := range o.Hosts[:1] {
 		info, err := withLocked(ctx, o, host, "backing up", func(s *Server, st State) (backup.Info, error) {
 			return s.backups().Take(ctx, backup.NewID(time.Now(), backup.KindManual), st.Current, backup.KindManual, o.keepBackups())
 		})
@@ -200,22 +209,66 @@ type RestoreResult struct {
 	// Prepared is how long the restore into the fresh database and its
 	// check took; Downtime the swap's, from the instances' stop to ready.
 	Prepared, Downtime time.Duration
+	// Releases is the release each host runs after the restore, by alias
+	// (the first host's is Release).
+	Releases map[string]string
 }
 
-// Restore brings the host's database back to a backup: a backup of the
-// database as it is now first (a restore is undoable too), the restore
-// into a fresh database beside the live one, then the swap, with the
-// release whose migrations match the backup's schema version made live.
-// Until the swap nothing the app sees changes, whatever happens to this
-// client; the swap runs to its end on the server once begun.
+// other is a host of a restore beside the first: connected, locked, and
+// the release it switches to once the database is restored.
+type other struct {
+	s      *Server
+	lk     *lock
+	st     State
+	target Release
+}
+
+// Restore brings the database back to a backup of the first host: a
+// backup of the database as it is now first (a restore is undoable too),
+// the restore into a fresh database beside the live one, then the swap,
+// with the release whose migrations match the backup's schema version made
+// live. Until the swap nothing the app sees changes, whatever happens to
+// this client; the swap runs to its end on the server once begun.
+//
+// The restore runs on the first host, where the database's local
+// superuser is (it renames databases): with several hosts, that one
+// holds PostgreSQL. The others, checked to reach the same database, locked
+// and given their matching release (the same binary as the first's when
+// they hold it) before anything changes, switch to it once the swap is
+// done, one at a time, the deploy's way.
 func Restore(ctx context.Context, o Options, r RestoreOptions) (RestoreResult, error) {
 	o = o.withDefaults()
-	if len(o.Hosts) != 1 {
-		return RestoreResult{}, fmt.Errorf("restore one host at a time: set DEPLOY_HOST to one alias (it is %s)", strings.Join(o.Hosts, ","))
-	}
 	host := o.Hosts[0]
+	if err := sameDatabase(ctx, o, nil); err != nil {
+		return RestoreResult{}, fmt.Errorf("%w; not restored, nothing changed", err)
+	}
+	var others []*other
+	defer func() {
+		for _, h := range others {
+			if h.lk != nil {
+				h.lk.release(context.WithoutCancel(ctx))
+			}
+			h.s.Close()
+		}
+	}()
 	return withLocked(ctx, o, host, "restoring "+r.Backup, func(s *Server, st State) (RestoreResult, error) {
-		res := RestoreResult{Backup: r.Backup}
+		res := RestoreResult{Backup: r.Backup, Releases: map[string]string{}}
+		// The others locked after the first, in DEPLOY_HOST order as env:set
+		// does: two commands waiting for each other's locks can't cross.
+		for _, h := range o.Hosts[1:] {
+			s, err := connect(ctx, o, h)
+			if err != nil {
+				return res, err
+			}
+			oh := &other{s: s}
+			others = append(others, oh)
+			if oh.lk, err = s.acquireLock(ctx, o.Who, "restoring "+r.Backup+" (on "+host+")", o.LockWait, func(m string) { o.printf("%s", m) }); err != nil {
+				return res, fmt.Errorf("%w; not restored, nothing changed", err)
+			}
+			if oh.st, err = s.inspect(ctx); err != nil {
+				return res, err
+			}
+		}
 		bs := s.backups()
 		list, err := bs.List(ctx)
 		if err != nil {
@@ -254,6 +307,16 @@ func Restore(ctx context.Context, o Options, r RestoreOptions) (RestoreResult, e
 		if target.ID != st.Current {
 			switchTo = fmt.Sprintf("switches from release %s to %s (%s), whose migrations end at version %d", orNone(st.Current), target.ID, target.Version, b.Schema)
 		}
+		for _, oh := range others {
+			if oh.target, err = oh.s.matchingRelease(ctx, oh.st, target, b.Schema); err != nil {
+				return res, fmt.Errorf("%w; not restored, nothing changed", err)
+			}
+			if oh.target.ID == oh.st.Current {
+				switchTo += fmt.Sprintf("; %s keeps release %s", oh.s.Alias, oh.target.ID)
+			} else {
+				switchTo += fmt.Sprintf("; %s switches from release %s to %s", oh.s.Alias, orNone(oh.st.Current), oh.target.ID)
+			}
+		}
 		q := fmt.Sprintf("Restore the database on %s to backup %s (taken %s, schema version %d)? This replaces its data now, and %s.",
 			host, b.ID, b.When.Format(time.RFC3339), b.Schema, switchTo)
 		if r.Confirm != nil {
@@ -291,9 +354,62 @@ func Restore(ctx context.Context, o Options, r RestoreOptions) (RestoreResult, e
 			return res, err
 		}
 		res.Downtime = sw.Downtime
+		res.Releases[host] = target.ID
 		o.printf("%s serves backup %s with release %s: the app was down %s during the swap (connections waited on the socket)", host, b.ID, target.ID, sw.Downtime)
+		for i, oh := range others {
+			if err := oh.s.followRestore(ctx, o, oh, b, host); err != nil {
+				untried := ""
+				for _, n := range others[i+1:] {
+					untried += ", " + n.s.Alias + " not tried"
+				}
+				return res, fmt.Errorf("restore failed on %s: the database is restored (on %s), but %s did not switch to release %s, whose migrations match it%s; `DEPLOY_HOST=%s go run mage.go rollback -release=%s` brings it there\n%w",
+					oh.s.Alias, host, oh.s.Alias, oh.target.ID, untried, oh.s.Alias, oh.target.ID, err)
+			}
+			res.Releases[oh.s.Alias] = oh.target.ID
+		}
 		return res, nil
 	})
+}
+
+// matchingRelease is the release a host beside the first switches to when
+// the database goes back to schema version: the one holding the first
+// host's target binary, else the newest whose migrations end there.
+func (s *Server) matchingRelease(ctx context.Context, st State, first Release, version int64) (Release, error) {
+	r, ok := st.BySHA(first.SHA256)
+	if !ok {
+		var err error
+		if r, err = s.releaseForSchema(ctx, st, version); err != nil {
+			return r, err
+		}
+	}
+	if err := s.verifyBinary(ctx, r.ID, r.SHA256); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// followRestore switches a host beside the first to its matching release
+// once the database is restored, the deploy's way (its old release kept
+// serving until the new one is ready), or leaves it when it runs it.
+func (s *Server) followRestore(ctx context.Context, o Options, oh *other, b backup.Info, dbHost string) error {
+	rel := oh.target
+	if rel.ID == oh.st.Current {
+		live, err := service.InstanceLive(ctx, s.c, s.svc, rel.ID, rel.Version.Commit)
+		if err != nil {
+			return err
+		}
+		if live {
+			o.printf("%s already runs release %s, whose migrations match backup %s: nothing to do", s.Alias, rel.ID, b.ID)
+			return nil
+		}
+	}
+	o.printf("%s: starting release %s (%s) beside the live one, on the restored database", s.Alias, rel.ID, rel.Version)
+	prefix := s.logPrefix("restore", o.Who, rel, rel.SHA256) + fmt.Sprintf(" backup=%s schema=%d db_host=%s from=%s", b.ID, b.Schema, dbHost, orDash(oh.st.Current))
+	if _, err := s.handover(ctx, o, rel, prefix); err != nil {
+		return err
+	}
+	o.printf("%s serves %s (release %s)", s.Alias, rel.Version, rel.ID)
+	return nil
 }
 
 // releaseForSchema is the release whose migrations end at version: the

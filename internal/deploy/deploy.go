@@ -56,6 +56,11 @@ func Deploy(ctx context.Context, o Options, dryRun bool) ([]Result, error) {
 			return nil, err
 		}
 	}
+	// Several hosts: every one reachable, of a layout this Slipway knows
+	// and on the same database, before the first changes.
+	if err := sameDatabase(ctx, o, nil); err != nil {
+		return nil, fmt.Errorf("%w\nnothing changed on any host (%s)", err, strings.Join(o.Hosts, ", "))
+	}
 	defer o.notified()
 	var results []Result
 	for i, host := range o.Hosts {
@@ -66,8 +71,8 @@ func Deploy(ctx context.Context, o Options, dryRun bool) ([]Result, error) {
 		results = append(results, res)
 		o.notify(ctx, "deploy", host, res.Release, res.Version, res.Outcome, err)
 		if err != nil {
-			if rest := o.Hosts[i+1:]; len(rest) > 0 {
-				err = fmt.Errorf("%w\nstopped: %s not deployed", err, strings.Join(rest, ", "))
+			if len(o.Hosts) > 1 {
+				err = fmt.Errorf("%s\n%w", stoppedAt(o.Hosts, i, "deploy", "on the new release"), err)
 			}
 			return results, err
 		}

@@ -8,6 +8,12 @@
 // Backups, the env:* changes, Exec, Psql, Logs and Provision are here too,
 // each a function the mage targets call.
 //
+// Several hosts (DEPLOY_HOST=web-1,web-2) share one database: deploy,
+// rollback, restore and backup first check that every host's URL reaches
+// it (hosts.go), then change one host at a time; the first host's deploy
+// backs up and migrates, restore runs on the first host and switches the
+// others to their matching release, rollback sends every host to one build.
+//
 // Server layout, under DEPLOY_PATH:
 //
 //	releases/<UTC time>-<sha256 prefix>/app   (+ app.sha256, app.version)

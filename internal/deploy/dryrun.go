@@ -14,6 +14,9 @@ import (
 func dryRunPlan(ctx context.Context, o Options, art Artifact) error {
 	src := remote.ConfigSource{Path: o.SSHConfig, Getenv: o.Getenv}
 	dp := o.Service.DeployPath
+	if len(o.Hosts) > 1 {
+		o.printf("# first: connect to %s, ask each which database its %s reaches (cluster identifier, start time, name); refuse, changing nothing, unless it is the same", strings.Join(o.Hosts, ", "), o.Service.DatabaseURLVar())
+	}
 	for i, host := range o.Hosts {
 		cfg, err := remote.Resolve(ctx, host, src)
 		if err != nil {

@@ -20,56 +20,73 @@ var timeNow = time.Now
 // A target with migrations the database lacks moves the schema forward:
 // after a restore, previous is the release whose migrations the restore
 // took back. Rollback to previous refuses it, naming the migrations; a
-// release named explicitly goes the deploy's way, backed up first. With
-// several hosts every one is checked before the first switches.
+// release named explicitly goes the deploy's way, backed up first.
+//
+// With several hosts every one is checked before the first switches, and
+// every host goes to one build: the first host's target (its previous, or
+// the release named there), found on each other host by its sha256 (their
+// release ids differ, and after a deploy that stopped half way so do their
+// previous). A host that lacks it refuses the rollback; one that runs it
+// already is left as it is.
 func Rollback(ctx context.Context, o Options, release string) error {
 	o = o.withDefaults()
 	if err := o.Service.Validate(); err != nil {
 		return err
 	}
-	if len(o.Hosts) > 1 {
-		for _, host := range o.Hosts {
-			if err := checkRollback(ctx, o, host, release); err != nil {
-				return fmt.Errorf("%w\nstopped: no host rolled back", err)
-			}
+	// Several hosts: each reachable, on the same database, and its target
+	// checked, before the first switches.
+	sha := ""
+	if err := sameDatabase(ctx, o, func(s *Server) error {
+		t, err := s.checkRollback(ctx, release, sha)
+		if sha == "" {
+			sha = t.SHA256
 		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("%w\nstopped: no host rolled back", err)
 	}
 	defer o.notified()
+	sha = ""
 	for i, host := range o.Hosts {
 		if len(o.Hosts) > 1 {
 			o.printf("==> %s (%d/%d)", host, i+1, len(o.Hosts))
 		}
-		target, outcome, err := rollbackHost(ctx, o, host, release)
+		target, outcome, err := rollbackHost(ctx, o, host, release, sha)
 		o.notify(ctx, "rollback", host, target.ID, target.Version, outcome, err)
 		if err != nil {
-			if rest := o.Hosts[i+1:]; len(rest) > 0 {
-				err = fmt.Errorf("%w\nstopped: %s not rolled back", err, strings.Join(rest, ", "))
+			if len(o.Hosts) > 1 {
+				err = fmt.Errorf("%s\n%w", stoppedAt(o.Hosts, i, "rollback", "rolled back"), err)
 			}
 			return err
 		}
+		sha = target.SHA256
 	}
 	return nil
 }
 
-// checkRollback is rollbackHost's checks without the lock or the switch.
-func checkRollback(ctx context.Context, o Options, host, release string) error {
-	s, err := connect(ctx, o, host)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+// checkRollback is rollbackHost's checks without the lock or the switch:
+// the target it would pick.
+func (s *Server) checkRollback(ctx context.Context, release, sha string) (Release, error) {
 	st, err := s.inspect(ctx)
 	if err != nil {
-		return err
+		return Release{}, err
 	}
-	_, _, err = s.rollbackTarget(ctx, st, release)
-	return err
+	t, _, err := s.rollbackTarget(ctx, st, release, sha)
+	return t, err
 }
 
-// rollbackTarget picks the target, checks its binary and, for a target
-// not named, refuses migrations it would apply.
-func (s *Server) rollbackTarget(ctx context.Context, st State, release string) (Release, pending, error) {
+// rollbackTarget picks the target (the release holding the build sha,
+// when set: the first host's of several), checks its binary and, for a
+// target not named, refuses migrations it would apply.
+func (s *Server) rollbackTarget(ctx context.Context, st State, release, sha string) (Release, pending, error) {
 	target, err := pickTarget(st, release, s.Alias)
+	if sha != "" {
+		var ok bool
+		if target, ok = st.BySHA(sha); !ok {
+			return target, pending{}, fmt.Errorf("%s does not hold the build the first host rolls back to (sha256 %s): deploy that build there first, or roll back each host by itself (DEPLOY_HOST=%s)", s.Alias, short(sha), s.Alias)
+		}
+		err = nil
+	}
 	if err != nil {
 		return Release{}, pending{}, err
 	}
@@ -85,8 +102,8 @@ func (s *Server) rollbackTarget(ctx context.Context, st State, release string) (
 }
 
 // rollbackHost returns the release it rolled back to (once known) and the
-// handover's outcome.
-func rollbackHost(ctx context.Context, o Options, host, release string) (Release, string, error) {
+// handover's outcome; sha, when set, is the build to roll back to.
+func rollbackHost(ctx context.Context, o Options, host, release, sha string) (Release, string, error) {
 	s, err := connect(ctx, o, host)
 	if err != nil {
 		return Release{}, "", err
@@ -101,9 +118,13 @@ func rollbackHost(ctx context.Context, o Options, host, release string) (Release
 	if err != nil {
 		return Release{}, "", err
 	}
-	target, p, err := s.rollbackTarget(ctx, st, release)
+	target, p, err := s.rollbackTarget(ctx, st, release, sha)
 	if err != nil {
 		return target, "", err
+	}
+	if target.ID == st.Current {
+		o.printf("%s already runs release %s (%s), the build the first host rolled back to: nothing to do", host, target.ID, target.Version)
+		return target, OutcomeUnchanged, nil
 	}
 	// Its jobs and workers, if it was installed before releases kept them:
 	// the timers then follow it instead of running `app job` on a binary

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest"
+	"github.com/slipway-dev/slipway/internal/sandbox/sandboxtest/apptest"
 	"github.com/slipway-dev/slipway/internal/service"
 )
 
@@ -14,14 +15,17 @@ import (
 // binary, the migrations it would apply) before the first switches: a host
 // that refuses leaves the others where they were, never hosts on different
 // releases. (The sandboxes share this machine's network, so only one of
-// them can serve the app's port: the second holds no release, which it
-// refuses as it would refuse a release with migrations pending.)
+// them can serve the app's port: the second holds no release, so not the
+// build the first rolls back to, which it refuses as it would refuse a
+// release with migrations pending.) The second reaches the first's
+// database over TLS, as several hosts must.
 func TestRollbackOfTwoHostsChecksEveryHostBeforeTheFirstSwitches(t *testing.T) {
 	// The service user app: the sandbox's databases trust it by peer.
 	svc := service.DefaultConfig()
 	svc.AppName, svc.DeployPath = "rbtwo", "/srv/rbtwo"
+	shared := sharedDatabase(t)
 	a := provisionedOn(t, sandboxtest.Get(t), svc)
-	b := provisionedOn(t, sandboxtest.Second(t), svc)
+	b := sandboxEnv{sb: sandboxtest.Second(t), svc: apptest.Installed(t, sandboxtest.Second(t), svc, apptest.Options{DatabaseURL: shared}).Service}
 	t.Cleanup(func() {
 		a.sh(t, "for u in $(systemctl list-units --plain --no-legend --all 'rbtwo@*' | awk '{print $1}'); do systemctl stop $u; done; rm -rf "+svc.DeployPath)
 	})
@@ -42,7 +46,7 @@ func TestRollbackOfTwoHostsChecksEveryHostBeforeTheFirstSwitches(t *testing.T) {
 
 	out.Reset()
 	err := Rollback(ctx, o, "")
-	if err == nil || !strings.Contains(err.Error(), "envb has no previous release") || !strings.Contains(err.Error(), "no host rolled back") {
+	if err == nil || !strings.Contains(err.Error(), "envb does not hold the build the first host rolls back to") || !strings.Contains(err.Error(), "no host rolled back") {
 		t.Fatalf("rollback of both: %v\n%s", err, out.String())
 	}
 	t.Logf("rollback of both hosts: %v", err)

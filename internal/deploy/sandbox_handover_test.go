@@ -366,6 +366,10 @@ type clientSpec struct {
 	ReadyTimeout                                        time.Duration
 	// Backup, when set, makes the client a restore of that backup.
 	Backup, AppName string
+	// PauseAt pauses at the Nth time the client reaches Pause (0 and 1:
+	// the first): a deploy of several hosts (Alias "web-1,web-2") reaches
+	// each step once per host.
+	PauseAt int
 }
 
 const clientEnv = "SLIPWAY_TEST_DEPLOY_CLIENT"
@@ -449,13 +453,20 @@ func runClient(specJSON string) int {
 		svc.AppName = spec.AppName
 	}
 	no := false
+	reached := 0
 	o := Options{
-		Hosts: []string{spec.Alias}, SSHConfig: spec.SSHConfig, Service: svc, Binary: spec.Binary,
+		Hosts: strings.Split(spec.Alias, ","), SSHConfig: spec.SSHConfig, Service: svc, Binary: spec.Binary,
 		ReadyTimeout: spec.ReadyTimeout, Getenv: func(string) string { return "" }, Stdout: os.Stderr,
 		Progress: &no, Who: "killed@ci",
 		Step: func(name string) {
 			fmt.Printf("step %s\n", name)
-			for name == spec.Pause {
+			if name != spec.Pause {
+				return
+			}
+			if reached++; reached < spec.PauseAt {
+				return
+			}
+			for {
 				time.Sleep(time.Hour)
 			}
 		},

@@ -115,7 +115,39 @@ func versionStatus(v Version) VersionStatus {
 // the running app reports, the releases on disk, the lock holder and the
 // last deploy log lines. It changes nothing.
 func Status(ctx context.Context, o Options, logLines int) error {
-	return status(ctx, o, logLines, func(i int, h HostStatus) { printStatus(o.withDefaults(), i, h, logLines) })
+	var all []HostStatus
+	err := status(ctx, o, logLines, func(i int, h HostStatus) {
+		printStatus(o.withDefaults(), i, h, logLines)
+		all = append(all, h)
+	})
+	if err == nil && len(all) > 1 {
+		printReleases(o.withDefaults(), all)
+	}
+	return err
+}
+
+// printReleases ends the status of several hosts with each host's current
+// release and whether they all run the same binary: after a deploy that
+// stopped half way they don't, until the next one.
+func printReleases(o Options, hosts []HostStatus) {
+	o.printf("")
+	o.printf("releases by host:")
+	shas := map[string]bool{}
+	for _, h := range hosts {
+		sha := ""
+		for _, r := range h.Releases {
+			if r.Current {
+				sha = r.SHA256
+			}
+		}
+		shas[sha] = true
+		o.printf("  %s  %s  sha256 %s  %s", h.Host, orNone(h.Current), orDash(short(sha)), h.CurrentVersion.text())
+	}
+	if len(shas) == 1 {
+		o.printf("every host runs the same build")
+	} else {
+		o.printf("the hosts run different builds: the next deploy brings every host to one")
+	}
 }
 
 // StatusJSON writes the same as Status as one JSON document

@@ -203,13 +203,21 @@ func swap(ctx context.Context, e *Env, a SwapArgs, pg pgAdmin, db string) error 
 		// Nothing of the app on the database while it is swapped.
 		s.stopWorkers(sys, nil)
 	}
+	// The app's other hosts (and their load balancer's /readyz checks)
+	// connect again as soon as term() ends their sessions, which would make
+	// the rename fail: the live database takes no connection from here on,
+	// the restored one takes its name with connections allowed.
+	allow := func() { _, _ = pg.exec(sys, "ALTER DATABASE "+id(db)+" ALLOW_CONNECTIONS true") }
+	_, _ = pg.exec(sys, "ALTER DATABASE "+id(db)+" ALLOW_CONNECTIONS false")
 	term()
 	if _, err := pg.exec(sys, "ALTER DATABASE "+id(db)+" RENAME TO "+id(old)); err != nil {
+		allow()
 		startCur()
 		return die(fmt.Sprintf("rename %s: %v; nothing changed", db, err))
 	}
 	if _, err := pg.exec(sys, "ALTER DATABASE "+id(fresh)+" RENAME TO "+id(db)); err != nil {
 		_, _ = pg.exec(sys, "ALTER DATABASE "+id(old)+" RENAME TO "+id(db))
+		allow()
 		startCur()
 		return die(fmt.Sprintf("rename %s: %v; nothing changed", fresh, err))
 	}
@@ -235,6 +243,7 @@ func swap(ctx context.Context, e *Env, a SwapArgs, pg pgAdmin, db string) error 
 		s.stopFailed(sys, &st)
 		term()
 		_, _ = pg.exec(sys, "ALTER DATABASE "+id(db)+" RENAME TO "+id(fresh), "ALTER DATABASE "+id(old)+" RENAME TO "+id(db))
+		allow()
 		if a.Release != cur && cur != "" {
 			if err := s.setLinks(cur, prev); err != nil {
 				e.Line("log", err.Error())

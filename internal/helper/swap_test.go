@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -189,5 +190,49 @@ func TestSwapReadsTheDatabaseFromTheEnvFileAsSystemdDoes(t *testing.T) {
 		if _, _, err := swapDatabase(s.e, "/etc/app/app.env", "DATABASE_URL"); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", content, err, want)
 		}
+	}
+}
+
+// The app's other hosts connect to the database again as soon as the swap
+// ends their sessions (their pools, the load balancer's /readyz): the
+// swap still renames, and they find the restored data.
+func TestSwapWinsOverAnotherHostConnectingAgainAndAgain(t *testing.T) {
+	d := startSwapDB(t)
+	s := newServer(t, "r1", "r2")
+	s.link("current", "r1")
+	s.live("app@r1.service", "r1")
+	s.sys.OnStart = ready
+	ctx, cancel := context.WithCancel(context.Background())
+	const clients = 4
+	done := make(chan int)
+	for range clients {
+		// A session held open, opened again the moment it is ended.
+		go func() {
+			n := 0
+			for ctx.Err() == nil {
+				if conn, err := pgx.Connect(ctx, d.c.URL("appdb")); err == nil {
+					n++
+					_, _ = conn.Exec(ctx, "SELECT pg_sleep(30)")
+					conn.Close(context.Background())
+				}
+			}
+			done <- n
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	err := s.swap(d, swapArgs("r2"))
+	cancel()
+	n := 0
+	for range clients {
+		n += <-done
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.marker(t, "appdb"); got != "restored" {
+		t.Errorf("appdb holds %q, want the restored data", got)
+	}
+	if n == 0 {
+		t.Error("the other host never connected: the test proves nothing")
 	}
 }

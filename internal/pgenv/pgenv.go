@@ -7,7 +7,9 @@ package pgenv
 
 import (
 	"fmt"
+	"maps"
 	"net"
+	neturl "net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,11 +57,13 @@ func Vars(name, url string) ([]string, error) {
 	if cfg.ConnectTimeout > 0 {
 		env["PGCONNECT_TIMEOUT"] = strconv.Itoa(int((cfg.ConnectTimeout.Seconds()) + 0.5))
 	}
-	mode, err := sslmode(cfg)
+	files := tlsFiles(url)
+	mode, err := sslmode(cfg, len(files) > 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	env["PGSSLMODE"] = mode
+	maps.Copy(env, files)
 	var opts []string
 	for k, v := range cfg.RuntimeParams {
 		switch k {
@@ -87,10 +91,32 @@ func Vars(name, url string) ([]string, error) {
 	return out, nil
 }
 
+// tlsFiles are libpq's variables for the URL form's sslrootcert, sslcert
+// and sslkey: pgx reads those files into memory and keeps no path, so they
+// are taken from the URL itself (the app hosts of several reach their
+// database with sslmode=verify-full and the CA in sslrootcert). The
+// key=value form's are not read: nil.
+func tlsFiles(raw string) map[string]string {
+	u, err := neturl.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil
+	}
+	files := map[string]string{}
+	for param, v := range map[string]string{"sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY"} {
+		if p := u.Query().Get(param); p != "" {
+			files[v] = p
+		}
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	return files
+}
+
 // sslmode is libpq's sslmode for what pgx made of the URL's: pgx turns
 // sslmode into a TLS config and fallbacks (prefer: TLS, then plain; allow:
-// plain, then TLS).
-func sslmode(cfg *pgconn.Config) (string, error) {
+// plain, then TLS). files says the URL's TLS files are passed on by path.
+func sslmode(cfg *pgconn.Config, files bool) (string, error) {
 	plainFallback, tlsFallback := false, false
 	for _, f := range cfg.Fallbacks {
 		if f.TLSConfig == nil {
@@ -105,10 +131,10 @@ func sslmode(cfg *pgconn.Config) (string, error) {
 		return "allow", nil
 	case t == nil:
 		return "disable", nil
-	case len(t.Certificates) > 0 || t.RootCAs != nil:
+	case (len(t.Certificates) > 0 || t.RootCAs != nil) && !files:
 		// pgx loaded sslrootcert, sslcert or sslkey into memory: their paths
 		// are gone, and libpq's defaults would differ.
-		return "", fmt.Errorf("sslrootcert, sslcert and sslkey are not passed on to pg_dump and psql: use sslmode=require, or a local connection")
+		return "", fmt.Errorf("sslrootcert, sslcert and sslkey of the key=value form are not passed on to pg_dump and psql: write the URL form (postgres://...?sslmode=verify-full&sslrootcert=/path), or use sslmode=require")
 	case plainFallback:
 		return "prefer", nil
 	case !t.InsecureSkipVerify:

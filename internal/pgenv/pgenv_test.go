@@ -1,12 +1,20 @@
 package pgenv
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"math/big"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipway-dev/slipway/internal/pgtest"
 )
@@ -86,4 +94,36 @@ func TestThePoolsAndPgxsOwnSettingsAreNotSentAsServerOptions(t *testing.T) {
 			t.Errorf("%s: pgxpool's and pgx's settings reach the server as options", kv)
 		}
 	}
+}
+
+// The TLS files of the URL form go to libpq by path, with the mode: an app
+// host reaching the database host with verify-full against its CA.
+func TestTheURLsTLSFilesArePassedOnByPath(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte(testCAPEM(t)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Vars("DATABASE_URL", "postgres://u:p@10.9.8.1:5432/d?sslmode=verify-full&sslrootcert="+url.QueryEscape(ca))
+	if err != nil || !slices.Contains(got, "PGSSLMODE=verify-full") || !slices.Contains(got, "PGSSLROOTCERT="+ca) {
+		t.Errorf("verify-full with a CA: %q, %v", got, err)
+	}
+	_, err = Vars("DATABASE_URL", "host=10.9.8.1 user=u dbname=d sslmode=verify-full sslrootcert="+ca)
+	if err == nil || !strings.Contains(err.Error(), "write the URL form") {
+		t.Errorf("key=value form with a CA: %v", err)
+	}
+}
+
+// testCAPEM is a self-signed certificate, PEM-encoded.
+func testCAPEM(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }

@@ -10,6 +10,10 @@
 //	serve503 the app before its readiness gate: it accepts at once, says
 //	         READY=1 and answers /readyz 503 (its commit in every body), the
 //	         benchmark's never-ready release for a restart in place
+//	readyunless  ready and serving (its commit in every body, /readyz 200)
+//	         on a server without the file NotReadyHere, unready as unready
+//	         on one with it: a release that fails on one host of several;
+//	         its `migrate status` lists one migration, applied
 //
 // Deploy must keep the old release serving from each of them.
 package main
@@ -30,6 +34,9 @@ import (
 	"github.com/slipway-dev/slipway/internal/web"
 )
 
+// NotReadyHere is the file that makes readyunless never ready on a server.
+const NotReadyHere = "/etc/slipway-test-not-ready-here"
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "version" {
 		// Stamped by internal/build like the app.
@@ -42,6 +49,17 @@ func main() {
 		return
 	}
 	mode := strings.TrimPrefix(version.Version, "notready-")
+	if mode == "readyunless" && len(os.Args) > 2 && os.Args[1] == "migrate" && os.Args[2] == "status" {
+		// As an app whose migrations the database has: deploy asks before
+		// the switch, and backs up "in case" when it gets no answer.
+		fmt.Println("VERSION STATE FILE\n1 applied 00001_none.sql")
+		return
+	}
+	ready := false
+	if mode == "readyunless" {
+		_, err := os.Stat(NotReadyHere)
+		ready, mode = err != nil, "unready"
+	}
 	commit := version.Commit
 	fmt.Fprintf(os.Stderr, "notready (%s): starting, and never getting there\n", mode)
 	switch mode {
@@ -58,6 +76,10 @@ func main() {
 			os.Exit(1)
 		}
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if ready {
+				fmt.Fprintf(w, `{"status":"ready","commit":%q}`, commit)
+				return
+			}
 			if r.URL.Path == "/readyz" {
 				w.WriteHeader(http.StatusServiceUnavailable)
 			}
@@ -65,7 +87,7 @@ func main() {
 		})
 		log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 		o := web.ServeOptions{Log: log, Status: "serving commit=" + commit, Proxy: ls.Proxy}
-		if mode == "unready" {
+		if mode == "unready" && !ready {
 			o.Ready = func(context.Context) error { return errors.New("its own readiness check fails") }
 		}
 		err = web.Serve(ctx, ls.App, h, o)
