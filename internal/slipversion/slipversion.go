@@ -18,7 +18,7 @@ import (
 
 // Version is this Slipway's release, the top entry of CHANGELOG.md (a test
 // checks it). Bump it with the CHANGELOG when tagging.
-const Version = "v0.3.0"
+const Version = "v0.4.0"
 
 // Layout is the server layout this Slipway writes and knows. 1 is the
 // layout of v0.1.0 (no stamp); 2 added the stamp itself.
