@@ -79,6 +79,7 @@ type Server struct {
 	bin, certFile, keyFile string
 	client                 *http.Client
 	cmd                    *exec.Cmd
+	exited                 <-chan struct{} // closed once cmd is reaped
 	log                    *syncbuf.Buffer
 }
 
@@ -199,6 +200,7 @@ func (s *Server) Restart() error {
 	}
 	s.cmd = cmd
 	exited := make(chan struct{})
+	s.exited = exited
 	go func() { cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -223,11 +225,11 @@ func (s *Server) Restart() error {
 func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		s.cmd.Process.Kill()
-		for range 100 {
-			if s.cmd.ProcessState != nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+		// Restart's goroutine reaps it: wait for that, not ProcessState,
+		// which that goroutine writes.
+		select {
+		case <-s.exited:
+		case <-time.After(2 * time.Second):
 		}
 		s.cmd = nil
 	}
