@@ -66,7 +66,7 @@ func (w *world) current(t *testing.T) string {
 func (w *world) strayFiles(t *testing.T) string {
 	t.Helper()
 	return strings.TrimSpace(sandboxtest.Run(t, w.sb, "find", w.svc.ReleasesDir(), "-type", "f",
-		"!", "-name", "app", "!", "-name", "app.sha256", "!", "-name", "app.version"))
+		"!", "-name", "app", "!", "-name", "app.sha256", "!", "-name", "app.version", "!", "-name", "app.jobs"))
 }
 
 // TestReleaseJourney is the README's production flow on the sandbox, one

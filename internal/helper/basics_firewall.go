@@ -114,7 +114,7 @@ func firewallUnitContent() string {
 	return `# ` + UnitMarker + ` (provision): loads the firewall, table inet slipway, at boot.
 [Unit]
 Description=Slipway's firewall (nftables table inet slipway)
-Documentation=https://github.com/slipway-dev/slipway/blob/main/docs/server.md#firewall
+Documentation=man:nft(8)
 DefaultDependencies=no
 Wants=network-pre.target
 Before=network-pre.target shutdown.target
