@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -163,12 +165,23 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 	}
 
 	s.cmd = exec.Command("/usr/sbin/sshd", "-D", "-f", sshdPath, "-E", s.LogPath)
+	// Its own process group: the per-connection sshd processes it forks
+	// write the log in t.TempDir too, and must be gone before the folder
+	// is removed (killing the listener alone left them writing).
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("sshdtest: start sshd: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = s.cmd.Process.Kill()
+		pgid := s.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		_ = s.cmd.Wait()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+				break
+			}
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
