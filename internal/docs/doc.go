@@ -10,7 +10,7 @@
 //   - the environment: every variable the code reads (os.Getenv, os.LookupEnv
 //     and getenv-style functions, found with go/parser) is named in the docs,
 //     and every variable the docs present as a setting is read by the code;
-//   - the code map: every internal/ package is named in README.md, every
+//   - the code map: every internal/ package is named in docs/code.md, every
 //     internal/ path and `pkg.Name` the docs point at exists;
 //   - the defaults: every settings table's default column shows the value the
 //     code starts from (config.Vars, deploy, service and sandbox defaults),

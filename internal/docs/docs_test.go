@@ -315,13 +315,13 @@ func TestTheCodeMapNamesEveryPackageAndTheDocsPointAtCodeThatExists(t *testing.T
 
 	readme := ""
 	for _, d := range docs {
-		if d.name == "README.md" {
+		if d.name == "docs/code.md" {
 			readme = d.text
 		}
 	}
 	for _, dir := range slices.Sorted(maps.Keys(pkgs)) {
 		if !regexp.MustCompile(`\b` + regexp.QuoteMeta(dir) + `\b[^/]`).MatchString(readme + "\n") {
-			t.Errorf("README.md's code map doesn't name %s: add a line", dir)
+			t.Errorf("docs/code.md's code map doesn't name %s: add a line", dir)
 		}
 	}
 
